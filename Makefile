@@ -1,0 +1,51 @@
+# cwdx: two commands do everything on a fresh machine.
+#   make app   serve the 机构版 app on a demo workspace
+#   make test  install everything and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_DATA ?= demo-data
+DEMO_WS ?= demo-workspace
+PORT ?= 8866
+
+.PHONY: app test install system-deps demo lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Debian packages the browser tests and screenshots need.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check cwdx widgets tests benchmarks
+	$(VENV)/bin/ruff format --check cwdx widgets tests benchmarks
+
+test: install system-deps lint
+	$(PY) -m pytest -q
+
+demo: install
+	@if [ ! -f $(DEMO_DATA)/demo_manifest.json ]; then $(VENV)/bin/cwdx demo $(DEMO_DATA); fi
+	@if [ ! -f $(DEMO_WS)/cwdx.sqlite ]; then \
+		$(VENV)/bin/cwdx -w $(DEMO_WS) import cases $(DEMO_DATA)/*/病案首页数据-*.xlsx && \
+		$(VENV)/bin/cwdx -w $(DEMO_WS) import staff $(DEMO_DATA)/*/申报人员信息.xlsx; \
+	fi
+
+app: install demo
+	$(VENV)/bin/cwdx app institution --workspace $(DEMO_WS) --port $(PORT)
+
+bench: install
+	$(PY) benchmarks/bench_import.py
+	$(PY) benchmarks/bench_compute.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DATA) $(DEMO_WS)

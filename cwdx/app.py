@@ -1,0 +1,176 @@
+"""``cwdx app``: serve the Voilà apps on this machine.
+
+The institution app (机构版) is ``notebooks/institution.ipynb`` run by Voilà on 127.0.0.1. The
+workspace folder is handed to the notebook's kernel through the ``CWDX_WORKSPACE`` environment
+variable; the Voilà settings (upload size, kernel culling, no file serving) are in the
+project's ``voila.json``.
+
+``python -m cwdx.app demo`` writes the demo workbooks and an empty workspace when they are
+missing and serves the institution app on them (``make app``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from cwdx.errors import CwdxError
+
+#: Environment variable through which the app's kernel learns its workspace folder.
+WORKSPACE_ENV = "CWDX_WORKSPACE"
+
+#: The project folder (holds ``notebooks/`` and ``voila.json``).
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+#: Jupyter data folder of the project (holds the Voilà page template ``cwdx``).
+TEMPLATE_ROOT = PROJECT_DIR / "share" / "jupyter"
+
+NOTEBOOKS: dict[str, str] = {"institution": "institution.ipynb", "platform": "platform.ipynb"}
+
+EDITION_TITLES: dict[str, str] = {"institution": "机构版", "platform": "平台版"}
+
+
+def default_workspace() -> Path:
+    """The per-user default workspace folder (``~/.local/share/cwdx/workspace`` on Linux).
+
+    ``$XDG_DATA_HOME`` is honoured on Linux; on Windows ``%LOCALAPPDATA%\\cwdx\\workspace``.
+    """
+    if sys.platform.startswith("win"):
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "cwdx" / "workspace"
+
+
+def notebook_path(edition: str) -> Path:
+    """The app notebook of ``edition`` (``institution`` or ``platform``)."""
+    if edition not in NOTEBOOKS:
+        raise CwdxError(
+            f"未知的应用版本“{edition}”，请使用 institution（机构版）或 platform（平台版）。"
+        )
+    path = PROJECT_DIR / "notebooks" / NOTEBOOKS[edition]
+    if not path.is_file():
+        raise CwdxError(
+            f"找不到{EDITION_TITLES[edition]}应用的页面文件 {path}，请确认 cwdx 安装完整后重试。"
+        )
+    return path
+
+
+def voila_command(edition: str, port: int) -> list[str]:
+    """The command line that runs Voilà for ``edition`` on 127.0.0.1:``port``.
+
+    Voilà reads ``voila.json`` from the project folder (given as its only config path, so a
+    stray ``voila.json`` in the current folder cannot change the settings).
+    """
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook_path(edition)),
+        "--no-browser",
+        f"--port={int(port)}",
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",
+        f"--Voila.config_file_paths={PROJECT_DIR}",
+    ]
+
+
+def app_environment(workspace: Path) -> dict[str, str]:
+    """The environment of the Voilà process: ours plus ``CWDX_WORKSPACE``, and
+    ``JUPYTER_PATH`` extended so Voilà finds the project's page template."""
+    env = dict(os.environ)
+    env[WORKSPACE_ENV] = str(workspace)
+    # the page template "cwdx" (voila.json) lives in share/jupyter/voila/templates/cwdx
+    paths = [str(TEMPLATE_ROOT), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
+    env["JUPYTER_PATH"] = os.pathsep.join(paths)
+    return env
+
+
+def serve(
+    edition: str = "institution", workspace: str | Path | None = None, port: int = 8866
+) -> int:
+    """Run the Voilà app of ``edition`` on http://127.0.0.1:``port``/ until Ctrl+C.
+
+    ``workspace`` defaults to :func:`default_workspace`; the workspace is opened (created when
+    missing) before Voilà starts, so a folder that cannot be a workspace is refused with a
+    :class:`CwdxError` instead of serving a broken page. Prints the address, then blocks; returns Voilà's exit status (0 after Ctrl+C).
+    """
+    from cwdx.workspace import Workspace
+
+    folder = Path(workspace).expanduser().resolve() if workspace else default_workspace()
+    command = voila_command(edition, port)
+    Workspace(folder).close()  # creates it, or says in Chinese why this folder cannot be one
+    url = f"http://127.0.0.1:{int(port)}/"
+    print(f"cwdx {EDITION_TITLES[edition]}已启动：{url}", flush=True)
+    print(f"工作区：{folder}", flush=True)
+    print("请用浏览器打开上面的地址；按 Ctrl+C 停止。", flush=True)
+    process = subprocess.Popen(command, env=app_environment(folder))
+
+    def _stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _stop) if main else None
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def prepare_demo(
+    data_dir: str | Path, workspace: str | Path, institutions: int = 3, cases: int = 2000
+) -> Path:
+    """Write the demo workbooks into ``data_dir`` unless a demo is already there.
+
+    Returns the workspace folder (:func:`serve` creates it when missing)."""
+    from cwdx.demo import MANIFEST_FILE, write_demo
+
+    data = Path(data_dir)
+    if not (data / MANIFEST_FILE).is_file():
+        write_demo(data, institutions=institutions, cases=cases)
+    return Path(workspace).resolve()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cwdx.app demo|serve``: used by ``make app``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cwdx.app", description="运行 cwdx 的 Voilà 应用"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="生成演示数据（如缺）并启动机构版")
+    demo.add_argument("--data", default="demo-data", help="演示数据文件夹")
+    demo.add_argument("--workspace", default="demo-workspace", help="工作区文件夹")
+    demo.add_argument("--port", type=int, default=8866)
+    run = sub.add_parser("serve", help="启动应用")
+    run.add_argument("edition", choices=sorted(NOTEBOOKS))
+    run.add_argument("--workspace", default=None)
+    run.add_argument("--port", type=int, default=8866)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            folder = prepare_demo(args.data, args.workspace)
+            print(f"演示数据：{Path(args.data).resolve()}（在页面中上传其中的文件）", flush=True)
+            return serve("institution", folder, args.port)
+        return serve(args.edition, args.workspace, args.port)
+    except CwdxError as exc:
+        print(exc.message, file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

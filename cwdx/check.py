@@ -1,0 +1,323 @@
+"""The check engine (``checks.md``): runs every rule of :mod:`cwdx.rules` over one
+institution's frames and turns the hits into the finding table, the 29 counts and pass/fail.
+
+:func:`check_frames` is pure (frames in, :class:`InstitutionCheck` out);
+:func:`check_workspace` checks institutions of a :class:`~cwdx.workspace.Workspace` one at a
+time (memory bounded by the largest institution) and stores each result, which freezes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from cwdx.reference import Reference, load_reference
+from cwdx.rules import RULE_IDS, RULES, CheckContext, Hits, Rule, TableState
+
+log = logging.getLogger("cwdx.check")
+
+#: Columns of the finding table, in order (``checks.md`` "Result shape"), plus ``cells``:
+#: the columns to mark in 标注数据 (``|``-joined; the finding's column for cell findings).
+FINDING_COLUMNS: tuple[str, ...] = (
+    "institution",
+    "table",
+    "rule_id",
+    "severity",
+    "excel_file",
+    "excel_row",
+    "column",
+    "value",
+    "message",
+    "cells",
+)
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass
+class InstitutionCheck:
+    """The check of one institution: pass/fail, the count of every rule (zeros included), the
+    finding table (:data:`FINDING_COLUMNS`), and the rules that crashed (id -> error text)."""
+
+    org: str
+    passed: bool
+    counts: dict[str, int]
+    findings: pd.DataFrame
+    failed_rules: dict[str, str] = field(default_factory=dict)
+    case_rows: int = 0
+    staff_rows: int = 0
+
+    @property
+    def errors(self) -> int:
+        """Total count of error findings."""
+        return sum(n for rid, n in self.counts.items() if RULES[rid].severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        """Total count of warning findings."""
+        return sum(n for rid, n in self.counts.items() if RULES[rid].severity == "warning")
+
+
+def empty_findings() -> pd.DataFrame:
+    """A finding table without rows (the right columns and dtypes)."""
+    frame = pd.DataFrame({col: pd.Series(dtype="string") for col in FINDING_COLUMNS})
+    frame["excel_row"] = frame["excel_row"].astype("int64")
+    return frame
+
+
+def _findings_of(rule: Rule, hits: list[Hits], state: TableState, org: str) -> pd.DataFrame:
+    """The finding rows of one rule's hits."""
+    parts = []
+    df = state.df
+    for hit in hits:
+        mask = hit.mask.reindex(df.index, fill_value=False).fillna(False).astype(bool)
+        rows = mask[mask].index
+        if len(rows) == 0:
+            continue
+        if hit.value is not None:
+            value = hit.value.loc[rows].astype("string")
+        elif hit.column:
+            value = df[hit.column].loc[rows].astype("string")
+        else:
+            value = pd.Series("", index=rows, dtype="string")
+        message = (
+            hit.message.loc[rows].astype("string")
+            if isinstance(hit.message, pd.Series)
+            else pd.Series(hit.message, index=rows, dtype="string")
+        )
+        cells = hit.cells if hit.cells is not None else hit.column
+        cells = (
+            cells.loc[rows].astype("string")
+            if isinstance(cells, pd.Series)
+            else pd.Series(cells, index=rows, dtype="string")
+        )
+        institution = df["_org"].loc[rows].astype("string").fillna(org)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "institution": institution,
+                    "table": rule.table,
+                    "rule_id": rule.id,
+                    "severity": rule.severity,
+                    "excel_file": df["_file"].loc[rows].astype("string").fillna(""),
+                    "excel_row": pd.to_numeric(df["_row"].loc[rows]).astype("int64"),
+                    "column": hit.column,
+                    "value": value.fillna(""),
+                    "message": message.fillna(""),
+                    "cells": cells.fillna(""),
+                }
+            )
+        )
+    if not parts:
+        return empty_findings()
+    out = pd.concat(parts, ignore_index=True)
+    for col in FINDING_COLUMNS:
+        if col != "excel_row":
+            out[col] = out[col].astype("string")
+    return out
+
+
+def _count(rule: Rule, hits: list[Hits]) -> int:
+    """Cells (sum over hits) for 字段 rules; distinct rows for 条记录 and 人 rules."""
+    if not hits:
+        return 0
+    if rule.unit == "cell":
+        return int(sum(int(h.mask.fillna(False).astype(bool).sum()) for h in hits))
+    union = hits[0].mask.fillna(False).astype(bool)
+    for hit in hits[1:]:
+        union = union | hit.mask.fillna(False).astype(bool)
+    return int(union.sum())
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _org_of(*frames: pd.DataFrame | None) -> str:
+    for frame in frames:
+        if frame is not None and len(frame) and "_org" in frame:
+            value = frame["_org"].dropna()
+            if len(value):
+                return str(value.iloc[0])
+    return ""
+
+
+def check_frames(
+    cases_df: pd.DataFrame | None,
+    staff_df: pd.DataFrame | None,
+    all_staff_df: pd.DataFrame | None = None,
+    reference: Reference | None = None,
+    today: date | None = None,
+    org: str | None = None,
+) -> InstitutionCheck:
+    """Check one institution's stored frames (``DESIGN.md`` row frame format).
+
+    ``all_staff_df`` holds every applicant of the workspace (E12/E13 look across
+    institutions; default: ``staff_df``). ``today`` is the check day (出生日期 must not be
+    later). A rule that raises is recorded in ``failed_rules`` with its error text, counts 0,
+    the other rules still run, and the institution does not pass.
+    """
+    reference = reference or load_reference()
+    today = today or date.today()
+    org = org if org is not None else _org_of(cases_df, staff_df)
+    counts = dict.fromkeys(RULE_IDS, 0)
+    failed: dict[str, str] = {}
+    parts: list[pd.DataFrame] = []
+
+    states: dict[str, TableState | None] = {}
+    for name, frame in (("cases", cases_df), ("staff", staff_df)):
+        try:
+            states[name] = TableState(name, frame, reference, today)  # type: ignore[arg-type]
+        except Exception as exc:  # a table that cannot even be parsed fails all its rules
+            log.exception("check %s: table %s could not be prepared", org, name)
+            states[name] = None
+            for rule in RULES.values():
+                if rule.table == name:
+                    failed[rule.id] = _error_text(exc)
+    all_state = states["staff"]
+    if all_staff_df is not None and states["staff"] is not None:
+        try:
+            all_state = TableState("staff", all_staff_df, reference, today)
+        except Exception as exc:
+            log.exception("check %s: all-staff table could not be prepared", org)
+            for rid in ("E12", "E13"):
+                failed[rid] = _error_text(exc)
+            all_state = None
+
+    ctx = CheckContext(
+        cases=states["cases"],  # type: ignore[arg-type]
+        staff=states["staff"],  # type: ignore[arg-type]
+        all_staff=all_state,  # type: ignore[arg-type]
+        reference=reference,
+        today=today,
+    )
+    staff_error_rows: pd.Series | None = None
+    if states["staff"] is not None:
+        staff_error_rows = pd.Series(False, index=states["staff"].df.index)
+
+    ordered = [r for r in RULES.values() if r.id != "W12"] + [RULES["W12"]]
+    for rule in ordered:
+        if rule.id in failed:
+            continue
+        state = states[rule.table]
+        if state is None:
+            continue
+        if rule.id == "W12":
+            ctx.error_rows = staff_error_rows
+        try:
+            hits = rule.func(ctx)
+            counts[rule.id] = _count(rule, hits)
+            parts.append(_findings_of(rule, hits, state, org))
+        except Exception as exc:
+            log.exception("check %s: rule %s failed", org, rule.id)
+            failed[rule.id] = _error_text(exc)
+            counts[rule.id] = 0
+            continue
+        if rule.table == "staff" and rule.severity == "error" and staff_error_rows is not None:
+            for hit in hits:
+                staff_error_rows |= (
+                    hit.mask.reindex(staff_error_rows.index, fill_value=False)
+                    .fillna(False)
+                    .astype(bool)
+                )
+
+    findings = pd.concat(parts, ignore_index=True) if parts else empty_findings()
+    if findings.empty:
+        findings = empty_findings()
+    errors = sum(n for rid, n in counts.items() if RULES[rid].severity == "error")
+    passed = errors == 0 and not failed
+    case_rows = 0 if cases_df is None else len(cases_df)
+    staff_rows = 0 if staff_df is None else len(staff_df)
+    log.info(
+        "check %s: %d case rows, %d staff rows, %d errors, %d failed rules, passed=%s",
+        org,
+        case_rows,
+        staff_rows,
+        errors,
+        len(failed),
+        passed,
+    )
+    return InstitutionCheck(org, passed, counts, findings, failed, case_rows, staff_rows)
+
+
+def summary_rows(check: InstitutionCheck, table: str | None = None) -> list[dict[str, Any]]:
+    """The 检测结果汇总 rows (规则编号, 级别, 说明, 处理建议) of one check, in catalogue order,
+    zero counts included; ``table`` restricts to the rules reporting on that table."""
+    rows = []
+    for rule in RULES.values():
+        if table and rule.table != table:
+            continue
+        text = rule.summary(check.counts.get(rule.id, 0), check.case_rows)
+        if rule.id in check.failed_rules:
+            text += f"（本规则运行出错，未能完成检测：{check.failed_rules[rule.id]}）"
+        rows.append(
+            {
+                "规则编号": rule.id,
+                "级别": rule.severity_label,
+                "说明": text,
+                "处理建议": rule.advice,
+                "count": check.counts.get(rule.id, 0),
+                "severity": rule.severity,
+            }
+        )
+    return rows
+
+
+def check_workspace(
+    ws: Any, orgs: list[str] | None = None, on_progress: ProgressCallback | None = None
+) -> dict[str, InstitutionCheck]:
+    """Check the named (default: all) institutions of ``ws`` one by one and store each result
+    with ``ws.save_check`` (which freezes the institution).
+
+    Every named institution is first tested with ``ws.require_stage(org, "check")``: a frozen
+    or unknown one raises :class:`~cwdx.errors.CwdxError` (naming the unfreeze action) before
+    anything is checked. E12/E13 look at every applicant of the workspace.
+    """
+    reference = load_reference()
+    targets = list(dict.fromkeys(orgs)) if orgs else [info.org for info in ws.institutions()]
+    for org in targets:
+        ws.require_stage(org, "check")
+    all_staff = ws.load("staff")
+    today = date.today()
+    results: dict[str, InstitutionCheck] = {}
+    total = len(targets)
+    for i, org in enumerate(targets):
+        if on_progress:
+            on_progress(i, total, f"数据检测：{org}")
+        cases = ws.load("cases", [org])
+        staff = all_staff[all_staff["_org"] == org] if len(all_staff) else all_staff
+        result = check_frames(cases, staff, all_staff, reference, today, org=org)
+        ws.save_check(org, result.passed, result.counts, result.findings, failed_rule_list(result))
+        results[org] = result
+        del cases
+    if on_progress:
+        on_progress(total, total, "数据检测完成")
+    return results
+
+
+def failed_rule_list(check: InstitutionCheck) -> list[str]:
+    """``failed_rules`` as stored by the workspace: ``"E05：<error text>"`` per crashed rule."""
+    return [f"{rid}：{text}" for rid, text in check.failed_rules.items()]
+
+
+def from_record(record: Any, case_rows: int = 0, staff_rows: int = 0) -> InstitutionCheck:
+    """An :class:`InstitutionCheck` from a stored ``CheckRecord`` of the workspace."""
+    failed: dict[str, str] = {}
+    for item in record.failed_rules or []:
+        rid, _, text = str(item).partition("：")
+        failed[rid] = text
+    counts = dict.fromkeys(RULE_IDS, 0)
+    counts.update({k: int(v) for k, v in record.counts.items()})
+    findings = record.findings
+    if findings is None or findings.empty:
+        findings = empty_findings()
+    elif "cells" not in findings:
+        findings = findings.assign(cells=findings["column"])
+    return InstitutionCheck(
+        record.org, bool(record.passed), counts, findings, failed, case_rows, staff_rows
+    )

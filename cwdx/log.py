@@ -1,0 +1,72 @@
+"""Logging for cwdx: one rotating log file per workspace, plus a fallback file.
+
+Log records carry counts, ids and file names only, never cell values. Tracebacks of unexpected
+errors go to the log file, never to the user's screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+#: The logger every cwdx module logs to (``logging.getLogger("cwdx.<module>")`` is a child).
+LOGGER_NAME = "cwdx"
+_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+_MAX_BYTES = 5 * 1024 * 1024
+_BACKUPS = 5
+
+_lock = threading.Lock()
+_handlers: dict[str, RotatingFileHandler] = {}
+
+
+def default_log_path() -> Path:
+    """The log file used when no workspace is open (``$CWDX_LOG_DIR`` or ``~/.cache/cwdx``)."""
+    base = os.environ.get("CWDX_LOG_DIR")
+    folder = Path(base) if base else Path.home() / ".cache" / "cwdx"
+    return folder / "cwdx.log"
+
+
+def attach_log_file(path: str | os.PathLike[str]) -> Path:
+    """Make the ``cwdx`` logger also write to ``path`` (rotating, UTF-8); idempotent.
+
+    Returns the absolute path of the log file. Failing to create the file is not fatal: the
+    logger then simply has no file for it.
+    """
+    target = Path(path).resolve()
+    key = str(target)
+    with _lock:
+        if key in _handlers:
+            return target
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handler = RotatingFileHandler(
+                target, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8", delay=True
+            )
+        except OSError:
+            return target
+        handler.setFormatter(logging.Formatter(_FORMAT))
+        handler.setLevel(logging.INFO)
+        logger = logging.getLogger(LOGGER_NAME)
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        _handlers[key] = handler
+    return target
+
+
+def detach_log_file(path: str | os.PathLike[str]) -> None:
+    """Stop writing to ``path`` (used when a workspace is closed)."""
+    key = str(Path(path).resolve())
+    with _lock:
+        handler = _handlers.pop(key, None)
+    if handler is not None:
+        logging.getLogger(LOGGER_NAME).removeHandler(handler)
+        handler.close()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A child of the ``cwdx`` logger, e.g. ``get_logger("workspace")``."""
+    return logging.getLogger(f"{LOGGER_NAME}.{name}")

@@ -1,0 +1,384 @@
+"""Reading one 病案首页 / 申报人员 workbook into the stored row frame (templates.md "Reading a workbook").
+
+:func:`read_workbook` never raises for bad input: a file that cannot be used is returned with
+``rejected`` holding the one Chinese message the user sees. Cell data is read with fastexcel
+(Rust, calamine) as strings; every column is normalised with :mod:`cwdx.values`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import fastexcel
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, ColumnSpec, Reference, load_reference
+from cwdx.values import (
+    EMPTY_MARKS,
+    ORG_CODE_PATTERN,
+    column_upper,
+    normalise_array,
+    to_string_series,
+)
+
+log = logging.getLogger(__name__)
+
+TableArg = Literal["cases", "staff"]
+
+#: The sentence every rejection ends with (templates.md).
+FIX_HINT = "请在系统中下载相关表样，重新整理数据后上传。"
+
+ACCEPTED_SUFFIXES = (".xlsx", ".xlsm")
+
+#: Bookkeeping columns of the stored row frame.
+BOOKKEEPING_COLUMNS = ("_file", "_row", "_org")
+
+# Folds applied to header text after NFKC (which already maps Ⅰ→I, Ⅱ→II, （→( ).
+_HEADER_FOLD = str.maketrans({"Ⅰ": "I", "Ⅱ": "II", "ⅰ": "I", "ⅱ": "II"})
+_WS_RE = re.compile(r"\s+")
+
+
+#: Other names of template columns found in older templates (header key → template column).
+HEADER_ALIASES: dict[str, str] = {"质控护士": "质控护师"}
+
+
+def header_key(text: str | None) -> str:
+    """The form header cells compare in: NFKC, all white space removed, Roman numerals folded."""
+    if text is None:
+        return ""
+    folded = unicodedata.normalize("NFKC", str(text)).translate(_HEADER_FOLD)
+    key = _WS_RE.sub("", folded)
+    return HEADER_ALIASES.get(key, key)
+
+
+def column_letter(index: int) -> str:
+    """Excel column letters of a 0-based column index (0 → A, 28 → AC)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+@dataclass
+class ColumnChange:
+    """What normalisation changed in one column (beyond white space and case)."""
+
+    column: str
+    changed: int
+    examples: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class NormalisationReport:
+    """The import report: per column, the cells normalisation changed and a few examples."""
+
+    columns: list[ColumnChange] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Cells changed in all columns."""
+        return sum(c.changed for c in self.columns)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per changed column: 列名, 修改单元格数, 示例 (``0304 → 03.04；…``)."""
+        return pd.DataFrame(
+            {
+                "列名": [c.column for c in self.columns],
+                "修改单元格数": [c.changed for c in self.columns],
+                "示例": ["；".join(f"{a} → {b}" for a, b in c.examples) for c in self.columns],
+            },
+            columns=["列名", "修改单元格数", "示例"],
+        )
+
+    def describe(self) -> str:
+        """A short Chinese summary for the UI."""
+        if not self.columns:
+            return "读取时未改写任何单元格。"
+        parts = [
+            f"{c.column}{c.changed}个（如 {c.examples[0][0]} → {c.examples[0][1]}）"
+            if c.examples
+            else f"{c.column}{c.changed}个"
+            for c in self.columns
+        ]
+        return f"读取时按规范改写了{self.total}个单元格：" + "；".join(parts) + "。"
+
+
+@dataclass
+class ReadResult:
+    """One workbook as read: the stored row frame, or the reason it was rejected whole."""
+
+    file: str
+    path: Path
+    sha256: str
+    table: str
+    frame: pd.DataFrame | None = None
+    rows: int = 0
+    rejected: str | None = None
+    report: NormalisationReport = field(default_factory=NormalisationReport)
+    orgs: dict[str, int] = field(default_factory=dict)
+    org_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the file was accepted."""
+        return self.rejected is None
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _reject(result: ReadResult, reason: str) -> ReadResult:
+    result.rejected = f"{reason}{FIX_HINT}"
+    result.frame = None
+    result.rows = 0
+    log.info("rejected file=%s table=%s", result.file, result.table)
+    return result
+
+
+def _empty_mask(column: pa.Array) -> np.ndarray:
+    """Cells that are empty (null, white space, dash) as a numpy bool array."""
+    encoded = pc.dictionary_encode(column)
+    text = pc.utf8_trim_whitespace(pc.utf8_normalize(encoded.dictionary, form="NFKC"))
+    empty_unique = pc.is_in(text, value_set=pa.array(sorted(EMPTY_MARKS))).to_numpy(
+        zero_copy_only=False
+    )
+    ids = pc.fill_null(encoded.indices, len(empty_unique)).to_numpy(zero_copy_only=False)
+    return np.append(empty_unique, True)[ids]
+
+
+def _sheet_header_keys(reader: fastexcel.ExcelReader, index: int) -> set[str]:
+    sheet = reader.load_sheet(index, header_row=None, dtypes="string", skip_rows=0, n_rows=1)
+    batch = sheet.to_arrow()
+    if batch.num_rows == 0:
+        return set()
+    return {header_key(batch.column(i)[0].as_py()) for i in range(batch.num_columns)}
+
+
+def _header_row_below(batch: pa.RecordBatch, keys: set[str], look: int = 10) -> int | None:
+    """The Excel row (2…``look``) that holds template column names when row 1 does not."""
+    for row in range(1, min(look, batch.num_rows)):
+        cells = {header_key(batch.column(i)[row].as_py()) for i in range(batch.num_columns)}
+        if cells & keys:
+            return row + 1
+    return None
+
+
+def _quote_list(names: list[str]) -> str:
+    return "、".join(f"“{name}”" for name in names)
+
+
+def read_workbook(
+    path: str | Path, table: TableArg, reference: Reference | None = None
+) -> ReadResult:
+    """Read the first sheet of an .xlsx/.xlsm workbook as ``table`` ("cases" or "staff").
+
+    Returns a :class:`ReadResult`; ``rejected`` holds the full Chinese message when the file is
+    rejected whole (wrong type, unreadable, wrong header), and ``frame`` is then ``None``.
+    """
+    if table not in TABLE_TITLES:
+        raise ValueError(f"unknown table {table!r}")
+    ref = reference or load_reference()
+    path = Path(path)
+    result = ReadResult(file=path.name, path=path, sha256="", table=table)
+    title = TABLE_TITLES[table]
+
+    if path.suffix.lower() not in ACCEPTED_SUFFIXES:
+        return _reject(
+            result,
+            f"文件“{path.name}”不是 .xlsx 格式的 Excel 工作簿，系统只接受 .xlsx（或 .xlsm）文件，"
+            "请在 Excel 中“另存为”Excel 工作簿（*.xlsx）。",
+        )
+    digest = _sha256(path)
+    if digest is None:
+        return _reject(result, f"文件“{path.name}”无法打开（文件不存在或没有读取权限）。")
+    result.sha256 = digest
+
+    unreadable = (
+        f"文件“{path.name}”不是可以读取的 Excel 工作簿（文件为空、已损坏、已加密或不是 .xlsx "
+        "格式），请在 Excel 中打开确认，去掉密码后另存为 .xlsx。"
+    )
+    try:
+        reader = fastexcel.read_excel(path)
+        if not reader.sheet_names:
+            return _reject(result, unreadable)
+        sheet = reader.load_sheet(0, header_row=None, dtypes="string", skip_rows=0)
+        batch = sheet.to_arrow()
+        absolute = [info.absolute_index for info in sheet.available_columns()]
+    except Exception:  # fastexcel raises its own error types for every unreadable file
+        return _reject(result, unreadable)
+
+    specs = ref.columns(table)
+    by_key: dict[str, ColumnSpec] = {header_key(spec.name): spec for spec in specs}
+    first_sheet = reader.sheet_names[0]
+
+    # Header (Excel row 1 = batch row 0) and data columns.
+    header_cells = [
+        batch.column(i)[0].as_py() if batch.num_rows else None for i in range(batch.num_columns)
+    ]
+    data = batch.slice(1) if batch.num_rows else batch
+    matched: dict[str, int] = {}
+    extra: list[str] = []
+    extra_keys: set[str] = set()
+    duplicates: list[str] = []
+    for i, cell in enumerate(header_cells):
+        key = header_key(cell)
+        if not key:
+            if not _empty_mask(data.column(i)).all():
+                extra.append(f"第{column_letter(absolute[i])}列")
+            continue
+        spec = by_key.get(key)
+        if spec is None:
+            shown = unicodedata.normalize("NFKC", str(cell)).strip()
+            if key not in extra_keys:
+                extra_keys.add(key)
+                extra.append(f"“{shown}”")
+            elif shown not in duplicates:
+                duplicates.append(shown)
+        elif spec.name in matched:
+            if spec.name not in duplicates:
+                duplicates.append(spec.name)
+        else:
+            matched[spec.name] = i
+
+    if not matched:
+        for index, name in enumerate(reader.sheet_names[1:], start=1):
+            try:
+                keys = _sheet_header_keys(reader, index)
+            except Exception:
+                continue
+            if keys & set(by_key):
+                return _reject(
+                    result,
+                    f"文件“{path.name}”的数据不在数据文件的第一个Sheet中：第一个Sheet“{first_sheet}”"
+                    f"没有《{title}》表样的列，数据在Sheet“{name}”中，"
+                    "请把数据放到第一个Sheet。",
+                )
+        lower = _header_row_below(batch, set(by_key))
+        if lower is not None:
+            return _reject(
+                result,
+                f"文件“{path.name}”第一个Sheet“{first_sheet}”的表头不在第1行（在第{lower}行），"
+                f"请删除表头上方的行，使第1行为表头。",
+            )
+        return _reject(
+            result,
+            f"文件“{path.name}”第一个Sheet“{first_sheet}”的第1行没有《{title}》表样中的任何列名，"
+            "不是该表样的数据文件。",
+        )
+
+    missing = [spec.name for spec in specs if spec.name not in matched]
+    if missing or extra:
+        other = "staff" if table == "cases" else "cases"
+        header_keys = {header_key(cell) for cell in header_cells}
+        if all(header_key(spec.name) in header_keys for spec in ref.columns(other)):
+            return _reject(
+                result,
+                f"文件“{path.name}”是《{TABLE_TITLES[other]}》的数据，不是《{title}》的数据，"
+                f"请在《{TABLE_TITLES[other]}》处上传。",
+            )
+    problems = []
+    if missing:
+        problems.append(f"缺少{len(missing)}列：{_quote_list(missing)}")
+    if extra:
+        problems.append(f"多出{len(extra)}列：{'、'.join(extra)}")
+    if duplicates:
+        problems.append(f"列名重复：{_quote_list(duplicates)}")
+    if problems:
+        return _reject(
+            result,
+            f"文件“{path.name}”的列与《{title}》表样不一致，" + "；".join(problems) + "。",
+        )
+
+    # Normalise every template column.
+    columns: dict[str, pa.Array] = {}
+    report = NormalisationReport()
+    for spec in specs:
+        normalised = normalise_array(
+            data.column(matched[spec.name]),
+            spec.type,
+            spec.domain,
+            ref,
+            upper=column_upper(spec),
+        )
+        columns[spec.name] = normalised.values
+        if normalised.changed:
+            report.columns.append(ColumnChange(spec.name, normalised.changed, normalised.examples))
+
+    # Skip rows whose cells are all empty; keep Excel row numbers (data row 0 is Excel row 2).
+    filled = np.zeros(data.num_rows, dtype=bool)
+    for values in columns.values():
+        filled |= pc.is_valid(values).to_numpy(zero_copy_only=False)
+    keep = np.flatnonzero(filled)
+    if len(keep) < data.num_rows:
+        take = pa.array(keep)
+        columns = {name: values.take(take) for name, values in columns.items()}
+    frame = pd.DataFrame({name: to_string_series(values) for name, values in columns.items()})
+    frame["_file"] = path.name
+    frame["_row"] = (keep + 2).astype("int64")
+    org_column = "组织机构代码"
+    frame["_org"] = _attribute_orgs(columns[org_column])
+    frame["_file"] = frame["_file"].astype("string")
+    frame["_org"] = frame["_org"].astype("string")
+
+    result.frame = frame
+    result.rows = len(frame)
+    result.report = report
+    counts = frame["_org"].value_counts(sort=False)
+    result.orgs = {str(org): int(n) for org, n in counts.items()}
+    result.org_names = _org_names(frame)
+    log.info(
+        "read file=%s table=%s rows=%d orgs=%d changed=%d",
+        path.name,
+        table,
+        result.rows,
+        len(result.orgs),
+        report.total,
+    )
+    return result
+
+
+def _attribute_orgs(codes: pa.Array) -> np.ndarray:
+    """The institution of each row: its own valid code, else the file's most frequent valid code."""
+    valid = pc.fill_null(pc.match_substring_regex(codes, ORG_CODE_PATTERN), False)
+    valid_np = valid.to_numpy(zero_copy_only=False)
+    values = np.array(codes.to_pylist(), dtype=object)
+    if valid_np.any():
+        counter = Counter(values[valid_np])  # insertion order = first appearance
+        best = max(counter.items(), key=lambda item: item[1])[0]
+    else:
+        best = UNKNOWN_ORG
+    values[~valid_np] = best
+    return values
+
+
+def _org_names(frame: pd.DataFrame) -> dict[str, str]:
+    """Per institution, its most common 医疗机构名称 in the file (tie: first appearing)."""
+    names: dict[str, str] = {}
+    column = "医疗机构名称"
+    if column not in frame:
+        return names
+    sub = frame.loc[frame[column].notna(), ["_org", column]]
+    for org, group in sub.groupby("_org", sort=False):
+        counter = Counter(group[column].tolist())
+        names[str(org)] = max(counter.items(), key=lambda item: item[1])[0]
+    return names

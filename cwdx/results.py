@@ -1,0 +1,168 @@
+"""计算结果表 workbooks (``outputs.md`` "Results") and the ``results`` list of summary.json.
+
+``export_results(ws, out_dir, orgs=None)`` writes ``out_dir/<组织机构代码>/计算结果表.xlsx`` for
+every computed institution (the named ones, default all) and ``out_dir/计算结果表.xlsx`` for
+all of them together, then ``summary.json``. Sheets: 指标汇总, 病种明细, 术种明细, 年度明细,
+(病例清单 when it was computed), 口径说明.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cwdx import metrics
+from cwdx.errors import CwdxError
+from cwdx.xlsx import Book
+
+log = logging.getLogger("cwdx.results")
+
+RESULTS_FILE = "计算结果表.xlsx"
+#: Sheets in workbook order (病例清单 only when present).
+SHEETS: tuple[str, ...] = (
+    metrics.SUMMARY,
+    metrics.DISEASES,
+    metrics.PROCEDURES,
+    metrics.YEARS,
+    metrics.CASE_LIST,
+)
+EXPLAIN_SHEET = "口径说明"
+_COLUMNS = {
+    metrics.SUMMARY: metrics.SUMMARY_COLUMNS,
+    metrics.DISEASES: metrics.DISEASE_COLUMNS,
+    metrics.PROCEDURES: metrics.PROCEDURE_COLUMNS,
+    metrics.YEARS: metrics.YEAR_COLUMNS,
+    metrics.CASE_LIST: metrics.CASE_LIST_COLUMNS,
+}
+
+
+def computed_orgs(ws: Any, orgs: Iterable[str] | None = None) -> list[str]:
+    """Codes of the computed institutions among ``orgs`` (default: all), in code order."""
+    from cwdx.workspace import STAGE_COMPUTED
+
+    wanted = None if orgs is None else set(orgs)
+    return [
+        info.org
+        for info in ws.institutions()
+        if info.stage == STAGE_COMPUTED and (wanted is None or info.org in wanted)
+    ]
+
+
+def results_records(ws: Any, orgs: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The ``results`` list of summary.json: one dict per applicant of every computed
+    institution (the named ones, default all), keyed by the 指标汇总 column names, ``None``
+    for an empty cell."""
+    from cwdx.summary import results_records as records_of
+
+    out: list[dict[str, Any]] = []
+    for org in computed_orgs(ws, orgs):
+        out += records_of(ws.load_results(org).get(metrics.SUMMARY))
+    return out
+
+
+def _explain_rows(provenance: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The 口径说明 sheet: notes, rules, each indicator's definition, then the provenance
+    (versions, computation times, reference lists and input files) of the institutions."""
+    rows: list[tuple[Any, ...]] = [
+        ("说明", "专科病种/术种目录", metrics.CATALOGUE_NOTE, None, None),
+        ("口径", "匹配规则", metrics.MATCHING_DEFINITION, None, None),
+        ("口径", "取整与空值", metrics.ROUNDING_DEFINITION, None, None),
+    ]
+    rows += [
+        ("指标", name, text, None, None) for name, text in metrics.INDICATOR_DEFINITIONS.items()
+    ]
+    frame = pd.DataFrame(rows, columns=list(metrics.PROVENANCE_COLUMNS))
+    if provenance:
+        info = pd.concat(list(provenance), ignore_index=True)
+        order = {"版本": 0, "计算时间": 1, "参考数据": 2, "输入文件": 3}
+        info = info.drop_duplicates(["类别", "名称", "说明", "SHA-256"])
+        info = info.assign(_o=info["类别"].map(order).fillna(9)).sort_values("_o", kind="stable")
+        frame = pd.concat([frame, info.drop(columns="_o")], ignore_index=True)
+    return frame
+
+
+def _decimal_formats(book: Book, columns: Sequence[str]) -> dict[int, Any]:
+    return {i: book.percent2 for i, c in enumerate(columns) if c in metrics.DECIMAL_COLUMNS}
+
+
+def write_results_workbook(path: str | Path, tables: Sequence[dict[str, pd.DataFrame]]) -> Path:
+    """Write one 计算结果表 from the stored tables of one or more institutions."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with Book(tmp, constant_memory=True) as book:
+        for sheet in SHEETS:
+            frames = [t[sheet] for t in tables if sheet in t]
+            if sheet == metrics.CASE_LIST and not frames:
+                continue
+            columns = list(_COLUMNS[sheet])
+            frame = (
+                pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+            )
+            frame = frame.reindex(columns=columns)
+            text_columns = {
+                i: book.text
+                for i, c in enumerate(columns)
+                if str(frame[c].dtype) in ("string", "object", "str")
+            }
+            book.write_frame(
+                sheet,
+                frame,
+                column_formats=text_columns,
+                cell_formats=_decimal_formats(book, columns),
+            )
+        explain = _explain_rows([t[metrics.PROVENANCE] for t in tables if metrics.PROVENANCE in t])
+        book.write_frame(
+            EXPLAIN_SHEET,
+            explain,
+            widths={0: 10, 1: 30, 2: 80, 3: 10, 4: 66},
+            cell_formats={2: book.wrap},
+            autofilter=False,
+        )
+    tmp.replace(path)
+    return path
+
+
+def _folder(org: str) -> str:
+    """The per-institution folder, the same one the feedback workbooks go to."""
+    from cwdx.feedback import _folder_name
+
+    return _folder_name(org)
+
+
+def export_results(ws: Any, out_dir: str | Path, orgs: Iterable[str] | None = None) -> list[Path]:
+    """Write the 计算结果表 workbooks and ``summary.json``; return the paths written.
+
+    Per computed institution ``out_dir/<组织机构代码>/计算结果表.xlsx``; at the top
+    ``out_dir/计算结果表.xlsx`` with every exported institution. Named institutions that are
+    not computed are refused with :class:`CwdxError` before anything is written.
+    """
+    from cwdx.summary import write_summary
+
+    wanted = None if orgs is None else list(dict.fromkeys(orgs))
+    targets = computed_orgs(ws, wanted)
+    if wanted is not None:
+        missing = [org for org in wanted if org not in targets]
+        if missing:
+            raise CwdxError(
+                f"机构 {'、'.join(missing)} 尚未完成指标计算，没有计算结果可导出；"
+                "请先对通过数据检测的机构执行指标计算。"
+            )
+    if not targets:
+        raise CwdxError("工作区中还没有已计算的机构，没有计算结果可导出；请先执行指标计算。")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    every: list[dict[str, pd.DataFrame]] = []
+    for org in targets:
+        tables = ws.load_results(org)
+        every.append(tables)
+        written.append(write_results_workbook(out / _folder(org) / RESULTS_FILE, [tables]))
+    written.append(write_results_workbook(out / RESULTS_FILE, every))
+    written.append(write_summary(ws, out))
+    log.info("计算结果表：%d 个机构，%d 个文件", len(targets), len(written))
+    return written

@@ -1,0 +1,119 @@
+"""``cwdx run``: the one-shot pipeline in a fresh workspace (``outputs.md`` "Command line").
+
+Import the case files then the staff files (in the order given), check every institution,
+compute every one that passed, write the feedback workbooks, the results workbooks and
+``summary.json`` under the output folder, and return the exit status.
+
+The workspace lives in ``<out>/.cwdx-workspace`` (emptied at the start of every run), so the
+log of the run and its data can be opened afterwards with ``cwdx -w <out>/.cwdx-workspace``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cwdx.errors import CwdxError
+
+log = logging.getLogger("cwdx.run")
+
+WORKSPACE_DIR = ".cwdx-workspace"
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def _optional(module: str, name: str) -> Callable | None:
+    """``module.name`` when that part of cwdx is installed, else ``None``."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _fresh_workspace(out: Path):
+    from cwdx.workspace import Workspace
+
+    if out.exists() and not out.is_dir():
+        raise CwdxError(f"输出位置 {out} 是一个文件，请用 --out 指定一个文件夹。")
+    path = out / WORKSPACE_DIR
+    if path.exists():
+        shutil.rmtree(path)
+    out.mkdir(parents=True, exist_ok=True)
+    return Workspace(path, create=True)
+
+
+def run_oneshot(
+    cases: Sequence[str | Path],
+    staff: Sequence[str | Path],
+    out_dir: str | Path,
+    on_progress: ProgressCallback | None = None,
+    report: Callable[[str], None] | None = None,
+) -> int:
+    """Run import → check → compute → export into ``out_dir`` and return the exit status.
+
+    0: every institution passed its check and was computed; 1: some institution failed its
+    check (or could not be computed); 2: no case file or no staff file could be read (the
+    rejected files' reasons are reported and ``summary.json`` lists them). ``report`` receives
+    one Chinese line per imported or rejected file (default: standard error).
+    """
+    from cwdx.check import check_workspace
+    from cwdx.feedback import export_feedback
+    from cwdx.summary import write_summary
+
+    say = report or (lambda line: print(line, file=sys.stderr))
+    out = Path(out_dir)
+    ws = _fresh_workspace(out)
+    imported = {"cases": 0, "staff": 0}
+    for table, files in (("cases", cases), ("staff", staff)):
+        for outcome in ws.import_files(table, list(files), on_progress=on_progress):
+            say(outcome.describe())
+            if outcome.ok:
+                imported[table] += 1
+    if not imported["cases"] or not imported["staff"]:
+        write_summary(ws, out)
+        missing = "病案首页数据" if not imported["cases"] else "申报人员信息"
+        say(f"没有可读取的{missing}文件，未进行检测和计算；请按上面的提示修改文件后重新运行。")
+        log.info("run: no readable %s file, stopped after import", missing)
+        return EXIT_USAGE
+
+    checks = check_workspace(ws, on_progress=on_progress)
+    passed = [org for org, result in checks.items() if result.passed]
+    computed: set[str] = set()
+    compute = _optional("cwdx.metrics", "compute_workspace")
+    if compute is not None and passed:
+        done = compute(ws, orgs=passed, on_progress=on_progress)
+        computed = set(done) if done is not None else set(passed)
+    elif compute is None:
+        log.warning("run: cwdx.metrics is not available, nothing computed")
+
+    export_feedback(ws, out)
+    export_results = _optional("cwdx.results", "export_results")
+    if export_results is not None and computed:
+        export_results(ws, out)
+    write_summary(ws, out)
+
+    names = {info.org: info.display_name for info in ws.institutions()}
+    for org, result in checks.items():
+        verdict = "数据检测通过" if result.passed else "数据检测不通过"
+        done = "，已计算" if org in computed else ""
+        say(
+            f"机构 {names.get(org, org)}：{verdict}（错误 {result.errors}，警告 {result.warnings}）"
+            f"{done}。"
+        )
+    say(f"反馈表、计算结果表和 summary.json 已写入：{out.resolve()}")
+    failed = [org for org, result in checks.items() if not result.passed]
+    log.info(
+        "run: %d institutions, %d passed, %d computed", len(checks), len(passed), len(computed)
+    )
+    if failed:
+        say(f"数据检测未通过的机构：{'、'.join(failed)}；请查看各机构的反馈表。")
+        return EXIT_FAILED
+    if compute is not None and set(passed) - computed:
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,304 @@
+"""Shared xlsxwriter helpers: every workbook cwdx writes goes through :class:`Book`.
+
+Rules kept here so no output can go wrong:
+
+- a string is always written with ``write_string`` (``=1+1`` stays text, never a formula, URL
+  or number); numbers as numbers; dates and date-times as real date cells with a
+  ``yyyy-mm-dd`` / ``yyyy-mm-dd hh:mm:ss`` format; ``None``/NA/NaN as an empty cell;
+- header row in a bold, filled format, frozen, with column widths from the header and the
+  first rows (CJK characters count double);
+- a table longer than one sheet (1,048,576 rows including the header) continues on sheets
+  named ``名称(2)``, ``名称(3)``… each with the same header.
+
+Example::
+
+    with Book(path) as book:
+        book.write_frame("反馈信息", frame)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import numbers
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
+
+#: Rows of one Excel worksheet (header included).
+EXCEL_MAX_ROWS = 1_048_576
+#: Longest sheet name Excel accepts.
+SHEET_NAME_MAX = 31
+_SHEET_NAME_BAD = set("[]:*?/\\")
+#: Rows looked at when sizing columns.
+WIDTH_SAMPLE_ROWS = 200
+MIN_WIDTH = 6.0
+MAX_WIDTH = 60.0
+
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+
+
+def display_width(text: str) -> int:
+    """Width of ``text`` in Excel character units: wide (CJK, full-width) characters count 2."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def is_empty(value: object) -> bool:
+    """True for ``None``, pandas NA/NaT and float NaN: values written as an empty cell."""
+    if value is None:
+        return True
+    if isinstance(value, str | bytes | bool | int):
+        return False
+    result = pd.isna(value)
+    return isinstance(result, bool | np.bool_) and bool(result)
+
+
+def safe_sheet_name(name: str, suffix: str = "") -> str:
+    """A valid Excel sheet name: forbidden characters replaced by ``_``, cut to 31 characters
+    so that ``suffix`` (e.g. ``(2)``) still fits."""
+    cleaned = "".join("_" if ch in _SHEET_NAME_BAD else ch for ch in name).strip("'") or "Sheet"
+    return cleaned[: SHEET_NAME_MAX - len(suffix)] + suffix
+
+
+def _cell_text(value: object) -> str:
+    """How a value reads in a cell, for column sizing."""
+    if isinstance(value, dt.datetime):
+        return (
+            "0000-00-00 00:00:00"
+            if (value.hour, value.minute, value.second) != (0, 0, 0)
+            else "0000-00-00"
+        )
+    if isinstance(value, dt.date):
+        return "0000-00-00"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+class Book:
+    """An xlsxwriter workbook with cwdx's formats and the text-as-text writing rules.
+
+    ``constant_memory=True`` streams rows to disk (rows must then be written top to bottom,
+    one sheet after another), for tables of hundreds of thousands of rows.
+    """
+
+    def __init__(self, path: str | Path, *, constant_memory: bool = False) -> None:
+        self.path = Path(path)
+        self.workbook = xlsxwriter.Workbook(
+            str(self.path),
+            {
+                "constant_memory": constant_memory,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+                "default_date_format": DATE_FORMAT,
+            },
+        )
+        wb = self.workbook
+        self.header = wb.add_format(
+            {
+                "bold": True,
+                "bg_color": "#D9E1F2",
+                "border": 1,
+                "text_wrap": True,
+                "valign": "vcenter",
+            }
+        )
+        #: Header of a required column: red bold on a light red fill.
+        self.required_header = wb.add_format(
+            {
+                "bold": True,
+                "font_color": "#C00000",
+                "bg_color": "#FCE4D6",
+                "border": 1,
+                "text_wrap": True,
+                "valign": "vcenter",
+            }
+        )
+        self.text = wb.add_format({"num_format": "@"})
+        self.date = wb.add_format({"num_format": DATE_FORMAT})
+        self.datetime = wb.add_format({"num_format": DATETIME_FORMAT})
+        self.bold = wb.add_format({"bold": True})
+        self.wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+        self.percent2 = wb.add_format({"num_format": "0.00"})
+        self.error_fill = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
+        self.warning_fill = wb.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700"})
+        self._names: set[str] = set()
+
+    # -- context manager -------------------------------------------------------------------
+    def __enter__(self) -> Book:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Write the file."""
+        self.workbook.close()
+
+    # -- sheets ----------------------------------------------------------------------------
+    def add_sheet(self, name: str) -> Worksheet:
+        """Add a worksheet with a valid, unique name (``name``, else ``name(2)``…)."""
+        candidate = safe_sheet_name(name)
+        n = 2
+        while candidate.lower() in self._names:
+            candidate = safe_sheet_name(name, f"({n})")
+            n += 1
+        self._names.add(candidate.lower())
+        return self.workbook.add_worksheet(candidate)
+
+    def write_cell(
+        self, sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | None = None
+    ) -> None:
+        """Write one value by its Python type; strings always as text (never a formula)."""
+        if is_empty(value):
+            if fmt is not None:
+                sheet.write_blank(row, col, None, fmt)
+            return
+        if isinstance(value, str):
+            sheet.write_string(row, col, value, fmt)
+        elif isinstance(value, bool):
+            sheet.write_boolean(row, col, value, fmt)
+        elif isinstance(value, dt.datetime):  # pandas Timestamp is a datetime
+            if value.tzinfo is not None:
+                value = value.replace(tzinfo=None)
+            sheet.write_datetime(row, col, value, fmt or self.datetime)
+        elif isinstance(value, dt.date):
+            sheet.write_datetime(
+                row, col, dt.datetime(value.year, value.month, value.day), fmt or self.date
+            )
+        elif isinstance(value, numbers.Real | Decimal):
+            number = float(value)
+            if math.isfinite(number):
+                sheet.write_number(row, col, number, fmt)
+            else:
+                sheet.write_string(row, col, str(value), fmt)
+        else:
+            sheet.write_string(row, col, str(value), fmt)
+
+    def write_header(
+        self,
+        sheet: Worksheet,
+        columns: Sequence[str],
+        formats: Sequence[Format | None] | None = None,
+    ) -> None:
+        """Row 1: the column names, each in ``formats[i]`` (default: :attr:`header`)."""
+        for col, name in enumerate(columns):
+            fmt = formats[col] if formats and formats[col] is not None else self.header
+            sheet.write_string(0, col, str(name), fmt)
+
+    def write_table(
+        self,
+        sheet_name: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        *,
+        header_formats: Sequence[Format | None] | None = None,
+        column_formats: Mapping[int, Format] | None = None,
+        cell_formats: Mapping[int, Format] | None = None,
+        cell_style: Callable[[int, int], Format | None] | None = None,
+        widths: Mapping[int, float] | None = None,
+        autofilter: bool = True,
+        max_rows: int = EXCEL_MAX_ROWS,
+    ) -> list[Worksheet]:
+        """Write a header and rows to ``sheet_name`` (continued on ``sheet_name(2)``… when
+        more than ``max_rows - 1`` data rows) and return the sheets written.
+
+        ``column_formats`` set a column's default format (e.g. :attr:`text` so typed values stay
+        text); ``cell_formats`` format the written cells of a column; ``cell_style(i, col)``
+        (``i`` = 0-based data row) may return a format for one cell, overriding
+        ``cell_formats`` (per-cell highlighting of feedback tables); ``widths`` override the
+        computed widths. Every sheet gets a frozen header row and (``autofilter``) a filter.
+        """
+        if max_rows < 2:
+            raise ValueError("max_rows must leave room for the header and one row")
+        per_sheet = max_rows - 1
+        iterator = iter(rows)
+        sample: list[Sequence[Any]] = []
+        for row in iterator:
+            sample.append(row)
+            if len(sample) >= WIDTH_SAMPLE_ROWS:
+                break
+        computed = self._widths(columns, sample)
+        if widths:
+            computed.update(widths)
+
+        sheets: list[Worksheet] = []
+        sheet: Worksheet | None = None
+        row_in_sheet = per_sheet  # forces a new sheet on the first row
+        ncols = len(columns)
+
+        def start_sheet() -> Worksheet:
+            name = sheet_name if not sheets else safe_sheet_name(sheet_name, f"({len(sheets) + 1})")
+            new = self.add_sheet(name)
+            for col in range(ncols):
+                new.set_column(
+                    col, col, computed.get(col, MIN_WIDTH), (column_formats or {}).get(col)
+                )
+            new.freeze_panes(1, 0)
+            self.write_header(new, columns, header_formats)
+            sheets.append(new)
+            return new
+
+        def finish(current: Worksheet, n_rows: int) -> None:
+            if autofilter and ncols:
+                current.autofilter(0, 0, max(n_rows, 1), ncols - 1)
+
+        cells = cell_formats or {}
+        for data_index, row in enumerate(_chain(sample, iterator)):
+            if row_in_sheet >= per_sheet:
+                if sheet is not None:
+                    finish(sheet, row_in_sheet)
+                sheet = start_sheet()
+                row_in_sheet = 0
+            row_in_sheet += 1
+            write_string = sheet.write_string
+            for col, value in enumerate(row):
+                if cell_style is not None:
+                    fmt = cell_style(data_index, col) or cells.get(col)
+                else:
+                    fmt = cells.get(col) if cells else None
+                if fmt is None:
+                    # fast paths for the bulk of large tables: empty and plain text cells
+                    if value is None:
+                        continue
+                    if type(value) is str:
+                        write_string(row_in_sheet, col, value)
+                        continue
+                self.write_cell(sheet, row_in_sheet, col, value, fmt)
+        if sheet is None:
+            sheet = start_sheet()
+            row_in_sheet = 0
+        finish(sheet, row_in_sheet)
+        return sheets
+
+    def write_frame(self, sheet_name: str, frame: Any, **kwargs: Any) -> list[Worksheet]:
+        """:meth:`write_table` for a pandas DataFrame (its columns and rows, index dropped)."""
+        columns = [str(c) for c in frame.columns]
+        rows = frame.itertuples(index=False, name=None)
+        return self.write_table(sheet_name, columns, rows, **kwargs)
+
+    @staticmethod
+    def _widths(columns: Sequence[str], sample: Sequence[Sequence[Any]]) -> dict[int, float]:
+        widths: dict[int, float] = {}
+        for col, name in enumerate(columns):
+            width = display_width(str(name)) + 2
+            for row in sample:
+                if col < len(row) and not is_empty(row[col]):
+                    width = max(width, display_width(_cell_text(row[col])) + 2)
+            widths[col] = float(min(max(width, MIN_WIDTH), MAX_WIDTH))
+        return widths
+
+
+def _chain(first: Iterable[Any], rest: Iterable[Any]) -> Iterable[Any]:
+    yield from first
+    yield from rest

@@ -1,0 +1,276 @@
+"""The institution app (机构版) end to end: real Voilà server, headless Chromium."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import re
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+import xlsxwriter
+
+from cwdx.reference import load_reference
+
+pytestmark = pytest.mark.browser
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def open_app(page, url: str) -> float:
+    """Open the app; returns the seconds until the first widget is visible and enabled."""
+    started = time.monotonic()
+    response = page.goto(url)
+    assert "正在打开页面，请稍候……" in response.text()  # the Chinese loading message
+    page.locator(".cwdx-template-cases").wait_for(state="visible", timeout=60_000)
+    page.wait_for_function(
+        "() => { const b = document.querySelector('button.cwdx-template-cases');"
+        " return b && !b.disabled; }"
+    )
+    return time.monotonic() - started
+
+
+def upload(page, table: str, files: list[Path]) -> None:
+    """Choose ``files`` in the table's FileUpload and click 开始导入; wait until it finished."""
+    with page.expect_file_chooser() as chooser:
+        page.locator(f".cwdx-{table}-upload").click()
+    chooser.value.set_files([str(f) for f in files])
+    page.locator(f".cwdx-{table}-selected").get_by_text(f"已选择 {len(files)} 个文件").wait_for()
+    page.locator(f"button.cwdx-{table}-import").click()
+    done = re.compile(r"^(导入完成|共 \d+ 个文件)")
+    page.locator(f".cwdx-{table}-alert .cwdx-alert", has_text=done).wait_for(timeout=120_000)
+
+
+def alert_text(page, css: str) -> str:
+    return page.locator(f"{css} .cwdx-alert").inner_text()
+
+
+def test_extra_column_and_big_file_are_rejected(start_app, page, tmp_path: Path) -> None:
+    app = start_app()
+    seconds = open_app(page, app.url)
+    print(f"\n页面可用用时 {seconds:.2f} 秒")
+    assert page.locator(".cwdx-title").inner_text() == "临床工作数据提取 · 机构版"
+    assert "工作区中还没有数据" in page.locator(".cwdx-status").inner_text()
+
+    columns = [spec.name for spec in load_reference().columns("staff")]
+    path = tmp_path / "人员-多一列.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    for c, column in enumerate([*columns, "联系电话"]):
+        sheet.write_string(0, c, column)
+    sheet.write_string(1, 0, "H001")
+    book.close()
+    # 12 MiB of junk named .xlsx: more than Voilà's default 10 MiB websocket message limit
+    big = tmp_path / "大文件.xlsx"
+    big.write_bytes(os.urandom(12 * 1024 * 1024))
+
+    upload(page, "staff", [path, big])
+    assert alert_text(page, ".cwdx-staff-alert").startswith(
+        "共 2 个文件：导入 0 个（0 人），2 个文件未导入"
+    )
+    results = page.locator(".cwdx-staff-results").inner_text()
+    assert "人员-多一列.xlsx：未导入。" in results
+    assert "联系电话" in results
+    assert "大文件.xlsx：未导入。" in results
+    assert (
+        page.locator(".cwdx-staff-count").inner_text() == "当前工作区中申报人员信息自然表：0 人。"
+    )
+    assert "工作区中还没有数据" in page.locator(".cwdx-status").inner_text()
+    assert page.locator("button.cwdx-check-run").is_disabled()
+
+
+# ------------------------------------------------------------------------------- the whole flow
+
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
+
+
+def sheet_values(data: bytes | Path) -> dict[str, list[list[object]]]:
+    """Every sheet's cell values, time stamps replaced (they differ between two runs)."""
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    book = openpyxl.load_workbook(source, read_only=True)
+    out = {}
+    for sheet in book.worksheets:
+        rows = []
+        for row in sheet.iter_rows(values_only=True):
+            rows.append(
+                [
+                    "<时间>"
+                    if isinstance(v, dt.datetime) and sheet.title == "口径说明"
+                    else TIMESTAMP.sub("<时间>", v)
+                    if isinstance(v, str)
+                    else v
+                    for v in row
+                ]
+            )
+        out[sheet.title] = rows
+    return out
+
+
+def download(page, css: str) -> tuple[str, bytes]:
+    """Click a download button; returns the suggested file name and the bytes."""
+    with page.expect_download(timeout=120_000) as info:
+        page.locator(f"button.{css}").click()
+    return info.value.suggested_filename, Path(info.value.path()).read_bytes()
+
+
+def rule_counts(page) -> dict[str, int]:
+    """规则编号 -> 数量 as the page's rule table shows them."""
+    counts = {}
+    for row in page.locator(".cwdx-check-rules tbody tr").all():
+        cells = row.locator("td").all_inner_texts()
+        counts[cells[0]] = int(cells[2].replace(",", ""))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from cwdx.demo import write_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    manifest = write_demo(folder, institutions=2, cases=200, seed=11)
+    return folder, manifest
+
+
+def oneshot(tmp_path: Path, folder: Path, inst) -> Path:
+    """What ``cwdx run`` writes for one institution's files."""
+    from cwdx.run import run_oneshot
+
+    out = tmp_path / f"run-{inst.org}"
+    cases = [folder / name for name in inst.case_files]
+    run_oneshot(cases, [folder / inst.staff_file], out, report=lambda _line: None)
+    return out / inst.org
+
+
+def import_institution(page, folder: Path, inst) -> None:
+    upload(page, "cases", [folder / name for name in inst.case_files])
+    assert alert_text(page, ".cwdx-cases-alert") == (
+        f"导入完成：{len(inst.case_files)} 个文件，共 {inst.case_rows:,} 条。"
+    )
+    results = page.locator(".cwdx-cases-results").inner_text()
+    for name in inst.case_files:
+        assert f"{Path(name).name}：导入 " in results
+    assert page.locator(".cwdx-cases-count").inner_text() == (
+        f"当前工作区中病案首页数据：{inst.case_rows:,} 条。"
+    )
+    preview = page.locator(".cwdx-cases-preview")
+    assert f"预览：前 100 行（共 {inst.case_rows:,} 行）" in preview.inner_text()
+    assert preview.locator("tbody tr").count() == 100
+    upload(page, "staff", [folder / inst.staff_file])
+    assert alert_text(page, ".cwdx-staff-alert") == (
+        f"导入完成：1 个文件，共 {inst.staff_rows:,} 人。"
+    )
+
+
+def screenshot(page, path: Path) -> None:
+    """The page from its title to the check results, for the README."""
+    page.set_viewport_size({"width": 1280, "height": 2300})
+    page.evaluate(
+        "() => { window.scrollTo(0, 0);"
+        " document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; }); }"
+    )
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def assert_same_workbook(got: bytes, expected: Path) -> None:
+    mine, theirs = sheet_values(got), sheet_values(expected)
+    assert list(mine) == list(theirs)
+    for name in mine:
+        assert mine[name] == theirs[name], f"工作表 {name} 不同"
+
+
+def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
+    folder, manifest = demo
+    failing = next(i for i in manifest.institutions if not i.passes)
+    clean = next(i for i in manifest.institutions if i.passes)
+    app = start_app()
+    seconds = open_app(page, app.url)
+    print(f"\n页面可用用时 {seconds:.2f} 秒")
+
+    # 查看表样
+    name, data = download(page, "cwdx-template-cases")
+    assert name == "病案首页数据表样.xlsx"
+    header = sheet_values(data)["病案首页数据"][0]
+    assert header == [spec.name for spec in load_reference().columns("cases")]
+
+    # a failing institution
+    import_institution(page, folder, failing)
+    status = page.locator(".cwdx-status").inner_text()
+    assert f"病案首页数据 {failing.case_rows:,} 条，申报人员 {failing.staff_rows:,} 人" in status
+    page.locator("button.cwdx-check-run").click()
+    verdict = page.locator(".cwdx-check-verdict .cwdx-verdict")
+    verdict.wait_for(timeout=120_000)
+    assert verdict.inner_text() == "数据检测不通过"
+    shown = rule_counts(page)
+    assert len(shown) == 29
+    assert {k: v for k, v in shown.items() if v} == {
+        k: v for k, v in failing.expected_counts.items() if v
+    }
+    assert page.locator(".cwdx-check-rules tr.cwdx-row-error").count() == sum(
+        1 for k, v in failing.expected_counts.items() if v and k.startswith("E")
+    )
+    assert page.locator("button.cwdx-compute-run").is_disabled()
+    screenshot(page, DOCS / "screenshot-institution.png")
+    expected = oneshot(tmp_path, folder, failing)
+    for table, file in (("cases", "病案首页反馈表.xlsx"), ("staff", "申报人员反馈表.xlsx")):
+        name, data = download(page, f"cwdx-feedback-{table}")
+        assert name == file
+        assert_same_workbook(data, expected / file)
+
+    # delete both tables (confirmation step), which unfreezes the institution
+    for table, word, frozen in (
+        ("cases", "病案首页数据", True),  # checked: deleting also unfreezes
+        ("staff", "申报人员信息自然表", False),  # already back at 已上传
+    ):
+        page.locator(f"button.cwdx-{table}-delete").click()
+        box = page.locator(f".cwdx-{table}-delete-box")
+        box.wait_for(state="visible")
+        assert ("检测结果和计算结果一并清除" in box.inner_text()) is frozen
+        page.locator(f"button.cwdx-{table}-delete-confirm").click()
+        page.locator(f".cwdx-{table}-alert").get_by_text(f"已删除{word}").wait_for()
+    assert "工作区中还没有数据" in page.locator(".cwdx-status").inner_text()
+    assert page.locator(".cwdx-check-verdict").inner_text() == ""
+
+    # the clean institution: passes, computes, downloads equal what `cwdx run` writes
+    import_institution(page, folder, clean)
+    page.locator("button.cwdx-check-run").click()
+    verdict.wait_for(timeout=120_000)
+    assert verdict.inner_text() == "数据检测通过"
+    assert page.locator(".cwdx-check-rules tr.cwdx-row-error").count() == 0
+    page.locator("button.cwdx-compute-run").click()
+    summary = page.locator(".cwdx-compute-summary")
+    summary.get_by_text("指标汇总").wait_for(timeout=120_000)
+    assert f"申报人员 {clean.staff_rows:,} 人" in summary.inner_text()
+    assert page.locator(".cwdx-compute-preview tbody tr").count() == min(clean.staff_rows, 100)
+
+    expected = oneshot(tmp_path, folder, clean)
+    name, data = download(page, "cwdx-results")
+    assert name == "计算结果表.xlsx"
+    assert_same_workbook(data, expected / "计算结果表.xlsx")
+    for table, file in (("cases", "病案首页反馈表.xlsx"), ("staff", "申报人员反馈表.xlsx")):
+        name, data = download(page, f"cwdx-feedback-{table}")
+        assert name == file
+        assert_same_workbook(data, expected / file)
+
+    # 关于 and 日志
+    page.locator(".cwdx-about").get_by_text("关于", exact=True).click()
+    about = page.locator(".cwdx-about-body")
+    about.get_by_text("指标口径版本：cwdx-2026.1").wait_for()
+    for ref_file in load_reference().files:
+        assert ref_file.sha256 in about.inner_text()
+    page.locator(".cwdx-log-section").get_by_text("日志", exact=True).click()
+    log_box = page.locator(".cwdx-log-text textarea")
+    log_box.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('.cwdx-log-text textarea').value.includes('计算完成')"
+    )
+    text = log_box.input_value()
+    for name in [*clean.case_files, clean.staff_file]:
+        assert f"文件 {Path(name).name}" in text
+    assert str(app.workspace / "logs") in page.locator(".cwdx-log-folder").inner_text()
+    name, data = download(page, "cwdx-log-download")
+    assert name == "cwdx.log"
+    assert "计算完成".encode() in data

@@ -1,0 +1,136 @@
+"""Feedback workbooks opened with openpyxl: sheets, headers, planted findings, fills, text."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import openpyxl
+from frames_helper import cases, staff
+
+from cwdx.check import check_frames
+from cwdx.feedback import (
+    BRIEF_COLUMNS,
+    BriefEntry,
+    write_brief,
+    write_institution_feedback,
+    write_table_feedback,
+)
+from cwdx.reference import load_reference
+from cwdx.rules import RULES
+
+TODAY = date(2025, 6, 1)
+
+
+def _result(case_frame, staff_frame):
+    return check_frames(case_frame, staff_frame, None, load_reference(), TODAY)
+
+
+def _rows(sheet):
+    return [list(r) for r in sheet.iter_rows(values_only=True)]
+
+
+def test_case_feedback_workbook(tmp_path):
+    case_frame = cases(
+        {},
+        {"病案号": None, "医疗机构名称": "=1+1"},  # E16 on 病案号 (row 3); formula-like text
+        {"出院科别": "99", "主治医师": None},  # W07 + W01 + W08 (row 4)
+    )
+    staff_frame = staff({})
+    result = _result(case_frame, staff_frame)
+    path = write_table_feedback(tmp_path / "病案首页反馈表.xlsx", "cases", result, case_frame)
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["检测结果汇总", "问题明细", "标注数据"]
+
+    summary = _rows(book["检测结果汇总"])
+    assert summary[0] == ["规则编号", "级别", "说明", "处理建议"]
+    ids = [r[0] for r in summary[1:]]
+    assert ids == [r for r in RULES if RULES[r].table == "cases"]
+    by_id = {r[0]: r for r in summary[1:]}
+    assert by_id["E16"][1:3] == ["错误", "病案首页信息中，字段为空，共有1个字段。"]
+    assert by_id["W07"][2].endswith("共有1条记录，占33.33%。")
+    assert (
+        by_id["W09"][2].startswith("病案首页信息中，组织机构代码")
+        and "共有0条记录" in by_id["W09"][2]
+    )
+    sheet = book["检测结果汇总"]
+    e16_row = ids.index("E16") + 2
+    assert sheet.cell(e16_row, 1).font.color.rgb.endswith("C00000")
+    assert book["检测结果汇总"].freeze_panes == "A2"
+
+    detail = _rows(book["问题明细"])
+    assert detail[0] == ["文件", "行号", "列名", "原值", "规则编号", "级别", "说明"]
+    assert detail[1:] == [
+        ["病案首页.xlsx", 3, "病案号", None, "E16", "错误", "“病案号”为空，此字段必填"],
+        [
+            "病案首页.xlsx",
+            4,
+            None,
+            None,
+            "W01",
+            "警告",
+            "“主治医师”为空，无法匹配到医师",
+        ],
+        ["病案首页.xlsx", 4, "出院科别", "99", "W07", "警告", detail[3][6]],
+        ["病案首页.xlsx", 4, "主治医师", None, "W08", "警告", "“主治医师”为空，该字段用于指标计算"],
+    ]
+
+    marked = book["标注数据"]
+    header = [c.value for c in marked[1]]
+    columns = [s.name for s in load_reference().case_columns]
+    assert header == ["文件", "行号", "问题说明", *columns]
+    assert marked.max_row == 3  # only rows 3 and 4 of the input have findings
+    assert [marked.cell(2, 2).value, marked.cell(3, 2).value] == [3, 4]
+    assert marked.cell(2, 3).value == "E16：“病案号”为空，此字段必填"
+    number_col = header.index("病案号") + 1
+    cell = marked.cell(2, number_col)
+    assert cell.fill.fgColor.rgb.endswith("FFC7CE")  # error: light red fill
+    assert cell.font.color.rgb.endswith("9C0006")  # with red font
+    name_cell = marked.cell(2, header.index("医疗机构名称") + 1)
+    assert name_cell.value == "=1+1" and name_cell.data_type == "s"
+    dept = marked.cell(3, header.index("出院科别") + 1)
+    assert dept.value == "99" and dept.fill.fgColor.rgb.endswith("FFEB9C")  # warning: yellow
+    ok_cell = marked.cell(3, header.index("组织机构代码") + 1)
+    assert ok_cell.fill.fgColor.rgb in (None, "00000000")
+
+
+def test_staff_feedback_explain_line_and_files(tmp_path):
+    case_frame = cases({})
+    staff_frame = staff({}, {"姓名": "李明", "执业证书编码": "X2", "所在科室": "03.02"})
+    result = _result(case_frame, staff_frame)
+    paths = write_institution_feedback(tmp_path / "H001", result, case_frame, staff_frame)
+    assert [p.name for p in paths] == ["病案首页反馈表.xlsx", "申报人员反馈表.xlsx"]
+    book = openpyxl.load_workbook(paths[1])
+    summary = {r[0]: r for r in _rows(book["检测结果汇总"])[1:]}
+    assert list(summary) == [r for r in RULES if RULES[r].table == "staff"]
+    assert summary["W11"][2].endswith("共有1人。")
+    marked = _rows(book["标注数据"])
+    assert len(marked) == 2 and marked[1][1] == 3
+    note = marked[1][2]
+    assert note.startswith("W11：") and "；W12：" in note and "03.02" in note
+    detail = _rows(book["问题明细"])
+    assert [r[4] for r in detail[1:]] == ["W11", "W12"]
+    empty = openpyxl.load_workbook(paths[0])
+    assert _rows(empty["问题明细"]) == [
+        ["文件", "行号", "列名", "原值", "规则编号", "级别", "说明"]
+    ]
+
+
+def test_brief_workbook(tmp_path):
+    counts = dict.fromkeys(RULES, 0) | {"E01": 2, "W08": 5}
+    path = write_brief(
+        tmp_path / "精简版反馈信息表.xlsx",
+        [
+            BriefEntry("H001", "甲医院", 10, 2, True, False, counts),
+            BriefEntry("H002", "乙医院", 5, 1),
+        ],
+    )
+    sheet = openpyxl.load_workbook(path).active
+    rows = _rows(sheet)
+    assert rows[0] == list(BRIEF_COLUMNS)
+    assert rows[1][:7] == ["H001", "甲医院", 10, 2, "不通过", 2, 5]
+    assert rows[1][7] == 2 and rows[1][BRIEF_COLUMNS.index("W08")] == 5
+    assert rows[2][:7] == ["H002", "乙医院", 5, 1, "未检测", None, None]
+    assert sheet.cell(2, 8).font.color.rgb.endswith("C00000")  # E01 = 2: red
+    assert sheet.cell(2, BRIEF_COLUMNS.index("W08") + 1).font.color is None or not str(
+        sheet.cell(2, BRIEF_COLUMNS.index("W08") + 1).font.color.rgb
+    ).endswith("C00000")

@@ -1,0 +1,146 @@
+"""compute_workspace (stages) and the 计算结果表 workbooks, read back with openpyxl."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import openpyxl
+import pytest
+from ws_helper import case_row, staff_row, write_book
+
+import cwdx
+from cwdx import metrics, results
+from cwdx.check import check_workspace
+from cwdx.errors import CwdxError
+from cwdx.workspace import STAGE_COMPUTED, STAGE_FAILED, STAGE_PASSED, Workspace
+
+SURGERY = {
+    "主要手术操作编码": "36.0600",
+    "主要手术操作级别": "4",
+    "主要手术操作术者": "张三",
+    "主要手术操作Ⅰ助": "李四",
+}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    """H001 passes (2 records, 3 applicants), H002 fails its check (empty 病案号)."""
+    cases = write_book(
+        tmp_path / "病案.xlsx",
+        "cases",
+        [
+            case_row("H001", "B1", **{"实际住院（天）": "9"}),
+            case_row("H001", "B2", **{"实际住院（天）": "4", "住院总费用": "100", **SURGERY}),
+            case_row("H002", None),
+        ],
+    )
+    staff = write_book(
+        tmp_path / "人员.xlsx",
+        "staff",
+        [
+            staff_row("H001", "张三", 医疗机构名称="=1+1"),
+            staff_row("H001", "赵六", cert="C2", 人员类别="2", 申报专业="内科护理"),
+            staff_row("H001", "周八", cert="C3"),
+            staff_row("H002", "张三", cert="C4"),
+        ],
+    )
+    ws = Workspace(tmp_path / "ws")
+    ws.import_files("cases", [cases])
+    ws.import_files("staff", [staff])
+    check_workspace(ws)
+    return ws
+
+
+def _stage(ws: Workspace, org: str) -> str:
+    return ws.institution(org).stage
+
+
+def test_compute_refuses_failed_institution(workspace):
+    with pytest.raises(CwdxError) as caught:
+        metrics.compute_workspace(workspace, ["H001", "H002"])
+    assert caught.value.exit_code == 1
+    assert "机构 H002" in caught.value.message
+    assert "数据检测未通过，不能计算" in caught.value.message
+    assert _stage(workspace, "H001") == STAGE_PASSED  # nothing computed
+    assert _stage(workspace, "H002") == STAGE_FAILED
+
+
+def test_compute_all_passed_then_refuses_again(workspace):
+    progress = []
+    done = metrics.compute_workspace(workspace, on_progress=lambda *a: progress.append(a))
+    assert list(done) == ["H001"]
+    assert progress == [(0, 1, "计算 H001"), (1, 1, "计算完成")]
+    assert _stage(workspace, "H001") == STAGE_COMPUTED
+    stored = workspace.load_results("H001")
+    assert list(stored) == ["指标汇总", "病种明细", "术种明细", "年度明细", "口径信息"]
+    assert stored["指标汇总"]["出院患者人数"].tolist()[0] == 2
+    with pytest.raises(CwdxError, match="已计算，数据已冻结"):
+        metrics.compute_workspace(workspace, ["H001"])
+    with pytest.raises(CwdxError, match="没有可以计算的机构"):
+        metrics.compute_workspace(workspace)
+
+
+def test_export_results_workbooks(workspace, tmp_path):
+    metrics.compute_workspace(workspace)
+    out = tmp_path / "out"
+    written = results.export_results(workspace, out)
+    assert [p.relative_to(out).as_posix() for p in written] == [
+        "H001/计算结果表.xlsx",
+        "计算结果表.xlsx",
+        "summary.json",
+    ]
+    book = openpyxl.load_workbook(out / "H001" / "计算结果表.xlsx")
+    assert book.sheetnames == ["指标汇总", "病种明细", "术种明细", "年度明细", "口径说明"]
+    sheet = book["指标汇总"]
+    header = [c.value for c in sheet[1]]
+    assert header == list(metrics.SUMMARY_COLUMNS)
+    rows = {r[2]: dict(zip(header, r, strict=True)) for r in sheet.iter_rows(2, values_only=True)}
+    assert list(rows) == ["张三", "赵六", "周八"]
+    zhang = rows["张三"]
+    # 张三 is 主（副主）任医师 of both records (CASE_OK), surgeon of B2
+    assert zhang["医疗机构名称"] == "=1+1"  # text stays text
+    assert sheet["B2"].data_type == "s"
+    assert (zhang["匹配状态"], zhang["说明"]) == ("已匹配", None)
+    assert (zhang["出院患者人数"], zhang["平均住院日"], zhang["次均费用"]) == (2, 6.5, 6222.75)
+    assert (zhang["手术例数"], zhang["四级手术占比(%)"], zhang["目录术种覆盖率(%)"]) == (1, 100, 20)
+    assert zhang["责任护理出院患者人数"] is None
+    avg = header.index("平均住院日") + 1
+    assert sheet.cell(2, avg).number_format == "0.00"
+    zhou = rows["周八"]
+    assert zhou["匹配状态"] == "未匹配"
+    assert zhou["出院患者人数"] == 0 and zhou["平均住院日"] is None
+    assert zhou["目录病种数"] == 10 and zhou["目录病种覆盖率(%)"] == 0
+    assert zhou["说明"].startswith("姓名在本机构病案中未出现")
+    assert rows["赵六"]["责任护理出院患者人数"] == 2
+    assert rows["赵六"]["出院患者人数"] is None
+
+    procedures = list(book["术种明细"].iter_rows(values_only=True))
+    assert procedures[0] == metrics.PROCEDURE_COLUMNS
+    assert procedures[1][5:] == ("36.06", 1, 0, 0, 0, 1, 0)
+
+    explain = {(r[0], r[1]): r for r in book["口径说明"].iter_rows(2, values_only=True)}
+    assert explain[("版本", "口径版本")][2] == cwdx.METRICS_VERSION
+    assert explain[("版本", "软件版本")][2] == cwdx.__version__
+    assert "仅为示例" in explain[("说明", "专科病种/术种目录")][2]
+    assert explain[("指标", "死亡率(%)")][2] == "死亡人数 ÷ 出院患者人数 × 100"
+    case_file = explain[("输入文件", "病案.xlsx")]
+    expected_sha = hashlib.sha256((tmp_path / "病案.xlsx").read_bytes()).hexdigest()
+    assert case_file[2:] == ("病案首页数据；机构 H001 的数据 2 行", 3, expected_sha)
+    assert explain[("参考数据", "icd10_national_clinical_v2.csv")][3] == 35591
+    assert ("计算时间", "H001") in explain
+
+    top = openpyxl.load_workbook(out / "计算结果表.xlsx")
+    assert top["指标汇总"].max_row == 4
+
+
+def test_results_records_and_refusals(workspace, tmp_path):
+    with pytest.raises(CwdxError, match="还没有已计算的机构"):
+        results.export_results(workspace, tmp_path / "out")
+    metrics.compute_workspace(workspace)
+    records = results.results_records(workspace)
+    assert [r["姓名"] for r in records] == ["张三", "赵六", "周八"]
+    assert records[0]["说明"] is None and records[0]["出院患者人数"] == 2
+    assert records[2]["平均住院日"] is None and records[2]["匹配状态"] == "未匹配"
+    with pytest.raises(CwdxError, match="机构 H002 尚未完成指标计算"):
+        results.export_results(workspace, tmp_path / "out", orgs=["H002"])

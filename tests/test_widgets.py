@@ -1,0 +1,360 @@
+"""Headless tests of the institution app's components (no browser, no kernel)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+
+import openpyxl
+import pytest
+from cwdx_widgets.common import UNEXPECTED, Alert, Download, LoadingButton, download_script
+from cwdx_widgets.institution import ErrorPage, InstitutionApp
+from cwdx_widgets.sections import APPEND_NOTICE, AboutSection
+from ws_helper import case_row, staff_row, write_book
+
+from cwdx.errors import CwdxError
+from cwdx.reference import load_reference
+from cwdx.workspace import STAGE_COMPUTED, STAGE_FAILED, STAGE_PASSED, STAGE_UPLOADED
+
+
+def xlsx_bytes(tmp_path: Path, name: str, table: str, rows: list[dict]) -> tuple[str, bytes]:
+    """An upload: the file name and the bytes of a workbook with the template header."""
+    path = write_book(tmp_path / f"src-{name}", table, rows)
+    return name, path.read_bytes()
+
+
+def cases_upload(tmp_path: Path, name: str = "病案首页-1.xlsx", n: int = 2, org: str = "H001"):
+    rows = [case_row(org, f"BA{i:05d}") for i in range(n)]
+    return xlsx_bytes(tmp_path, name, "cases", rows)
+
+
+def staff_upload(tmp_path: Path, name: str = "申报人员.xlsx", org: str = "H001", **extra):
+    return xlsx_bytes(tmp_path, name, "staff", [staff_row(org, "张三", **extra)])
+
+
+def workbook_rows(data: bytes) -> list[list[object]]:
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+
+
+def html_text(value: str) -> str:
+    """The visible text of an HTML fragment (tags removed)."""
+    return re.sub(r"<[^>]+>", "", value)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> InstitutionApp:
+    return InstitutionApp(tmp_path / "ws")
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def test_loading_button_reports_errors_and_reenables() -> None:
+    alert = Alert()
+    calls: list[str] = []
+
+    def fails(on_progress):
+        on_progress(1, 2, "第一步")
+        calls.append("run")
+        raise RuntimeError("boom")
+
+    button = LoadingButton("开始检测", fails, alert, "x")
+    assert button.click() is False
+    assert calls == ["run"]
+    assert alert.kind == "error"
+    assert alert.text == UNEXPECTED.format(action="开始检测", kind="RuntimeError")
+    assert "boom" not in alert.widget.value  # no exception text or traceback in the page
+    assert button.button.disabled is False
+    assert button.progress.layout.display == "none"
+
+    def refused(_on_progress):
+        raise CwdxError("工作区正忙，请稍后再试。")
+
+    button = LoadingButton("开始导入", refused, alert, "y")
+    button.click()
+    assert alert.text == "工作区正忙，请稍后再试。"
+
+
+def test_loading_button_ignores_clicks_while_disabled_or_queued() -> None:
+    alert = Alert()
+    runs: list[int] = []
+    button = LoadingButton("开始计算", lambda _p: runs.append(1), alert, "z")
+    button.enabled = False
+    button._on_click(button.button)
+    assert runs == []
+    button.enabled = True
+    button._on_click(button.button)
+    button._on_click(button.button)  # a second click queued during the first run
+    assert runs == [1]
+
+
+def test_download_script_carries_file_name_and_bytes() -> None:
+    script = download_script(Download("计算结果表.xlsx", b"\x00\x01abc"))
+    assert '"\\u8ba1\\u7b97\\u7ed3\\u679c\\u8868.xlsx"' in script
+    assert base64.b64encode(b"\x00\x01abc").decode() in script
+
+
+# ------------------------------------------------------------------------------- page
+
+
+def test_empty_workspace_page(app: InstitutionApp) -> None:
+    assert "工作区中还没有数据" in app.status.value
+    assert app.cases.widget.children[1].value.count(APPEND_NOTICE) == 1
+    assert html_text(app.cases.count.value) == "当前工作区中病案首页数据：0 条。"
+    assert app.check.run.button.disabled is True
+    assert app.compute.run.button.disabled is True
+    assert all(d.button.button.disabled for d in app.check.feedback.values())
+    assert app.compute.download.button.button.disabled is True
+
+
+def test_open_workspace_failure_is_a_chinese_page(tmp_path: Path, monkeypatch) -> None:
+    not_a_workspace = tmp_path / "busy"
+    not_a_workspace.mkdir()
+    (not_a_workspace / "other.txt").write_text("x")
+    monkeypatch.setenv("CWDX_WORKSPACE", str(not_a_workspace))
+    page = InstitutionApp.from_environment()
+    assert isinstance(page, ErrorPage)
+    assert page.alert.text.startswith(f"文件夹 {not_a_workspace} 不是空文件夹")
+
+
+def test_template_downloads(app: InstitutionApp) -> None:
+    ref = load_reference()
+    for table, name in (
+        ("cases", "病案首页数据表样.xlsx"),
+        ("staff", "申报人员信息自然表表样.xlsx"),
+    ):
+        download = app.templates.downloads[table]
+        assert download.click() is True
+        assert download.last.filename == name
+        header = workbook_rows(download.last.data)[0]
+        assert header == [spec.name for spec in ref.columns(table)]
+        assert len(download.output.outputs) == 1  # the script that saves the file
+
+
+def test_import_preview_and_delete(app: InstitutionApp, tmp_path: Path) -> None:
+    section = app.cases
+    section.set_files([cases_upload(tmp_path, n=3)])
+    assert "已选择 1 个文件：病案首页-1.xlsx" in section.selected.value
+    assert section.import_button.button.disabled is False
+    assert section.import_button.click() is True
+    assert section.alert.text == "导入完成：1 个文件，共 3 条。"
+    assert "病案首页-1.xlsx：导入 3 条" in html_text(section.results.value)
+    assert html_text(section.count.value) == "当前工作区中病案首页数据：3 条。"
+    assert "预览：前 3 行（共 3 行）" in section.preview.value
+    assert section.preview.value.count("<tr>") == 4  # header + 3 rows
+    assert "BA00002" in section.preview.value
+    assert section.upload.value == ()
+    assert "机构 H001（测试医院）：已上传；病案首页数据 3 条，申报人员 0 人。" in app.status.value
+
+    section.ask_delete()
+    assert section.confirm_box.layout.display == ""
+    assert "确定删除已导入的全部病案首页数据（3 条）吗？" in section.confirm_text.value
+    section.cancel_delete()
+    assert section.confirm_box.layout.display == "none"
+    assert app.state.cases == 3
+
+    section.ask_delete()
+    assert section.confirm_button.click() is True
+    assert section.alert.text == "已删除病案首页数据 3 条。"
+    assert app.state.cases == 0
+    assert section.preview.value == ""
+
+
+def test_rejected_file_imports_nothing(app: InstitutionApp, tmp_path: Path) -> None:
+    name, _ = cases_upload(tmp_path)
+    columns = [spec.name for spec in load_reference().columns("staff")]
+    path = tmp_path / "extra.xlsx"
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    for c, column in enumerate([*columns, "备注"]):
+        sheet.write_string(0, c, column)
+    for c, value in enumerate(staff_row("H001", "张三").get(col) for col in columns):
+        if value is not None:
+            sheet.write_string(1, c, str(value))
+    book.close()
+    app.staff.set_files([("人员-多一列.xlsx", path.read_bytes())])
+    app.staff.import_button.click()
+    assert app.staff.alert.kind == "error"
+    assert app.staff.alert.text.startswith("共 1 个文件：导入 0 个（0 人），1 个文件未导入")
+    results = html_text(app.staff.results.value)
+    assert "人员-多一列.xlsx：未导入。" in results
+    assert "备注" in results
+    assert app.state.staff == 0
+    assert app.state.institutions == []
+
+
+def test_duplicate_file_needs_confirmation(app: InstitutionApp, tmp_path: Path) -> None:
+    upload = cases_upload(tmp_path, n=2)
+    app.cases.set_files([upload])
+    app.cases.import_button.click()
+    app.cases.set_files([upload])
+    app.cases.import_button.click()
+    assert app.cases.alert.kind == "error"
+    assert "内容完全相同" in app.cases.results.value
+    assert app.cases.force_button.widget.layout.display == ""
+    assert app.state.cases == 2
+    app.cases.force_button.click()
+    assert app.cases.alert.text == "导入完成：1 个文件，共 2 条。"
+    assert app.state.cases == 4
+    assert app.cases.force_button.widget.layout.display == "none"
+
+
+def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> None:
+    app.cases.set_files([cases_upload(tmp_path, n=3)])
+    app.cases.import_button.click()
+    assert app.check.run.button.disabled is True  # staff still missing
+    app.staff.set_files([staff_upload(tmp_path)])
+    app.staff.import_button.click()
+    assert app.check.run.button.disabled is False
+
+    assert app.check.run.click() is True
+    info = app.state.institutions[0]
+    assert info.stage in (STAGE_PASSED, STAGE_FAILED)
+    verdict = "数据检测通过" if info.stage == STAGE_PASSED else "数据检测不通过"
+    assert html_text(app.check.verdict.value) == verdict
+    rules = app.check.rules.value
+    assert rules.count("<tr") == 1 + 29  # every rule, zero counts included
+    assert app.check.run.button.disabled is True  # frozen
+    for table, name in (("cases", "病案首页反馈表.xlsx"), ("staff", "申报人员反馈表.xlsx")):
+        download = app.check.feedback[table]
+        assert download.click() is True, app.check.alert.text
+        assert download.last.filename == name
+        assert workbook_rows(download.last.data)[0][0] == "规则编号"
+
+    if info.stage != STAGE_PASSED:
+        assert app.compute.run.button.disabled is True
+        return
+    assert app.compute.run.click() is True, app.compute.alert.text
+    assert app.state.institutions[0].stage == STAGE_COMPUTED
+    assert (
+        html_text(app.compute.summary.value)
+        == "指标汇总：申报人员 1 人，已匹配 1 人，未匹配 0 人。"
+    )
+    assert "张三" in app.compute.preview.value
+    assert app.compute.download.click() is True, app.compute.alert.text
+    assert app.compute.download.last.filename == "计算结果表.xlsx"
+
+    # deleting the cases of a computed institution unfreezes it after confirmation
+    app.cases.ask_delete()
+    assert "检测结果和计算结果一并清除" in app.cases.confirm_text.value
+    assert app.cases.confirm_button.click() is True
+    assert app.state.institutions[0].stage == STAGE_UPLOADED
+    assert app.state.cases == 0
+    assert app.check.verdict.value == ""
+
+
+def test_reopened_page_shows_the_stored_state(tmp_path: Path) -> None:
+    first = InstitutionApp(tmp_path / "ws")
+    first.cases.set_files([cases_upload(tmp_path, n=2)])
+    first.cases.import_button.click()
+    first.staff.set_files([staff_upload(tmp_path)])
+    first.staff.import_button.click()
+    first.check.run.click()
+    again = InstitutionApp(tmp_path / "ws")
+    assert again.status.value == first.status.value
+    assert again.check.verdict.value == first.check.verdict.value
+    assert again.check.rules.value == first.check.rules.value
+    assert "预览：前 2 行（共 2 行）" in again.cases.preview.value
+
+
+def test_about_lists_versions_and_reference_hashes() -> None:
+    import cwdx
+
+    text = AboutSection.render()
+    assert f"产品版本：cwdx {cwdx.__version__}" in text
+    assert f"指标口径版本：{cwdx.METRICS_VERSION}" in text
+    for ref_file in load_reference().files:
+        assert ref_file.file in text and ref_file.sha256 in text
+
+
+def test_log_section(app: InstitutionApp, tmp_path: Path) -> None:
+    app.cases.set_files([cases_upload(tmp_path, n=2)])
+    app.cases.import_button.click()
+    app.logs.widget.selected_index = 0
+    assert "导入 cases 文件 病案首页-1.xlsx" in app.logs.text.value
+    assert str(Path(app.ws.log_path).parent) in app.logs.folder.value
+    app.logs.text.value = "edited"
+    assert app.logs.text.value != "edited"  # a read-only copy
+    assert app.logs.download.click() is True
+    assert app.logs.download.last.filename == "cwdx.log"
+    assert b"\xe5\xaf\xbc\xe5\x85\xa5" in app.logs.download.last.data  # "导入"
+
+
+# ------------------------------------------------------------------------------- cwdx.app
+
+
+def test_voila_config_allows_big_uploads_and_culls_idle_kernels() -> None:
+    import json
+
+    from cwdx.app import PROJECT_DIR
+
+    config = json.loads((PROJECT_DIR / "voila.json").read_text(encoding="utf-8"))
+    size = config["Voila"]["tornado_settings"]["websocket_max_message_size"]
+    assert isinstance(size, int) and size >= 100 * 1024 * 1024 * 4 // 3 + 10 * 1024 * 1024
+    kernels = config["MappingKernelManager"]
+    assert kernels["cull_idle_timeout"] > 0 and kernels["cull_interval"] > 0
+    assert config["VoilaConfiguration"]["file_allowlist"] == []  # /voila/files/ serves nothing
+    assert config["VoilaConfiguration"]["show_tracebacks"] is False
+
+
+def test_voila_command_and_default_workspace(tmp_path: Path, monkeypatch) -> None:
+    from cwdx.app import PROJECT_DIR, default_workspace, voila_command
+
+    command = voila_command("institution", 9999)
+    assert command[1:4] == ["-m", "voila", str(PROJECT_DIR / "notebooks" / "institution.ipynb")]
+    assert "--port=9999" in command and "--Voila.ip=127.0.0.1" in command
+    assert f"--Voila.config_file_paths={PROJECT_DIR}" in command
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_workspace() == tmp_path / "cwdx" / "workspace"
+    with pytest.raises(CwdxError, match="未知的应用版本“kiosk”"):
+        voila_command("kiosk", 1)
+
+
+def test_serve_passes_the_workspace_and_refuses_bad_folders(tmp_path: Path, monkeypatch) -> None:
+    import cwdx.app
+
+    started = {}
+
+    class FakeVoila:
+        def __init__(self, command, env):
+            started.update(command=command, env=env)
+
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(cwdx.app.subprocess, "Popen", FakeVoila)
+    assert cwdx.app.serve("institution", tmp_path / "ws", 8899) == 0
+    assert started["env"]["CWDX_WORKSPACE"] == str(tmp_path / "ws")
+    assert (tmp_path / "ws" / "cwdx.sqlite").is_file()
+    assert "--port=8899" in started["command"]
+
+    started.clear()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    with pytest.raises(CwdxError, match="不是空文件夹"):
+        cwdx.app.serve("institution", other, 8899)
+    assert started == {}
+
+
+def test_refresh_shows_changes_made_elsewhere(app: InstitutionApp, tmp_path: Path) -> None:
+    from cwdx.workspace import Workspace
+
+    _, data = cases_upload(tmp_path, n=4)
+    path = tmp_path / "命令行导入.xlsx"
+    path.write_bytes(data)
+    Workspace(app.ws.path).import_files("cases", [path])  # e.g. `cwdx -w WS import cases`
+    assert app.state.cases == 0
+    app.reload.click()
+    assert app.state.cases == 4
+    assert "病案首页数据 4 条" in app.status.value
+    assert "预览：前 4 行（共 4 行）" in app.cases.preview.value

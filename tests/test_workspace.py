@@ -1,0 +1,464 @@
+"""Workspace rules: append, same-file guard, attribution, deletes, freezing, tasks, locking."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from ws_helper import case_book, staff_book, staff_row, write_book
+
+from cwdx.errors import CwdxError
+from cwdx.reference import UNKNOWN_ORG
+from cwdx.workspace import (
+    STAGE_COMPUTED,
+    STAGE_FAILED,
+    STAGE_PASSED,
+    STAGE_UPLOADED,
+    Workspace,
+)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "ws")
+
+
+def _files(ws: Workspace) -> set[str]:
+    """Every file under data/, checks/ and results/ (relative paths)."""
+    out = set()
+    for top in ("data", "checks", "results"):
+        for path in (ws.path / top).rglob("*"):
+            if path.is_file():
+                out.add(path.relative_to(ws.path).as_posix())
+    return out
+
+
+def _summary(ws: Workspace) -> list[tuple[str, str, bool, int, int]]:
+    return [(i.org, i.stage, i.frozen, i.cases, i.staff) for i in ws.institutions()]
+
+
+def _findings() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "institution": ["H001"],
+            "table": ["staff"],
+            "rule_id": ["W01"],
+            "severity": ["warning"],
+            "excel_file": ["a.xlsx"],
+            "excel_row": [3],
+            "column": [""],
+            "value": [None],
+            "message": ["示例"],
+        }
+    )
+
+
+def test_new_folder_is_created_and_refuses_foreign_folders(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "new" / "ws")
+    assert (ws.path / "cwdx.sqlite").is_file()
+    assert {p.name for p in ws.path.iterdir()} >= {"data", "checks", "results", "logs", "inbox"}
+    with pytest.raises(CwdxError) as err:
+        Workspace(tmp_path / "missing", create=False)
+    assert err.value.message == (
+        f"工作区 {tmp_path / 'missing'} 不存在或不是 cwdx 工作区，请检查 -w 指定的文件夹，"
+        "或先用 import 导入数据以创建工作区。"
+    )
+    foreign = tmp_path / "documents"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(CwdxError) as err:
+        Workspace(foreign)
+    assert err.value.message == (
+        f"文件夹 {foreign} 不是空文件夹，也不是 cwdx 工作区；请指定一个新的或空的文件夹作为工作区。"
+    )
+
+
+def test_import_appends_and_keeps_import_order(ws: Workspace, tmp_path: Path) -> None:
+    first = staff_book(tmp_path / "a.xlsx", "H001", "H002", "h001")
+    second = staff_book(tmp_path / "b.xlsx", "H002")
+    third = staff_book(tmp_path / "c.xlsx", "H001", "H003")
+    [out_a] = ws.import_files("staff", [first])
+    assert (out_a.ok, out_a.rows, out_a.org_rows) == (True, 3, {"H001": 2, "H002": 1})
+    assert out_a.describe() == "文件 a.xlsx：导入 3 行（H001 2 行、H002 1 行）。"
+    # several files in one call: imported in the order named (c before b)
+    outs = ws.import_files("staff", [third, second])
+    assert [o.file for o in outs] == ["c.xlsx", "b.xlsx"]
+    assert [o.import_id for o in outs] == [out_a.import_id + 1, out_a.import_id + 2]
+
+    frame = ws.load("staff")
+    assert list(zip(frame["_file"], frame["_row"], frame["_org"], strict=True)) == [
+        ("a.xlsx", 2, "H001"),
+        ("a.xlsx", 3, "H002"),
+        ("a.xlsx", 4, "H001"),
+        ("c.xlsx", 2, "H001"),
+        ("c.xlsx", 3, "H003"),
+        ("b.xlsx", 2, "H002"),
+    ]
+    assert frame["_import"].tolist() == [1, 1, 1, 2, 2, 3]
+    assert list(frame.columns[-4:]) == ["_file", "_row", "_import", "_org"]
+    assert frame["执业证书编码"].tolist()[:3] == ["C000001", "C000002", "C000003"]
+    assert ws.load("staff", ["H002"])["_file"].tolist() == ["a.xlsx", "b.xlsx"]
+    head = ws.head("staff", 4)
+    assert list(zip(head["_file"], head["_row"], strict=True)) == [
+        ("a.xlsx", 2),
+        ("a.xlsx", 3),
+        ("a.xlsx", 4),
+        ("c.xlsx", 2),
+    ]
+    assert list(head.columns) == list(frame.columns)
+    assert _summary(ws) == [
+        ("H001", STAGE_UPLOADED, False, 0, 3),
+        ("H002", STAGE_UPLOADED, False, 0, 2),
+        ("H003", STAGE_UPLOADED, False, 0, 1),
+    ]
+    assert ws.institution("H001").name == "测试医院"
+    empty = ws.load("cases")
+    assert len(empty) == 0 and "病案号" in empty.columns and "_org" in empty.columns
+
+
+def test_same_file_is_refused_unless_forced(ws: Workspace, tmp_path: Path) -> None:
+    book = staff_book(tmp_path / "a.xlsx", "H001", "H001")
+    ws.import_files("staff", [book])
+    first_time = ws.imported_files()[0].time
+    copy = tmp_path / "副本.xlsx"
+    copy.write_bytes(book.read_bytes())
+    [again] = ws.import_files("staff", [copy])
+    assert again.rejected == (
+        f"文件 副本.xlsx 与 {first_time} 已导入的文件 a.xlsx 内容完全相同，为避免重复数据未再次导入；"
+        "如确需重复导入，请确认后强制导入（命令行加 --force）。"
+    )
+    assert ws.institution("H001").staff == 2
+    # the same content is fine in the other table's guard (it is rejected by the reader there)
+    [forced] = ws.import_files("staff", [copy], force=True)
+    assert (forced.ok, forced.rows, forced.forced) == (True, 2, True)
+    assert ws.institution("H001").staff == 4
+    records = ws.imported_files()
+    assert [(r.file, r.rows, r.rejected is None, r.forced) for r in records] == [
+        ("a.xlsx", 2, True, False),
+        ("副本.xlsx", 0, False, False),
+        ("副本.xlsx", 2, True, True),
+    ]
+    # after deleting the data, the same file imports again without force
+    ws.delete("staff", everything=True)
+    assert ws.imported_files() == []
+    [fresh] = ws.import_files("staff", [book])
+    assert fresh.ok and fresh.rows == 2
+
+
+def test_rows_are_attributed_to_institutions(ws: Workspace, tmp_path: Path) -> None:
+    mixed = staff_book(tmp_path / "mixed.xlsx", "H009", None, "H008", "H009", "bad code!")
+    [out] = ws.import_files("staff", [mixed])
+    assert out.org_rows == {"H009": 4, "H008": 1}
+    nobody = case_book(tmp_path / "nobody.xlsx", None, "??", None)
+    [out] = ws.import_files("cases", [nobody])
+    assert out.org_rows == {UNKNOWN_ORG: 3}
+    assert _summary(ws) == [
+        ("H008", STAGE_UPLOADED, False, 0, 1),
+        ("H009", STAGE_UPLOADED, False, 0, 4),
+        (UNKNOWN_ORG, STAGE_UPLOADED, False, 3, 0),
+    ]
+    assert ws.load("cases", [UNKNOWN_ORG])["病案号"].tolist() == ["BA00001", "BA00002", "BA00003"]
+
+
+def test_rejected_file_leaves_nothing_but_its_record(ws: Workspace, tmp_path: Path) -> None:
+    good = staff_book(tmp_path / "good.xlsx", "H001")
+    bad = write_book(tmp_path / "bad.xlsx", "cases", [])  # a case template, imported as staff
+    missing = tmp_path / "nowhere.xlsx"
+    outs = ws.import_files("staff", [bad, missing, good])
+    assert [o.ok for o in outs] == [False, False, True]
+    assert outs[0].rejected.startswith("文件“bad.xlsx”")
+    assert outs[0].rejected.endswith("请在系统中下载相关表样，重新整理数据后上传。")
+    assert outs[1].rejected == f"找不到文件 {missing}，请检查文件名和路径后重新导入。"
+    assert _summary(ws) == [("H001", STAGE_UPLOADED, False, 0, 1)]
+    assert _files(ws) == {"data/staff/H001/3.parquet"}
+    records = ws.imported_files()
+    assert [(r.file, r.rows, bool(r.rejected)) for r in records] == [
+        ("bad.xlsx", 0, True),
+        ("nowhere.xlsx", 0, True),
+        ("good.xlsx", 1, False),
+    ]
+
+
+def test_freeze_refusals_and_unfreeze_transitions(ws: Workspace, tmp_path: Path) -> None:
+    ws.import_files("staff", [staff_book(tmp_path / "a.xlsx", "H001", "H002")])
+    ws.save_check("H001", True, {"E01": 0, "W01": 1}, _findings(), [])
+    ws.save_check("H002", False, {"E01": 2, "W01": 0}, _findings(), ["E05"])
+    info = ws.institution("H001")
+    assert (info.stage, info.frozen, info.passed, info.errors, info.warnings) == (
+        STAGE_PASSED,
+        True,
+        True,
+        0,
+        1,
+    )
+    assert ws.institution("H002").stage == STAGE_FAILED
+    check = ws.load_check("H002")
+    assert check is not None
+    assert (check.passed, check.counts, check.failed_rules) == (
+        False,
+        {"E01": 2, "W01": 0},
+        ["E05"],
+    )
+    assert check.findings["excel_row"].tolist() == [3]
+    cli = f"cwdx -w {ws.path} unfreeze --org H001 --stage check"
+
+    # a file with rows of a frozen institution is rejected whole
+    [out] = ws.import_files("staff", [staff_book(tmp_path / "b.xlsx", "H003", "H001")])
+    assert out.rejected == (
+        "文件 b.xlsx 含有已冻结机构 H001（测试医院，已检测-通过）的数据，整个文件未导入；如需导入，"
+        f"请先对该机构「在上传阶段解冻数据检测」（命令行：{cli}），"
+        "或从文件中删去该机构的行后重新导入。"
+    )
+    assert [i.org for i in ws.institutions()] == ["H001", "H002"]
+
+    with pytest.raises(CwdxError) as err:
+        ws.delete("staff", ["H001"])
+    assert err.value.message == (
+        "机构 H001（测试医院）处于「已检测-通过」阶段，数据已冻结，不能删除数据；"
+        f"请先「在上传阶段解冻数据检测」（命令行：{cli}）后再操作。"
+    )
+    with pytest.raises(CwdxError) as err:
+        ws.save_check("H001", True, {}, _findings(), [])
+    assert "不能重新检测" in err.value.message
+    with pytest.raises(CwdxError) as err:
+        ws.require_stage("H002", "compute")
+    assert err.value.message.startswith("机构 H002（测试医院）数据检测未通过，不能计算；")
+    with pytest.raises(CwdxError) as err:
+        ws.require_stage("H404", "check")
+    assert err.value.message == (
+        "工作区中没有机构 H404，请用 status 命令（或机构列表）查看已导入的机构代码。"
+    )
+
+    ws.save_results("H001", {"指标汇总": pd.DataFrame({"姓名": ["甲1"], "出院患者人数": [3]})})
+    assert ws.institution("H001").stage == STAGE_COMPUTED
+    assert ws.load_results("H001")["指标汇总"]["出院患者人数"].tolist() == [3]
+    with pytest.raises(CwdxError) as err:
+        ws.require_stage("H001", "compute")
+    assert err.value.message == (
+        "机构 H001（测试医院）已计算，数据已冻结；如需重新计算，请先「解冻数据检测和计算」"
+        f"（命令行：cwdx -w {ws.path} unfreeze --org H001 --stage compute）。"
+    )
+
+    assert ws.unfreeze(["H001", "H002"], stage="compute") == {
+        "H001": (STAGE_COMPUTED, STAGE_PASSED)
+    }
+    assert ws.load_results("H001") == {}
+    assert ws.load_check("H001") is not None
+    assert ws.unfreeze(everything=True) == {
+        "H001": (STAGE_PASSED, STAGE_UPLOADED),
+        "H002": (STAGE_FAILED, STAGE_UPLOADED),
+    }
+    assert ws.load_check("H001") is None
+    assert _summary(ws) == [
+        ("H001", STAGE_UPLOADED, False, 0, 1),
+        ("H002", STAGE_UPLOADED, False, 0, 1),
+    ]
+    assert _files(ws) == {"data/staff/H001/1.parquet", "data/staff/H002/1.parquet"}
+    [out] = ws.import_files("staff", [tmp_path / "b.xlsx"])
+    assert out.ok and out.org_rows == {"H003": 1, "H001": 1}
+
+
+def test_deletes_per_table_org_and_everything(ws: Workspace, tmp_path: Path) -> None:
+    ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001", "H002", "H002")])
+    ws.import_files("cases", [case_book(tmp_path / "c.xlsx", "H001", "H001", "H003")])
+    out = ws.delete("staff", ["H002"])
+    assert (out.rows, out.removed) == ({"H002": {"staff": 2}}, ["H002"])
+    out = ws.delete("cases", ["H001"])
+    assert (out.rows, out.removed) == ({"H001": {"cases": 2}}, [])
+    assert _summary(ws) == [
+        ("H001", STAGE_UPLOADED, False, 0, 1),
+        ("H003", STAGE_UPLOADED, False, 1, 0),
+    ]
+    assert ws.load("staff")["_org"].tolist() == ["H001"]
+    with pytest.raises(CwdxError) as err:
+        ws.delete("cases", ["H404"])
+    assert err.value.message.startswith("工作区中没有机构 H404")
+    with pytest.raises(CwdxError) as err:
+        ws.delete("cases")
+    assert err.value.message == (
+        "请指定要删除数据的机构（--org 机构代码），或选择全部机构（--everything）。"
+    )
+    ws.save_check("H003", True, {}, _findings(), [])
+    with pytest.raises(CwdxError) as err:
+        ws.delete("all", everything=True)
+    assert err.value.message.startswith("机构 H003（测试医院）处于「已检测-通过」阶段")
+    assert len(ws.institutions()) == 2
+    out = ws.delete("all", everything=True, force=True)
+    assert out.total == 2 and out.removed == ["H001", "H003"]
+    assert ws.institutions() == [] and _files(ws) == set()
+
+
+def test_orphan_files_are_removed_on_open(ws: Workspace, tmp_path: Path) -> None:
+    ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
+    stray = ws.path / "data" / "staff" / "H001" / "99.parquet"
+    stray.write_bytes(b"x")
+    temp = ws.path / "checks" / "H001" / ".findings-1.parquet.tmp-123"
+    temp.parent.mkdir(parents=True)
+    temp.write_bytes(b"x")
+    keep = ws.path / "inbox" / "big.xlsx"
+    keep.write_bytes(b"x")
+    Workspace(ws.path)
+    assert _files(ws) == {"data/staff/H001/1.parquet"}
+    assert not (ws.path / "checks" / "H001").exists()
+    assert keep.exists()
+
+
+def test_tasks_record_success_and_failure(ws: Workspace) -> None:
+    with ws.task("数据检测", ["H001"], "测试") as task:
+        task.update(passed=1)
+    with pytest.raises(CwdxError), ws.task("指标计算", ["H002"], "测试"):
+        raise CwdxError("机构 H002 尚未进行数据检测，不能计算；请先执行数据检测。")
+    with pytest.raises(RuntimeError), ws.task("指标计算", [], "测试"):
+        raise RuntimeError("boom")
+    newest, middle, oldest = ws.tasks()
+    assert (oldest.kind, oldest.state, oldest.details, oldest.orgs) == (
+        "数据检测",
+        "Succeeded",
+        {"passed": 1},
+        ["H001"],
+    )
+    assert oldest.duration is not None and oldest.duration >= 0
+    assert (middle.state, middle.details["error"]) == (
+        "Failed",
+        "机构 H002 尚未进行数据检测，不能计算；请先执行数据检测。",
+    )
+    assert newest.details == {"error": "发生内部错误，详情已写入日志文件。"}
+    log = (ws.path / "logs" / "cwdx.log").read_text(encoding="utf-8")
+    assert "RuntimeError: boom" in log
+
+
+def test_running_task_blocks_writes_and_dead_task_is_failed(ws: Workspace, tmp_path: Path) -> None:
+    book = staff_book(tmp_path / "s.xlsx", "H001")
+    script = (
+        "import sys, time\n"
+        "from cwdx.workspace import Workspace\n"
+        "ws = Workspace(sys.argv[1])\n"
+        "with ws.task('数据检测', ['H001'], '另一个进程'):\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(ws.path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        with pytest.raises(CwdxError) as err:
+            ws.import_files("staff", [book])
+        message = err.value.message
+        assert message.startswith(
+            f"工作区正在进行另一项写入操作（数据检测，进程 {proc.pid}，开始于 "
+        )
+        assert message.endswith("），为避免数据损坏，本次操作未执行；请等其完成后再试。")
+        assert ws.institutions() == []  # reads still work
+        [task] = ws.tasks()
+        assert (task.state, task.pid, task.started_by) == ("Running", proc.pid, "另一个进程")
+    finally:
+        proc.kill()
+        proc.wait()
+    reopened = Workspace(ws.path)
+    [task] = reopened.tasks()
+    assert (task.state, task.details) == (
+        "Failed",
+        {"error": "任务所在进程已意外终止，任务未完成。"},
+    )
+    [out] = reopened.import_files("staff", [book])
+    assert out.ok
+
+
+def test_other_thread_is_refused_while_a_write_runs(ws: Workspace, tmp_path: Path) -> None:
+    book = staff_book(tmp_path / "s.xlsx", "H001")
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with ws.task("数据检测", [], "线程"):
+            started.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    started.wait(10)
+    try:
+        with pytest.raises(CwdxError) as err:
+            Workspace(ws.path).import_files("staff", [book])
+        assert err.value.message == (
+            "工作区正在进行另一项写入操作（数据检测），为避免数据损坏，本次操作未执行；请等其完成后再试。"
+        )
+    finally:
+        release.set()
+        thread.join()
+    assert ws.import_files("staff", [book])[0].ok
+
+
+def test_reader_crash_rejects_only_that_file(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cwdx.reader
+
+    real = cwdx.reader.read_workbook
+
+    def flaky(path, table):
+        if Path(path).name == "boom.xlsx":
+            raise ValueError("reader bug")
+        return real(path, table)
+
+    monkeypatch.setattr(cwdx.reader, "read_workbook", flaky)
+    boom = staff_book(tmp_path / "boom.xlsx", "H001")
+    good = staff_book(tmp_path / "good.xlsx", "H002")
+    outs = ws.import_files("staff", [boom, good])
+    assert outs[0].rejected == (
+        f"文件 boom.xlsx 读取时发生内部错误，未导入；详情已写入日志文件 {ws.log_path}。"
+    )
+    assert outs[1].ok and [i.org for i in ws.institutions()] == ["H002"]
+    assert "ValueError: reader bug" in ws.log_path.read_text(encoding="utf-8")
+
+
+def test_mixed_type_result_columns_are_stored(ws: Workspace, tmp_path: Path) -> None:
+    ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
+    mixed = _findings().assign(value=["文本"]).astype({"value": object})
+    mixed.loc[len(mixed)] = [
+        "H001",
+        "staff",
+        "E02",
+        "error",
+        "s.xlsx",
+        2,
+        "出生日期",
+        19800101,
+        "x",
+    ]
+    ws.save_check("H001", False, {"E02": 1}, mixed, [])
+    check = ws.load_check("H001")
+    assert check is not None and check.findings["value"].tolist() == ["文本", "19800101"]
+
+
+def test_log_has_counts_and_file_names_but_no_cell_values(ws: Workspace, tmp_path: Path) -> None:
+    rows = [staff_row("H001", "独特姓名甲", cert="SECRET123")]
+    ws.import_files("staff", [write_book(tmp_path / "s.xlsx", "staff", rows)])
+    log = (ws.path / "logs" / "cwdx.log").read_text(encoding="utf-8")
+    assert "s.xlsx" in log and "1 行" in log
+    assert "独特姓名甲" not in log and "SECRET123" not in log
+
+
+def test_summary_inputs_come_from_imported_files(ws: Workspace, tmp_path: Path) -> None:
+    ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
+    record = ws.imported_files()[0]
+    assert json.loads(json.dumps(record.__dict__))["sha256"] == record.sha256
+    assert len(record.sha256) == 64 and os.path.basename(record.file) == "s.xlsx"
+
+
+def test_missing_data_file_is_a_clear_error(ws: Workspace, tmp_path: Path) -> None:
+    ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
+    (ws.path / "data" / "staff" / "H001" / "1.parquet").unlink()
+    with pytest.raises(CwdxError) as err:
+        ws.load("staff")
+    assert err.value.message == (
+        "工作区中的数据文件 data/staff/H001/1.parquet 缺失或已损坏（可能被手工删除或改动）；"
+        "请解冻并删除相关机构的数据后重新导入。"
+    )
+    assert ws.delete("staff", ["H001"]).removed == ["H001"]

@@ -1,0 +1,56 @@
+"""Small input workbooks for the workspace, CLI and kill tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xlsxwriter
+from frames_helper import CASE_OK, STAFF_OK
+
+from cwdx.reference import load_reference
+
+
+def _columns(table: str) -> list[str]:
+    return [spec.name for spec in load_reference().columns(table)]  # type: ignore[arg-type]
+
+
+def write_book(path: Path, table: str, rows: list[dict[str, object]]) -> Path:
+    """A workbook with the template header of ``table`` and one text row per dict."""
+    columns = _columns(table)
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = book.add_worksheet("数据")
+    for c, name in enumerate(columns):
+        sheet.write_string(0, c, name)
+    for r, row in enumerate(rows, start=1):
+        for c, name in enumerate(columns):
+            value = row.get(name)
+            if value is not None:
+                sheet.write_string(r, c, str(value))
+    book.close()
+    return path
+
+
+def staff_row(org: str | None, name: str, cert: str = "110000001", **extra: object) -> dict:
+    """A valid applicant of ``org`` (``None``: empty 组织机构代码)."""
+    row: dict[str, object] = {**STAFF_OK, "姓名": name, "执业证书编码": cert, **extra}
+    row["组织机构代码"] = org
+    return row
+
+
+def case_row(org: str | None, number: str, **extra: object) -> dict:
+    """A valid record of ``org`` with 病案号 ``number``."""
+    row: dict[str, object] = {**CASE_OK, "病案号": number, **extra}
+    row["组织机构代码"] = org
+    return row
+
+
+def staff_book(path: Path, *orgs: str | None) -> Path:
+    """A staff workbook with one applicant per entry of ``orgs`` (names 甲1, 甲2, ...)."""
+    rows = [staff_row(org, f"甲{i + 1}", cert=f"C{i + 1:06d}") for i, org in enumerate(orgs)]
+    return write_book(path, "staff", rows)
+
+
+def case_book(path: Path, *orgs: str | None) -> Path:
+    """A case workbook with one record per entry of ``orgs`` (病案号 BA00001, ...)."""
+    rows = [case_row(org, f"BA{i + 1:05d}") for i, org in enumerate(orgs)]
+    return write_book(path, "cases", rows)
