@@ -153,6 +153,12 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--staff", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--unmatched",
+        type=float,
+        default=0.0,
+        help="share of applicants renamed (姓名 + 'X') so that they match nothing (explain load)",
+    )
     args = parser.parse_args()
     reference = load_reference()
 
@@ -162,6 +168,11 @@ def main() -> None:
         f"synthesised {len(cases):,} case rows, {len(staff):,} applicants in "
         f"{time.perf_counter() - started:.1f} s"
     )
+
+    if args.unmatched:
+        renamed = np.random.default_rng(args.seed).random(len(staff)) < args.unmatched
+        staff.loc[renamed, "姓名"] = staff.loc[renamed, "姓名"] + "X"
+        print(f"renamed {int(renamed.sum()):,} applicants so that they match nothing")
 
     base = baseline(cases, staff)
 

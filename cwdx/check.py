@@ -9,9 +9,14 @@ time (memory bounded by the largest institution) and stores each result, which f
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import sys
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -212,7 +217,9 @@ def check_frames(
         try:
             hits = rule.func(ctx)
             counts[rule.id] = _count(rule, hits)
-            parts.append(_findings_of(rule, hits, state, org))
+            found = _findings_of(rule, hits, state, org)
+            if len(found):
+                parts.append(found)
         except Exception as exc:
             log.exception("check %s: rule %s failed", org, rule.id)
             failed[rule.id] = _error_text(exc)
@@ -227,8 +234,6 @@ def check_frames(
                 )
 
     findings = pd.concat(parts, ignore_index=True) if parts else empty_findings()
-    if findings.empty:
-        findings = empty_findings()
     errors = sum(n for rid, n in counts.items() if RULES[rid].severity == "error")
     passed = errors == 0 and not failed
     case_rows = 0 if cases_df is None else len(cases_df)
@@ -268,8 +273,49 @@ def summary_rows(check: InstitutionCheck, table: str | None = None) -> list[dict
     return rows
 
 
+#: Institutions are checked in worker processes only when the named ones hold at least this
+#: many case rows together (below it, starting the workers costs more than it saves).
+PARALLEL_MIN_ROWS = 300_000
+#: At most this many worker processes (each holds one institution's rows).
+MAX_WORKERS = 4
+
+
+def _spawn_safe() -> bool:
+    """Whether worker processes can be spawned: they re-import the main script, which is only
+    harmless when it guards its work with ``if __name__ == "__main__"`` (the ``cwdx`` command,
+    Jupyter and Voilà kernels, pytest do; a plain analyst script may not)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path:
+        return True
+    try:
+        return "__main__" in Path(path).read_text(encoding="utf-8", errors="ignore")
+    except OSError:
+        return False
+
+
+def _auto_workers(ws: Any, targets: list[str]) -> int:
+    cores = os.cpu_count() or 1
+    if cores < 2 or len(targets) < 2 or not _spawn_safe():
+        return 1
+    rows = sum(info.cases for info in ws.institutions() if info.org in set(targets))
+    if rows < PARALLEL_MIN_ROWS:
+        return 1
+    return min(cores, len(targets), MAX_WORKERS)
+
+
+def _check_one(ws: Any, org: str, all_staff: pd.DataFrame, today: date) -> InstitutionCheck:
+    """Check one institution of ``ws`` (runs in the caller or in a worker process)."""
+    cases = ws.load("cases", [org])
+    staff = all_staff[all_staff["_org"] == org] if len(all_staff) else all_staff
+    return check_frames(cases, staff, all_staff, load_reference(), today, org=org)
+
+
 def check_workspace(
-    ws: Any, orgs: list[str] | None = None, on_progress: ProgressCallback | None = None
+    ws: Any,
+    orgs: list[str] | None = None,
+    on_progress: ProgressCallback | None = None,
+    workers: int | None = None,
 ) -> dict[str, InstitutionCheck]:
     """Check the named (default: all) institutions of ``ws`` one by one and store each result
     with ``ws.save_check`` (which freezes the institution).
@@ -277,27 +323,41 @@ def check_workspace(
     Every named institution is first tested with ``ws.require_stage(org, "check")``: a frozen
     or unknown one raises :class:`~cwdx.errors.CwdxError` (naming the unfreeze action) before
     anything is checked. E12/E13 look at every applicant of the workspace.
+
+    ``workers`` > 1 checks institutions in that many worker processes (results are still
+    stored one by one by this process); the default chooses by the machine's cores and the
+    number of case rows (:data:`PARALLEL_MIN_ROWS`). Returns the checks in the order named.
     """
-    reference = load_reference()
     targets = list(dict.fromkeys(orgs)) if orgs else [info.org for info in ws.institutions()]
     for org in targets:
         ws.require_stage(org, "check")
     all_staff = ws.load("staff")
     today = date.today()
-    results: dict[str, InstitutionCheck] = {}
     total = len(targets)
-    for i, org in enumerate(targets):
-        if on_progress:
-            on_progress(i, total, f"数据检测：{org}")
-        cases = ws.load("cases", [org])
-        staff = all_staff[all_staff["_org"] == org] if len(all_staff) else all_staff
-        result = check_frames(cases, staff, all_staff, reference, today, org=org)
+    workers = _auto_workers(ws, targets) if workers is None else max(1, workers)
+    results: dict[str, InstitutionCheck] = {}
+
+    def store(org: str, result: InstitutionCheck) -> None:
         ws.save_check(org, result.passed, result.counts, result.findings, failed_rule_list(result))
         results[org] = result
-        del cases
+        if on_progress:
+            on_progress(len(results), total, f"数据检测：{org}")
+
+    if on_progress:
+        on_progress(0, total, "数据检测")
+    if workers > 1 and total > 1:
+        log.info("check: %d institutions in %d worker processes", total, workers)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(_check_one, ws, org, all_staff, today): org for org in targets}
+            for future in as_completed(futures):
+                store(futures[future], future.result())
+    else:
+        for org in targets:
+            store(org, _check_one(ws, org, all_staff, today))
     if on_progress:
         on_progress(total, total, "数据检测完成")
-    return results
+    return {org: results[org] for org in targets}
 
 
 def failed_rule_list(check: InstitutionCheck) -> list[str]:

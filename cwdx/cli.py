@@ -130,6 +130,15 @@ class ProgressBar:
             with self._lock:
                 self._draw()
 
+    def println(self, text: str) -> None:
+        """Write a line of text on standard error without mixing it into the bar."""
+        with self._lock:
+            if self.enabled and self._state is not None:
+                self.stream.write("\r\x1b[K")
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self._draw()
+
     def close(self) -> None:
         """Stop redrawing and end the bar's line (if one was drawn)."""
         self._stop.set()
@@ -250,7 +259,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     bar = ProgressBar(not args.quiet)
     try:
         return int(
-            run_oneshot(cases=args.cases, staff=args.staff, out_dir=args.out, on_progress=bar)
+            run_oneshot(
+                cases=args.cases,
+                staff=args.staff,
+                out_dir=args.out,
+                on_progress=bar,
+                report=bar.println,
+            )
         )
     finally:
         bar.close()

@@ -709,6 +709,15 @@ def _build_cases(inst: _Institution) -> list[dict[str, Any]]:
     return rows
 
 
+def _absent(code: str, present: Callable[[str], bool]) -> str:
+    """``code``, or the first variant ``code1``, ``code2``… that the list does not hold."""
+    candidate, n = code, 0
+    while present(candidate):
+        n += 1
+        candidate = f"{code}{n}"
+    return candidate
+
+
 def _plant_cases(inst: _Institution, free: list[dict[str, Any]]) -> None:
     """Plant each case rule a few times; every plant lists exactly the findings it causes."""
     ref = inst.ref
@@ -721,12 +730,10 @@ def _plant_cases(inst: _Institution, free: list[dict[str, Any]]) -> None:
         return row
 
     def invalid_icd10(code: str) -> str:
-        assert canonical_icd10(code.upper(), ref) not in ref.icd10, code
-        return code
+        return _absent(code, lambda c: canonical_icd10(c.upper(), ref) in ref.icd10)
 
     def invalid_icd9(code: str) -> str:
-        assert canonical_icd9(code.upper(), ref) not in ref.icd9, code
-        return code
+        return _absent(code, lambda c: canonical_icd9(c.upper(), ref) in ref.icd9)
 
     # E15: one format error cell each.
     row = take()
@@ -742,8 +749,8 @@ def _plant_cases(inst: _Institution, free: list[dict[str, Any]]) -> None:
     row["组织机构代码"] = inst.org[:8] + "@" + inst.org[9:]
     found.append((row, "E15", "组织机构代码"))
     row = take()
-    row["出院主要诊断入院病情"] = "5"
-    found.append((row, "E15", "出院主要诊断入院病情"))
+    row["出院主要诊断名称"] += "（" + "待查；" * 40 + "）"  # longer than 100 characters
+    found.append((row, "E15", "出院主要诊断名称"))
     # E16: empty required cells.
     for column in ("病案号", "入院时间", "医疗机构名称", "组织机构代码"):
         row = take()
@@ -807,8 +814,8 @@ def _plant_cases(inst: _Institution, free: list[dict[str, Any]]) -> None:
     )
     found.append((row, "W06", None))
     # W07: 出院科别 outside RC023.
-    assert canonical_rc023("03.99") not in ref.domain_codes("RC023")
-    for value in ("03.99", "心内科"):
+    rc023 = ref.domain_codes("RC023")
+    for value in (_absent("03.99", lambda c: canonical_rc023(c) in rc023), "心内科"):
         row = take()
         row["出院科别"] = value
         found.append((row, "W07", "出院科别"))
@@ -886,11 +893,11 @@ def _accepted_case_forms(inst: _Institution, free: list[dict[str, Any]]) -> None
     code = row["出院主要诊断编码"]
     put(row, "出院主要诊断编码", code.upper(), code.upper())
     row = take()
-    full = "E11.200X011+N08.3*"
-    assert full in ref.icd10 and ref.icd10_by_base.get("E11.200X011") == full
+    # a diagnosis written without its dagger/asterisk part
+    base = "E11.200X011" if "E11.200X011" in ref.icd10_by_base else min(ref.icd10_by_base)
     slot = inst.free_diag_slot(row)
     inst.set_other_diag(row, slot, None, "1")
-    put(row, _OTHER_DIAG[slot - 1][0], "E11.200x011", full)
+    put(row, _OTHER_DIAG[slot - 1][0], _display_icd10(base), ref.icd10_by_base[base])
     row = take()
     put(row, "组织机构代码", inst.org.lower(), inst.org)
     row = take()
@@ -1343,7 +1350,8 @@ def _plant_staff(inst: _Institution, members: dict[str, list[str]]) -> None:
     row = new("04.01", "1", "外科护理")
     found.append((row, "E04", "申报专业"))
     row = new()
-    row["所在科室"] = "03.99"
+    rc023 = inst.ref.domain_codes("RC023")
+    row["所在科室"] = _absent("03.99", lambda c: canonical_rc023(c) in rc023)
     found.append((row, "E05", "所在科室"))
     row = new()
     row["性别"] = "男"
@@ -1405,8 +1413,10 @@ def _cross_institution_staff(insts: list[_Institution]) -> None:
     """E12 and E13 across neighbouring planted institutions (each finding in its own row's)."""
     for left, right in zip(insts, insts[1:], strict=False):
         # E12: the same person in two institutions with one cut-off date.
-        row = _staff_row(left, left.person(), "03.04", "1", "心血管内科")
-        right.reserve(row["姓名"])
+        name = left.person()
+        while name in right.used_names:  # a name new to both institutions
+            name = left.person()
+        row = _staff_row(left, right.reserve(name), "03.04", "1", "心血管内科")
         twin = dict(row, **{"组织机构代码": right.org, "医疗机构名称": right.name})
         left.staff_rows.append(row)
         right.staff_rows.append(twin)

@@ -17,9 +17,15 @@ LOGGER_NAME = "cwdx"
 _FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 _MAX_BYTES = 5 * 1024 * 1024
 _BACKUPS = 5
+#: At most this many log files are written at once (the most recently opened workspaces).
+MAX_LOG_FILES = 4
 
 _lock = threading.Lock()
 _handlers: dict[str, RotatingFileHandler] = {}
+
+# Without a handler, Python would print warnings of the ``cwdx`` logger on standard error
+# (logging.lastResort); users must only ever see the one-sentence messages.
+logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
 def default_log_path() -> Path:
@@ -32,6 +38,8 @@ def default_log_path() -> Path:
 def attach_log_file(path: str | os.PathLike[str]) -> Path:
     """Make the ``cwdx`` logger also write to ``path`` (rotating, UTF-8); idempotent.
 
+    Only the :data:`MAX_LOG_FILES` most recently attached files are kept attached.
+
     Returns the absolute path of the log file. Failing to create the file is not fatal: the
     logger then simply has no file for it.
     """
@@ -39,7 +47,12 @@ def attach_log_file(path: str | os.PathLike[str]) -> Path:
     key = str(target)
     with _lock:
         if key in _handlers:
+            _handlers[key] = _handlers.pop(key)  # most recently used last
             return target
+        while len(_handlers) >= MAX_LOG_FILES:  # a process rarely uses more workspaces
+            oldest = _handlers.pop(next(iter(_handlers)))
+            logging.getLogger(LOGGER_NAME).removeHandler(oldest)
+            oldest.close()
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             handler = RotatingFileHandler(
@@ -68,5 +81,7 @@ def detach_log_file(path: str | os.PathLike[str]) -> None:
 
 
 def get_logger(name: str) -> logging.Logger:
-    """A child of the ``cwdx`` logger, e.g. ``get_logger("workspace")``."""
+    """A child of the ``cwdx`` logger: ``get_logger("workspace")`` or ``get_logger("cwdx.x")``."""
+    if name == LOGGER_NAME or name.startswith(f"{LOGGER_NAME}."):
+        return logging.getLogger(name)
     return logging.getLogger(f"{LOGGER_NAME}.{name}")

@@ -14,6 +14,10 @@ What each public function returns
 ``eligible_cases(cases, reference) -> Series[bool]`` (aligned to ``cases.index``)
     True when the row counts for the indicators: not a later W09 duplicate, 出院主要诊断编码 in
     国临版2.0, 出院时间 and 出院科别 filled and valid.
+``case_view(cases, reference) -> CaseView``
+    Everything above parsed once (eligibility, discharge dates, eligible procedures). Every
+    function below takes an optional ``view=`` so a caller that needs several of them (W12 +
+    explain, the indicators) parses the case frame only once.
 ``eligible_procedures(cases, reference, eligible=None) -> DataFrame``
     One row per eligible procedure (code in 国临版3.0, in an eligible row): ``case_pos``
     (positional index into ``cases``), ``slot`` (0 = 主要手术操作, 1..5 = 其他手术操作k),
@@ -22,18 +26,27 @@ What each public function returns
     True when the applicant's 所在科室 is the 出院科别 of some case row (any row, eligible or
     not) of the same 组织机构代码: W11 flags applicants with a valid org and department where
     this is False.
-``credited(cases, staff, reference, eligible=None) -> DataFrame``
+``credited(cases, staff, reference, eligible=None, view=None) -> DataFrame``
     The (applicant, case row, role) pairs the indicators use: ``staff_pos``, ``case_pos``
-    (positional indexes into ``staff`` / ``cases``), ``role`` (one of :data:`ROLES`),
-    ``slot`` (procedure slot for 术者/Ⅰ助, -1 otherwise), ``code`` and ``level`` (procedure
-    code and 级别 for 术者/Ⅰ助, NA otherwise). A row where the name holds two roles gives one
-    pair per role; a procedure gives one pair per slot.
-``match_staff(cases, staff, reference, pairs=None) -> DataFrame`` (aligned to ``staff.index``)
-    Columns ``matched`` (bool: W12 flags applicants without error findings where it is False),
-    ``M``, ``P``, ``A``, ``N``, ``Q`` (int counts of ``metrics.md``: M = distinct rows).
-``explain(cases, staff, reference, counts=None) -> Series[str]`` (aligned to ``staff.index``)
-    The nearest-miss line of ``metrics.md`` "Explain" for applicants that are unmatched or whose
-    main count (|M| for 医师, |N| for 护士) is 0; ``""`` for everybody else.
+    (positional indexes into ``staff`` / ``cases``), ``role`` (categorical, one of
+    :data:`ROLES`), ``slot`` (procedure slot for 术者/Ⅰ助, -1 otherwise), ``code`` and
+    ``level`` (procedure code and 级别 for 术者/Ⅰ助, NA otherwise). A row where the name holds
+    two roles gives one pair per role; a procedure gives one pair per slot. Sorted by staff,
+    case, role (ROLES order), slot. ``credited_lean`` is the same in integer form.
+``match_staff(cases, staff, reference, pairs=None, view=None) -> DataFrame``
+    Aligned to ``staff.index``: ``matched`` (bool: W12 flags applicants without error findings
+    where it is False), ``M``, ``P``, ``A``, ``N``, ``Q`` (int counts of ``metrics.md``;
+    M = distinct rows).
+``explain(cases, staff, reference, counts=None, eligible=None, view=None) -> Series[str]``
+    Aligned to ``staff.index``: the nearest-miss line of ``metrics.md`` "Explain" for
+    applicants that are unmatched or whose main count (|M| for 医师, |N| for 护士) is 0;
+    ``""`` for everybody else.
+
+Typical use (W12)::
+
+    view = case_view(cases, reference)
+    counts = match_staff(cases, staff, reference, view=view)
+    lines = explain(cases, staff, reference, counts, view=view)
 """
 
 from __future__ import annotations
@@ -111,11 +124,6 @@ def _datetime(frame: pd.DataFrame, column: str, kind: str) -> pd.Series:
     return values.where(in_range.fillna(False).astype(bool))
 
 
-def discharge_dates(cases: pd.DataFrame) -> pd.Series:
-    """date(出院时间) (midnight timestamps), NaT when empty or invalid."""
-    return _datetime(cases, DISCHARGE, "datetime").dt.normalize()
-
-
 @lru_cache(maxsize=32)
 def _value_set(allowed: frozenset[str]) -> pa.Array:
     """A code set as an Arrow array (built once per set: the ICD lists hold ~35,000 codes)."""
@@ -184,10 +192,18 @@ def _w09(cases: pd.DataFrame, reference: Reference, admit: pd.Series) -> np.ndar
     return result
 
 
-def _dictionary_codes(array: pa.Array) -> np.ndarray:
-    """Integer codes of a string array's distinct values (-1 for null), built in Arrow."""
+def factorize_strings(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 for null) and the distinct values (object array) of a string array,
+    built in Arrow."""
     encoded = pc.dictionary_encode(array)
-    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype("int64")
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype("int64")
+    return codes, np.array(encoded.dictionary.to_pylist(), dtype=object)
+
+
+def _dictionary_codes(array: pa.Array) -> np.ndarray:
+    return factorize_strings(array)[0]
 
 
 def w09_later_duplicates(cases: pd.DataFrame, reference: Reference) -> pd.Series:
@@ -367,7 +383,6 @@ def staff_keys(staff: pd.DataFrame, reference: Reference) -> StaffKeys:
     return StaffKeys(frame, valid)
 
 
-_PAIR_COLUMNS = ("staff_pos", "case_pos", "role", "slot", "code", "level")
 _ROLE_TYPE = pd.CategoricalDtype(list(ROLES))
 
 
@@ -490,10 +505,14 @@ def credited_lean(
         lo = np.searchsorted(sorted_keys, left_key, side="left")
         width = np.searchsorted(sorted_keys, left_key, side="right") - lo
     hit = np.flatnonzero(width > 0)
-    repeats = width[hit]
-    take = np.repeat(hit, repeats)
-    offsets = np.arange(len(take)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
-    staff_pos = staff_positions[order[lo[take] + offsets]]
+    if not len(hit) or width.max() == 1:  # every key is one applicant's (the usual case)
+        take = hit
+        staff_pos = staff_positions[order[lo[hit]]]
+    else:
+        repeats = width[hit]
+        take = np.repeat(hit, repeats)
+        offsets = np.arange(len(take)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+        staff_pos = staff_positions[order[lo[take] + offsets]]
     case_pos = left_case[take]
     start_of = np.full(len(staff), np.datetime64("NaT"), dtype="datetime64[ns]")
     end_of = start_of.copy()
@@ -780,19 +799,35 @@ def explain(
     names_of: dict[tuple[str, int], dict[str, tuple[int, int]]] = {}
     for kind in tables:
         main_cols = role_sets[kind][0]
-        parts = []
-        for column in main_cols:
-            names = _text(cases, column).take(pair_pos).to_numpy(dtype=object, na_value=None)
-            parts.append(pd.DataFrame({"pair": pair_c[pair_pos], "pos": pair_pos, "name": names}))
-        long = pd.concat(parts, ignore_index=True).dropna().drop_duplicates()
+        # the main-role names of those rows, integer-coded (one dictionary for all columns)
+        taken = pa.array(pair_pos, type=pa.int64())
+        names = pa.concat_arrays([arrow_strings(_text(cases, c)).take(taken) for c in main_cols])
+        name_codes, labels = factorize_strings(names)
+        long = pd.DataFrame(
+            {
+                "pair": np.tile(pair_c[pair_pos], len(main_cols)),
+                "pos": np.tile(pair_pos, len(main_cols)),
+                "name": name_codes,
+            }
+        )
+        long = long[long["name"] >= 0].drop_duplicates()
         grouped = long.groupby(["pair", "name"])["pos"].agg(["size", "min"])
         for (pair, name), size, first in zip(
             grouped.index, grouped["size"], grouped["min"], strict=True
         ):
-            names_of.setdefault((kind, int(pair)), {})[str(name)] = (int(size), int(first))
+            names_of.setdefault((kind, int(pair)), {})[str(labels[name])] = (int(size), int(first))
 
+    # one sub-frame per (org, name): each applicant then looks only at its own occurrences
+    empty = {kind: tuple(t.iloc[:0] for t in frames) for kind, frames in tables.items()}
+    by_name = {
+        kind: tuple(dict(iter(t.groupby(["org", "name"], sort=False))) for t in frames)
+        for kind, frames in tables.items()
+    }
     for key in todo.itertuples(index=False):
-        main_occ, second_occ, left_out = tables[key.kind]
+        main_occ, second_occ, left_out = (
+            found.get((key.org, key.name), blank)
+            for found, blank in zip(by_name[key.kind], empty[key.kind], strict=True)
+        )
         pair = org_values.index(key.org) * len(dept_values) + dept_values.index(key.dept)
         lines[key.staff_pos] = _explain_one(
             cases,
@@ -820,15 +855,20 @@ def _explain_one(
     main_label, second_label = _KIND_LABELS[key.kind]
 
     def select(frame: pd.DataFrame, *, dept: bool = False, inside: bool = False) -> pd.DataFrame:
-        mask = (frame["org"] == key.org) & (frame["name"] == key.name)
+        """Rows of ``frame`` (already this applicant's org and name) in its department and/or
+        window."""
+        if frame.empty:
+            return frame
+        mask = np.ones(len(frame), dtype=bool)
         if dept:
-            mask &= frame["dept"] == key.dept
+            mask &= frame["dept"].to_numpy(dtype=object) == key.dept
         if inside:
-            mask &= (frame["day"] >= start) & (frame["day"] <= end)
-        return frame[mask.fillna(False).astype(bool)]
+            days = frame["day"].to_numpy(dtype="datetime64[ns]")
+            mask &= (days >= np.datetime64(start, "ns")) & (days <= np.datetime64(end, "ns"))
+        return frame[mask]
 
-    mine = select(main_occ)
-    mine_dept = mine[(mine["dept"] == key.dept).fillna(False).astype(bool)]
+    mine = main_occ
+    mine_dept = select(mine, dept=True)
     if not mine.empty and mine_dept.empty:
         depts = Counter(mine["dept"].dropna())
         listed = "、".join(d for d, _ in sorted(depts.items(), key=lambda x: (-x[1], x[0]))[:5])

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -231,28 +231,13 @@ def _scaled_decimal_python(series: pd.Series) -> tuple[pd.Series, int]:
     """The general path of :func:`_scaled_decimal`: exact Python integers (object dtype)."""
     typed = typed_column(series, "decimal")
     text = series.astype("string").where(typed.notna())
-    fraction = text.str.extract(r"\.(\d+)$", expand=False)
-    scale = int(fraction.str.len().max()) if fraction.notna().any() else 0
-
-    def to_int(value: str) -> int:
-        number = Decimal(value).scaleb(scale)
-        return int(number.to_integral_value(rounding=ROUND_HALF_UP))
-
-    unique = {v: to_int(v) for v in text.dropna().unique()}
+    exact = {v: Decimal(v) for v in text.dropna().unique()}
+    scale = max([0, *(-int(d.as_tuple().exponent) for d in exact.values())])
+    unique = {v: int(d.scaleb(scale)) for v, d in exact.items()}  # exact: scale covers all digits
     values = [
         None if v is pd.NA else unique[v] for v in text.astype(object).where(text.notna(), pd.NA)
     ]
     return pd.Series(values, index=series.index, dtype=object), scale
-
-
-def _factorize(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (-1 for null) and the distinct values of a string array."""
-    encoded = pc.dictionary_encode(array)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype("int64")
-    labels = np.array(encoded.dictionary.to_pylist(), dtype=object)
-    return codes, labels
 
 
 def _complication_rows(cases: pd.DataFrame, reference: Reference) -> np.ndarray:
@@ -410,8 +395,10 @@ def compute_institution(
     lines = matching.explain(cases, staff, reference, counts, view=view)
 
     # per case row
-    dx_codes, dx_labels = _factorize(matching.arrow_strings(cases["出院主要诊断编码"]))
-    cat3_of_dx, cat3_labels = _factorize(
+    dx_codes, dx_labels = matching.factorize_strings(
+        matching.arrow_strings(cases["出院主要诊断编码"])
+    )
+    cat3_of_dx, cat3_labels = matching.factorize_strings(
         pa.array([str(d)[:3] for d in dx_labels], type=pa.large_string())
     )
     cat3 = np.where(dx_codes >= 0, cat3_of_dx[np.maximum(dx_codes, 0)], -1)
@@ -426,8 +413,8 @@ def compute_institution(
     has_procedure[procedures["case_pos"].to_numpy(dtype="int64")] = True
 
     # per eligible procedure
-    proc_codes, proc_labels = _factorize(matching.arrow_strings(procedures["code"]))
-    sub_of_code, sub_labels = _factorize(
+    proc_codes, proc_labels = matching.factorize_strings(matching.arrow_strings(procedures["code"]))
+    sub_of_code, sub_labels = matching.factorize_strings(
         pa.array([str(c)[:5] for c in proc_labels], type=pa.large_string())
     )
     proc_sub = sub_of_code[proc_codes] if len(proc_codes) else np.zeros(0, dtype="int64")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import unicodedata
 from collections import Counter
@@ -136,10 +137,11 @@ class ReadResult:
         return self.rejected is None
 
 
-def _sha256(path: Path) -> str | None:
+def file_sha256(path: str | os.PathLike[str]) -> str | None:
+    """SHA-256 (hex) of a file's bytes, or None when the file cannot be opened."""
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except OSError:
@@ -188,7 +190,10 @@ def _quote_list(names: list[str]) -> str:
 
 
 def read_workbook(
-    path: str | Path, table: TableArg, reference: Reference | None = None
+    path: str | Path,
+    table: TableArg,
+    reference: Reference | None = None,
+    sha256: str | None = None,
 ) -> ReadResult:
     """Read the first sheet of an .xlsx/.xlsm workbook as ``table`` ("cases" or "staff").
 
@@ -208,7 +213,7 @@ def read_workbook(
             f"文件“{path.name}”不是 .xlsx 格式的 Excel 工作簿，系统只接受 .xlsx（或 .xlsm）文件，"
             "请在 Excel 中“另存为”Excel 工作簿（*.xlsx）。",
         )
-    digest = _sha256(path)
+    digest = sha256 or file_sha256(path)
     if digest is None:
         return _reject(result, f"文件“{path.name}”无法打开（文件不存在或没有读取权限）。")
     result.sha256 = digest

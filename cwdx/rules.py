@@ -700,12 +700,14 @@ def _ensure_matching(ctx: CheckContext) -> None:
     """Ask :mod:`cwdx.matching` (shared with the indicators) which applicants match and why not."""
     if ctx.matched is not None:
         return
-    from cwdx.matching import explain, match_staff
+    from cwdx.matching import case_view, explain, match_staff
 
     cases, staff = ctx.cases.df, ctx.staff.df
-    counts = match_staff(cases, staff, ctx.reference)
+    view = case_view(cases, ctx.reference)  # parse the case frame once for both calls
+    counts = match_staff(cases, staff, ctx.reference, view=view)
     ctx.matched = counts["matched"].astype(bool)
-    ctx.explain = explain(cases, staff, ctx.reference, counts).astype("object").fillna("")
+    lines = explain(cases, staff, ctx.reference, counts, view=view)
+    ctx.explain = lines.astype("object").fillna("")
 
 
 # --------------------------------------------------------------------------- the catalogue

@@ -42,9 +42,15 @@ def _fresh_workspace(out: Path):
     if out.exists() and not out.is_dir():
         raise CwdxError(f"输出位置 {out} 是一个文件，请用 --out 指定一个文件夹。")
     path = out / WORKSPACE_DIR
-    if path.exists():
-        shutil.rmtree(path)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.exists():
+            shutil.rmtree(path)
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CwdxError(
+            f"无法在输出文件夹 {out} 中建立工作区（{exc.strerror or exc}），"
+            "请检查该文件夹的权限和磁盘空间，或用 --out 换一个文件夹。"
+        ) from exc
     return Workspace(path, create=True)
 
 

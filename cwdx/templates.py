@@ -154,16 +154,24 @@ _NOTE_CLAUSES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _note_zh(note: str) -> str:
-    parts: list[str] = []
+def _note_clauses(note: str) -> list[tuple[str, str]]:
+    """The note's clauses with their Chinese rendering (clauses not understood are dropped)."""
+    parts: list[tuple[str, str]] = []
     for clause in (c.strip() for c in note.split(";")):
         if not clause:
             continue
         for pattern, replacement in _NOTE_CLAUSES:
             if re.match(pattern, clause):
-                parts.append(re.sub(pattern, replacement, clause))
+                parts.append((clause, re.sub(pattern, replacement, clause)))
                 break
-    return "；".join(parts)
+    return parts
+
+
+def _note_zh(note: str) -> str:
+    return "；".join(zh for _, zh in _note_clauses(note))
+
+
+_RANGE_CLAUSE = re.compile(r"^(ASCII|\d+-\d+ chars|integer|number|1900-01-01)")
 
 
 def _domain_sheet(domain: str) -> str:
@@ -182,10 +190,15 @@ def _value_range(spec: ColumnSpec, ref: Reference) -> str:
             )
             return f"{listed}（见工作表“{sheet}”）"
         return f"见工作表“{sheet}”"
+    ranges = [zh for en, zh in _note_clauses(spec.note) if _RANGE_CLAUSE.match(en)]
     if spec.type == "date":
+        if ranges:
+            return f"{ranges[0]}，写作 YYYY-MM-DD"
         return "1900-01-01 至 2100-12-31，写作 YYYY-MM-DD"
     if spec.type == "datetime":
         return "1900-01-01 至 2100-12-31，写作 YYYY-MM-DD HH:MM:SS（时间可省略）"
+    if ranges:
+        return "，".join(ranges)
     if spec.max_length:
         return f"不超过{spec.max_length}个字符"
     return ""
@@ -195,6 +208,8 @@ def _description(spec: ColumnSpec) -> str:
     parts = []
     if spec.type == "code" and spec.domain not in LONG_LISTS and spec.domain != "SPECIALTY":
         parts.append("填写代码，不填文字")
+    if spec.domain == "RC023":
+        parts.append("写作 03.04，也可写 0304、A03.04")
     if spec.type == "date":
         parts.append("日期单元格，或文本 2024-03-05、2024/3/5、20240305、2024年3月5日")
     if spec.type == "datetime":

@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 
 from cwdx.errors import CwdxError
 from cwdx.log import attach_log_file, get_logger
+from cwdx.reader import file_sha256
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, load_reference
 
 try:
@@ -240,15 +241,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_parquet_atomic(table: pa.Table, target: Path) -> None:
@@ -853,7 +845,7 @@ class Workspace:
         if not path.is_file():
             outcome.rejected = f"找不到文件 {path}，请检查文件名和路径后重新导入。"
             return self._record_rejection(outcome)
-        outcome.sha256 = file_sha256(path)
+        outcome.sha256 = file_sha256(path) or ""
         if not force:
             with self._connect() as con:
                 dup = con.execute(
@@ -870,7 +862,7 @@ class Workspace:
                 )
                 return self._record_rejection(outcome)
         try:
-            result = read_workbook(path, table)
+            result = read_workbook(path, table, sha256=outcome.sha256 or None)
         except Exception:
             log.exception("读取文件 %s（%s）时发生内部错误", path.name, table)
             outcome.rejected = (

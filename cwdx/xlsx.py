@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xlsxwriter
+from xlsxwriter.exceptions import FileCreateError
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
@@ -52,8 +53,12 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def is_empty(value: object) -> bool:
-    """True for ``None``, pandas NA/NaT and float NaN: values written as an empty cell."""
+def is_missing(value: object) -> bool:
+    """True for ``None``, pandas NA/NaT and float NaN: values written as an empty cell.
+
+    (Not the templates' notion of an empty cell, which also covers blanks and dashes:
+    that is :func:`cwdx.values.is_empty`.)
+    """
     if value is None:
         return True
     if isinstance(value, str | bytes | bool | int):
@@ -142,8 +147,15 @@ class Book:
         self.close()
 
     def close(self) -> None:
-        """Write the file."""
-        self.workbook.close()
+        """Write the file. A file that cannot be created raises the underlying :class:`OSError`
+        (xlsxwriter wraps it in ``FileCreateError``), so callers handle one exception type."""
+        try:
+            self.workbook.close()
+        except FileCreateError as exc:
+            cause = exc.args[0] if exc.args else None
+            if isinstance(cause, OSError):
+                raise cause from exc
+            raise OSError(str(exc)) from exc
 
     # -- sheets ----------------------------------------------------------------------------
     def add_sheet(self, name: str) -> Worksheet:
@@ -160,7 +172,7 @@ class Book:
         self, sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | None = None
     ) -> None:
         """Write one value by its Python type; strings always as text (never a formula)."""
-        if is_empty(value):
+        if is_missing(value):
             if fmt is not None:
                 sheet.write_blank(row, col, None, fmt)
             return
@@ -293,7 +305,7 @@ class Book:
         for col, name in enumerate(columns):
             width = display_width(str(name)) + 2
             for row in sample:
-                if col < len(row) and not is_empty(row[col]):
+                if col < len(row) and not is_missing(row[col]):
                     width = max(width, display_width(_cell_text(row[col])) + 2)
             widths[col] = float(min(max(width, MIN_WIDTH), MAX_WIDTH))
         return widths

@@ -70,6 +70,20 @@ def test_check_workspace_stores_results_and_freezes(workspace):
         check_workspace(workspace, ["H001"])
 
 
+def test_check_in_worker_processes_gives_the_same_results(workspace, tmp_path):
+    results = check_workspace(workspace, workers=2)
+    assert list(results) == ["H001", "H002"]
+    assert {k: v for k, v in results["H001"].counts.items() if v} == {
+        "E12": 1,
+        "E16": 1,
+        "W07": 1,
+    }
+    assert {k: v for k, v in results["H002"].counts.items() if v} == {"E12": 1, "W01": 1, "W08": 1}
+    stored = workspace.load_check("H002")
+    assert stored.counts == results["H002"].counts
+    assert len(stored.findings) == 3
+
+
 def test_check_one_institution_only(workspace):
     results = check_workspace(workspace, ["H002"])
     assert list(results) == ["H002"]

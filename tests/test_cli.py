@@ -325,3 +325,35 @@ def test_template_and_export_dispatch_to_the_engines(
         2,
         "工作区中没有机构 H404，请用 status 命令（或机构列表）查看已导入的机构代码。\n",
     )
+
+
+def test_progress_bar_keeps_report_lines_apart() -> None:
+    stream = _Tty()
+    bar = ProgressBar(True, stream, tick=60)
+    bar(0, 2, "导入")
+    bar.println("文件 a.xlsx：导入 3 行。")
+    bar.close()
+    assert stream.text == (
+        f"\r[{'.' * 30}] 0/2 导入（已用 0 秒）\x1b[K"
+        "\r\x1b[K文件 a.xlsx：导入 3 行。\n"
+        f"\r[{'.' * 30}] 0/2 导入（已用 0 秒）\x1b[K\n"
+    )
+
+
+def test_run_dispatches_to_the_one_shot(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, books: dict[str, Path]
+) -> None:
+    out_dir = tmp_path / "输出"
+    code, _, err = run(
+        capsys,
+        "run",
+        "--cases",
+        str(books["cases"]),
+        "--staff",
+        str(books["staff"]),
+        "--out",
+        str(out_dir),
+    )
+    assert code in (0, 1)
+    assert "文件 人员.xlsx：导入 3 行（H001 2 行、H002 1 行）。" in err.splitlines()
+    assert (out_dir / "summary.json").is_file()

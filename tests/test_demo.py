@@ -272,6 +272,10 @@ def test_bad_arguments(tmp_path) -> None:
     blocker.write_text("")
     with pytest.raises(CwdxError, match="无法创建演示数据目录"):
         write_demo(blocker / "sub", institutions=1, cases=150)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "12330000470000001X").write_text("")  # a file where a folder goes
+    with pytest.raises(CwdxError, match="无法写入演示数据到“.*out”"):
+        write_demo(tmp_path / "out", institutions=1, cases=150)
 
 
 def test_engine_agrees_with_manifest(demo, tmp_path) -> None:

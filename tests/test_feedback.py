@@ -134,3 +134,12 @@ def test_brief_workbook(tmp_path):
     assert sheet.cell(2, BRIEF_COLUMNS.index("W08") + 1).font.color is None or not str(
         sheet.cell(2, BRIEF_COLUMNS.index("W08") + 1).font.color.rgb
     ).endswith("C00000")
+
+
+def test_a_failed_rule_is_named_in_the_summary_sheet(tmp_path):
+    case_frame, staff_frame = cases({}), staff({})
+    result = _result(case_frame, staff_frame)
+    result.failed_rules = {"W07": "ValueError: 意外数据"}
+    path = write_table_feedback(tmp_path / "f.xlsx", "cases", result, case_frame)
+    rows = {r[0]: r for r in _rows(openpyxl.load_workbook(path)["检测结果汇总"])[1:]}
+    assert rows["W07"][2].endswith("（本规则运行出错，未能完成检测：ValueError: 意外数据）")

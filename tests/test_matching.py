@@ -396,3 +396,100 @@ def test_applicants_sharing_a_key_are_each_credited_in_their_own_window():
     )
     pairs = matching.credited(cases, staff, REF)
     assert pairs[["staff_pos", "case_pos"]].values.tolist() == [[0, 0], [1, 1]]
+
+
+def _brute_force_pairs(cases: pd.DataFrame, staff: pd.DataFrame) -> set[tuple[int, int, str, int]]:
+    """metrics.md's S(a), M, P, A, N, Q written as plain loops (no joins), for comparison."""
+    eligible = matching.eligible_cases(cases, REF).tolist()
+    out = set()
+    for s, a in enumerate(staff.to_dict("records")):
+        for c, row in enumerate(cases.to_dict("records")):
+            if not eligible[c] or row["组织机构代码"] != a["组织机构代码"]:
+                continue
+            if row["出院科别"] != a["所在科室"]:
+                continue
+            day = row["出院时间"][:10]
+            if not (a["现专业技术职务聘任时间"] <= day <= a["提取工作量数据截止时间"]):
+                continue
+            roles = matching.PHYSICIAN_ROLES if a["人员类别"] == "1" else matching.NURSE_ROLES
+            for role in roles:
+                if row[role] == a["姓名"]:
+                    out.add((s, c, role, -1))
+            if a["人员类别"] != "1":
+                continue
+            for slot, (code, _level, surgeon, assistant) in enumerate(matching.SLOTS):
+                if row[code] is None or row[code] not in REF.icd9:
+                    continue
+                if row[surgeon] == a["姓名"]:
+                    out.add((s, c, "术者", slot))
+                if row[assistant] == a["姓名"]:
+                    out.add((s, c, "Ⅰ助", slot))
+    return out
+
+
+def random_institution(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """300 random case rows (W03/W09 rows, invalid codes, two orgs) and 30 applicants."""
+    import random
+
+    rng = random.Random(seed)
+    names = ["张三", "李四", "王五", "赵六", "孙七", None]
+    depts = ["03.04", "03.02", "04.01"]
+    procs = [PROC, "00.0101", "99.BAD", None]
+    rows = []
+    for _ in range(300):
+        day = f"20{rng.randint(19, 23)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        values = {
+            "病案号": str(rng.randint(1, 280)),  # some W09 copies
+            "入院时间": f"{day} 00:00:00",
+            "出院时间": f"{day} {rng.randint(0, 23):02d}:00:00",
+            "出院科别": rng.choice(depts),
+            "出院主要诊断编码": rng.choice([DX, DX, DX, "BAD"]),
+            "组织机构代码": rng.choice(["ORG1", "ORG1", "ORG2"]),
+            "实际住院（天）": rng.choice([None, "0", "3", "12"]),
+            "住院总费用": rng.choice([None, "100.01", "100", "2500.5", "0.07"]),
+            "离院方式": rng.choice(["1", "5"]),
+        }
+        for role in (*matching.PHYSICIAN_ROLES, *matching.NURSE_ROLES):
+            values[role] = rng.choice(names)
+        for code, level, surgeon, assistant in matching.SLOTS:
+            values[code] = rng.choice(procs)
+            values[level] = rng.choice(["1", "2", "3", "4", None])
+            values[surgeon] = rng.choice(names)
+            values[assistant] = rng.choice(names)
+        rows.append(case(**values))
+    people = []
+    for i in range(30):
+        start = f"20{rng.randint(19, 22)}-{rng.randint(1, 12):02d}-01"
+        people.append(
+            applicant(
+                姓名=rng.choice(names[:-1]),
+                所在科室=rng.choice(depts),
+                人员类别=rng.choice(["1", "2"]),
+                组织机构代码=rng.choice(["ORG1", "ORG2"]),
+                执业证书编码=f"C{i}",
+                现专业技术职务聘任时间=start,
+                提取工作量数据截止时间=f"{int(start[:4]) + 1}{start[4:]}",
+            )
+        )
+    return cases_frame(rows), staff_frame(people)
+
+
+def test_credited_equals_brute_force_on_random_data():
+    cases, staff = random_institution(7)
+    pairs = matching.credited(cases, staff, REF)
+    got = {
+        (int(s), int(c), str(r), int(k))
+        for s, c, r, k in pairs[["staff_pos", "case_pos", "role", "slot"]].values
+    }
+    expected = _brute_force_pairs(cases.astype(object).where(cases.notna(), None), staff)
+    assert len(got) == len(pairs)  # no duplicate pairs
+    assert got == expected
+    assert len(expected) > 50  # the data exercise the join
+    counts = matching.match_staff(cases, staff, REF, pairs)
+    for s in range(len(staff)):
+        mine = {p for p in expected if p[0] == s}
+        physician_rows = {p[1] for p in mine if p[2] in matching.PHYSICIAN_ROLES}
+        assert counts.loc[s, "M"] == len(physician_rows)
+        assert counts.loc[s, "P"] == sum(p[2] == "术者" for p in mine)
+        assert counts.loc[s, "N"] == sum(p[2] == "责任护士" for p in mine)
+        assert counts.loc[s, "matched"] == bool(mine)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 import pytest
-from test_matching import REF, applicant, case, cases_frame, staff_frame
+from test_matching import (
+    REF,
+    _brute_force_pairs,
+    applicant,
+    case,
+    cases_frame,
+    random_institution,
+    staff_frame,
+)
 
-from cwdx import metrics
+from cwdx import matching, metrics
 
 # Window of every applicant: 2020-01-01 .. 2022-12-31 (test_matching.applicant defaults).
 # Default case: ORG1, 03.04, 入院 2021-03-01 08:00, 出院 2021-03-05 10:00 (4 days by dates).
@@ -388,3 +397,58 @@ def test_percent_and_empty_institution():
         "（该科室共有 0 条参与计算的病案）"
     )
     assert empty.diseases.empty and empty.procedures.empty and empty.years.empty
+
+
+def _mean(values: list[Decimal]) -> float | None:
+    if not values:
+        return None
+    return float((sum(values) / len(values)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def test_indicators_equal_brute_force_on_random_data():
+    cases, staff = random_institution(11)
+    result = metrics.compute_institution(cases, staff, REF)
+    rows = cases.astype(object).where(cases.notna(), None).to_dict("records")
+    pairs = _brute_force_pairs(cases.astype(object).where(cases.notna(), None), staff)
+
+    def los(row: dict) -> Decimal:
+        if row["实际住院（天）"] is not None:
+            return Decimal(row["实际住院（天）"])
+        days = (pd.Timestamp(row["出院时间"][:10]) - pd.Timestamp(row["入院时间"][:10])).days
+        return Decimal(max(1, days))
+
+    checked = 0
+    for s, record in enumerate(result.summary.to_dict("records")):
+        mine = [p for p in pairs if p[0] == s]
+        got = {k: (None if v is pd.NA else v) for k, v in record.items()}
+        if staff["人员类别"].iloc[s] == "1":
+            m = sorted({p[1] for p in mine if p[2] in matching.PHYSICIAN_ROLES})
+            surgery = [p for p in mine if p[2] == "术者"]
+            codes = [rows[p[1]][matching.SLOTS[p[3]][0]] for p in surgery]
+            levels = [rows[p[1]][matching.SLOTS[p[3]][1]] for p in surgery]
+            costs = [Decimal(rows[c]["住院总费用"]) for c in m if rows[c]["住院总费用"]]
+            expected = {
+                "出院患者人数": len(m),
+                "出院患者病种数": len({rows[c]["出院主要诊断编码"][:3] for c in m}),
+                "平均住院日": _mean([los(rows[c]) for c in m]),
+                "次均费用": _mean(costs),
+                "死亡人数": sum(rows[c]["离院方式"] == "5" for c in m),
+                "手术患者人数": len({p[1] for p in surgery}),
+                "手术例数": len(surgery),
+                "四级手术例数": levels.count("4"),
+                "术种数": len({code[:5] for code in codes}),
+                "作为Ⅰ助手术例数": sum(p[2] == "Ⅰ助" for p in mine),
+                "责任护理出院患者人数": None,
+            }
+        else:
+            n = sorted({p[1] for p in mine if p[2] == "责任护士"})
+            expected = {
+                "出院患者人数": None,
+                "责任护理出院患者人数": len(n),
+                "作为质控护师病例数": sum(p[2] == "质控护师" for p in mine),
+                "护理患者平均住院日": _mean([los(rows[c]) for c in n]),
+                "护理死亡患者人数": sum(rows[c]["离院方式"] == "5" for c in n),
+            }
+        assert {k: got[k] for k in expected} == expected, (s, record["姓名"])
+        checked += bool(mine)
+    assert checked > 10

@@ -144,3 +144,26 @@ def test_results_records_and_refusals(workspace, tmp_path):
     assert records[2]["平均住院日"] is None and records[2]["匹配状态"] == "未匹配"
     with pytest.raises(CwdxError, match="机构 H002 尚未完成指标计算"):
         results.export_results(workspace, tmp_path / "out", orgs=["H002"])
+
+
+def test_case_list_sheet_when_computed_with_it(workspace, tmp_path):
+    metrics.compute_workspace(workspace, ["H001"], case_list=True)
+    results.export_results(workspace, tmp_path / "out", orgs=["H001"])
+    book = openpyxl.load_workbook(tmp_path / "out" / "H001" / "计算结果表.xlsx")
+    assert book.sheetnames == [
+        "指标汇总",
+        "病种明细",
+        "术种明细",
+        "年度明细",
+        "病例清单",
+        "口径说明",
+    ]
+    rows = list(book["病例清单"].iter_rows(values_only=True))
+    assert rows[0] == metrics.CASE_LIST_COLUMNS
+    # 张三: B1 as 主（副主）任医师, B2 also as 术者; 赵六: both as 责任护士
+    assert [(r[1], r[5], r[8], r[10]) for r in rows[1:]] == [
+        ("张三", "B1", "主（副主）任医师", 2),
+        ("张三", "B2", "主（副主）任医师、术者（主要手术操作）", 3),
+        ("赵六", "B1", "责任护士", 2),
+        ("赵六", "B2", "责任护士", 3),
+    ]

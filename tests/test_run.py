@@ -8,6 +8,7 @@ import openpyxl
 import pytest
 from frames_helper import write_rows_xlsx
 
+from cwdx.errors import CwdxError
 from cwdx.rules import RULE_IDS
 from cwdx.run import WORKSPACE_DIR, run_oneshot
 from cwdx.workspace import Workspace
@@ -69,6 +70,14 @@ def test_run_with_a_failing_institution_exits_1(tmp_path):
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     h2 = summary["institutions"][1]
     assert (h2["passed"], h2["computed"], h2["counts"]["E16"]) == (False, False, 1)
+
+
+def test_run_refuses_a_file_as_output_folder(tmp_path):
+    cases, staff = _files(tmp_path)
+    target = tmp_path / "out.txt"
+    target.write_text("x", encoding="utf-8")
+    with pytest.raises(CwdxError, match="是一个文件，请用 --out 指定一个文件夹"):
+        run_oneshot(cases, staff, target, report=lambda line: None)
 
 
 def test_run_without_readable_staff_exits_2(tmp_path):

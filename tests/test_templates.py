@@ -128,6 +128,9 @@ def test_template_errors(tmp_path) -> None:
     with pytest.raises(CwdxError, match="无法写入表样文件"):
         write_template("cases", blocker / "x.xlsx")
     assert not list(tmp_path.glob("*.tmp"))
+    (tmp_path / "busy.xlsx.tmp").mkdir()  # the file cannot be created
+    with pytest.raises(CwdxError, match="无法写入表样文件“.*busy.xlsx”"):
+        write_template("staff", tmp_path / "busy.xlsx")
 
 
 @pytest.mark.parametrize("table", ["cases", "staff"])
@@ -193,3 +196,16 @@ def test_book_write_frame_and_widths(tmp_path) -> None:
     ]
     assert sheet.column_dimensions["A"].width >= display_width("演示市第一人民医院") + 2
     assert display_width("张三1") == 5
+
+
+def test_both_sample_rows_pass_every_rule(templates, tmp_path) -> None:
+    """The two sample rows together (same institution, 李明 of 03.04) raise no finding at all."""
+    check = pytest.importorskip("cwdx.check")
+    workspace = pytest.importorskip("cwdx.workspace")
+    ws = workspace.Workspace(tmp_path / "ws")
+    for table in ("cases", "staff"):
+        (outcome,) = ws.import_files(table, [templates[table]])
+        assert outcome.ok, outcome.describe()
+    result = check.check_workspace(ws)["12330100470000001X"]
+    assert result.passed
+    assert {rule: n for rule, n in result.counts.items() if n} == {}

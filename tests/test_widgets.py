@@ -16,7 +16,7 @@ from ws_helper import case_row, staff_row, write_book
 
 from cwdx.errors import CwdxError
 from cwdx.reference import load_reference
-from cwdx.workspace import STAGE_COMPUTED, STAGE_FAILED, STAGE_PASSED, STAGE_UPLOADED
+from cwdx.workspace import STAGE_COMPUTED, STAGE_PASSED, STAGE_UPLOADED
 
 
 def xlsx_bytes(tmp_path: Path, name: str, table: str, rows: list[dict]) -> tuple[str, bytes]:
@@ -213,10 +213,9 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
     assert app.check.run.button.disabled is False
 
     assert app.check.run.click() is True
-    info = app.state.institutions[0]
-    assert info.stage in (STAGE_PASSED, STAGE_FAILED)
-    verdict = "数据检测通过" if info.stage == STAGE_PASSED else "数据检测不通过"
-    assert html_text(app.check.verdict.value) == verdict
+    assert app.state.institutions[0].stage == STAGE_PASSED
+    assert html_text(app.check.verdict.value) == "数据检测通过"
+    assert "错误 0 个，警告 0 个" in app.check.rules.value
     rules = app.check.rules.value
     assert rules.count("<tr") == 1 + 29  # every rule, zero counts included
     assert app.check.run.button.disabled is True  # frozen
@@ -226,9 +225,7 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
         assert download.last.filename == name
         assert workbook_rows(download.last.data)[0][0] == "规则编号"
 
-    if info.stage != STAGE_PASSED:
-        assert app.compute.run.button.disabled is True
-        return
+    assert app.compute.run.button.disabled is False
     assert app.compute.run.click() is True, app.compute.alert.text
     assert app.state.institutions[0].stage == STAGE_COMPUTED
     assert (
@@ -358,3 +355,85 @@ def test_refresh_shows_changes_made_elsewhere(app: InstitutionApp, tmp_path: Pat
     assert app.state.cases == 4
     assert "病案首页数据 4 条" in app.status.value
     assert "预览：前 4 行（共 4 行）" in app.cases.preview.value
+
+
+def test_import_into_a_checked_workspace_says_how_to_unfreeze(
+    app: InstitutionApp, tmp_path: Path
+) -> None:
+    app.cases.set_files([cases_upload(tmp_path, n=2)])
+    app.cases.import_button.click()
+    app.staff.set_files([staff_upload(tmp_path)])
+    app.staff.import_button.click()
+    app.check.run.click()
+    changed = xlsx_bytes(tmp_path, "申报人员-改.xlsx", "staff", [staff_row("H001", "李四")])
+    app.staff.set_files([changed])
+    app.staff.import_button.click()
+    assert app.staff.alert.text.endswith(
+        "数据已检测（已冻结）：在本页面先点击“删除历史数据”（同时解冻），再重新导入。"
+    )
+    assert "已冻结机构 H001" in app.staff.results.value
+    assert app.state.staff == 1
+
+
+def test_two_institutions_give_zips_and_a_combined_results_book(
+    app: InstitutionApp, tmp_path: Path
+) -> None:
+    import zipfile
+
+    rows = [case_row("H001", "BA1"), case_row("H002", "BA2", 医疗机构名称="第二医院")]
+    app.cases.set_files([xlsx_bytes(tmp_path, "两院病案.xlsx", "cases", rows)])
+    app.cases.import_button.click()
+    assert "两院病案.xlsx：导入 2 条（H001 1 条、H002 1 条）" in html_text(app.cases.results.value)
+    staff = [staff_row("H001", "张三", cert="C1"), staff_row("H002", "李四", cert="C2")]
+    app.staff.set_files([xlsx_bytes(tmp_path, "两院人员.xlsx", "staff", staff)])
+    app.staff.import_button.click()
+    app.check.run.click()
+    assert [i.checked for i in app.state.institutions] == [True, True]
+    assert app.check.rules.value.count("<h4>") == 2
+    download = app.check.feedback["cases"]
+    assert download.click() is True, app.check.alert.text
+    assert download.last.filename == "病案首页反馈表.zip"
+    names = sorted(zipfile.ZipFile(io.BytesIO(download.last.data)).namelist())
+    assert names == ["H001/病案首页反馈表.xlsx", "H002/病案首页反馈表.xlsx"]
+    assert [i.passed for i in app.state.institutions] == [True, True]
+    assert app.compute.run.click() is True, app.compute.alert.text
+    assert app.compute.download.click() is True, app.compute.alert.text
+    book = openpyxl.load_workbook(io.BytesIO(app.compute.download.last.data), read_only=True)
+    codes = [r[0] for r in book["指标汇总"].iter_rows(min_row=2, values_only=True)]
+    assert sorted(codes) == ["H001", "H002"]
+
+
+def test_failing_check_shows_red_rows_and_blocks_compute(
+    app: InstitutionApp, tmp_path: Path
+) -> None:
+    app.cases.set_files([cases_upload(tmp_path, n=2)])
+    app.cases.import_button.click()
+    app.staff.set_files([staff_upload(tmp_path, 性别="男")])
+    app.staff.import_button.click()
+    assert app.check.run.click() is True
+    assert html_text(app.check.verdict.value) == "数据检测不通过"
+    assert app.check.alert.text.startswith("检测完成：1 个机构有错误")
+    assert app.check.rules.value.count('class="cwdx-row-error"') == 1
+    assert "“性别”，不在规定取值范围内（参见《申报人员信息自然表-性别》），共有1个字段。" in (
+        app.check.rules.value
+    )
+    assert app.compute.run.button.disabled is True
+    assert "数据检测不通过，不能计算" in app.compute.hint.value
+    assert "机构 H001（测试医院）：已检测-未通过" in app.status.value
+
+
+def test_workspace_head_equals_the_first_rows_of_load(tmp_path: Path) -> None:
+    from cwdx.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    mixed = [case_row("H002" if i % 3 else "H001", f"BA{i:03d}") for i in range(7)]
+    first = write_book(tmp_path / "a.xlsx", "cases", mixed)
+    second = write_book(
+        tmp_path / "b.xlsx", "cases", [case_row("H001", f"BB{i}") for i in range(4)]
+    )
+    ws.import_files("cases", [first, second])
+    everything = ws.load("cases")
+    for n in (1, 5, 7, 9, 100):
+        head = ws.head("cases", n)
+        assert head.equals(everything.head(n).reset_index(drop=True)), n
+    assert len(ws.head("staff", 10)) == 0

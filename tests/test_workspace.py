@@ -14,6 +14,7 @@ import pytest
 from ws_helper import case_book, staff_book, staff_row, write_book
 
 from cwdx.errors import CwdxError
+from cwdx.log import get_logger
 from cwdx.reference import UNKNOWN_ORG
 from cwdx.workspace import (
     STAGE_COMPUTED,
@@ -402,10 +403,10 @@ def test_reader_crash_rejects_only_that_file(
 
     real = cwdx.reader.read_workbook
 
-    def flaky(path, table):
+    def flaky(path, table, **kwargs):
         if Path(path).name == "boom.xlsx":
             raise ValueError("reader bug")
-        return real(path, table)
+        return real(path, table, **kwargs)
 
     monkeypatch.setattr(cwdx.reader, "read_workbook", flaky)
     boom = staff_book(tmp_path / "boom.xlsx", "H001")
@@ -443,6 +444,7 @@ def test_log_has_counts_and_file_names_but_no_cell_values(ws: Workspace, tmp_pat
     log = (ws.path / "logs" / "cwdx.log").read_text(encoding="utf-8")
     assert "s.xlsx" in log and "1 行" in log
     assert "独特姓名甲" not in log and "SECRET123" not in log
+    assert get_logger("workspace").name == get_logger("cwdx.workspace").name == "cwdx.workspace"
 
 
 def test_summary_inputs_come_from_imported_files(ws: Workspace, tmp_path: Path) -> None:
@@ -462,3 +464,35 @@ def test_missing_data_file_is_a_clear_error(ws: Workspace, tmp_path: Path) -> No
         "请解冻并删除相关机构的数据后重新导入。"
     )
     assert ws.delete("staff", ["H001"]).removed == ["H001"]
+
+
+def test_queued_task_runs_under_its_own_id(ws: Workspace) -> None:
+    task_id = ws.queue_task("指标计算", ["H001", "H002"], "平台管理员")
+    [queued] = ws.tasks()
+    assert (queued.id, queued.state, queued.start, queued.orgs) == (
+        task_id,
+        "Queued",
+        None,
+        ["H001", "H002"],
+    )
+    with ws.task("指标计算", ["H001", "H002"], "平台管理员", task_id=task_id) as task:
+        task.progress(1, 2, "计算 H001")
+        [running] = ws.tasks()
+        assert (running.state, running.details) == (
+            "Running",
+            {"done": 1, "total": 2, "label": "计算 H001"},
+        )
+    [done] = ws.tasks()
+    assert (done.id, done.state, done.started_by) == (task_id, "Succeeded", "平台管理员")
+    assert done.start is not None and done.end is not None
+
+
+def test_forced_delete_of_one_table_unfreezes_what_is_left(ws: Workspace, tmp_path: Path) -> None:
+    ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
+    ws.import_files("cases", [case_book(tmp_path / "c.xlsx", "H001", "H001")])
+    ws.save_check("H001", False, {"E01": 1}, _findings(), [])
+    out = ws.delete("cases", everything=True, force=True)
+    assert (out.rows, out.removed) == ({"H001": {"cases": 2}}, [])
+    assert _summary(ws) == [("H001", STAGE_UPLOADED, False, 0, 1)]
+    assert ws.load_check("H001") is None
+    assert _files(ws) == {"data/staff/H001/1.parquet"}

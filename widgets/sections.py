@@ -357,10 +357,15 @@ class ImportSection:
         rejected = len(outcomes) - len(imported)
         rows = sum(o.rows for o in imported)
         if rejected:
-            self.alert.error(
+            text = (
                 f"共 {len(outcomes)} 个文件：导入 {len(imported)} 个（{rows:,} {unit}），"
                 f"{rejected} 个文件未导入，原因见下方；请按原因修改后重新导入。"
             )
+            if any(i.frozen for i in self._state.institutions):
+                text += (
+                    "数据已检测（已冻结）：在本页面先点击“删除历史数据”（同时解冻），再重新导入。"
+                )
+            self.alert.error(text)
         else:
             self.alert.success(f"导入完成：{len(imported)} 个文件，共 {rows:,} {unit}。")
         self._duplicates = duplicates
