@@ -33,11 +33,14 @@ lint: install
 test: install system-deps lint
 	$(PY) -m pytest -q
 
+# Demo data for three institutions; the demo workspace starts with the first one (it carries
+# planted problems of every rule). The other institutions' files can be uploaded in the page.
 demo: install
 	@if [ ! -f $(DEMO_DATA)/demo_manifest.json ]; then $(VENV)/bin/cwdx demo $(DEMO_DATA); fi
 	@if [ ! -f $(DEMO_WS)/cwdx.sqlite ]; then \
-		$(VENV)/bin/cwdx -w $(DEMO_WS) import cases $(DEMO_DATA)/*/病案首页数据-*.xlsx && \
-		$(VENV)/bin/cwdx -w $(DEMO_WS) import staff $(DEMO_DATA)/*/申报人员信息.xlsx; \
+		first=$$(ls -d $(DEMO_DATA)/*/ | head -n 1); \
+		$(VENV)/bin/cwdx -w $(DEMO_WS) import cases "$$first"病案首页数据-1.xlsx "$$first"病案首页数据-2.xlsx && \
+		$(VENV)/bin/cwdx -w $(DEMO_WS) import staff "$$first"申报人员信息.xlsx; \
 	fi
 
 app: install demo

@@ -5,13 +5,12 @@ workspace folder is handed to the notebook's kernel through the ``CWDX_WORKSPACE
 variable; the Voilà settings (upload size, kernel culling, no file serving) are in the
 project's ``voila.json``.
 
-``python -m cwdx.app demo`` writes the demo workbooks and an empty workspace when they are
-missing and serves the institution app on them (``make app``).
+``make app`` writes the demo workbooks, imports the first demo institution into
+``demo-workspace/`` and serves the institution app on it.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -130,47 +129,3 @@ def serve(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def prepare_demo(
-    data_dir: str | Path, workspace: str | Path, institutions: int = 3, cases: int = 2000
-) -> Path:
-    """Write the demo workbooks into ``data_dir`` unless a demo is already there.
-
-    Returns the workspace folder (:func:`serve` creates it when missing)."""
-    from cwdx.demo import MANIFEST_FILE, write_demo
-
-    data = Path(data_dir)
-    if not (data / MANIFEST_FILE).is_file():
-        write_demo(data, institutions=institutions, cases=cases)
-    return Path(workspace).resolve()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m cwdx.app demo|serve``: used by ``make app``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m cwdx.app", description="运行 cwdx 的 Voilà 应用"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="生成演示数据（如缺）并启动机构版")
-    demo.add_argument("--data", default="demo-data", help="演示数据文件夹")
-    demo.add_argument("--workspace", default="demo-workspace", help="工作区文件夹")
-    demo.add_argument("--port", type=int, default=8866)
-    run = sub.add_parser("serve", help="启动应用")
-    run.add_argument("edition", choices=sorted(NOTEBOOKS))
-    run.add_argument("--workspace", default=None)
-    run.add_argument("--port", type=int, default=8866)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "demo":
-            folder = prepare_demo(args.data, args.workspace)
-            print(f"演示数据：{Path(args.data).resolve()}（在页面中上传其中的文件）", flush=True)
-            return serve("institution", folder, args.port)
-        return serve(args.edition, args.workspace, args.port)
-    except CwdxError as exc:
-        print(exc.message, file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -250,6 +250,13 @@ def check_frames(
     return InstitutionCheck(org, passed, counts, findings, failed, case_rows, staff_rows)
 
 
+#: Appended to the 说明 of a rule that crashed (检测结果汇总, the apps' rule tables).
+FAILED_RULE_NOTE = (
+    "（本规则运行出错，未能完成检测，因此本机构检测不通过；详细信息已写入日志，"
+    "请把日志文件提供给技术支持人员。）"
+)
+
+
 def summary_rows(check: InstitutionCheck, table: str | None = None) -> list[dict[str, Any]]:
     """The 检测结果汇总 rows (规则编号, 级别, 说明, 处理建议) of one check, in catalogue order,
     zero counts included; ``table`` restricts to the rules reporting on that table."""
@@ -259,7 +266,8 @@ def summary_rows(check: InstitutionCheck, table: str | None = None) -> list[dict
             continue
         text = rule.summary(check.counts.get(rule.id, 0), check.case_rows)
         if rule.id in check.failed_rules:
-            text += f"（本规则运行出错，未能完成检测：{check.failed_rules[rule.id]}）"
+            # the error text (an exception, in English) stays in the log and failed_rules
+            text += FAILED_RULE_NOTE
         rows.append(
             {
                 "规则编号": rule.id,
@@ -338,6 +346,9 @@ def check_workspace(
     results: dict[str, InstitutionCheck] = {}
 
     def store(org: str, result: InstitutionCheck) -> None:
+        if result.failed_rules:
+            # also when the rule ran in a worker process, whose log records go nowhere
+            log.error("check %s: failed rules %s", org, "; ".join(failed_rule_list(result)))
         ws.save_check(org, result.passed, result.counts, result.findings, failed_rule_list(result))
         results[org] = result
         if on_progress:

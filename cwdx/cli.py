@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cwdx import __version__
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, os_error_text
 from cwdx.log import attach_log_file, default_log_path, get_logger
 
 log = get_logger("cli")
@@ -217,7 +217,7 @@ def _make_dir(path: str) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CwdxError(
-            f"无法创建输出文件夹 {path}（{exc.strerror or exc}），请换一个可写的文件夹。"
+            f"无法创建输出文件夹 {path}（{os_error_text(exc)}），请换一个可写的文件夹。"
         ) from exc
 
 
@@ -231,6 +231,29 @@ def _working(args: argparse.Namespace, label: str) -> Iterator[None]:
         bar(1, 1, label)
     finally:
         bar.close()
+
+
+@contextlib.contextmanager
+def _writing_files() -> Iterator[None]:
+    """Turn a failed file write (disk full, no permission, file open in Excel) into one
+    Chinese sentence naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        where = "输出文件"
+        if exc.filename:
+            # name the workbook, not the temporary ``.name.tmp`` it is first written to
+            path = Path(str(exc.filename))
+            name = path.name
+            if name.startswith(".") and name.endswith(".tmp"):
+                path = path.with_name(name[1:-4])
+            where = f"文件 {path}"
+        raise CwdxError(
+            f"无法写入{where}（{os_error_text(exc)}），请关闭已打开的同名文件、"
+            "检查磁盘空间和权限，或换一个输出文件夹后重试。"
+        ) from exc
 
 
 def _out(text: str) -> None:
@@ -258,15 +281,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_oneshot = _engine("run", "run_oneshot", "一键运行")
     bar = ProgressBar(not args.quiet)
     try:
-        return int(
-            run_oneshot(
-                cases=args.cases,
-                staff=args.staff,
-                out_dir=args.out,
-                on_progress=bar,
-                report=bar.println,
+        with _writing_files():
+            return int(
+                run_oneshot(
+                    cases=args.cases,
+                    staff=args.staff,
+                    out_dir=args.out,
+                    on_progress=bar,
+                    report=bar.println,
+                )
             )
-        )
     finally:
         bar.close()
 
@@ -281,14 +305,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         bar.close()
     rejected = 0
     for outcome in outcomes:
-        if outcome.ok:
-            _out(outcome.describe())
-            report = outcome.report
-            if report is not None and getattr(report, "columns", None):
-                _out("  " + report.describe())
-        else:
-            rejected += 1
-            _err(f"未导入：{outcome.rejected}")
+        rejected += not outcome.ok
+        for line in outcome.lines():
+            (_out if outcome.ok else _err)(line)
     imported = len(outcomes) - rejected
     rows = sum(o.rows for o in outcomes)
     _out(
@@ -373,6 +392,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.org and refused and not targets:
         return EXIT_USAGE
     check_workspace = _engine("check", "check_workspace", "数据检测")
+    results: dict[str, Any] = {}
     if targets:
         bar = ProgressBar(not args.quiet)
         try:
@@ -392,7 +412,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         info = ws.institution(org)
         verdict = "数据检测通过" if info.passed else "数据检测不通过"
         failed |= not info.passed
-        _out(f"机构 {info.display_name}：{verdict}（错误 {info.errors}，警告 {info.warnings}）。")
+        crashed = getattr(results.get(org), "failed_rules", None) or {}
+        note = (
+            f"；{len(crashed)} 条规则运行出错（{'、'.join(crashed)}），详细信息已写入日志 {ws.log_path}"
+            if crashed
+            else ""
+        )
+        _out(
+            f"机构 {info.display_name}：{verdict}（错误 {info.errors}，警告 {info.warnings}{note}）。"
+        )
     if not args.org:
         failed |= any(ws.institution(org).passed is False for org in refused)
     if args.org and refused:
@@ -462,21 +490,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     for org in orgs or []:
         ws.institution(org)
     _make_dir(args.dir)
-    with _working(args, f"正在写出{label}"):
+    with _working(args, f"正在写出{label}"), _writing_files():
         export(ws, args.dir, orgs=orgs)
     _out(f"已写入{label}和 summary.json：{Path(args.dir).resolve()}")
     return EXIT_OK
 
 
+def _display_names(ws: Any) -> dict[str, str]:
+    """``ORG（名称）`` of every institution, as the other commands name them."""
+    return {info.org: info.display_name for info in ws.institutions()}
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     """``cwdx -w WS delete cases|staff|all --org ORG… | --everything``."""
     ws = _open(args)
+    names = _display_names(ws)  # before the delete, which may remove institutions
     outcome = ws.delete(args.table, orgs=args.org, everything=args.everything)
     for org, per in outcome.rows.items():
         parts = "，".join(f"{TABLE_WORDS[t]} {n} 行" for t, n in per.items())
-        _out(f"机构 {org}：已删除{parts}。")
+        _out(f"机构 {names.get(org, org)}：已删除{parts}。")
     for org in outcome.removed:
-        _out(f"机构 {org} 已没有数据，已从工作区移除。")
+        _out(f"机构 {names.get(org, org)}已没有数据，已从工作区移除。")
     if not outcome.rows:
         _out("工作区中没有可删除的数据。")
     return EXIT_OK
@@ -486,8 +520,9 @@ def cmd_unfreeze(args: argparse.Namespace) -> int:
     """``cwdx -w WS unfreeze --org ORG… | --everything [--stage check|compute]``."""
     ws = _open(args)
     changed = ws.unfreeze(orgs=args.org, everything=args.everything, stage=args.stage)
+    names = _display_names(ws)
     for org, (old, new) in changed.items():
-        _out(f"机构 {org}：{old} → {new}")
+        _out(f"机构 {names.get(org, org)}：{old} → {new}")
     if not changed:
         _out("没有需要解冻的机构（所选机构未处于可解冻的阶段）。")
     return EXIT_OK
@@ -542,6 +577,27 @@ def _positive(text: str) -> int:
     return value
 
 
+def _table_argument(parser: argparse.ArgumentParser, with_all: bool = False) -> None:
+    """The positional ``cases|staff`` (``cases|staff|all`` for delete)."""
+    if with_all:
+        choices, help_text = ("cases", "staff", "all"), "cases、staff 或 all（两张表）"
+    else:
+        choices, help_text = ("cases", "staff"), "cases（病案首页数据）或 staff（申报人员信息）"
+    parser.add_argument("table", choices=choices, metavar="|".join(choices), help=help_text)
+
+
+def _org_argument(parser: Any, help_text: str = "组织机构代码") -> None:
+    """``--org 机构代码 [机构代码 ...]`` on a parser or an argument group."""
+    parser.add_argument("--org", nargs="+", metavar="机构代码", help=help_text)
+
+
+def _scope_arguments(parser: argparse.ArgumentParser) -> None:
+    """Exactly one of ``--org ORG…`` and ``--everything`` (delete, unfreeze)."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    _org_argument(group)
+    group.add_argument("--everything", action="store_true", help="全部机构")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``cwdx`` argument parser (build inside :func:`_chinese_argparse` for Chinese help)."""
     parser = _Parser(
@@ -574,12 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
     p = sub.add_parser("template", help="生成表样工作簿", description="生成可下载的表样工作簿。")
-    p.add_argument(
-        "table",
-        choices=("cases", "staff"),
-        metavar="cases|staff",
-        help="cases（病案首页数据）或 staff（申报人员信息）",
-    )
+    _table_argument(p)
     p.add_argument("-o", "--output", required=True, metavar="文件.xlsx", help="输出文件")
     p.set_defaults(handler=cmd_template)
 
@@ -604,12 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="向工作区追加导入数据文件",
         description="把数据文件追加导入工作区（工作区不存在时自动创建）。同一文件重复导入会被拒绝，除非加 --force。",
     )
-    p.add_argument(
-        "table",
-        choices=("cases", "staff"),
-        metavar="cases|staff",
-        help="cases（病案首页数据）或 staff（申报人员信息）",
-    )
+    _table_argument(p)
     p.add_argument("files", nargs="+", metavar="文件", help=".xlsx 文件，按给出的顺序导入")
     p.add_argument("--force", action="store_true", help="确认重复导入内容相同的文件")
     p.set_defaults(handler=cmd_import)
@@ -624,13 +670,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "check", help="数据检测", description="检测指定机构（默认：全部未冻结的机构）。"
     )
-    p.add_argument("--org", nargs="+", metavar="机构代码", help="组织机构代码")
+    _org_argument(p)
     p.set_defaults(handler=cmd_check)
 
     p = sub.add_parser(
         "compute", help="指标计算", description="计算指定机构（默认：全部检测通过的机构）的指标。"
     )
-    p.add_argument("--org", nargs="+", metavar="机构代码", help="组织机构代码")
+    _org_argument(p)
     p.set_defaults(handler=cmd_compute)
 
     p = sub.add_parser(
@@ -645,7 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="feedback（反馈表）或 results（计算结果表）",
     )
     p.add_argument("dir", metavar="文件夹", help="输出文件夹")
-    p.add_argument("--org", nargs="+", metavar="机构代码", help="只导出这些机构")
+    _org_argument(p, "只导出这些机构")
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser(
@@ -653,15 +699,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="删除数据（冻结的机构不能删除）",
         description="删除指定机构或全部机构的数据；已冻结的机构会被拒绝。",
     )
-    p.add_argument(
-        "table",
-        choices=("cases", "staff", "all"),
-        metavar="cases|staff|all",
-        help="cases、staff 或 all（两张表）",
-    )
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--org", nargs="+", metavar="机构代码", help="组织机构代码")
-    group.add_argument("--everything", action="store_true", help="全部机构")
+    _table_argument(p, with_all=True)
+    _scope_arguments(p)
     p.set_defaults(handler=cmd_delete)
 
     p = sub.add_parser(
@@ -673,9 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--everything：解冻所有数据。"
         ),
     )
-    group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--org", nargs="+", metavar="机构代码", help="组织机构代码")
-    group.add_argument("--everything", action="store_true", help="全部机构")
+    _scope_arguments(p)
     p.add_argument(
         "--stage",
         choices=("check", "compute"),
@@ -690,7 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="用 papermill 运行报告笔记本并导出 HTML。",
     )
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--org", nargs="+", metavar="机构代码", help="这些机构的机构报告")
+    _org_argument(group, "这些机构的机构报告")
     group.add_argument("--all", action="store_true", help="每个机构一份机构报告")
     group.add_argument("--province", action="store_true", help="全省报告")
     p.add_argument("-o", "--output", required=True, metavar="文件夹", help="输出文件夹")
@@ -708,16 +745,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="institution|platform",
         help="institution（机构版）或 platform（平台版）",
     )
-    p.add_argument("--port", type=_positive, default=8866, help="端口（默认 8866）")
+    p.add_argument("--port", type=_positive, default=8866, metavar="端口", help="端口（默认 8866）")
     p.set_defaults(handler=cmd_app)
 
     p = sub.add_parser(
         "demo", help="生成演示数据", description="生成带有预置问题的演示数据工作簿。"
     )
     p.add_argument("dir", metavar="文件夹", help="输出文件夹")
-    p.add_argument("--institutions", type=_positive, default=3, help="机构数（默认 3）")
-    p.add_argument("--cases", type=_positive, default=2000, help="每个机构的病案数（默认 2000）")
-    p.add_argument("--seed", type=int, default=None, help="随机种子（同一种子生成相同的数据）")
+    p.add_argument(
+        "--institutions", type=_positive, default=3, metavar="个数", help="机构数（默认 3）"
+    )
+    p.add_argument(
+        "--cases",
+        type=_positive,
+        default=2000,
+        metavar="条数",
+        help="每个机构的病案数（默认 2000，至少 150）",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="种子",
+        help="随机种子（同一种子生成相同的数据）",
+    )
     p.set_defaults(handler=cmd_demo)
     return parser
 

@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, os_error_text
 from cwdx.reference import Reference, load_reference, reference_dir
 from cwdx.templates import TEMPLATE_SHEET_NAMES
 from cwdx.values import canonical_icd9, canonical_icd10, canonical_rc023
@@ -247,21 +247,20 @@ class _Pools:
         self._cache: dict[tuple[str, str], list[str]] = {}
 
     def diag(self, prefix: str) -> list[str]:
-        key = ("10", prefix)
-        if key not in self._cache:
-            codes = [c for c in self._icd10 if c.startswith(prefix)]
-            if not codes:
-                raise RuntimeError(f"no ICD-10 code for prefix {prefix}")
-            self._cache[key] = codes
-        return self._cache[key]
+        """The usable ICD-10 codes starting with ``prefix``."""
+        return self._starting("ICD-10", self._icd10, prefix)
 
     def proc(self, prefix: str) -> list[str]:
-        key = ("9", prefix)
+        """The usable ICD-9-CM-3 codes starting with ``prefix``."""
+        return self._starting("ICD-9-CM-3", self._icd9, prefix)
+
+    def _starting(self, list_name: str, codes: list[str], prefix: str) -> list[str]:
+        key = (list_name, prefix)
         if key not in self._cache:
-            codes = [c for c in self._icd9 if c.startswith(prefix)]
-            if not codes:
-                raise RuntimeError(f"no ICD-9-CM-3 code for prefix {prefix}")
-            self._cache[key] = codes
+            found = [c for c in codes if c.startswith(prefix)]
+            if not found:
+                raise RuntimeError(f"no {list_name} code for prefix {prefix}")
+            self._cache[key] = found
         return self._cache[key]
 
 
@@ -517,6 +516,21 @@ class _Institution:
             when,
         )
 
+    def add_other_procedure(
+        self, row: dict[str, Any], code: str, level: str, surgeon: str | None
+    ) -> None:
+        """Another procedure in the row's first free slot, with the main procedure's Ⅰ助 and
+        date (the row must already have a main procedure)."""
+        self.set_procedure(
+            row,
+            self.free_other_slot(row),
+            code,
+            level,
+            surgeon,
+            row["主要手术操作Ⅰ助"],
+            row["主要手术操作日期"],
+        )
+
     def free_other_slot(self, row: dict[str, Any]) -> int:
         for slot in range(1, 6):
             if not row.get(_OTHER_PROC[slot - 1][0]):
@@ -559,7 +573,7 @@ def write_demo(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CwdxError(
-            f"无法创建演示数据目录“{out}”（{exc.strerror or exc}）：请换一个目录。"
+            f"无法创建演示数据目录“{out}”（{os_error_text(exc)}）：请换一个目录。"
         ) from exc
     total = 4 * institutions
     done = 0
@@ -595,7 +609,7 @@ def write_demo(
         _write_text(out / README_FILE, _readme(manifest))
     except OSError as exc:
         raise CwdxError(
-            f"无法写入演示数据到“{out}”（{exc.strerror or exc}）：请检查磁盘空间和权限。"
+            f"无法写入演示数据到“{out}”（{os_error_text(exc)}）：请检查磁盘空间和权限。"
         ) from exc
     for inst in manifests:
         _log.info(
@@ -751,11 +765,16 @@ def _plant_cases(inst: _Institution, free: list[dict[str, Any]]) -> None:
     row = take()
     row["出院主要诊断名称"] += "（" + "待查；" * 40 + "）"  # longer than 100 characters
     found.append((row, "E15", "出院主要诊断名称"))
+
+    def blank(rule: str, columns: tuple[str, ...]) -> None:
+        """One row per column with that cell left empty: a ``rule`` finding on the cell."""
+        for column in columns:
+            row = take()
+            row[column] = None
+            found.append((row, rule, column))
+
     # E16: empty required cells.
-    for column in ("病案号", "入院时间", "医疗机构名称", "组织机构代码"):
-        row = take()
-        row[column] = None
-        found.append((row, "E16", column))
+    blank("E16", ("病案号", "入院时间", "医疗机构名称", "组织机构代码"))
     # W01 / W02 (each empty cell is also a W08 cell).
     row = take()
     row["主治医师"] = None
@@ -779,16 +798,7 @@ def _plant_cases(inst: _Institution, free: list[dict[str, Any]]) -> None:
     # W04: another procedure code not in 国临版3.0, its surgeon filled.
     row = take()
     inst.ensure_main_procedure(row)
-    slot = inst.free_other_slot(row)
-    inst.set_procedure(
-        row,
-        slot,
-        invalid_icd9("36.0699x999"),
-        "3",
-        row["主要手术操作术者"],
-        row["主要手术操作Ⅰ助"],
-        row["主要手术操作日期"],
-    )
+    inst.add_other_procedure(row, invalid_icd9("36.0699x999"), "3", row["主要手术操作术者"])
     found.append((row, "W04", None))
     # W05: main procedure code not in 国临版3.0.
     row = take()
@@ -802,16 +812,7 @@ def _plant_cases(inst: _Institution, free: list[dict[str, Any]]) -> None:
     found += [(row, "W06", None), (row, "W08", "主要手术操作术者")]
     row = take()
     inst.ensure_main_procedure(row)
-    slot = inst.free_other_slot(row)
-    inst.set_procedure(
-        row,
-        slot,
-        row["主要手术操作编码"],
-        row["主要手术操作级别"],
-        None,
-        row["主要手术操作Ⅰ助"],
-        row["主要手术操作日期"],
-    )
+    inst.add_other_procedure(row, row["主要手术操作编码"], row["主要手术操作级别"], None)
     found.append((row, "W06", None))
     # W07: 出院科别 outside RC023.
     rc023 = ref.domain_codes("RC023")
@@ -820,10 +821,7 @@ def _plant_cases(inst: _Institution, free: list[dict[str, Any]]) -> None:
         row["出院科别"] = value
         found.append((row, "W07", "出院科别"))
     # W08: empty important cells.
-    for column in ("年龄（岁）", "出院时间", "出院科别", "出院主要诊断编码"):
-        row = take()
-        row[column] = None
-        found.append((row, "W08", column))
+    blank("W08", ("年龄（岁）", "出院时间", "出院科别", "出院主要诊断编码"))
     row = take()
     inst.ensure_main_procedure(row)
     row["主要手术操作Ⅰ助"] = None
@@ -839,33 +837,61 @@ def _plant_cases(inst: _Institution, free: list[dict[str, Any]]) -> None:
         found.append((row, "X01", None))
 
 
+class _FormPlanter:
+    """Writes accepted non-canonical forms into rows taken from ``pool`` (each row used once)
+    and records every ``(row, column, written, reads_as)`` in ``forms``."""
+
+    def __init__(
+        self, pool: list[dict[str, Any]], forms: list[Any], dept_column: str, from_end: bool
+    ) -> None:
+        self.pool = pool
+        self.forms = forms
+        self.dept_column = dept_column
+        self.from_end = from_end
+
+    def take(self, dept: str | None = None, need: str | None = None) -> dict[str, Any]:
+        """The next free row (of department ``dept``; with column ``need`` filled)."""
+        pool = self.pool
+        positions = range(len(pool) - 1, -1, -1) if self.from_end else range(len(pool))
+        for pos in positions:
+            row = pool[pos]
+            if (dept is None or row[self.dept_column] == dept) and (need is None or row.get(need)):
+                return pool.pop(pos)
+        raise RuntimeError("no row left for an accepted form")
+
+    def put(self, row: dict[str, Any], column: str, written: Any, reads_as: str) -> None:
+        """Write ``written`` into ``row[column]``; it must read as ``reads_as``."""
+        row[column] = written
+        self.forms.append((row, column, written, reads_as))
+
+    def departments(self, column: str, written: tuple[tuple[str, Any], ...]) -> None:
+        """One row of each department written in another accepted form (``0304``, 4.03…)."""
+        for dept, form in written:
+            self.put(self.take(dept), column, form, dept)
+
+    def birth_dates(self) -> None:
+        """出生日期 as text ``YYYYMMDD``, as ``YYYY年M月D日`` and as the number YYYYMMDD."""
+        for form in ("text", "chinese", "number"):
+            row = self.take()
+            b = row["出生日期"]
+            written: Any = {
+                "text": b.strftime("%Y%m%d"),
+                "chinese": f"{b.year}年{b.month}月{b.day}日",
+                "number": int(b.strftime("%Y%m%d")),
+            }[form]
+            self.put(row, "出生日期", written, b.isoformat())
+
+
 def _accepted_case_forms(inst: _Institution, free: list[dict[str, Any]]) -> None:
     """Cells in accepted non-canonical forms (templates.md "Normalisation"); no finding."""
     ref = inst.ref
-    forms = inst.case_forms
+    planter = _FormPlanter(free, inst.case_forms, "_dept", from_end=True)
+    take, put = planter.take, planter.put
 
-    def take(dept: str | None = None, need: str | None = None) -> dict[str, Any]:
-        for pos in range(len(free) - 1, -1, -1):
-            row = free[pos]
-            if (dept is None or row["_dept"] == dept) and (need is None or row.get(need)):
-                return free.pop(pos)
-        raise RuntimeError("no row left for an accepted form")
-
-    def put(row: dict[str, Any], column: str, written: Any, reads_as: str) -> None:
-        row[column] = written
-        forms.append((row, column, written, reads_as))
-
-    put(take("03.04"), "出院科别", "0304", "03.04")
-    put(take("04.01"), "出院科别", "A04.01", "04.01")
-    put(take("04.03"), "出院科别", 4.03, "04.03")
-    put(take("03.02"), "出院科别", "A0302", "03.02")
-    row = take()
-    put(row, "出生日期", row["出生日期"].strftime("%Y%m%d"), row["出生日期"].isoformat())
-    row = take()
-    b = row["出生日期"]
-    put(row, "出生日期", f"{b.year}年{b.month}月{b.day}日", b.isoformat())
-    row = take()
-    put(row, "出生日期", int(row["出生日期"].strftime("%Y%m%d")), row["出生日期"].isoformat())
+    planter.departments(
+        "出院科别", (("03.04", "0304"), ("04.01", "A04.01"), ("04.03", 4.03), ("03.02", "A0302"))
+    )
+    planter.birth_dates()
     row = take()
     a = row["入院时间"]
     put(
@@ -1180,14 +1206,9 @@ def _special_applicants(inst: _Institution) -> None:
         "作为Ⅰ助手术例数": len(assists),
         "手术患者并发症例数": len(complication_rows),
         "手术患者并发症发生率(%)": _pct(len(complication_rows), len(surgery_rows)),
-        "目录病种数": len(disease_groups),
-        "目录病种覆盖数": d_hit,
-        "目录病种覆盖率(%)": _pct(d_hit, len(disease_groups)),
-        "目录病种例数": d_rows,
-        "目录术种数": len(proc_groups),
-        "目录术种覆盖数": p_hit,
-        "目录术种覆盖率(%)": _pct(p_hit, len(proc_groups)),
-        "目录术种例数": p_rows,
+        **_catalogue_indicators(
+            len(disease_groups), d_hit, d_rows, len(proc_groups), p_hit, p_rows
+        ),
     }
     _add_special_staff(inst, doc, "1", "心血管内科", "03.04", window, doc_indicators)
 
@@ -1233,18 +1254,29 @@ def _special_applicants(inst: _Institution) -> None:
         "作为Ⅰ助手术例数": 0,
         "手术患者并发症例数": 0,
         "手术患者并发症发生率(%)": 0.0,
-        "目录病种数": len(g_disease),
-        "目录病种覆盖数": gd_hit,
-        "目录病种覆盖率(%)": _pct(gd_hit, len(g_disease)),
-        "目录病种例数": gd_rows,
-        "目录术种数": len(g_proc_groups),
-        "目录术种覆盖数": gp_hit,
-        "目录术种覆盖率(%)": _pct(gp_hit, len(g_proc_groups)),
-        "目录术种例数": gp_rows,
+        **_catalogue_indicators(
+            len(g_disease), gd_hit, gd_rows, len(g_proc_groups), gp_hit, gp_rows
+        ),
     }
     _add_special_staff(
         inst, surgeon, "1", "普通外科", "04.01", ("2023-07-01", "2025-06-30"), surgeon_indicators
     )
+
+
+def _catalogue_indicators(
+    diseases: int, d_hit: int, d_rows: int, procedures: int, p_hit: int, p_rows: int
+) -> dict[str, Any]:
+    """The eight 目录病种/目录术种 indicators from the catalogue sizes, groups hit and rows."""
+    return {
+        "目录病种数": diseases,
+        "目录病种覆盖数": d_hit,
+        "目录病种覆盖率(%)": _pct(d_hit, diseases),
+        "目录病种例数": d_rows,
+        "目录术种数": procedures,
+        "目录术种覆盖数": p_hit,
+        "目录术种覆盖率(%)": _pct(p_hit, procedures),
+        "目录术种例数": p_rows,
+    }
 
 
 def _add_special_staff(
@@ -1438,29 +1470,11 @@ def _accepted_staff_forms(inst: _Institution) -> None:
     pool = [
         r for r in inst.staff_rows if id(r) not in planted and r["姓名"] not in inst.special_people
     ]
-    forms = inst.staff_forms
+    planter = _FormPlanter(pool, inst.staff_forms, "所在科室", from_end=False)
+    take, put = planter.take, planter.put
 
-    def take(dept: str | None = None) -> dict[str, Any]:
-        for pos, row in enumerate(pool):
-            if dept is None or row["所在科室"] == dept:
-                return pool.pop(pos)
-        raise RuntimeError("no staff row left for an accepted form")
-
-    def put(row: dict[str, Any], column: str, written: Any, reads_as: str) -> None:
-        row[column] = written
-        forms.append((row, column, written, reads_as))
-
-    put(take("03.04"), "所在科室", "0304", "03.04")
-    put(take("04.01"), "所在科室", 4.01, "04.01")
-    put(take("04.03"), "所在科室", "A04.03", "04.03")
-    row = take()
-    put(row, "出生日期", row["出生日期"].strftime("%Y%m%d"), row["出生日期"].isoformat())
-    row = take()
-    b = row["出生日期"]
-    put(row, "出生日期", f"{b.year}年{b.month}月{b.day}日", b.isoformat())
-    row = take()
-    b = row["出生日期"]
-    put(row, "出生日期", int(b.strftime("%Y%m%d")), b.isoformat())
+    planter.departments("所在科室", (("03.04", "0304"), ("04.01", 4.01), ("04.03", "A04.03")))
+    planter.birth_dates()
     row = take()
     b = row["现专业技术职务聘任时间"]
     put(row, "现专业技术职务聘任时间", f"{b.year}/{b.month}/{b.day}", b.isoformat())

@@ -13,3 +13,30 @@ class CwdxError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+
+#: Chinese wording of the operating-system errors users meet when writing files.
+_OS_ERRORS = {
+    "ENOENT": "路径不存在",
+    "EACCES": "没有权限，或文件正被其他程序（如 Excel）打开",
+    "EPERM": "没有权限",
+    "EEXIST": "已有同名文件",
+    "ENOTDIR": "路径中有一部分是文件而不是文件夹",
+    "EISDIR": "这是一个文件夹",
+    "ENOSPC": "磁盘空间不足",
+    "EDQUOT": "超出磁盘配额",
+    "EROFS": "磁盘为只读",
+    "ENAMETOOLONG": "文件名或路径太长",
+    "EBUSY": "文件正被占用",
+}
+
+
+def os_error_text(exc: OSError) -> str:
+    """What went wrong in a file operation, in Chinese (``strerror`` is English on most
+    systems): e.g. ``磁盘空间不足``; unknown errors as ``系统错误（编号 5）``."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    if name in _OS_ERRORS:
+        return _OS_ERRORS[name]
+    return f"系统错误（编号 {exc.errno}）" if exc.errno else "系统错误"

@@ -100,13 +100,23 @@ def write_table_feedback(
     with _atomic(path) as tmp, Book(tmp, constant_memory=stream) as book:
         red_font = book.workbook.add_format({"font_color": "#C00000"})
 
+        # 说明 and 处理建议 wrap inside their 60-wide columns (long advice stays readable)
+        red_wrap = book.workbook.add_format(
+            {"font_color": "#C00000", "text_wrap": True, "valign": "top"}
+        )
         summary = summary_rows(check, table)
-        styles = [red_font if row["severity"] == "error" else None for row in summary]
+        errors = [row["severity"] == "error" for row in summary]
+
+        def summary_style(i: int, col: int):
+            if col >= 2:
+                return red_wrap if errors[i] else book.wrap
+            return red_font if errors[i] else None
+
         book.write_table(
             SUMMARY_SHEET,
             SUMMARY_COLUMNS,
             ([row[c] for c in SUMMARY_COLUMNS] for row in summary),
-            cell_style=lambda i, _col: styles[i],
+            cell_style=summary_style,
             widths={2: 60, 3: 60},
         )
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,9 @@ from cwdx.errors import CwdxError
 from cwdx.log import get_logger
 from cwdx.reference import Reference, load_reference
 from cwdx.values import typed_column
+
+if TYPE_CHECKING:
+    from cwdx.workspace import Workspace
 
 log = get_logger("cwdx.metrics")
 
@@ -672,7 +676,7 @@ PROVENANCE_COLUMNS: tuple[str, ...] = ("类别", "名称", "说明", "行数", "
 
 
 def provenance_table(
-    ws: object, org: str, cases: pd.DataFrame, staff: pd.DataFrame, computed_at: str
+    ws: Workspace, org: str, cases: pd.DataFrame, staff: pd.DataFrame, computed_at: str
 ) -> pd.DataFrame:
     """口径信息 of one computation: versions, time, reference lists and input files.
 
@@ -692,7 +696,7 @@ def provenance_table(
         if "_import" in frame.columns and len(frame):
             for import_id, count in frame["_import"].value_counts().items():
                 used[int(import_id)] = used.get(int(import_id), 0) + int(count)
-    for record in ws.imported_files():  # type: ignore[attr-defined]
+    for record in ws.imported_files():
         if record.id in used:
             title = TABLE_TITLES.get(record.table, record.table)
             rows.append(
@@ -716,7 +720,7 @@ def provenance_table(
 
 
 def compute_workspace(
-    ws: object,
+    ws: Workspace,
     orgs: Iterable[str] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     case_list: bool = False,
@@ -730,7 +734,7 @@ def compute_workspace(
     """
     from cwdx.workspace import STAGE_FAILED, STAGE_PASSED
 
-    infos = {info.org: info for info in ws.institutions()}  # type: ignore[attr-defined]
+    infos = {info.org: info for info in ws.institutions()}
     if orgs is None:
         targets = [org for org, info in infos.items() if info.stage == STAGE_PASSED]
         if not targets:
@@ -745,7 +749,7 @@ def compute_workspace(
         failed = False
         for org in targets:
             try:
-                ws.require_stage(org, "compute")  # type: ignore[attr-defined]
+                ws.require_stage(org, "compute")
             except CwdxError as error:
                 refusals.append(error.message)
                 failed = failed or (org in infos and infos[org].stage == STAGE_FAILED)
@@ -759,14 +763,14 @@ def compute_workspace(
         if on_progress:
             on_progress(done, total, f"计算 {org}")
         started = time.perf_counter()
-        cases = ws.load("cases", [org])  # type: ignore[attr-defined]
-        staff = ws.load("staff", [org])  # type: ignore[attr-defined]
+        cases = ws.load("cases", [org])
+        staff = ws.load("staff", [org])
         result = compute_institution(cases, staff, reference, case_list=case_list)
         result.org = org
         seconds = time.perf_counter() - started
         computed_at = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         result.extra = {PROVENANCE: provenance_table(ws, org, cases, staff, computed_at)}
-        ws.save_results(org, result.tables())  # type: ignore[attr-defined]
+        ws.save_results(org, result.tables())
         matched = int((result.summary["匹配状态"] == MATCHED).sum())
         log.info(
             "计算完成：机构 %s，病案 %d 行，申报人员 %d 人，已匹配 %d 人，用时 %.1f 秒",

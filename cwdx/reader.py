@@ -299,7 +299,7 @@ def read_workbook(
             return _reject(
                 result,
                 f"文件“{path.name}”是《{TABLE_TITLES[other]}》的数据，不是《{title}》的数据，"
-                f"请在《{TABLE_TITLES[other]}》处上传。",
+                f"请作为《{TABLE_TITLES[other]}》导入。",
             )
     problems = []
     if missing:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from cwdx import metrics
 from cwdx.errors import CwdxError
 from cwdx.xlsx import Book
+
+if TYPE_CHECKING:
+    from cwdx.workspace import Workspace
 
 log = logging.getLogger("cwdx.results")
 
@@ -40,7 +43,7 @@ _COLUMNS = {
 }
 
 
-def computed_orgs(ws: Any, orgs: Iterable[str] | None = None) -> list[str]:
+def computed_orgs(ws: Workspace, orgs: Iterable[str] | None = None) -> list[str]:
     """Codes of the computed institutions among ``orgs`` (default: all), in code order."""
     from cwdx.workspace import STAGE_COMPUTED
 
@@ -52,7 +55,7 @@ def computed_orgs(ws: Any, orgs: Iterable[str] | None = None) -> list[str]:
     ]
 
 
-def results_records(ws: Any, orgs: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def results_records(ws: Workspace, orgs: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """The ``results`` list of summary.json: one dict per applicant of every computed
     institution (the named ones, default all), keyed by the 指标汇总 column names, ``None``
     for an empty cell."""
@@ -94,7 +97,16 @@ def write_results_workbook(path: str | Path, tables: Sequence[dict[str, pd.DataF
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with Book(tmp, constant_memory=True) as book:
+    try:
+        _write_sheets(tmp, tables)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _write_sheets(target: Path, tables: Sequence[dict[str, pd.DataFrame]]) -> None:
+    with Book(target, constant_memory=True) as book:
         for sheet in SHEETS:
             frames = [t[sheet] for t in tables if sheet in t]
             if sheet == metrics.CASE_LIST and not frames:
@@ -123,8 +135,6 @@ def write_results_workbook(path: str | Path, tables: Sequence[dict[str, pd.DataF
             cell_formats={2: book.wrap},
             autofilter=False,
         )
-    tmp.replace(path)
-    return path
 
 
 def _folder(org: str) -> str:
@@ -134,7 +144,9 @@ def _folder(org: str) -> str:
     return _folder_name(org)
 
 
-def export_results(ws: Any, out_dir: str | Path, orgs: Iterable[str] | None = None) -> list[Path]:
+def export_results(
+    ws: Workspace, out_dir: str | Path, orgs: Iterable[str] | None = None
+) -> list[Path]:
     """Write the 计算结果表 workbooks and ``summary.json``; return the paths written.
 
     Per computed institution ``out_dir/<组织机构代码>/计算结果表.xlsx``; at the top

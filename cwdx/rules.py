@@ -177,17 +177,23 @@ def format_hint(spec: ColumnSpec, reference: Reference) -> str:
 
 
 def _domain_title(spec: ColumnSpec, reference: Reference) -> str:
-    if spec.domain == "SPECIALTY":
-        return "《申报人员信息自然表-申报专业列表》"
-    if spec.domain == "ICD10-NC2":
-        return "《疾病分类与代码国家临床版2.0》"
-    if spec.domain == "ICD9CM3-NC3":
-        return "《手术操作分类代码国家临床版3.0》"
-    codes = reference.domains.get(spec.domain, {})
-    if len(codes) <= 12:
-        listed = "、".join(f"{code}={name}" for code, name in codes.items())
-        return f"{spec.domain}：{listed}"
-    return f"{spec.domain}"
+    """Where the column's codes are listed, as users find it (the template's code-list sheet
+    or the ICD list's title), followed by the codes themselves when the list is short:
+    ``《申报人员信息自然表-学历》：1=博士研究生、2=硕士研究生…``."""
+    from cwdx.templates import domain_title
+
+    title = domain_title(spec.domain)
+    listed = code_list(reference, spec.domain, "、")
+    return f"{title}：{listed}" if listed else title
+
+
+def code_list(reference: Reference, domain: str, sep: str = "，", limit: int = 12) -> str:
+    """``1=男，2=女``: the codes of a short domain with their names (``""`` when the domain
+    has more than ``limit`` codes or none), for messages and advice."""
+    codes = reference.domains.get(domain, {})
+    if not codes or len(codes) > limit:
+        return ""
+    return sep.join(f"{code}={name}" for code, name in codes.items())
 
 
 _VALUE_SETS: dict[tuple[int, str], tuple[Reference, pa.Array]] = {}
@@ -321,9 +327,12 @@ def _cell_rule(rule_id: str, table: TableName) -> Callable[[CheckContext], list[
                 continue
             mask = state.invalid[name]
             if spec.domain:
-                message = f"“{name}”不在规定取值范围内（{_domain_title(spec, ctx.reference)}）"
+                message = (
+                    f"“{name}”不在规定取值范围内（{_domain_title(spec, ctx.reference)}），"
+                    + _DOMAIN_FIX.get(spec.domain, "请改为列表中的代码")
+                )
             else:
-                message = f"“{name}”格式错误：{format_hint(spec, ctx.reference)}"
+                message = f"“{name}”格式错误：{format_hint(spec, ctx.reference)}，请按此修改"
             if rule_id in ROW_LEVEL_DOMAIN_RULES:
                 # a row-level rule (checks.md): no column, but the value and the marked cell
                 hits.append(Hits(table, mask, "", message, value=state.df[name], cells=name))
@@ -336,6 +345,14 @@ def _cell_rule(rule_id: str, table: TableName) -> Callable[[CheckContext], list[
     return run
 
 
+#: What to do about a value outside its list (default: 请改为列表中的代码).
+_DOMAIN_FIX = {
+    "ICD10-NC2": "请更正编码",
+    "ICD9CM3-NC3": "请更正编码",
+    "SPECIALTY": "请改为列表中的专业名称",
+}
+
+
 def _discharge_before_admission(ctx: CheckContext) -> Hits:
     """E15 on 出院时间: its date is earlier than the date of 入院时间 (both valid)."""
     state = ctx.cases
@@ -343,7 +360,7 @@ def _discharge_before_admission(ctx: CheckContext) -> Hits:
     out = state.typed[DISCHARGE].dt.normalize()
     into = state.typed[ADMIT].dt.normalize()
     mask = both & (out < into).fillna(False).astype(bool)
-    return Hits("cases", mask, DISCHARGE, "“出院时间”的日期早于“入院时间”的日期")
+    return Hits("cases", mask, DISCHARGE, "“出院时间”的日期早于“入院时间”的日期，请核对这两个时间")
 
 
 def _empty_rule(
@@ -369,7 +386,7 @@ def _w08(ctx: CheckContext) -> list[Hits]:
             mask = state.empty[name] & has_proc
         else:
             continue
-        hits.append(Hits("cases", mask, name, f"“{name}”为空，该字段用于指标计算"))
+        hits.append(Hits("cases", mask, name, f"“{name}”为空，该字段用于指标计算，请尽量补充填写"))
     return hits
 
 
@@ -429,7 +446,7 @@ def _code_list_rows(
             mask |= flag
         cells = _join_where(state, parts, mask, "|")
         listed = _join_where(state, parts, mask, "、", with_value=True)
-        message = listed + f"不在{list_title}中"
+        message = listed + f"不在{list_title}中，请更正编码"
         return [Hits("cases", mask, "", message, cells=cells)]
 
     return run
@@ -442,7 +459,11 @@ def _w06(ctx: CheckContext) -> list[Hits]:
     for flag in parts.values():
         mask |= flag
     cells = _join_where(state, parts, mask, "|")
-    message = "已填写手术操作编码，但" + cells.str.replace("|", "、", regex=False) + "为空"
+    message = (
+        "已填写手术操作编码，但"
+        + cells.str.replace("|", "、", regex=False)
+        + "为空，请补充填写术者"
+    )
     return [Hits("cases", mask, "", message, cells=cells)]
 
 
@@ -486,7 +507,7 @@ def _w09(ctx: CheckContext) -> list[Hits]:
             + joined["file"].astype("string").fillna("")
             + "”第"
             + joined["order_r"].astype("Int64").astype("string").fillna("")
-            + "行的组织机构代码、病案号、入院时间、出院主要诊断编码完全一致，已作为重复记录移除"
+            + "行的组织机构代码、病案号、入院时间、出院主要诊断编码完全一致，已作为重复记录移除；如确属重复，无需处理"
         )
         message.loc[joined["index"].to_numpy()] = text.to_numpy(dtype=object)
     return [Hits("cases", mask, "", message, cells="|".join(keys))]
@@ -499,7 +520,7 @@ def _e04(ctx: CheckContext) -> list[Hits]:
         lambda s: str(ctx.reference.specialties.get(s, {}).get("staff_kind", ""))
     )
     mask = both & (needed.astype("string") != state.text(KIND)).fillna(False).astype(bool)
-    message = "“申报专业”与“人员类别”不匹配：临床医学类专业的人员类别应为1（医师），护理类专业应为2（护士）"
+    message = "“申报专业”与“人员类别”不匹配：临床医学类专业的人员类别应为1（医师），护理类专业应为2（护士），请核对申报专业或人员类别"
     return [Hits("staff", mask, SPECIALTY, message, cells=f"{SPECIALTY}|{KIND}")]
 
 
@@ -520,7 +541,7 @@ def _e09(ctx: CheckContext) -> list[Hits]:
         + state.text(APPOINTED)
         + "）早于申报人员年满18周岁之日（出生日期 "
         + state.text(BIRTH)
-        + "）"
+        + "），请核对这两个日期"
     )
     return [Hits("staff", mask, "", message, cells=f"{BIRTH}|{APPOINTED}")]
 
@@ -534,7 +555,7 @@ def _e10(ctx: CheckContext) -> list[Hits]:
         + state.text(CUTOFF)
         + "）早于“现专业技术职务聘任时间”（"
         + state.text(APPOINTED)
-        + "）"
+        + "），请核对这两个日期"
     )
     return [Hits("staff", mask, "", message, cells=f"{APPOINTED}|{CUTOFF}")]
 
@@ -616,13 +637,25 @@ def _e11(ctx: CheckContext) -> list[Hits]:
     size = frame.groupby(list(keys), dropna=False)[keys[0]].transform("size")
     flagged = size >= 2
     related = _related_rows(frame, keys, flagged)
-    mask = pd.Series(False, index=ctx.staff.df.index)
-    mask.loc[flagged[flagged].index] = True
-    message = pd.Series("", index=ctx.staff.df.index, dtype="object")
-    message.loc[flagged[flagged].index] = (
-        "组织机构代码、姓名、执业证书编码、所在科室与" + related[flagged] + "完全一致，疑似重复"
+    message = (
+        "组织机构代码、姓名、执业证书编码、所在科室与"
+        + related
+        + "完全一致，疑似重复，请删除多余的行"
     )
-    return [Hits("staff", mask, "", message, cells="|".join(keys))]
+    return [_institution_group_hits(ctx, flagged, message, "|".join(keys))]
+
+
+def _institution_group_hits(
+    ctx: CheckContext, flagged: pd.Series, message: pd.Series, cells: str
+) -> Hits:
+    """Hits of a group rule within the institution (E11, E14): the ``flagged`` rows of the
+    staff group frame (indexed like the staff table) with their messages."""
+    rows = flagged[flagged].index
+    mask = pd.Series(False, index=ctx.staff.df.index)
+    mask.loc[rows] = True
+    text = pd.Series("", index=ctx.staff.df.index, dtype="object")
+    text.loc[rows] = message.loc[rows]
+    return Hits("staff", mask, "", text, cells=cells)
 
 
 def _e12(ctx: CheckContext) -> list[Hits]:
@@ -655,15 +688,12 @@ def _e14(ctx: CheckContext) -> list[Hits]:
     frame = _group_frame(ctx.staff, (*keys, CERT))
     flagged = frame.groupby(list(keys))[CERT].transform("nunique") >= 2
     related = _related_rows(frame, keys, flagged, differ=CERT)
-    mask = pd.Series(False, index=ctx.staff.df.index)
-    mask.loc[flagged[flagged].index] = True
-    message = pd.Series("", index=ctx.staff.df.index, dtype="object")
-    message.loc[flagged[flagged].index] = (
+    message = (
         "与"
-        + related[flagged]
+        + related
         + "同机构、同科室、同名，但执业证书编码不同；请以“姓名+数字”区分（申报表和病案中同时修改）"
     )
-    return [Hits("staff", mask, "", message, cells=f"{ORG}|{DEPT}|{NAME}")]
+    return [_institution_group_hits(ctx, flagged, message, f"{ORG}|{DEPT}|{NAME}")]
 
 
 def _w11(ctx: CheckContext) -> list[Hits]:
@@ -713,7 +743,18 @@ def _ensure_matching(ctx: CheckContext) -> None:
 # --------------------------------------------------------------------------- the catalogue
 
 
+def _codes_advice(reference: Reference, column: str) -> str:
+    """Advice of a staff code column (E06, E07, E08, W10): its codes, never words."""
+    spec = next(sp for sp in reference.columns("staff") if sp.name == column)
+    listed = code_list(reference, spec.domain)
+    codes = f"（{listed}）" if listed else ""
+    return f"“{column}”必须填写规定的数字代码{codes}，不能填写文字。"
+
+
 def _build() -> dict[str, Rule]:
+    from cwdx.reference import load_reference
+
+    ref = load_reference()
     c = "cases"
     s = "staff"
     spec = [
@@ -726,7 +767,7 @@ def _build() -> dict[str, Rule]:
             f"{STAFF}中，字段为空，共有**个字段。",
             "申报人员信息自然表的所有字段均为必填项。请根据反馈表中标注的空白单元格逐一补充填写。",
             "*",
-            _empty_rule(s, lambda st: list(st.specs), "此字段必填"),
+            _empty_rule(s, lambda st: list(st.specs), "此字段必填，请补充填写"),
         ),
         (
             "E02",
@@ -734,7 +775,7 @@ def _build() -> dict[str, Rule]:
             s,
             "cell",
             f"{STAFF}中，字段格式存在错误，共有**个字段。",
-            "请按表样“填写说明”中各列的格式要求逐一修改标注的单元格（组织机构代码、执业证书编码只能包含英文字母和数字，日期应为有效日期，姓名等文字不得超过规定长度）。",
+            "请按表样“填写说明”中各列的格式要求逐一修改标注的单元格（组织机构代码只能包含英文字母、数字和“-”，执业证书编码只能包含英文字母和数字，日期应为有效日期，姓名等文字不得超过规定长度）。",
             "E02",
             _cell_rule("E02", s),
         ),
@@ -774,7 +815,7 @@ def _build() -> dict[str, Rule]:
             s,
             "cell",
             f"{STAFF}中的申报人员的“性别”，不在规定取值范围内（参见《申报人员信息自然表-性别》），共有**个字段。",
-            "“性别”必须填写规定的数字代码（1=男，2=女），不能填写文字。",
+            _codes_advice(ref, "性别"),
             ("性别",),
             _cell_rule("E06", s),
         ),
@@ -784,7 +825,7 @@ def _build() -> dict[str, Rule]:
             s,
             "cell",
             f"{STAFF}中的申报人员的“拟申报级别”，不在规定取值范围内（参见《申报人员信息自然表-拟申报级别》），共有**个字段。",
-            "“拟申报级别”必须填写规定的数字代码（1=正高级，2=副高级），不能填写文字。",
+            _codes_advice(ref, "拟申报级别"),
             ("拟申报级别",),
             _cell_rule("E07", s),
         ),
@@ -794,7 +835,7 @@ def _build() -> dict[str, Rule]:
             s,
             "cell",
             f"{STAFF}中的“人员类别”，不在规定取值范围内（参见《申报人员信息自然表-人员类别》），共有**个字段。",
-            "“人员类别”必须填写规定的数字代码（1=医师，2=护士），不能填写文字。",
+            _codes_advice(ref, KIND),
             (KIND,),
             _cell_rule("E08", s),
         ),
@@ -879,7 +920,7 @@ def _build() -> dict[str, Rule]:
             _empty_rule(
                 c,
                 lambda st: [n for n, sp in st.specs.items() if sp.required],
-                "此字段必填",
+                "此字段必填，请补充填写",
             ),
         ),
         (
@@ -890,7 +931,7 @@ def _build() -> dict[str, Rule]:
             "病案首页信息中，共有**条记录无医师姓名，无法匹配。",
             "缺少医师姓名的病案无法计入任何医师的工作量，请补充填写，或确认后保持不变。",
             DOCTORS,
-            _empty_row_rule(DOCTORS, "无法匹配到医师"),
+            _empty_row_rule(DOCTORS, "无法匹配到医师，请补充填写"),
         ),
         (
             "W02",
@@ -900,7 +941,7 @@ def _build() -> dict[str, Rule]:
             "病案首页信息中，共有**条记录无护士姓名，无法匹配。",
             "缺少护士姓名的病案无法计入任何护士的工作量，请补充填写，或确认后保持不变。",
             NURSES,
-            _empty_row_rule(NURSES, "无法匹配到护士"),
+            _empty_row_rule(NURSES, "无法匹配到护士，请补充填写"),
         ),
         (
             "W03",
@@ -987,7 +1028,7 @@ def _build() -> dict[str, Rule]:
             s,
             "cell",
             '《申报人员信息自然表》中的申报人员的"学历"，不在规定取值范围内（参见《申报人员信息自然表 - 学历》），共有**条记录。',
-            "“学历”必须填写规定的数字代码（1=博士研究生，2=硕士研究生，3=大学本科，4=大学专科，5=中等专科，9=其他）。",
+            _codes_advice(ref, "学历"),
             ("学历",),
             _cell_rule("W10", s),
         ),

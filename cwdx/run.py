@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, os_error_text
 
 log = logging.getLogger("cwdx.run")
 
@@ -48,7 +48,7 @@ def _fresh_workspace(out: Path):
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CwdxError(
-            f"无法在输出文件夹 {out} 中建立工作区（{exc.strerror or exc}），"
+            f"无法在输出文件夹 {out} 中建立工作区（{os_error_text(exc)}），"
             "请检查该文件夹的权限和磁盘空间，或用 --out 换一个文件夹。"
         ) from exc
     return Workspace(path, create=True)
@@ -78,7 +78,8 @@ def run_oneshot(
     imported = {"cases": 0, "staff": 0}
     for table, files in (("cases", cases), ("staff", staff)):
         for outcome in ws.import_files(table, list(files), on_progress=on_progress):
-            say(outcome.describe())
+            for line in outcome.lines():
+                say(line)
             if outcome.ok:
                 imported[table] += 1
     if not imported["cases"] or not imported["staff"]:

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, os_error_text
 from cwdx.reference import TABLE_TITLES, ColumnSpec, Reference, TableName, load_reference
 from cwdx.xlsx import Book
 
@@ -51,6 +51,18 @@ DOMAIN_SHEETS: dict[str, str] = {
     "STAFF_EDU": "学历",
     "SPECIALTY": "申报专业列表",
 }
+
+
+def domain_title(domain: str) -> str:
+    """The name under which users find a code list, as the check messages cite it:
+    ``《申报人员信息自然表-性别》``, ``《病案首页数据表样-RC023》``, or the ICD list's title."""
+    if domain in LONG_LISTS:
+        return LONG_LISTS[domain].removeprefix("见").split("（", 1)[0]
+    if domain.startswith("STAFF_") or domain == "SPECIALTY":
+        return f"《{TEMPLATE_SHEET_NAMES['staff']}-{_domain_sheet(domain)}》"
+    return f"《{TEMPLATE_SHEET_NAMES['cases']}表样-{_domain_sheet(domain)}》"
+
+
 #: Lists too long for a sheet, referred to by name.
 LONG_LISTS: dict[str, str] = {
     "ICD10-NC2": "见《疾病分类与代码国家临床版2.0》（本系统 reference/icd10_national_clinical_v2.csv）",
@@ -270,7 +282,7 @@ def write_template(table: TableName, path: str | Path) -> Path:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise CwdxError(
-            f"无法写入表样文件“{target}”（{exc.strerror or exc}）：请换一个保存位置或关闭已打开的同名文件后重试。"
+            f"无法写入表样文件“{target}”（{os_error_text(exc)}）：请换一个保存位置或关闭已打开的同名文件后重试。"
         ) from exc
     return target
 

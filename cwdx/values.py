@@ -525,8 +525,9 @@ def _fast_canonical(values: pa.Array, type_: str) -> tuple[pa.Array, pa.Array] |
 
 
 def _change_key(values: pa.Array) -> pa.Array:
-    """Raw/stored comparison key: white space removed, lower-case."""
-    return pc.utf8_lower(pc.replace_substring_regex(values, r"\s+", ""))
+    """Raw/stored comparison key: white space (ASCII and Unicode, e.g. full-width ``\u3000``
+    and no-break spaces) removed, lower-case."""
+    return pc.utf8_lower(pc.replace_substring_regex(values, r"[\s\p{Z}]+", ""))
 
 
 def normalise_array(

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, os_error_text
 from cwdx.log import attach_log_file, get_logger
 from cwdx.reader import file_sha256
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, load_reference
@@ -140,6 +140,31 @@ CREATE TABLE IF NOT EXISTS tasks (
     details TEXT NOT NULL DEFAULT '{}'
 );
 """
+
+
+def _insert_task(
+    con: sqlite3.Connection,
+    kind: str,
+    orgs: Sequence[str],
+    started_by: str,
+    state: str,
+    start: str | None,
+) -> int:
+    """Record a new task of this process (queued now; ``start`` when it starts at once)."""
+    cur = con.execute(
+        "INSERT INTO tasks (kind, orgs, started_by, pid, queued, start, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            kind,
+            json.dumps(list(orgs), ensure_ascii=False),
+            started_by,
+            os.getpid(),
+            start or _now(),
+            start,
+            state,
+        ),
+    )
+    return int(cur.lastrowid or 0)
 
 
 def _now() -> str:
@@ -331,12 +356,21 @@ class ImportOutcome:
         return self.rejected is None
 
     def describe(self) -> str:
-        """One Chinese line for the user: rows per file, or the rejection."""
+        """One Chinese line for the user: rows per file, or ``未导入：`` and the rejection."""
         if self.rejected:
-            return self.rejected
+            return f"未导入：{self.rejected}"
         orgs = "、".join(f"{org} {n} 行" for org, n in self.org_rows.items())
         text = f"文件 {self.file}：导入 {self.rows} 行"
         return f"{text}（{orgs}）。" if orgs else f"{text}。"
+
+    def lines(self) -> list[str]:
+        """What the command line shows for this file: :meth:`describe`, then (indented) what
+        reading rewrote beyond white space and case (``0304 → 03.04``), if anything."""
+        lines = [self.describe()]
+        report = self.report
+        if self.ok and report is not None and getattr(report, "columns", None):
+            lines.append("  " + report.describe())
+        return lines
 
 
 @dataclass
@@ -515,7 +549,7 @@ class Workspace:
                 self.path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CwdxError(
-                    f"无法创建工作区文件夹 {self.path}（{exc.strerror}），请检查路径和权限。"
+                    f"无法创建工作区文件夹 {self.path}（{os_error_text(exc)}），请检查路径和权限。"
                 ) from exc
         for sub in ("data", "checks", "results", "logs", "inbox"):
             (self.path / sub).mkdir(exist_ok=True)
@@ -857,7 +891,7 @@ class Workspace:
                 ).fetchone()
             if dup is not None:
                 outcome.rejected = (
-                    f"文件 {path.name} 与 {dup['time']} 已导入的文件 {dup['file']} 内容完全相同，"
+                    f"文件“{path.name}”与 {dup['time']} 已导入的文件“{dup['file']}”内容完全相同，"
                     "为避免重复数据未再次导入；如确需重复导入，请确认后强制导入（命令行加 --force）。"
                 )
                 return self._record_rejection(outcome)
@@ -866,7 +900,7 @@ class Workspace:
         except Exception:
             log.exception("读取文件 %s（%s）时发生内部错误", path.name, table)
             outcome.rejected = (
-                f"文件 {path.name} 读取时发生内部错误，未导入；详情已写入日志文件 {self.log_path}。"
+                f"文件“{path.name}”读取时发生内部错误，未导入；详情已写入日志文件 {self.log_path}。"
             )
             return self._record_rejection(outcome)
         _pause("after_read")
@@ -890,7 +924,7 @@ class Workspace:
             )
             orgs = [org for org, _, _ in frozen]
             outcome.rejected = (
-                f"文件 {path.name} 含有已冻结机构 {names}的数据，整个文件未导入；如需导入，"
+                f"文件“{path.name}”含有已冻结机构 {names}的数据，整个文件未导入；如需导入，"
                 f"请先对该机构「{UNFREEZE_CHECK}」（命令行：{self._cli_unfreeze(orgs, 'check')}），"
                 "或从文件中删去该机构的行后重新导入。"
             )
@@ -1167,7 +1201,7 @@ class Workspace:
         names = "、".join(f"{org}（{stage}）" for org, _, stage in refusals)
         orgs = [org for org, _, _ in refusals]
         return (
-            f"机构 {names} 数据已冻结，不能{what}，本次操作未执行；请先「{UNFREEZE_CHECK}」"
+            f"机构 {names}的数据已冻结，不能{what}，本次操作未执行；请先「{UNFREEZE_CHECK}」"
             f"（命令行：{self._cli_unfreeze(orgs, 'check')}）后再操作。"
         )
 
@@ -1346,19 +1380,7 @@ class Workspace:
     def queue_task(self, kind: str, orgs: Sequence[str], started_by: str) -> int:
         """Record a task as Queued (for apps that start it later with :meth:`task`)."""
         with self._connect() as con:
-            cur = con.execute(
-                "INSERT INTO tasks (kind, orgs, started_by, pid, queued, state)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    kind,
-                    json.dumps(list(orgs), ensure_ascii=False),
-                    started_by,
-                    os.getpid(),
-                    _now(),
-                    TASK_QUEUED,
-                ),
-            )
-            return int(cur.lastrowid or 0)
+            return _insert_task(con, kind, orgs, started_by, TASK_QUEUED, start=None)
 
     @contextlib.contextmanager
     def task(
@@ -1388,20 +1410,7 @@ class Workspace:
             now = _now()
             with self._connect() as con:
                 if task_id is None:
-                    cur = con.execute(
-                        "INSERT INTO tasks (kind, orgs, started_by, pid, queued, start, state)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            kind,
-                            json.dumps(list(orgs), ensure_ascii=False),
-                            started_by,
-                            os.getpid(),
-                            now,
-                            now,
-                            TASK_RUNNING,
-                        ),
-                    )
-                    task_id = int(cur.lastrowid or 0)
+                    task_id = _insert_task(con, kind, orgs, started_by, TASK_RUNNING, start=now)
                 else:
                     con.execute(
                         "UPDATE tasks SET state = ?, start = ?, pid = ? WHERE id = ?",

@@ -76,24 +76,34 @@ def cases(*rows: dict, file: str = "病案首页.xlsx", org: str = "H001", impor
     return _frame("cases", list(rows), CASE_OK, file, org, import_id)
 
 
-def write_rows_xlsx(path, table: str, rows: list[dict], defaults: dict | None = None):
-    """A workbook with the template header and one row per dict (text cells; ``None`` = blank)."""
+def write_book(path, table: str, rows: list[dict], sheet_name: str = "数据"):
+    """A workbook with the template header of ``table`` and one text row per dict, exactly as
+    given (``None`` or a missing key = blank cell)."""
     import xlsxwriter
 
     columns = [spec.name for spec in load_reference().columns(table)]  # type: ignore[arg-type]
-    base = defaults if defaults is not None else (CASE_OK if table == "cases" else STAFF_OK)
-    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False})
-    sheet = book.add_worksheet("Sheet1")
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = book.add_worksheet(sheet_name)
     for col, name in enumerate(columns):
         sheet.write_string(0, col, name)
+    for r, row in enumerate(rows, start=1):
+        for col, name in enumerate(columns):
+            value = row.get(name)
+            if value is not None:
+                sheet.write_string(r, col, str(value))
+    book.close()
+    return path
+
+
+def write_rows_xlsx(path, table: str, rows: list[dict], defaults: dict | None = None):
+    """A workbook with the template header and one row per dict overriding a valid row
+    (text cells; ``None`` = blank; cases get 病案号 BA00001, … unless given)."""
+    base = defaults if defaults is not None else (CASE_OK if table == "cases" else STAFF_OK)
+    records = []
     for r, row in enumerate(rows, start=1):
         record = dict(base)
         if table == "cases":
             record["病案号"] = f"BA{r:05d}"
         record.update(row)
-        for col, name in enumerate(columns):
-            value = record.get(name)
-            if value is not None:
-                sheet.write_string(r, col, str(value))
-    book.close()
-    return path
+        records.append(record)
+    return write_book(path, table, records, sheet_name="Sheet1")

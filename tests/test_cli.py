@@ -67,11 +67,11 @@ def test_import_status_and_same_file(
     assert out.splitlines()[-1] == "共 2 个文件：导入 1 个（2 行），未导入 1 个。"
     assert err == (
         "未导入：文件“人员.xlsx”是《申报人员信息自然表》的数据，不是《病案首页数据》的数据，"
-        "请在《申报人员信息自然表》处上传。请在系统中下载相关表样，重新整理数据后上传。\n"
+        "请作为《申报人员信息自然表》导入。请在系统中下载相关表样，重新整理数据后上传。\n"
     )
     code, out, err = run(capsys, "-w", ws, "import", "staff", str(books["staff"]))
     assert code == 2
-    assert err.startswith("未导入：文件 人员.xlsx 与 ")
+    assert err.startswith("未导入：文件“人员.xlsx”与 ")
     assert err.endswith("如确需重复导入，请确认后强制导入（命令行加 --force）。\n")
     code, out, _ = run(
         capsys, "-w", ws, "--quiet", "import", "staff", "--force", str(books["staff"])
@@ -134,16 +134,16 @@ def test_delete_unfreeze_and_frozen_refusal(
     code, out, _ = run(capsys, "-w", ws, "unfreeze", "--org", "H001", "--stage", "compute")
     assert (code, out) == (0, "没有需要解冻的机构（所选机构未处于可解冻的阶段）。\n")
     code, out, _ = run(capsys, "-w", ws, "unfreeze", "--org", "H001")
-    assert (code, out) == (0, "机构 H001：已检测-通过 → 已上传\n")
+    assert (code, out) == (0, "机构 H001（测试医院）：已检测-通过 → 已上传\n")
     code, out, _ = run(capsys, "-w", ws, "delete", "staff", "--org", "H002")
-    assert (code, out) == (0, "机构 H002：已删除申报人员信息 1 行。\n")
+    assert (code, out) == (0, "机构 H002（测试医院）：已删除申报人员信息 1 行。\n")
     code, out, _ = run(capsys, "-w", ws, "delete", "all", "--everything")
     assert code == 0
     assert out == (
-        "机构 H001：已删除病案首页数据 1 行，申报人员信息 2 行。\n"
-        "机构 H002：已删除病案首页数据 1 行，申报人员信息 0 行。\n"
-        "机构 H001 已没有数据，已从工作区移除。\n"
-        "机构 H002 已没有数据，已从工作区移除。\n"
+        "机构 H001（测试医院）：已删除病案首页数据 1 行，申报人员信息 2 行。\n"
+        "机构 H002（测试医院）：已删除病案首页数据 1 行，申报人员信息 0 行。\n"
+        "机构 H001（测试医院）已没有数据，已从工作区移除。\n"
+        "机构 H002（测试医院）已没有数据，已从工作区移除。\n"
     )
     code, out, err = run(capsys, "-w", ws, "unfreeze", "--org", "H001")
     assert (code, err) == (
@@ -325,6 +325,23 @@ def test_template_and_export_dispatch_to_the_engines(
         2,
         "工作区中没有机构 H404，请用 status 命令（或机构列表）查看已导入的机构代码。\n",
     )
+    # output folder that cannot be created, a workbook that cannot be written: Chinese only
+    blocker = tmp_path / "一个文件"
+    blocker.write_text("x", encoding="utf-8")
+    code, _, err = run(capsys, "-w", ws, "export", "feedback", str(blocker / "子文件夹"))
+    assert (code, err) == (
+        2,
+        f"无法创建输出文件夹 {blocker / '子文件夹'}（路径中有一部分是文件而不是文件夹），"
+        "请换一个可写的文件夹。\n",
+    )
+    (out_dir / "精简版反馈信息表.xlsx").unlink()
+    (out_dir / "精简版反馈信息表.xlsx").mkdir()  # a folder where the workbook should go
+    code, _, err = run(capsys, "-w", ws, "export", "feedback", str(out_dir))
+    assert (code, err) == (
+        2,
+        f"无法写入文件 {out_dir / '精简版反馈信息表.xlsx'}（这是一个文件夹），请关闭已打开的同名文件、"
+        "检查磁盘空间和权限，或换一个输出文件夹后重试。\n",
+    )
 
 
 def test_progress_bar_keeps_report_lines_apart() -> None:
@@ -357,3 +374,74 @@ def test_run_dispatches_to_the_one_shot(
     assert code in (0, 1)
     assert "文件 人员.xlsx：导入 3 行（H001 2 行、H002 1 行）。" in err.splitlines()
     assert (out_dir / "summary.json").is_file()
+
+
+SUBCOMMANDS = (
+    "template",
+    "run",
+    "import",
+    "status",
+    "check",
+    "compute",
+    "export",
+    "delete",
+    "unfreeze",
+    "report",
+    "app",
+    "demo",
+)
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_help_names_its_values_in_chinese(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """No argparse default metavar (``PORT``, ``INSTITUTIONS``) or English heading leaks."""
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert out.startswith(f"用法：cwdx {command} [-h] [-w 工作区] [--quiet]")
+    assert "选项:" in out and "显示本帮助并退出" in out
+    import re
+
+    assert not re.search(r"\b(?!HTML\b)[A-Z]{3,}\b", out), out
+    assert "usage" not in out and "options" not in out
+
+
+def test_check_names_a_crashed_rule_in_chinese(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    books: dict[str, Path],
+) -> None:
+    import dataclasses
+
+    from cwdx.rules import RULES
+
+    def boom(ctx):
+        raise ValueError("unexpected data")
+
+    monkeypatch.setitem(RULES, "W07", dataclasses.replace(RULES["W07"], func=boom))
+    ws = str(tmp_path / "ws")
+    run(capsys, "-w", ws, "import", "staff", str(books["staff"]))
+    run(capsys, "-w", ws, "import", "cases", str(books["cases"]))
+    code, out, err = run(capsys, "-w", ws, "check", "--org", "H002")
+    log_path = Workspace(ws).log_path
+    assert (code, err) == (1, "")
+    assert out == (
+        f"机构 H002（测试医院）：数据检测不通过（错误 0，警告 1；1 条规则运行出错（W07），"
+        f"详细信息已写入日志 {log_path}）。\n"
+    )
+    assert "ValueError: unexpected data" in log_path.read_text(encoding="utf-8")
+
+
+def test_os_errors_are_named_in_chinese() -> None:
+    import errno
+
+    from cwdx.errors import os_error_text
+
+    assert os_error_text(OSError(errno.ENOSPC, "No space left on device")) == "磁盘空间不足"
+    assert os_error_text(PermissionError(errno.EACCES, "Permission denied")) == (
+        "没有权限，或文件正被其他程序（如 Excel）打开"
+    )
+    assert os_error_text(OSError(errno.EIO, "Input/output error")) == "系统错误（编号 5）"
+    assert os_error_text(OSError("no errno")) == "系统错误"

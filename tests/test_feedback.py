@@ -55,12 +55,19 @@ def test_case_feedback_workbook(tmp_path):
     sheet = book["检测结果汇总"]
     e16_row = ids.index("E16") + 2
     assert sheet.cell(e16_row, 1).font.color.rgb.endswith("C00000")
+    # long 说明 and 处理建议 wrap in their wide columns; error rows keep the red font there
+    w07_row = ids.index("W07") + 2
+    assert sheet.cell(e16_row, 3).font.color.rgb.endswith("C00000")
+    assert sheet.cell(e16_row, 4).alignment.wrap_text is True
+    assert sheet.cell(w07_row, 3).alignment.wrap_text is True
+    assert sheet.cell(w07_row, 4).alignment.wrap_text is True
+    assert sheet.column_dimensions["C"].width > 50
     assert book["检测结果汇总"].freeze_panes == "A2"
 
     detail = _rows(book["问题明细"])
     assert detail[0] == ["文件", "行号", "列名", "原值", "规则编号", "级别", "说明"]
     assert detail[1:] == [
-        ["病案首页.xlsx", 3, "病案号", None, "E16", "错误", "“病案号”为空，此字段必填"],
+        ["病案首页.xlsx", 3, "病案号", None, "E16", "错误", "“病案号”为空，此字段必填，请补充填写"],
         [
             "病案首页.xlsx",
             4,
@@ -68,10 +75,18 @@ def test_case_feedback_workbook(tmp_path):
             None,
             "W01",
             "警告",
-            "“主治医师”为空，无法匹配到医师",
+            "“主治医师”为空，无法匹配到医师，请补充填写",
         ],
         ["病案首页.xlsx", 4, "出院科别", "99", "W07", "警告", detail[3][6]],
-        ["病案首页.xlsx", 4, "主治医师", None, "W08", "警告", "“主治医师”为空，该字段用于指标计算"],
+        [
+            "病案首页.xlsx",
+            4,
+            "主治医师",
+            None,
+            "W08",
+            "警告",
+            "“主治医师”为空，该字段用于指标计算，请尽量补充填写",
+        ],
     ]
 
     marked = book["标注数据"]
@@ -80,7 +95,7 @@ def test_case_feedback_workbook(tmp_path):
     assert header == ["文件", "行号", "问题说明", *columns]
     assert marked.max_row == 3  # only rows 3 and 4 of the input have findings
     assert [marked.cell(2, 2).value, marked.cell(3, 2).value] == [3, 4]
-    assert marked.cell(2, 3).value == "E16：“病案号”为空，此字段必填"
+    assert marked.cell(2, 3).value == "E16：“病案号”为空，此字段必填，请补充填写"
     number_col = header.index("病案号") + 1
     cell = marked.cell(2, number_col)
     assert cell.fill.fgColor.rgb.endswith("FFC7CE")  # error: light red fill
@@ -142,4 +157,9 @@ def test_a_failed_rule_is_named_in_the_summary_sheet(tmp_path):
     result.failed_rules = {"W07": "ValueError: 意外数据"}
     path = write_table_feedback(tmp_path / "f.xlsx", "cases", result, case_frame)
     rows = {r[0]: r for r in _rows(openpyxl.load_workbook(path)["检测结果汇总"])[1:]}
-    assert rows["W07"][2].endswith("（本规则运行出错，未能完成检测：ValueError: 意外数据）")
+    assert rows["W07"][2] == (
+        "病案首页信息中，“出院科别”不在规定取值范围（参见《病案首页数据表样-RC023》），共有0条记录，"
+        "占0.00%。（本规则运行出错，未能完成检测，因此本机构检测不通过；详细信息已写入日志，"
+        "请把日志文件提供给技术支持人员。）"
+    )
+    assert "ValueError" not in "".join(str(c) for r in rows.values() for c in r)

@@ -436,13 +436,13 @@ def test_reject_file_of_the_other_table(make_xlsx):
     assert_rejected(
         read_workbook(cases, "staff"),
         "文件“病案.xlsx”是《病案首页数据》的数据，不是《申报人员信息自然表》的数据，"
-        "请在《病案首页数据》处上传。" + FIX_HINT,
+        "请作为《病案首页数据》导入。" + FIX_HINT,
     )
     staff = make_xlsx("人员.xlsx", [STAFF, staff_row()])
     assert_rejected(
         read_workbook(staff, "cases"),
         "文件“人员.xlsx”是《申报人员信息自然表》的数据，不是《病案首页数据》的数据，"
-        "请在《申报人员信息自然表》处上传。" + FIX_HINT,
+        "请作为《申报人员信息自然表》导入。" + FIX_HINT,
     )
 
 

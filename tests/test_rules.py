@@ -81,7 +81,7 @@ def test_e01_empty_cells_only_emptiness_rule():
     assert found(result, "E01") == [(2, "出生日期"), (2, "姓名"), (2, "性别")]
     assert result.counts["E02"] == 0 and result.counts["E06"] == 0
     row = result.findings[result.findings["column"] == "姓名"].iloc[0]
-    assert row["message"] == "“姓名”为空，此字段必填"
+    assert row["message"] == "“姓名”为空，此字段必填，请补充填写"
     assert row["severity"] == "error" and row["table"] == "staff"
     assert not result.passed
 
@@ -133,7 +133,39 @@ def test_domain_rules_e03_e05_e06_e07_e08_w10():
     assert result.counts["E02"] == 0
     e06 = result.findings[result.findings["rule_id"] == "E06"].iloc[0]
     assert e06["value"] == "男"
-    assert e06["message"] == "“性别”不在规定取值范围内（STAFF_SEX：1=男、2=女）"
+    # the list is named as users find it (the template's sheet), never by an internal id
+    assert (
+        e06["message"]
+        == "“性别”不在规定取值范围内（《申报人员信息自然表-性别》：1=男、2=女），请改为列表中的代码"
+    )
+    w10 = result.findings[result.findings["rule_id"] == "W10"].iloc[0]
+    assert w10["message"] == (
+        "“学历”不在规定取值范围内（《申报人员信息自然表-学历》：1=博士研究生、2=硕士研究生、"
+        "3=大学本科、4=大学专科、5=中等专科、9=其他），请改为列表中的代码"
+    )
+    e07 = result.findings[result.findings["rule_id"] == "E07"].iloc[0]
+    assert e07["message"] == (
+        "“拟申报级别”不在规定取值范围内（《申报人员信息自然表-拟申报级别》：1=正高级、2=副高级），请改为列表中的代码"
+    )
+    assert not result.findings["message"].str.contains("STAFF_|SPECIALTY", regex=True).any()
+    assert RULES["E06"].advice == "“性别”必须填写规定的数字代码（1=男，2=女），不能填写文字。"
+
+
+def test_case_code_cell_message_names_the_template_sheet():
+    result = run(case_rows=({"性别": "男", "离院方式": "7"},))
+    messages = dict(
+        zip(
+            result.findings.loc[result.findings["rule_id"] == "E15", "column"],
+            result.findings.loc[result.findings["rule_id"] == "E15", "message"],
+            strict=True,
+        )
+    )
+    assert messages["性别"] == (
+        "“性别”不在规定取值范围内（《病案首页数据表样-RC001》：0=未知的性别、1=男、2=女、9=未说明的性别），请改为列表中的代码"
+    )
+    assert messages["离院方式"].startswith(
+        "“离院方式”不在规定取值范围内（《病案首页数据表样-RC019》：1=医嘱离院"
+    )
 
 
 def test_e04_specialty_kind_mismatch_on_the_specialty_cell():
@@ -179,7 +211,7 @@ def test_e09_eighteenth_birthday_and_29_february():
     assert found(result, "E09") == [(2, ""), (4, "")]
     e09 = result.findings[result.findings["rule_id"] == "E09"].iloc[0]
     assert e09["message"] == (
-        "“现专业技术职务聘任时间”（2018-02-28）早于申报人员年满18周岁之日（出生日期 2000-02-29）"
+        "“现专业技术职务聘任时间”（2018-02-28）早于申报人员年满18周岁之日（出生日期 2000-02-29），请核对这两个日期"
     )
     assert result.counts["E09"] == 2
     assert result.counts["E02"] == 1  # the invalid date is a format error, not E09
@@ -195,7 +227,7 @@ def test_e10_cutoff_before_appointment_only_on_valid_dates():
     )
     assert found(result, "E10") == [(2, "")]
     assert result.findings.set_index("rule_id").loc["E10", "message"] == (
-        "“提取工作量数据截止时间”（2014-12-31）早于“现专业技术职务聘任时间”（2015-01-01）"
+        "“提取工作量数据截止时间”（2014-12-31）早于“现专业技术职务聘任时间”（2015-01-01），请核对这两个日期"
     )
     assert found(result, "E02") == [(4, "提取工作量数据截止时间")]
 
@@ -213,7 +245,7 @@ def test_e11_duplicates_need_all_keys_valid():
     assert result.counts["E01"] == 2
     e11 = result.findings[result.findings["rule_id"] == "E11"].set_index("excel_row")
     assert e11.loc[2, "message"] == (
-        "组织机构代码、姓名、执业证书编码、所在科室与“申报人员.xlsx”第3行完全一致，疑似重复"
+        "组织机构代码、姓名、执业证书编码、所在科室与“申报人员.xlsx”第3行完全一致，疑似重复，请删除多余的行"
     )
 
 
@@ -312,7 +344,7 @@ def test_e16_and_e15_never_on_the_same_cell():
         (8, "出生日期"),
     ]
     e15 = result.findings[(result.findings["rule_id"] == "E15")].set_index("excel_row")
-    assert e15.loc[5, "message"] == "“出院时间”的日期早于“入院时间”的日期"
+    assert e15.loc[5, "message"] == "“出院时间”的日期早于“入院时间”的日期，请核对这两个时间"
 
 
 def test_w01_w08_overlap_and_w02():
@@ -356,7 +388,8 @@ def test_w03_w05_w07_with_percentages():
     w03 = result.findings[result.findings["rule_id"] == "W03"].iloc[0]
     assert (w03["value"], w03["cells"]) == ("ZZZ.999", "出院主要诊断编码")
     assert (
-        w03["message"] == "“出院主要诊断编码”不在规定取值范围内（《疾病分类与代码国家临床版2.0》）"
+        w03["message"]
+        == "“出院主要诊断编码”不在规定取值范围内（《疾病分类与代码国家临床版2.0》），请更正编码"
     )
     assert result.counts["E15"] == 0
     assert (
@@ -384,7 +417,7 @@ def test_w04_and_x01_count_rows_mark_every_bad_cell():
     assert w04["cells"] == "其他手术操作编码1|其他手术操作编码2"
     assert w04["message"] == (
         "其他手术操作编码1“99.9999”、其他手术操作编码2“88.8888”"
-        "不在《手术操作分类代码国家临床版3.0》中"
+        "不在《手术操作分类代码国家临床版3.0》中，请更正编码"
     )
     x01 = result.findings[result.findings["rule_id"] == "X01"].iloc[0]
     assert (x01["excel_row"], x01["cells"]) == (3, "出院其他诊断编码3")
@@ -474,3 +507,36 @@ def test_rows_of_an_unrecognised_institution_are_reported_there():
     assert found(result, "E15") == [(3, "组织机构代码")]
     assert set(result.findings["institution"]) == {unknown}
     assert result.org == unknown and not result.passed
+
+
+def test_every_finding_says_what_to_do():
+    """Each finding's 说明 ends with the action to take (W11/W12 carry the explain line)."""
+    result = run(
+        case_rows=(
+            {"病案号": None, "住院次数": "0", "性别": "男"},
+            {"主治医师": None, "责任护士": None, "出院科别": "99.99"},
+            {"出院主要诊断编码": "BAD", "出院其他诊断编码1": "BAD"},
+            {"主要手术操作编码": "36.0601", "主要手术操作术者": None},
+            {"其他手术操作编码1": "99.9999", "出院时间": "2019-12-31 08:00:00"},
+            {"病案号": "BA00002"},  # a W09 copy of Excel row 3 (same keys)
+        ),
+        staff_rows=(
+            {"姓名": None, "性别": "男", "申报专业": "火星医学"},
+            {"出生日期": "2000-01-01", "现专业技术职务聘任时间": "2010-01-01"},
+            {"提取工作量数据截止时间": "2010-01-01", "学历": "7"},
+            {"申报专业": "护理学"},
+            {"姓名": "李四", "执业证书编码": "X9"},
+            {"姓名": "李四", "执业证书编码": "X9"},
+        ),
+    )
+    rules = set(result.findings["rule_id"])
+    assert {"E01", "E06", "E03", "E09", "E10", "W10", "E04", "E11", "E15", "E16"} <= rules
+    assert {"W01", "W02", "W03", "W06", "W07", "W04", "X01", "W09"} <= rules
+    actions = ("请", "无需处理")
+    for rule_id, message in zip(
+        result.findings["rule_id"], result.findings["message"], strict=True
+    ):
+        if rule_id in ("W11", "W12"):
+            continue
+        tail = message.rsplit("，", 1)[-1].rsplit("；", 1)[-1]
+        assert any(word in tail for word in actions), (rule_id, message)

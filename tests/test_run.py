@@ -88,6 +88,11 @@ def test_run_without_readable_staff_exits_2(tmp_path):
     out = tmp_path / "out"
     assert run_oneshot(cases, [bogus], out, report=lines.append) == 2
     assert lines[-1].startswith("没有可读取的申报人员信息文件")
+    # a rejected file is reported as in ``cwdx import``: 未导入 and the reason
+    assert lines[-2] == (
+        "未导入：文件“人员.csv”不是 .xlsx 格式的 Excel 工作簿，系统只接受 .xlsx（或 .xlsm）文件，"
+        "请在 Excel 中“另存为”Excel 工作簿（*.xlsx）。请在系统中下载相关表样，重新整理数据后上传。"
+    )
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     rejected = [i for i in summary["inputs"] if "rejected" in i]
     assert [(i["file"], i["rows"]) for i in rejected] == [("人员.csv", 0)]
@@ -160,7 +165,7 @@ def test_demo_feedback_marks_a_planted_error_cell(demo_run):
     cell = row[header.index(planted["column"])]
     assert cell.value is None
     assert cell.fill.fgColor.rgb.endswith("FFC7CE")
-    assert f"E16：“{planted['column']}”为空，此字段必填" in row[2].value
+    assert f"E16：“{planted['column']}”为空，此字段必填，请补充填写" in row[2].value
     summary = {r[0]: r for r in book["检测结果汇总"].iter_rows(min_row=2, values_only=True)}
     assert (
         summary["E16"][2] == f"病案首页信息中，字段为空，共有{inst.expected_counts['E16']}个字段。"
@@ -180,6 +185,37 @@ def test_demo_summary_json(demo_run):
     clean = manifest.institutions[-1]
     assert {r["组织机构代码"] for r in summary["results"]} == {clean.org}
     assert len(summary["results"]) == clean.staff_rows
+    # the schema of outputs.md: top-level keys, results keyed by the 指标汇总 column names
+    assert list(summary) == ["cwdx_version", "metrics_version", "inputs", "institutions", "results"]
+    assert summary["metrics_version"] == "cwdx-2026.1"
+    assert all(set(i) == {"file", "table", "sha256", "rows"} for i in summary["inputs"])
+    sheet = openpyxl.load_workbook(out / clean.org / "计算结果表.xlsx")["指标汇总"]
+    header = [c.value for c in sheet[1]]
+    assert all(list(r) == header for r in summary["results"])
+    by_license = {r["执业证书编码"]: r for r in summary["results"]}
+    for expected in clean.applicants:
+        got = by_license[expected.license]
+        assert (got["姓名"], got["所在科室"], got["匹配状态"], got["说明"]) == (
+            expected.name,
+            expected.department,
+            "已匹配",
+            None,
+        )
+        for column, value in expected.indicators.items():
+            assert got[column] == value, (expected.name, column)
     brief = openpyxl.load_workbook(out / "精简版反馈信息表.xlsx").active
     rows = list(brief.iter_rows(min_row=2, values_only=True))
     assert [r[4] for r in rows] == ["不通过", "不通过", "通过"]
+
+
+def test_run_reports_what_reading_rewrote_like_import(tmp_path):
+    write_rows_xlsx(tmp_path / "a.xlsx", "cases", [{"出院科别": "0304"}, {}])
+    write_rows_xlsx(tmp_path / "s.xlsx", "staff", [{"所在科室": "\u3000A03.04 "}])
+    lines: list[str] = []
+    run_oneshot([tmp_path / "a.xlsx"], [tmp_path / "s.xlsx"], tmp_path / "out", report=lines.append)
+    assert lines[:4] == [
+        "文件 a.xlsx：导入 2 行（H001 2 行）。",
+        "  读取时按规范改写了1个单元格：出院科别1个（如 0304 → 03.04）。",
+        "文件 s.xlsx：导入 1 行（H001 1 行）。",
+        "  读取时按规范改写了1个单元格：所在科室1个（如 A03.04 → 03.04）。",
+    ]

@@ -311,6 +311,18 @@ def test_normalise_array_names_and_upper():
     assert codes.changed == 1
 
 
+def test_normalise_array_full_width_space_is_not_a_change():
+    # "\u3000杨燕娥 " only loses white space: the import report must not list it as a
+    # rewrite that looks like "杨燕娥 → 杨燕娥"; a full-width letter still counts.
+    names = normalise_array(pa.array(["\u3000杨燕娥 ", "杨\u3000燕娥", "\u00a0王伟"]), "name")
+    assert names.values.to_pylist() == ["杨燕娥", "杨燕娥", "王伟"]
+    assert names.changed == 0
+    assert names.examples == []
+    text = normalise_array(pa.array(["\u3000心内科\u3000", "\u3000Ａ"]), "text")
+    assert text.changed == 1
+    assert text.examples == [("Ａ", "A")]
+
+
 @pytest.mark.parametrize(
     ("type_", "cells"),
     [

@@ -5,18 +5,20 @@ from __future__ import annotations
 import base64
 import io
 import re
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
 import pytest
-from cwdx_widgets.common import UNEXPECTED, Alert, Download, LoadingButton, download_script
-from cwdx_widgets.institution import ErrorPage, InstitutionApp
-from cwdx_widgets.sections import APPEND_NOTICE, AboutSection
 from ws_helper import case_row, staff_row, write_book
 
 from cwdx.errors import CwdxError
 from cwdx.reference import load_reference
 from cwdx.workspace import STAGE_COMPUTED, STAGE_PASSED, STAGE_UPLOADED
+from cwdx_widgets.common import UNEXPECTED, Alert, Download, LoadingButton, download_script
+from cwdx_widgets.institution import ErrorPage, InstitutionApp
+from cwdx_widgets.sections import APPEND_NOTICE, AboutSection
 
 
 def xlsx_bytes(tmp_path: Path, name: str, table: str, rows: list[dict]) -> tuple[str, bytes]:
@@ -78,17 +80,32 @@ def test_loading_button_reports_errors_and_reenables() -> None:
     assert alert.text == "工作区正忙，请稍后再试。"
 
 
+def click_message(sent: datetime) -> dict:
+    """The comm message a browser sends for a click, sent at ``sent``."""
+    data = {"method": "custom", "content": {"event": "click"}}
+    return {"header": {"date": sent.isoformat()}, "content": {"data": data}, "buffers": []}
+
+
 def test_loading_button_ignores_clicks_while_disabled_or_queued() -> None:
     alert = Alert()
     runs: list[int] = []
-    button = LoadingButton("开始计算", lambda _p: runs.append(1), alert, "z")
+
+    def action(_progress):
+        time.sleep(0.02)
+        runs.append(1)
+
+    button = LoadingButton("开始计算", action, alert, "z")
     button.enabled = False
     button._on_click(button.button)
     assert runs == []
     button.enabled = True
-    button._on_click(button.button)
-    button._on_click(button.button)  # a second click queued during the first run
+    first = datetime.now(UTC)
+    button.button._handle_msg(click_message(first))
+    # a second click of a double click, sent while the first ran, is handled after it
+    button.button._handle_msg(click_message(first + timedelta(milliseconds=1)))
     assert runs == [1]
+    button.button._handle_msg(click_message(datetime.now(UTC)))  # a new click
+    assert runs == [1, 1]
 
 
 def test_download_script_carries_file_name_and_bytes() -> None:
@@ -108,6 +125,8 @@ def test_empty_workspace_page(app: InstitutionApp) -> None:
     assert app.compute.run.button.disabled is True
     assert all(d.button.button.disabled for d in app.check.feedback.values())
     assert app.compute.download.button.button.disabled is True
+    assert app.check.run.click() is False  # a disabled button does nothing
+    assert app.check.alert.text == ""
 
 
 def test_open_workspace_failure_is_a_chinese_page(tmp_path: Path, monkeypatch) -> None:
@@ -224,6 +243,12 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
         assert download.click() is True, app.check.alert.text
         assert download.last.filename == name
         assert workbook_rows(download.last.data)[0][0] == "规则编号"
+    brief = app.check.feedback["brief"]
+    assert brief.click() is True, app.check.alert.text
+    assert brief.last.filename == "精简版反馈信息表.xlsx"
+    rows = workbook_rows(brief.last.data)
+    assert rows[0][:5] == ["组织机构代码", "医疗机构名称", "病案记录数", "申报人员数", "检测结果"]
+    assert rows[1][:5] == ["H001", "测试医院", 3, 1, "通过"]
 
     assert app.compute.run.button.disabled is False
     assert app.compute.run.click() is True, app.compute.alert.text
@@ -273,7 +298,8 @@ def test_log_section(app: InstitutionApp, tmp_path: Path) -> None:
     app.cases.set_files([cases_upload(tmp_path, n=2)])
     app.cases.import_button.click()
     app.logs.widget.selected_index = 0
-    assert "导入 cases 文件 病案首页-1.xlsx" in app.logs.text.value
+    assert "上传 cases：1 个文件" in app.logs.text.value  # the app's own log line
+    assert "病案首页-1.xlsx" in app.logs.text.value
     assert str(Path(app.ws.log_path).parent) in app.logs.folder.value
     app.logs.text.value = "edited"
     assert app.logs.text.value != "edited"  # a read-only copy
@@ -437,3 +463,33 @@ def test_workspace_head_equals_the_first_rows_of_load(tmp_path: Path) -> None:
         head = ws.head("cases", n)
         assert head.equals(everything.head(n).reset_index(drop=True)), n
     assert len(ws.head("staff", 10)) == 0
+
+
+def test_busy_workspace_is_a_message_not_a_crash(app: InstitutionApp, tmp_path: Path) -> None:
+    import threading
+
+    from cwdx.workspace import Workspace
+
+    holding, release = threading.Event(), threading.Event()
+
+    def other_session() -> None:  # e.g. a CLI check running in the same workspace
+        with Workspace(app.ws.path).task("数据检测"):
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other_session)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        app.cases.set_files([cases_upload(tmp_path, n=2)])
+        assert app.cases.import_button.click() is False
+    finally:
+        release.set()
+        thread.join()
+    assert app.cases.alert.text == (
+        "工作区正在进行另一项写入操作（数据检测），为避免数据损坏，本次操作未执行；请等其完成后再试。"
+    )
+    assert app.state.cases == 0
+    assert "已选择 1 个文件" in app.cases.selected.value  # the choice is kept for a retry
+    assert app.cases.import_button.click() is True
+    assert app.cases.alert.text == "导入完成：1 个文件，共 2 条。"

@@ -131,7 +131,7 @@ def test_same_file_is_refused_unless_forced(ws: Workspace, tmp_path: Path) -> No
     copy.write_bytes(book.read_bytes())
     [again] = ws.import_files("staff", [copy])
     assert again.rejected == (
-        f"文件 副本.xlsx 与 {first_time} 已导入的文件 a.xlsx 内容完全相同，为避免重复数据未再次导入；"
+        f"文件“副本.xlsx”与 {first_time} 已导入的文件“a.xlsx”内容完全相同，为避免重复数据未再次导入；"
         "如确需重复导入，请确认后强制导入（命令行加 --force）。"
     )
     assert ws.institution("H001").staff == 2
@@ -212,7 +212,7 @@ def test_freeze_refusals_and_unfreeze_transitions(ws: Workspace, tmp_path: Path)
     # a file with rows of a frozen institution is rejected whole
     [out] = ws.import_files("staff", [staff_book(tmp_path / "b.xlsx", "H003", "H001")])
     assert out.rejected == (
-        "文件 b.xlsx 含有已冻结机构 H001（测试医院，已检测-通过）的数据，整个文件未导入；如需导入，"
+        "文件“b.xlsx”含有已冻结机构 H001（测试医院，已检测-通过）的数据，整个文件未导入；如需导入，"
         f"请先对该机构「在上传阶段解冻数据检测」（命令行：{cli}），"
         "或从文件中删去该机构的行后重新导入。"
     )
@@ -289,6 +289,14 @@ def test_deletes_per_table_org_and_everything(ws: Workspace, tmp_path: Path) -> 
     with pytest.raises(CwdxError) as err:
         ws.delete("all", everything=True)
     assert err.value.message.startswith("机构 H003（测试医院）处于「已检测-通过」阶段")
+    ws.save_check("H001", False, {}, _findings(), [])
+    with pytest.raises(CwdxError) as err:
+        ws.delete("all", everything=True)
+    assert err.value.message == (
+        "机构 H001（已检测-未通过）、H003（已检测-通过）的数据已冻结，不能删除数据，本次操作未执行；"
+        "请先「在上传阶段解冻数据检测」"
+        f"（命令行：cwdx -w {ws.path} unfreeze --org H001 H003 --stage check）后再操作。"
+    )
     assert len(ws.institutions()) == 2
     out = ws.delete("all", everything=True, force=True)
     assert out.total == 2 and out.removed == ["H001", "H003"]
@@ -413,7 +421,7 @@ def test_reader_crash_rejects_only_that_file(
     good = staff_book(tmp_path / "good.xlsx", "H002")
     outs = ws.import_files("staff", [boom, good])
     assert outs[0].rejected == (
-        f"文件 boom.xlsx 读取时发生内部错误，未导入；详情已写入日志文件 {ws.log_path}。"
+        f"文件“boom.xlsx”读取时发生内部错误，未导入；详情已写入日志文件 {ws.log_path}。"
     )
     assert outs[1].ok and [i.org for i in ws.institutions()] == ["H002"]
     assert "ValueError: reader bug" in ws.log_path.read_text(encoding="utf-8")

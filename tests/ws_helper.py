@@ -4,30 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import xlsxwriter
-from frames_helper import CASE_OK, STAFF_OK
+from frames_helper import CASE_OK, STAFF_OK, write_book
 
-from cwdx.reference import load_reference
-
-
-def _columns(table: str) -> list[str]:
-    return [spec.name for spec in load_reference().columns(table)]  # type: ignore[arg-type]
-
-
-def write_book(path: Path, table: str, rows: list[dict[str, object]]) -> Path:
-    """A workbook with the template header of ``table`` and one text row per dict."""
-    columns = _columns(table)
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    sheet = book.add_worksheet("数据")
-    for c, name in enumerate(columns):
-        sheet.write_string(0, c, name)
-    for r, row in enumerate(rows, start=1):
-        for c, name in enumerate(columns):
-            value = row.get(name)
-            if value is not None:
-                sheet.write_string(r, c, str(value))
-    book.close()
-    return path
+__all__ = ["case_book", "case_row", "staff_book", "staff_row", "write_book"]
 
 
 def staff_row(org: str | None, name: str, cert: str = "110000001", **extra: object) -> dict:

@@ -13,9 +13,9 @@ import base64
 import html
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import ipywidgets as widgets
 from IPython.display import Javascript
@@ -30,9 +30,34 @@ ProgressFn = Callable[[int, int, str], None]
 #: The sentence shown for an unexpected failure; the traceback goes to the log.
 UNEXPECTED = "{action}时发生意外错误（{kind}），操作未完成。详细信息已写入日志（见页面底部“日志”），请把日志发给技术支持。"
 
-#: A click arriving this soon after the previous run of the same button ended is a queued
-#: double click and is ignored (the kernel handles clicks one after another).
-DOUBLE_CLICK_SECONDS = 0.4
+
+def _as_utc(value: object) -> datetime | None:
+    """A message header's ``date`` (datetime or ISO text) as an aware UTC datetime."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class ClickButton(widgets.Button):
+    """A Button that remembers when the browser sent the click being handled.
+
+    The kernel handles messages one after another, so a second click made while an action
+    runs is handled after it ends; its send time (the message header's ``date``) tells it
+    apart from a new click.
+    """
+
+    def _handle_msg(self, msg: dict) -> None:
+        self.click_sent = _as_utc(msg.get("header", {}).get("date"))
+        try:
+            super()._handle_msg(msg)
+        finally:
+            self.click_sent = None
+
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -139,7 +164,7 @@ class LoadingButton:
         self.action = action
         self.alert = alert
         self.description = description
-        self.button = widgets.Button(
+        self.button = ClickButton(
             description=description,
             button_style=button_style,
             icon=icon,
@@ -157,7 +182,7 @@ class LoadingButton:
         self.widget = widgets.HBox([self.button, self.progress, self.status])
         self.running = False
         self._enabled = True
-        self._ended = 0.0
+        self._ended: datetime | None = None
         self.button.on_click(self._on_click)
 
     @property
@@ -178,14 +203,18 @@ class LoadingButton:
         self.status.value = f"{label} {done}/{total}" if label else f"{done}/{total}"
 
     def click(self) -> bool:
-        """Run the action as a click would; returns whether it finished without error."""
+        """Run the action as a click would (nothing when disabled); returns whether it ran
+        and finished without error."""
+        if not self._enabled:
+            return False
         return self._run()
 
     def _on_click(self, _button: widgets.Button) -> None:
         if self.running or not self._enabled:
             return
-        if time.monotonic() - self._ended < DOUBLE_CLICK_SECONDS:
-            log.info("%s：忽略重复点击", self.description)
+        sent = getattr(self.button, "click_sent", None)
+        if sent is not None and self._ended is not None and sent < self._ended:
+            log.info("%s：忽略运行期间的重复点击", self.description)
             return
         self._run()
 
@@ -208,7 +237,7 @@ class LoadingButton:
             self.progress.layout.display = "none"
             self.status.value = ""
             self.button.disabled = not self._enabled
-            self._ended = time.monotonic()
+            self._ended = datetime.now(UTC)
         return ok
 
 

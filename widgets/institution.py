@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 import ipywidgets as widgets
+from IPython.display import display
+
 from cwdx_widgets.common import STYLE, Alert, report_exception
 from cwdx_widgets.sections import (
     AboutSection,
@@ -22,7 +24,6 @@ from cwdx_widgets.sections import (
     TemplateSection,
     read_state,
 )
-from IPython.display import display
 
 log = logging.getLogger("cwdx.app")
 

@@ -19,17 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-from cwdx_widgets.common import (
-    Alert,
-    Download,
-    Downloader,
-    LoadingButton,
-    ProgressFn,
-    frame_table,
-    html_table,
-    note,
-    section,
-)
 
 from cwdx.errors import CwdxError
 from cwdx.reference import TABLE_TITLES
@@ -41,6 +30,18 @@ from cwdx.workspace import (
     ImportOutcome,
     InstitutionInfo,
     Workspace,
+)
+from cwdx_widgets.common import (
+    Alert,
+    Download,
+    Downloader,
+    LoadingButton,
+    ProgressFn,
+    frame_table,
+    html_table,
+    note,
+    report_exception,
+    section,
 )
 
 log = logging.getLogger("cwdx.app")
@@ -56,7 +57,11 @@ LOG_TAIL_BYTES = 1_000_000
 
 IMPORT_TITLES: dict[str, str] = {"cases": "导入病案首页数据", "staff": "导入申报人员信息"}
 ROW_UNITS: dict[str, str] = {"cases": "条", "staff": "人"}
-FEEDBACK_LABELS: dict[str, str] = {"cases": "保存病案首页反馈表", "staff": "保存申报人员反馈表"}
+FEEDBACK_LABELS: dict[str, str] = {
+    "cases": "保存病案首页反馈表",
+    "staff": "保存申报人员反馈表",
+    "brief": "保存精简版反馈信息表",
+}
 
 
 @dataclass
@@ -287,12 +292,25 @@ class ImportSection:
     def _import(self, on_progress: ProgressFn) -> None:
         files, self._pending = self._pending, []
         self.import_button.enabled = False
-        self._run_import(files, False, on_progress)
+        selected = self.selected.value
+        try:
+            self._run_import(files, False, on_progress)
+        except CwdxError:
+            # refused as a whole (e.g. the workspace is busy): keep the choice for a retry
+            self._pending = files
+            self.selected.value = selected
+            self.import_button.enabled = bool(files)
+            raise
 
     def _force_import(self, on_progress: ProgressFn) -> None:
         files, self._duplicates = self._duplicates, []
         self.force_button.widget.layout.display = "none"
-        self._run_import(files, True, on_progress)
+        try:
+            self._run_import(files, True, on_progress)
+        except CwdxError:
+            self._duplicates = files
+            self.force_button.widget.layout.display = ""
+            raise
 
     def _run_import(
         self, files: list[tuple[str, bytes | memoryview]], force: bool, on_progress: ProgressFn
@@ -489,7 +507,8 @@ class CheckSection:
             self.alert.success("检测完成：没有错误，可以进行指标计算。")
 
     def _build_feedback(self, table: str) -> Download:
-        from cwdx.feedback import FEEDBACK_FILES, export_feedback
+        """病案首页反馈表 / 申报人员反馈表 (``cases``/``staff``) or 精简版反馈信息表 (``brief``)."""
+        from cwdx.feedback import BRIEF_FILE, FEEDBACK_FILES, export_feedback
 
         state = read_state(self.ws)
         orgs = [i.org for i in state.checked]
@@ -497,9 +516,8 @@ class CheckSection:
             raise CwdxError("还没有检测结果：请先点击“开始检测”。")
         with tempfile.TemporaryDirectory(prefix="cwdx-feedback-") as tmp:
             export_feedback(self.ws, tmp, orgs=orgs)
-            return _files_to_download(
-                Path(tmp), FEEDBACK_FILES[table], f"{Path(FEEDBACK_FILES[table]).stem}.zip"
-            )
+            name = BRIEF_FILE if table == "brief" else FEEDBACK_FILES[table]
+            return _files_to_download(Path(tmp), name, f"{Path(name).stem}.zip")
 
     def refresh(self, state: PageState) -> None:
         """Enable the check when both tables have rows; show the stored verdict and counts."""
@@ -680,7 +698,12 @@ class AboutSection:
 
     def _on_open(self, change: dict[str, Any]) -> None:
         if change["new"] is not None and not self.body.value:
-            self.body.value = self.render()
+            try:
+                self.body.value = self.render()
+            except Exception as exc:  # never a traceback in the page
+                alert = Alert()
+                report_exception(alert, "读取版本信息", exc)
+                self.body.value = alert.widget.value
 
     @staticmethod
     def render() -> str:
@@ -747,7 +770,10 @@ class LogSection:
 
     def _on_open(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
-            self.load()
+            try:
+                self.load()
+            except Exception as exc:  # never a traceback in the page
+                report_exception(self.alert, "读取日志", exc)
 
     def _keep_text(self, change: dict[str, Any]) -> None:
         # The box is a copy of the log: edits are undone so it always shows the file.

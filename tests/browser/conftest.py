@@ -1,6 +1,6 @@
 """Fixtures of the browser tests: the real Voilà app in a subprocess, headless Chromium.
 
-The app is started exactly as users start it (``python -m cwdx.app serve institution``), on a
+The app is started exactly as users start it (``cwdx app institution``), on a
 free port, against a workspace in ``tmp_path``, with every Jupyter folder in a temp dir.
 """
 
@@ -82,8 +82,8 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., RunningApp]]:
             [
                 sys.executable,
                 "-m",
-                "cwdx.app",
-                "serve",
+                "cwdx.cli",
+                "app",
                 "institution",
                 "--workspace",
                 str(folder),

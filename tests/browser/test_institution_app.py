@@ -46,11 +46,7 @@ def upload(page, table: str, files: list[Path], double_click: bool = False) -> N
     else:
         button.click()
     done = re.compile(r"^(导入完成|共 \d+ 个文件)")
-    try:
-        page.locator(f".cwdx-{table}-alert .cwdx-alert", has_text=done).wait_for(timeout=15_000)
-    except Exception:
-        print("ALERT:", page.locator(f".cwdx-{table}-alert").inner_text(), page.locator(f".cwdx-{table}-results").inner_text())
-        raise
+    page.locator(f".cwdx-{table}-alert .cwdx-alert", has_text=done).wait_for(timeout=120_000)
 
 
 def alert_text(page, css: str) -> str:
@@ -61,8 +57,12 @@ def test_extra_column_and_big_file_are_rejected(start_app, page, tmp_path: Path)
     app = start_app()
     seconds = open_app(page, app.url)
     print(f"\n页面可用用时 {seconds:.2f} 秒")
+    assert seconds < 20  # target < 3 s on an idle machine; generous under parallel load
     assert page.locator(".cwdx-title").inner_text() == "临床工作数据提取 · 机构版"
     assert "工作区中还没有数据" in page.locator(".cwdx-status").inner_text()
+    assert page.title() == "cwdx 机构版"
+    for path in ("voila/files/institution.ipynb", "voila/files/../voila.json", "voila/tree"):
+        assert page.request.get(app.url + path).status in (403, 404), path
 
     columns = [spec.name for spec in load_reference().columns("staff")]
     path = tmp_path / "人员-多一列.xlsx"
@@ -89,6 +89,15 @@ def test_extra_column_and_big_file_are_rejected(start_app, page, tmp_path: Path)
     )
     assert "工作区中还没有数据" in page.locator(".cwdx-status").inner_text()
     assert page.locator("button.cwdx-check-run").is_disabled()
+
+    # a double click on a download saves one file: the second click is ignored
+    with page.expect_download() as saved:
+        page.locator("button.cwdx-template-staff").dblclick()
+    assert saved.value.suggested_filename == "申报人员信息自然表表样.xlsx"
+    page.wait_for_timeout(1000)
+    log_text = (app.workspace / "logs" / "cwdx.log").read_text(encoding="utf-8")
+    # (the second click is either ignored by the kernel or never sent: the button is disabled)
+    assert log_text.count("下载：申报人员信息自然表表样.xlsx") == 1
 
     # a double click imports once (the second click is ignored, not an error)
     good = write_book(tmp_path / "申报人员.xlsx", "staff", [staff_row("H001", "张三")])
@@ -184,13 +193,20 @@ def import_institution(page, folder: Path, inst) -> None:
 
 def screenshot(page, path: Path) -> None:
     """The page from its title to the check results, for the README."""
-    page.set_viewport_size({"width": 1280, "height": 2300})
+    page.set_viewport_size({"width": 1280, "height": 2900})
     page.evaluate(
         "() => { window.scrollTo(0, 0);"
         " document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; }); }"
     )
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": 1280, "height": 900})
+    try:  # 256 colours: a third of the size, text still crisp
+        from PIL import Image
+    except ImportError:
+        return
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
 
 
 def assert_same_workbook(got: bytes, expected: Path) -> None:
@@ -207,6 +223,7 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     app = start_app()
     seconds = open_app(page, app.url)
     print(f"\n页面可用用时 {seconds:.2f} 秒")
+    assert seconds < 20  # target < 3 s on an idle machine; generous under parallel load
 
     # 查看表样
     name, data = download(page, "cwdx-template-cases")
@@ -231,7 +248,9 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
         1 for k, v in failing.expected_counts.items() if v and k.startswith("E")
     )
     assert page.locator("button.cwdx-compute-run").is_disabled()
-    screenshot(page, DOCS / "screenshot-institution.png")
+    # the README's screenshot is rewritten only when asked (it is a tracked file)
+    shot = DOCS if os.environ.get("CWDX_UPDATE_SCREENSHOT") else tmp_path
+    screenshot(page, shot / "screenshot-institution.png")
     expected = oneshot(tmp_path, folder, failing)
     for table, file in (("cases", "病案首页反馈表.xlsx"), ("staff", "申报人员反馈表.xlsx")):
         name, data = download(page, f"cwdx-feedback-{table}")
@@ -272,6 +291,9 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
         name, data = download(page, f"cwdx-feedback-{table}")
         assert name == file
         assert_same_workbook(data, expected / file)
+    name, data = download(page, "cwdx-feedback-brief")
+    assert name == "精简版反馈信息表.xlsx"
+    assert_same_workbook(data, expected.parent / name)
 
     # 关于 and 日志
     page.locator(".cwdx-about").get_by_text("关于", exact=True).click()
@@ -283,12 +305,18 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     log_box = page.locator(".cwdx-log-text textarea")
     log_box.wait_for()
     page.wait_for_function(
-        "() => document.querySelector('.cwdx-log-text textarea').value.includes('计算完成')"
+        "() => document.querySelector('.cwdx-log-text textarea').value.includes('下载：计算结果表.xlsx')"
     )
     text = log_box.input_value()
+    log_box.click()
+    page.keyboard.press("Control+A")  # selects the whole log for Ctrl+C
+    assert page.evaluate(
+        "() => { const t = document.querySelector('.cwdx-log-text textarea');"
+        " return t.selectionStart === 0 && t.selectionEnd === t.value.length; }"
+    )
     for name in [*clean.case_files, clean.staff_file]:
-        assert f"文件 {Path(name).name}" in text
+        assert Path(name).name in text
     assert str(app.workspace / "logs") in page.locator(".cwdx-log-folder").inner_text()
     name, data = download(page, "cwdx-log-download")
     assert name == "cwdx.log"
-    assert "计算完成".encode() in data
+    assert "下载：计算结果表.xlsx".encode() in data
