@@ -289,6 +289,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     out_dir=args.out,
                     on_progress=bar,
                     report=bar.println,
+                    case_list=args.case_list,
                 )
             )
     finally:
@@ -459,7 +460,9 @@ def cmd_compute(args: argparse.Namespace) -> int:
     bar = ProgressBar(not args.quiet)
     try:
         with ws.task("指标计算", targets, _started_by()) as task:
-            results = compute_workspace(ws, targets, on_progress=bar) or {}
+            results = (
+                compute_workspace(ws, targets, on_progress=bar, case_list=args.case_list) or {}
+            )
             task.update(computed=len(targets))
     finally:
         bar.close()
@@ -591,6 +594,14 @@ def _org_argument(parser: Any, help_text: str = "组织机构代码") -> None:
     parser.add_argument("--org", nargs="+", metavar="机构代码", help=help_text)
 
 
+def _case_list_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--case-list",
+        action="store_true",
+        help="计算结果表另附“病例清单”：每位申报人员被计入的每条病案（病案号、住院次数、出院时间、角色）",
+    )
+
+
 def _scope_arguments(parser: argparse.ArgumentParser) -> None:
     """Exactly one of ``--org ORG…`` and ``--everything`` (delete, unfreeze)."""
     group = parser.add_mutually_exclusive_group(required=True)
@@ -648,6 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--staff", nargs="+", required=True, metavar="文件", help="申报人员信息文件")
     p.add_argument("--out", required=True, metavar="文件夹", help="输出文件夹")
+    _case_list_argument(p)
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser(
@@ -677,6 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compute", help="指标计算", description="计算指定机构（默认：全部检测通过的机构）的指标。"
     )
     _org_argument(p)
+    _case_list_argument(p)
     p.set_defaults(handler=cmd_compute)
 
     p = sub.add_parser(

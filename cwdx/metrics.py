@@ -654,8 +654,10 @@ def _case_list(
     )
     case_pos = joined["case_pos"].to_numpy(dtype="int64")
     out = _ids(staff, joined["staff_pos"].to_numpy(dtype="int64"))
-    for column in ("病案号", "住院次数", "出院时间"):
+    for column in ("病案号", "出院时间"):
         out[column] = cases[column].astype("string").take(case_pos).reset_index(drop=True)
+    out["住院次数"] = typed_column(cases["住院次数"], "int").take(case_pos).reset_index(drop=True)
+    out = out.reindex(columns=list(CASE_LIST_COLUMNS[:-3]))
     out["角色"] = pd.array(joined["label"].tolist(), dtype="string")
     if "_file" in cases.columns:
         out["文件"] = cases["_file"].astype("string").take(case_pos).reset_index(drop=True)

@@ -55,6 +55,24 @@ def computed_orgs(ws: Workspace, orgs: Iterable[str] | None = None) -> list[str]
     ]
 
 
+def _not_computed(ws: Workspace, orgs: Sequence[str]) -> str:
+    """Why the named institutions have no results: one clause per institution."""
+    infos = {info.org: info for info in ws.institutions()}
+    clauses = []
+    for org in orgs:
+        info = infos.get(org)
+        if info is None:
+            clauses.append(
+                f"工作区中没有机构 {org}，请用 status 命令（或机构列表）查看已导入的机构代码。"
+            )
+        else:
+            clauses.append(
+                f"机构 {info.display_name}处于「{info.stage}」阶段，没有计算结果可导出；"
+                "只有通过数据检测并完成指标计算的机构才有计算结果。"
+            )
+    return "".join(clauses)
+
+
 def results_records(ws: Workspace, orgs: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """The ``results`` list of summary.json: one dict per applicant of every computed
     institution (the named ones, default all), keyed by the 指标汇总 column names, ``None``
@@ -93,15 +111,14 @@ def _decimal_formats(book: Book, columns: Sequence[str]) -> dict[int, Any]:
 
 
 def write_results_workbook(path: str | Path, tables: Sequence[dict[str, pd.DataFrame]]) -> Path:
-    """Write one 计算结果表 from the stored tables of one or more institutions."""
+    """Write one 计算结果表 from the stored tables of one or more institutions (under a
+    temporary name first: a half-written workbook never appears under its real name)."""
+    from cwdx.feedback import _atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with _atomic(path) as tmp:
         _write_sheets(tmp, tables)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -160,10 +177,7 @@ def export_results(
     if wanted is not None:
         missing = [org for org in wanted if org not in targets]
         if missing:
-            raise CwdxError(
-                f"机构 {'、'.join(missing)} 尚未完成指标计算，没有计算结果可导出；"
-                "请先对通过数据检测的机构执行指标计算。"
-            )
+            raise CwdxError(_not_computed(ws, missing))
     if not targets:
         raise CwdxError("工作区中还没有已计算的机构，没有计算结果可导出；请先执行指标计算。")
     out = Path(out_dir)

@@ -60,13 +60,15 @@ def run_oneshot(
     out_dir: str | Path,
     on_progress: ProgressCallback | None = None,
     report: Callable[[str], None] | None = None,
+    case_list: bool = False,
 ) -> int:
     """Run import → check → compute → export into ``out_dir`` and return the exit status.
 
     0: every institution passed its check and was computed; 1: some institution failed its
     check (or could not be computed); 2: no case file or no staff file could be read (the
     rejected files' reasons are reported and ``summary.json`` lists them). ``report`` receives
-    one Chinese line per imported or rejected file (default: standard error).
+    one Chinese line per imported or rejected file (default: standard error). ``case_list``
+    adds the 病例清单 sheet (every credited case of every applicant) to the results workbooks.
     """
     from cwdx.check import check_workspace
     from cwdx.feedback import export_feedback
@@ -94,7 +96,7 @@ def run_oneshot(
     computed: set[str] = set()
     compute = _optional("cwdx.metrics", "compute_workspace")
     if compute is not None and passed:
-        done = compute(ws, orgs=passed, on_progress=on_progress)
+        done = compute(ws, orgs=passed, on_progress=on_progress, case_list=case_list)
         computed = set(done) if done is not None else set(passed)
     elif compute is None:
         log.warning("run: cwdx.metrics is not available, nothing computed")

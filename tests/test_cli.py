@@ -171,7 +171,7 @@ def test_check_and_compute_exit_codes(
             ws.save_check(org, passed, {"E01": 0 if passed else 2, "W01": 1}, pd.DataFrame(), [])
         return {}
 
-    def fake_compute(ws, orgs=None, on_progress=None):
+    def fake_compute(ws, orgs=None, on_progress=None, case_list=False):
         calls.append(("compute", list(orgs)))
         for org in orgs:
             ws.save_results(org, {"指标汇总": pd.DataFrame({"匹配状态": ["已匹配", "未匹配"]})})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import openpyxl
@@ -142,7 +143,7 @@ def test_results_records_and_refusals(workspace, tmp_path):
     assert [r["姓名"] for r in records] == ["张三", "赵六", "周八"]
     assert records[0]["说明"] is None and records[0]["出院患者人数"] == 2
     assert records[2]["平均住院日"] is None and records[2]["匹配状态"] == "未匹配"
-    with pytest.raises(CwdxError, match="机构 H002 尚未完成指标计算"):
+    with pytest.raises(CwdxError, match="机构 H002（测试医院）处于「已检测-未通过」阶段"):
         results.export_results(workspace, tmp_path / "out", orgs=["H002"])
 
 
@@ -167,3 +168,197 @@ def test_case_list_sheet_when_computed_with_it(workspace, tmp_path):
         ("赵六", "B1", "责任护士", 2),
         ("赵六", "B2", "责任护士", 3),
     ]
+
+
+# ------------------------------------------------------------------ from the command line
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from cwdx.cli import main
+
+    code = main(["--quiet", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _sheet(path: Path, name: str) -> list[dict[str, object]]:
+    rows = list(openpyxl.load_workbook(path)[name].iter_rows(values_only=True))
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+def test_cli_compute_case_list_export_and_exit_codes(capsys, tmp_path):
+    cases = write_book(
+        tmp_path / "病案.xlsx",
+        "cases",
+        [
+            case_row("H001", "B1", **{"实际住院（天）": "9"}),
+            case_row("H001", "B2", **{"实际住院（天）": "4", **SURGERY}),
+            case_row("H002", None),  # E16: H002 fails its check
+        ],
+    )
+    staff = write_book(
+        tmp_path / "人员.xlsx",
+        "staff",
+        [staff_row("H001", "张三"), staff_row("H001", "周八", cert="C3")],
+    )
+    ws, out = str(tmp_path / "ws"), tmp_path / "结果"
+    assert _cli(capsys, "-w", ws, "import", "cases", str(cases))[0] == 0
+    assert _cli(capsys, "-w", ws, "import", "staff", str(staff))[0] == 0
+    assert _cli(capsys, "-w", ws, "check")[0] == 1
+    assert _cli(capsys, "-w", ws, "export", "results", str(out)) == (
+        2,
+        "",
+        "工作区中还没有已计算的机构，没有计算结果可导出；请先执行指标计算。\n",
+    )
+    code, _, err = _cli(capsys, "-w", ws, "compute", "--org", "H002")
+    assert code == 1
+    assert err.startswith("机构 H002（测试医院）数据检测未通过，不能计算；请按反馈表修改数据")
+    assert _cli(capsys, "-w", ws, "compute", "--case-list") == (
+        1,
+        "机构 H002（测试医院）：数据检测未通过，不能计算。\n"
+        "机构 H001（测试医院）：指标计算完成（申报人员 2 人，已匹配 1 人，未匹配 1 人）。\n",
+        "",
+    )
+    workspace = Workspace(tmp_path / "ws", create=False)
+    assert _stage(workspace, "H001") == STAGE_COMPUTED
+    code, _, err = _cli(capsys, "-w", ws, "compute", "--org", "H001")
+    assert code == 2 and err.startswith("机构 H001（测试医院）已计算，数据已冻结；")
+    assert _cli(capsys, "-w", ws, "export", "results", str(out), "--org", "H002") == (
+        2,
+        "",
+        "机构 H002（测试医院）处于「已检测-未通过」阶段，没有计算结果可导出；"
+        "只有通过数据检测并完成指标计算的机构才有计算结果。\n",
+    )
+    assert list(out.glob("**/*")) == []  # nothing written
+    assert _cli(capsys, "-w", ws, "export", "results", str(out)) == (
+        0,
+        f"已写入计算结果表和 summary.json：{out.resolve()}\n",
+        "",
+    )
+    workbook = out / "H001" / "计算结果表.xlsx"
+    assert openpyxl.load_workbook(workbook).sheetnames == [
+        "指标汇总",
+        "病种明细",
+        "术种明细",
+        "年度明细",
+        "病例清单",
+        "口径说明",
+    ]
+    listing = [
+        (r["姓名"], r["病案号"], r["住院次数"], r["出院时间"], r["角色"], r["文件"], r["行号"])
+        for r in _sheet(workbook, "病例清单")
+    ]
+    assert listing == [
+        ("张三", "B1", 1, "2020-01-10 08:00:00", "主（副主）任医师", "病案.xlsx", 2),
+        (
+            "张三",
+            "B2",
+            1,
+            "2020-01-10 08:00:00",
+            "主（副主）任医师、术者（主要手术操作）",
+            "病案.xlsx",
+            3,
+        ),
+    ]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert [(r["姓名"], r["出院患者人数"], r["平均住院日"]) for r in summary["results"]] == [
+        ("张三", 2, 6.5),  # (9 + 4) / 2
+        ("周八", 0, None),
+    ]
+    assert [(i["org"], i["computed"]) for i in summary["institutions"]] == [
+        ("H001", True),
+        ("H002", False),
+    ]
+
+
+def test_cli_run_case_list_and_the_same_explain_line_everywhere(capsys, tmp_path):
+    """张三 is declared in 03.02 but his records say 03.04: W11 and W12 (warnings, so the
+    institution passes), and the explain line in the results, the feedback and summary.json."""
+    cases = write_book(
+        tmp_path / "病案.xlsx",
+        "cases",
+        [
+            case_row("H001", "B1"),
+            case_row("H001", "B2", 出院科别="03.02", **{"主（副主）任医师": "李四"}),
+        ],
+    )
+    staff = write_book(
+        tmp_path / "人员.xlsx",
+        "staff",
+        [
+            staff_row("H001", "张三", 所在科室="03.02"),
+            staff_row("H001", "李四", cert="C2", 所在科室="03.02"),
+        ],
+    )
+    out = tmp_path / "输出"
+    code, _, err = _cli(
+        capsys,
+        "run",
+        "--cases",
+        str(cases),
+        "--staff",
+        str(staff),
+        "--out",
+        str(out),
+        "--case-list",
+    )
+    assert code == 0, err
+    line = (
+        "姓名在本机构病案中出现 1 次，出院科别为 03.04；申报科室为 03.02（例：病案.xlsx 第 2 行）"
+    )
+    results = {r["姓名"]: r for r in _sheet(out / "H001" / "计算结果表.xlsx", "指标汇总")}
+    assert (results["张三"]["匹配状态"], results["张三"]["说明"]) == ("未匹配", line)
+    assert (results["李四"]["匹配状态"], results["李四"]["出院患者人数"]) == ("已匹配", 1)
+    assert [(r["姓名"], r["病案号"]) for r in _sheet(out / "计算结果表.xlsx", "病例清单")] == [
+        ("李四", "B2")
+    ]
+    feedback = out / "H001" / "申报人员反馈表.xlsx"
+    detail = [(r["行号"], r["规则编号"], r["说明"]) for r in _sheet(feedback, "问题明细")]
+    assert detail == [(2, "W12", line)]
+    marked = _sheet(feedback, "标注数据")
+    assert [(r["行号"], r["问题说明"]) for r in marked] == [(2, f"W12：{line}")]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert [r["说明"] for r in summary["results"]] == [line, None]
+
+
+def test_cli_run_demo_indicators_from_the_written_workbook(capsys, tmp_path):
+    """``cwdx demo`` then ``cwdx run``: the indicators the demo manifest states, read back from
+    计算结果表.xlsx (per institution and all together) and from summary.json."""
+    from cwdx.demo import read_manifest
+
+    data, out = tmp_path / "演示", tmp_path / "输出"
+    assert _cli(capsys, "demo", str(data), "--institutions", "1", "--cases", "150")[0] == 0
+    manifest = read_manifest(data / "demo_manifest.json")
+    (inst,) = manifest.institutions
+    code, _, err = _cli(
+        capsys,
+        "run",
+        "--cases",
+        *[str(data / f) for f in inst.case_files],
+        "--staff",
+        str(data / inst.staff_file),
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    sources = {
+        "per institution": _sheet(out / inst.org / "计算结果表.xlsx", "指标汇总"),
+        "all": _sheet(out / "计算结果表.xlsx", "指标汇总"),
+        "summary.json": summary["results"],
+    }
+    assert len(inst.applicants) == 3
+    for source, rows in sources.items():
+        by_license = {r["执业证书编码"]: r for r in rows}
+        assert len(by_license) == inst.staff_rows, source
+        for expected in inst.applicants:
+            got = by_license[expected.license]
+            assert (got["姓名"], got["匹配状态"], got["说明"]) == (expected.name, "已匹配", None)
+            assert {k: got[k] for k in expected.indicators} == expected.indicators, (
+                source,
+                expected.name,
+            )
+            other = (
+                metrics.NURSE_INDICATORS if expected.kind == "1" else metrics.PHYSICIAN_INDICATORS
+            )
+            assert {got[k] for k in other} == {None}, (source, expected.name)
