@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -90,6 +91,18 @@ def app_environment(workspace: Path) -> dict[str, str]:
     return env
 
 
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:``port`` (probed as the server binds:
+    with ``SO_REUSEADDR``, so connections closing in TIME_WAIT do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", int(port)))
+        except OSError:
+            return True
+    return False
+
+
 def serve(
     edition: str = "institution", workspace: str | Path | None = None, port: int = 8866
 ) -> int:
@@ -97,13 +110,20 @@ def serve(
 
     ``workspace`` defaults to :func:`default_workspace`; the workspace is opened (created when
     missing) before Voilà starts, so a folder that cannot be a workspace is refused with a
-    :class:`CwdxError` instead of serving a broken page. Prints the address, then blocks; returns Voilà's exit status (0 after Ctrl+C).
+    :class:`CwdxError` instead of serving a broken page, and so is a port already in use.
+    Prints the address, then blocks; returns Voilà's exit status (0 after Ctrl+C).
     """
     from cwdx.workspace import Workspace
 
     folder = Path(workspace).expanduser().resolve() if workspace else default_workspace()
     command = voila_command(edition, port)
     Workspace(folder).close()  # creates it, or says in Chinese why this folder cannot be one
+    if port_in_use(port):  # Voilà would only say so in English, after "已启动"
+        raise CwdxError(
+            f"端口 {int(port)} 已被占用（可能已有一个 cwdx 应用在运行，可直接用浏览器打开 "
+            f"http://127.0.0.1:{int(port)}/）；如需再启动一个，请用 --port 指定其他端口，"
+            f"例如 --port {int(port) + 1}。"
+        )
     url = f"http://127.0.0.1:{int(port)}/"
     print(f"cwdx {EDITION_TITLES[edition]}已启动：{url}", flush=True)
     print(f"工作区：{folder}", flush=True)

@@ -540,7 +540,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         return int(
             run_reports(
-                ws, args.output, orgs=orgs, province=args.province, fmt=args.format, on_progress=bar
+                ws,
+                args.output,
+                orgs=orgs,
+                province=args.province,
+                fmt=args.format,
+                on_progress=bar,
+                report=bar.println,
             )
         )
     finally:

@@ -105,6 +105,17 @@ def procedure_slots() -> tuple[tuple[str, str, str, str], ...]:
 
 
 SLOTS = procedure_slots()
+
+#: Why a case row is left out of the indicators, by bit of ``CaseView.left_out`` (explain text).
+LEFT_OUT_REASONS: tuple[str, ...] = (
+    "出院主要诊断编码为空或不在国临版2.0内（W03）",
+    "与先导入的病案重复（W09）",
+    "出院时间为空、无效或早于入院时间",
+    "出院科别为空或无效",
+)
+#: Largest key space joined through dense lookup tables (2 × 8 bytes per key: 64 MB); larger
+#: key spaces use a binary search over the applicants' sorted keys.
+DENSE_JOIN_LIMIT = 4_000_000
 _MIN_DATE = pd.Timestamp("1900-01-01")
 _MAX_DATE = pd.Timestamp("2100-12-31 23:59:59")
 
@@ -225,6 +236,8 @@ class CaseView:
 
     #: eligible rows (``metrics.md``)
     eligible: np.ndarray
+    #: why a row is not eligible: a bit mask of :data:`LEFT_OUT_REASONS` (0 when eligible)
+    left_out: np.ndarray
     #: 组织机构代码 / 出院科别 as Arrow string arrays (nulls for empty)
     org: pa.Array
     dept: pa.Array
@@ -244,14 +257,19 @@ def case_view(cases: pd.DataFrame, reference: Reference) -> CaseView:
     discharge_ok = discharge.notna().to_numpy(dtype=bool) & ~(discharge < admit_day).fillna(
         False
     ).to_numpy(dtype=bool)
-    eligible = (
-        isin_codes(_text(cases, MAIN_DX), reference.icd10).to_numpy(dtype=bool)
-        & discharge_ok
-        & isin_codes(_text(cases, DEPT), reference.domain_codes("RC023")).to_numpy(dtype=bool)
-        & ~_w09(cases, reference, admit)
+    reasons = (
+        ~isin_codes(_text(cases, MAIN_DX), reference.icd10).to_numpy(dtype=bool),
+        _w09(cases, reference, admit),
+        ~discharge_ok,
+        ~isin_codes(_text(cases, DEPT), reference.domain_codes("RC023")).to_numpy(dtype=bool),
     )
+    left_out = np.zeros(len(cases), dtype="int8")
+    for bit, flagged in enumerate(reasons):
+        left_out |= flagged.astype("int8") << bit
+    eligible = left_out == 0
     return CaseView(
         eligible=eligible,
+        left_out=left_out,
         org=arrow_strings(_text(cases, ORG)),
         dept=arrow_strings(_text(cases, DEPT)),
         day=discharge.to_numpy(dtype="datetime64[ns]"),
@@ -495,7 +513,7 @@ def credited_lean(
     order = np.argsort(staff_key, kind="stable")
     sorted_keys = staff_key[order]
     space = len(org_dict) * n_dept * n_name * 2
-    if space <= 50_000_000:  # dense lookup tables: O(rows), no binary search
+    if space <= DENSE_JOIN_LIMIT:  # dense lookup tables: O(rows), no binary search
         first = np.zeros(space, dtype="int64")
         count = np.zeros(space, dtype="int64")
         distinct, starts, sizes = np.unique(sorted_keys, return_index=True, return_counts=True)
@@ -590,6 +608,14 @@ def role_codes(pairs: pd.DataFrame) -> np.ndarray:
     return role.to_numpy(dtype="int64")
 
 
+def first_of_runs(staff_pos: np.ndarray, case_pos: np.ndarray) -> np.ndarray:
+    """True at the first pair of each run of equal (staff, case) in pairs sorted by staff, then
+    case: selecting these gives one pair per distinct (applicant, case row)."""
+    first = np.ones(len(staff_pos), dtype=bool)
+    first[1:] = (staff_pos[1:] != staff_pos[:-1]) | (case_pos[1:] != case_pos[:-1])
+    return first
+
+
 def counts_from_pairs(pairs: pd.DataFrame, n_staff: int) -> pd.DataFrame:
     """M, P, A, N, Q per staff position (0..n_staff-1) from :func:`credited` (or lean) pairs."""
     staff_pos = pairs["staff_pos"].to_numpy(dtype="int64")
@@ -599,9 +625,7 @@ def counts_from_pairs(pairs: pd.DataFrame, n_staff: int) -> pd.DataFrame:
     physician = role < len(PHYSICIAN_ROLES)
     # M: distinct (staff, case) among the physician roles; pairs are sorted by staff, case
     m_staff, m_case = staff_pos[physician], case_pos[physician]
-    first = np.ones(len(m_staff), dtype=bool)
-    first[1:] = (m_staff[1:] != m_staff[:-1]) | (m_case[1:] != m_case[:-1])
-    out["M"] = np.bincount(m_staff[first], minlength=n_staff)
+    out["M"] = np.bincount(m_staff[first_of_runs(m_staff, m_case)], minlength=n_staff)
     for letter, name in (("P", SURGEON), ("A", ASSISTANT), ("N", "责任护士"), ("Q", "质控护师")):
         out[letter] = np.bincount(staff_pos[role == ROLES.index(name)], minlength=n_staff)
     return pd.DataFrame({k: v.astype("int64") for k, v in out.items()})
@@ -706,8 +730,12 @@ def explain(
     0. the applicant's keys are invalid (cannot be matched at all);
     1. the name occurs, never with 出院科别 = 所在科室: its departments, with counts;
     2. name and department match but all outside the window: the nearest 出院时间;
-    *  name, department and window match only in rows left out of computation (W03/W09/…);
-    *  name, department and window match only in the secondary role (术者/Ⅰ助, 质控护师);
+    *  name, department and window match only in rows left out of computation, naming the
+       reasons (W03, W09, invalid 出院时间);
+    *  name, department and window match only in the secondary role (术者/Ⅰ助 of eligible
+       procedures, 质控护师);
+    *  name, department and window match only as 术者/Ⅰ助 of procedures left out (W04/W05);
+    *  the name occurs only in the secondary role: steps 1 and 2 on those occurrences;
     3. the name never occurs: up to three similar names in that department;
     4. the department has no rows in the window;
     *  otherwise: the name does not occur and no similar name is found.
@@ -747,13 +775,21 @@ def explain(
     org_np = np.array(org_values, dtype=object)
     in_org = org_c >= 0
 
-    def occurrences(columns: tuple[str, ...], rows: np.ndarray) -> pd.DataFrame:
-        """(case_pos, name, org, dept, day) where a name of ``todo`` is in ``columns``."""
-        parts = []
-        for column in columns:
-            name_c = _codes(arrow_strings(_text(cases, column)), name_dict)
-            pos = np.flatnonzero(rows & (name_c >= 0))
-            parts.append(pd.DataFrame({"case_pos": pos, "name_c": name_c[pos]}))
+    everywhere = np.arange(len(cases), dtype="int64")
+    procedures = view.procedures if eligible is None else _procedures(cases, reference, elig)
+    at_procedure = procedures["case_pos"].to_numpy(dtype="int64")
+
+    def columns(*names: str) -> list[tuple[np.ndarray, pa.Array]]:
+        return [(everywhere, arrow_strings(_text(cases, name))) for name in names]
+
+    def occurrences(sources: list[tuple[np.ndarray, pa.Array]], rows: np.ndarray) -> pd.DataFrame:
+        """(case_pos, name, org, dept, day) where a name of ``todo`` is one of the ``sources``
+        (case positions with the names at them) in one of the ``rows``."""
+        parts = [pd.DataFrame({"case_pos": np.zeros(0, dtype="int64"), "name_c": 0})]
+        for positions, names in sources:
+            name_c = _codes(names, name_dict)
+            keep = (name_c >= 0) & rows[positions]
+            parts.append(pd.DataFrame({"case_pos": positions[keep], "name_c": name_c[keep]}))
         frame = pd.concat(parts, ignore_index=True).drop_duplicates()
         at = frame["case_pos"].to_numpy(dtype="int64")
         return pd.DataFrame(
@@ -768,19 +804,44 @@ def explain(
             }
         )
 
-    slot_names = tuple(s[2] for s in SLOTS) + tuple(s[3] for s in SLOTS)
-    role_sets = {
-        PHYSICIAN: (PHYSICIAN_ROLES, slot_names),
-        NURSE: (("责任护士",), ("质控护师",)),
-    }
+    main_columns = {PHYSICIAN: PHYSICIAN_ROLES, NURSE: ("责任护士",)}
+
+    def sources(kind: str) -> tuple[list, list, list]:
+        """Where the names of ``kind`` are looked up: the main roles; the secondary ones (术者/Ⅰ助
+        of eligible procedures, or 质控护师); 术者/Ⅰ助 of procedures left out (W04/W05)."""
+        if kind == NURSE:
+            return columns(*main_columns[NURSE]), columns("质控护师"), []
+        left_out_procedures = []
+        for code_column, _level, surgeon, assistant in SLOTS:
+            code = _text(cases, code_column)
+            bad = np.flatnonzero(
+                code.notna().to_numpy(dtype=bool)
+                & ~isin_codes(code, reference.icd9).to_numpy(dtype=bool)
+            )
+            if len(bad):
+                taken = pa.array(bad, type=pa.int64())
+                for column in (surgeon, assistant):
+                    names = arrow_strings(_text(cases, column)).take(taken)
+                    left_out_procedures.append((bad, names))
+        return (
+            columns(*main_columns[PHYSICIAN]),
+            [
+                (at_procedure, arrow_strings(procedures["surgeon"])),
+                (at_procedure, arrow_strings(procedures["assistant"])),
+            ],
+            left_out_procedures,
+        )
+
     tables = {}
-    for kind, (main_cols, second_cols) in role_sets.items():
+    for kind in (PHYSICIAN, NURSE):
         if not (todo["kind"] == kind).any():
             continue
+        main_sources, second_sources, bad_sources = sources(kind)
         tables[kind] = (
-            occurrences(main_cols, elig & in_org),
-            occurrences(second_cols, elig & in_org),
-            occurrences(main_cols, ~elig & in_org),
+            occurrences(main_sources, elig & in_org),
+            occurrences(second_sources, elig & in_org),
+            occurrences(main_sources, ~elig & in_org),
+            occurrences(bad_sources, elig & in_org),
         )
 
     # eligible rows of the (org, dept) pairs in question: their days and main-role names
@@ -798,7 +859,7 @@ def explain(
             days_of[int(pair)] = np.sort(group["day"].to_numpy(dtype="datetime64[ns]"))
     names_of: dict[tuple[str, int], dict[str, tuple[int, int]]] = {}
     for kind in tables:
-        main_cols = role_sets[kind][0]
+        main_cols = main_columns[kind]
         # the main-role names of those rows, integer-coded (one dictionary for all columns)
         taken = pa.array(pair_pos, type=pa.int64())
         names = pa.concat_arrays([arrow_strings(_text(cases, c)).take(taken) for c in main_cols])
@@ -824,17 +885,19 @@ def explain(
         for kind, frames in tables.items()
     }
     for key in todo.itertuples(index=False):
-        main_occ, second_occ, left_out = (
+        main_occ, second_occ, left_out, bad_procedures = (
             found.get((key.org, key.name), blank)
             for found, blank in zip(by_name[key.kind], empty[key.kind], strict=True)
         )
         pair = org_values.index(key.org) * len(dept_values) + dept_values.index(key.dept)
         lines[key.staff_pos] = _explain_one(
             cases,
+            view,
             key,
             main_occ,
             second_occ,
             left_out,
+            bad_procedures,
             days_of.get(pair, np.array([], dtype="datetime64[ns]")),
             names_of.get((key.kind, pair), {}),
         )
@@ -843,10 +906,12 @@ def explain(
 
 def _explain_one(
     cases: pd.DataFrame,
+    view: CaseView,
     key,
     main_occ: pd.DataFrame,
     second_occ: pd.DataFrame,
     left_out: pd.DataFrame,
+    bad_procedures: pd.DataFrame,
     dept_days: np.ndarray,
     dept_names: dict[str, tuple[int, int]],
 ) -> str:
@@ -867,46 +932,70 @@ def _explain_one(
             mask &= (days >= np.datetime64(start, "ns")) & (days <= np.datetime64(end, "ns"))
         return frame[mask]
 
-    mine = main_occ
-    mine_dept = select(mine, dept=True)
-    if not mine.empty and mine_dept.empty:
-        depts = Counter(mine["dept"].dropna())
-        listed = "、".join(d for d, _ in sorted(depts.items(), key=lambda x: (-x[1], x[0]))[:5])
-        more = "等" if len(depts) > 5 else ""
-        first = int(mine["case_pos"].min())
-        return (
-            f"姓名在本机构病案中出现 {mine['case_pos'].nunique()} 次，出院科别为 {listed}{more}；"
-            f"申报科室为 {key.dept}{_example(cases, first)}"
-        )
-    if not mine_dept.empty:
-        inside = mine_dept[(mine_dept["day"] >= start) & (mine_dept["day"] <= end)]
-        if inside.empty:
-            distance = np.minimum(
-                (mine_dept["day"] - start).abs().to_numpy(),
-                (mine_dept["day"] - end).abs().to_numpy(),
-            )
-            nearest = int(mine_dept["case_pos"].to_numpy()[int(np.argmin(distance))])
-            nearest_day = mine_dept["day"].to_numpy()[int(np.argmin(distance))]
+    def elsewhere(mine: pd.DataFrame, only: str = "") -> str | None:
+        """Steps 1 and 2: the name occurs, but never in the department, or never in the window
+        (``only``: the occurrences are in the secondary role)."""
+        if mine.empty:
+            return None
+        mine_dept = select(mine, dept=True)
+        if mine_dept.empty:
+            depts = Counter(mine["dept"].dropna())
+            ranked = sorted(depts.items(), key=lambda x: (-x[1], x[0]))[:5]
+            listed = "、".join(d for d, _ in ranked) + ("等" if len(depts) > 5 else "")
             return (
-                f"姓名与申报科室 {key.dept} 在病案中同时出现 {mine_dept['case_pos'].nunique()} 次，"
-                f"但出院时间均不在评价周期 {window} 内，最近的出院时间为 "
-                f"{_fmt_day(nearest_day)}{_example(cases, nearest)}"
+                f"姓名在本机构病案中{only and '仅作为' + only}出现 {mine['case_pos'].nunique()} 次，"
+                f"出院科别为 {listed}；申报科室为 {key.dept}"
+                f"{_example(cases, int(mine['case_pos'].min()))}"
             )
+        if not select(mine_dept, inside=True).empty:
+            return None
+        distance = np.minimum(
+            (mine_dept["day"] - start).abs().to_numpy(),
+            (mine_dept["day"] - end).abs().to_numpy(),
+        )
+        nearest = int(np.argmin(distance))
+        return (
+            f"姓名与申报科室 {key.dept} 在病案中同时出现 {mine_dept['case_pos'].nunique()} 次"
+            f"{only and '（仅作为' + only + '）'}，但出院时间均不在评价周期 {window} 内，"
+            f"最近的出院时间为 {_fmt_day(mine_dept['day'].to_numpy()[nearest])}"
+            f"{_example(cases, int(mine_dept['case_pos'].to_numpy()[nearest]))}"
+        )
+
+    line = elsewhere(main_occ)
+    if line:
+        return line
+
+    def in_window(frame: pd.DataFrame, text: str) -> str:
+        """A line about rows of the department and window: ``text`` and the first example."""
+        first = int(frame["case_pos"].min())
+        return f"姓名在申报科室 {key.dept} 评价周期内的{text}{_example(cases, first)}"
+
     dropped = select(left_out, dept=True, inside=True)
     if not dropped.empty:
-        return (
-            f"姓名在申报科室 {key.dept} 评价周期内的 {dropped['case_pos'].nunique()} 条病案中出现，"
-            "但这些病案因出院主要诊断编码不在国临版2.0、重复记录或出院时间、出院科别无效，"
-            f"未参与计算{_example(cases, int(dropped['case_pos'].min()))}"
+        bits = int(np.bitwise_or.reduce(view.left_out[dropped["case_pos"].to_numpy()]))
+        reasons = "、".join(r for i, r in enumerate(LEFT_OUT_REASONS) if bits >> i & 1)
+        return in_window(
+            dropped,
+            f" {dropped['case_pos'].nunique()} 条病案中出现，但这些病案因{reasons}，未参与计算",
         )
     second = select(second_occ, dept=True, inside=True)
     if not second.empty:
-        return (
-            f"姓名在申报科室 {key.dept} 评价周期内的病案中仅作为{second_label}出现 "
-            f"{second['case_pos'].nunique()} 次，未作为{main_label}出现"
-            f"{_example(cases, int(second['case_pos'].min()))}"
+        return in_window(
+            second,
+            f"病案中仅作为{second_label}出现 {second['case_pos'].nunique()} 次，"
+            f"未作为{main_label}出现",
         )
-    if mine.empty:
+    bad = select(bad_procedures, dept=True, inside=True)
+    if not bad.empty:
+        return in_window(
+            bad,
+            f" {bad['case_pos'].nunique()} 条病案中作为{second_label}出现，"
+            "但这些手术操作编码不在国临版3.0内（W04/W05），未计入",
+        )
+    if main_occ.empty:
+        line = elsewhere(second_occ, second_label)
+        if line:
+            return line
         similar = similar_names(key.name, {n: c for n, (c, _) in dept_names.items()})
         if similar:
             listed = "、".join(f"{n}（{dept_names[n][0]} 次）" for n in similar)

@@ -331,9 +331,7 @@ class _Pairs:
 
     def distinct_cases(self) -> _Pairs:
         """One pair per (staff, case) (the arrays are sorted by staff, then case)."""
-        first = np.ones(len(self.staff), dtype=bool)
-        first[1:] = (self.staff[1:] != self.staff[:-1]) | (self.case[1:] != self.case[:-1])
-        return self.select(first)
+        return self.select(matching.first_of_runs(self.staff, self.case))
 
     def count(self) -> np.ndarray:
         return np.bincount(self.staff, minlength=self.n).astype("int64")
@@ -343,10 +341,8 @@ class _Pairs:
 
     def distinct(self, codes: np.ndarray) -> np.ndarray:
         """Number of distinct non-negative ``codes`` (one per pair) per staff."""
-        ok = codes >= 0
-        width = int(codes.max()) + 1 if ok.any() else 1
-        keys = np.unique(self.staff[ok] * width + codes[ok])
-        return np.bincount(keys // width, minlength=self.n).astype("int64")
+        staff_pos, _codes, _sizes = _counted(self.staff, codes)
+        return np.bincount(staff_pos, minlength=self.n).astype("int64")
 
     def exact_mean(self, values: pd.Series, scale: int) -> list[float | None]:
         """Per staff mean of the filled per-case integer ``values`` (units of 10**-scale),
@@ -518,12 +514,12 @@ def compute_institution(
         np.where(counts["matched"].to_numpy(dtype=bool), MATCHED, UNMATCHED), dtype="string"
     )
     summary["说明"] = lines.where(lines != "").astype("string").to_numpy()
+    summary["说明"] = summary["说明"].astype("string")
     for column in INDICATOR_COLUMNS:
         own_kind = nurse if column in NURSE_INDICATORS else physician
         values = [v if keep else None for v, keep in zip(list(r[column]), own_kind, strict=True)]
         dtype = "Float64" if column in DECIMAL_COLUMNS else "Int64"
         summary[column] = pd.array(values, dtype=dtype)
-    summary["说明"] = summary["说明"].astype("string")
 
     m_own = m.select(physician[m.staff])
     n_own = nurse_pairs.select(nurse[nurse_pairs.staff])
@@ -654,10 +650,13 @@ def _case_list(
     )
     case_pos = joined["case_pos"].to_numpy(dtype="int64")
     out = _ids(staff, joined["staff_pos"].to_numpy(dtype="int64"))
-    for column in ("病案号", "出院时间"):
-        out[column] = cases[column].astype("string").take(case_pos).reset_index(drop=True)
-    out["住院次数"] = typed_column(cases["住院次数"], "int").take(case_pos).reset_index(drop=True)
-    out = out.reindex(columns=list(CASE_LIST_COLUMNS[:-3]))
+
+    def taken(values: pd.Series) -> pd.Series:
+        return values.take(case_pos).reset_index(drop=True)
+
+    out["病案号"] = taken(cases["病案号"].astype("string"))
+    out["住院次数"] = taken(typed_column(cases["住院次数"], "int"))  # a number in the workbook
+    out["出院时间"] = taken(cases["出院时间"].astype("string"))
     out["角色"] = pd.array(joined["label"].tolist(), dtype="string")
     if "_file" in cases.columns:
         out["文件"] = cases["_file"].astype("string").take(case_pos).reset_index(drop=True)

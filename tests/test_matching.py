@@ -330,11 +330,21 @@ def test_explain_no_similar_name():
     ]
 
 
-def test_explain_rows_left_out_of_computation():
+def test_explain_rows_left_out_of_computation_names_the_reasons():
     rows = [case(主治医师="张三", 出院主要诊断编码="BAD")]
     assert _explain(rows, [applicant()]) == [
-        "姓名在申报科室 03.04 评价周期内的 1 条病案中出现，但这些病案因出院主要诊断编码不在国临版2.0、"
-        "重复记录或出院时间、出院科别无效，未参与计算（例：a.xlsx 第 2 行）"
+        "姓名在申报科室 03.04 评价周期内的 1 条病案中出现，但这些病案因出院主要诊断编码为空或"
+        "不在国临版2.0内（W03），未参与计算（例：a.xlsx 第 2 行）"
+    ]
+    rows = [
+        # kept copy in another department; its later copy (W09) is the one in 03.04
+        case(病案号="1", 出院科别="03.02"),
+        case(病案号="1", 主治医师="张三"),
+        case(病案号="2", 出院时间="2021-02-27 10:00:00", 主治医师="张三"),  # before 入院时间
+    ]
+    assert _explain(rows, [applicant()]) == [
+        "姓名在申报科室 03.04 评价周期内的 2 条病案中出现，但这些病案因与先导入的病案重复（W09）、"
+        "出院时间为空、无效或早于入院时间，未参与计算（例：a.xlsx 第 3 行）"
     ]
 
 
@@ -428,13 +438,16 @@ def _brute_force_pairs(cases: pd.DataFrame, staff: pd.DataFrame) -> set[tuple[in
 
 
 def random_institution(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """300 random case rows (W03/W09 rows, invalid codes, two orgs) and 30 applicants."""
+    """300 random case rows (W03/W09 rows, invalid codes, two orgs, catalogue codes,
+    complications) and 30 applicants (some with a specialty catalogue)."""
     import random
 
     rng = random.Random(seed)
     names = ["张三", "李四", "王五", "赵六", "孙七", None]
     depts = ["03.04", "03.02", "04.01"]
-    procs = [PROC, "00.0101", "99.BAD", None]
+    procs = [PROC, "00.0101", "36.0600", "88.5500", "99.BAD", None]
+    diagnoses = [DX, "I21.000", "I50.000", "K35.000", "BAD"]
+    others = [None, None, "T81.000", "T81.ZZZ", "I10.X00"]  # T81.ZZZ: not in 国临版2.0
     rows = []
     for _ in range(300):
         day = f"20{rng.randint(19, 23)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
@@ -443,7 +456,7 @@ def random_institution(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
             "入院时间": f"{day} 00:00:00",
             "出院时间": f"{day} {rng.randint(0, 23):02d}:00:00",
             "出院科别": rng.choice(depts),
-            "出院主要诊断编码": rng.choice([DX, DX, DX, "BAD"]),
+            "出院主要诊断编码": rng.choice(diagnoses),
             "组织机构代码": rng.choice(["ORG1", "ORG1", "ORG2"]),
             "实际住院（天）": rng.choice([None, "0", "3", "12"]),
             "住院总费用": rng.choice([None, "100.01", "100", "2500.5", "0.07"]),
@@ -451,6 +464,9 @@ def random_institution(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         }
         for role in (*matching.PHYSICIAN_ROLES, *matching.NURSE_ROLES):
             values[role] = rng.choice(names)
+        for k in (1, 2, 10):
+            values[f"出院其他诊断编码{k}"] = rng.choice(others)
+            values[f"出院其他诊断入院病情{k}"] = rng.choice([None, "1", "4"])
         for code, level, surgeon, assistant in matching.SLOTS:
             values[code] = rng.choice(procs)
             values[level] = rng.choice(["1", "2", "3", "4", None])
@@ -465,6 +481,7 @@ def random_institution(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
                 姓名=rng.choice(names[:-1]),
                 所在科室=rng.choice(depts),
                 人员类别=rng.choice(["1", "2"]),
+                申报专业=rng.choice(["心血管内科", "普通外科", "呼吸内科"]),
                 组织机构代码=rng.choice(["ORG1", "ORG2"]),
                 执业证书编码=f"C{i}",
                 现专业技术职务聘任时间=start,
@@ -474,7 +491,9 @@ def random_institution(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return cases_frame(rows), staff_frame(people)
 
 
-def test_credited_equals_brute_force_on_random_data():
+@pytest.mark.parametrize("dense_limit", [matching.DENSE_JOIN_LIMIT, 0])
+def test_credited_equals_brute_force_on_random_data(monkeypatch, dense_limit):
+    monkeypatch.setattr(matching, "DENSE_JOIN_LIMIT", dense_limit)  # 0: binary-search join
     cases, staff = random_institution(7)
     pairs = matching.credited(cases, staff, REF)
     got = {
@@ -493,3 +512,40 @@ def test_credited_equals_brute_force_on_random_data():
         assert counts.loc[s, "P"] == sum(p[2] == "术者" for p in mine)
         assert counts.loc[s, "N"] == sum(p[2] == "责任护士" for p in mine)
         assert counts.loc[s, "matched"] == bool(mine)
+
+
+def test_explain_line_exactly_for_unmatched_or_zero_main_count_on_random_data():
+    cases, staff = random_institution(5)
+    counts = matching.match_staff(cases, staff, REF)
+    lines = matching.explain(cases, staff, REF, counts)
+    main = counts["N"].where(staff["人员类别"] == "2", counts["M"])
+    need = ~counts["matched"] | (main == 0)
+    assert (lines != "").tolist() == need.tolist()
+    assert 3 < need.sum() < len(staff)
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "expected"),
+    [
+        (  # surgeon of an eligible procedure, but in another department
+            "1",
+            {"出院科别": "03.02", "主要手术操作编码": PROC, "主要手术操作术者": "张三"},
+            "姓名在本机构病案中仅作为术者或Ⅰ助出现 1 次，出院科别为 03.02；申报科室为 03.04"
+            "（例：a.xlsx 第 2 行）",
+        ),
+        (  # Ⅰ助 in the department and window, of a procedure whose code is not in 国临版3.0
+            "1",
+            {"其他手术操作编码2": "99.BAD", "其他手术操作Ⅰ助2": "张三"},
+            "姓名在申报科室 03.04 评价周期内的 1 条病案中作为术者或Ⅰ助出现，但这些手术操作编码"
+            "不在国临版3.0内（W04/W05），未计入（例：a.xlsx 第 2 行）",
+        ),
+        (  # 质控护师 in the department, after the window
+            "2",
+            {"出院时间": "2023-01-01 09:00:00", "质控护师": "张三"},
+            "姓名与申报科室 03.04 在病案中同时出现 1 次（仅作为质控护师），但出院时间均不在评价周期 "
+            "2020-01-01 至 2022-12-31 内，最近的出院时间为 2023-01-01（例：a.xlsx 第 2 行）",
+        ),
+    ],
+)
+def test_explain_when_the_name_occurs_only_in_the_secondary_role(kind, values, expected):
+    assert _explain([case(**values)], [applicant(人员类别=kind)]) == [expected]

@@ -134,52 +134,18 @@ def _indicators(record: dict[str, object]) -> dict[str, object]:
 
 
 def test_summary_columns_in_order(result):
-    assert list(result.summary.columns) == [
-        "组织机构代码",
-        "医疗机构名称",
-        "姓名",
-        "执业证书编码",
-        "所在科室",
-        "人员类别",
-        "申报专业",
-        "拟申报级别",
-        "现专业技术职务聘任时间",
-        "提取工作量数据截止时间",
-        "匹配状态",
-        "说明",
-        "出院患者人数",
-        "作为主（副主）任医师出院人数",
-        "作为主治医师出院人数",
-        "作为住院医师出院人数",
-        "出院患者病种数",
-        "平均住院日",
-        "次均费用",
-        "死亡人数",
-        "死亡率(%)",
-        "手术患者人数",
-        "手术例数",
-        "三级手术例数",
-        "四级手术例数",
-        "四级手术占比(%)",
-        "术种数",
-        "作为Ⅰ助手术例数",
-        "手术患者并发症例数",
-        "手术患者并发症发生率(%)",
-        "目录病种数",
-        "目录病种覆盖数",
-        "目录病种覆盖率(%)",
-        "目录病种例数",
-        "目录术种数",
-        "目录术种覆盖数",
-        "目录术种覆盖率(%)",
-        "目录术种例数",
-        "责任护理出院患者人数",
-        "作为质控护师病例数",
-        "护理患者病种数",
-        "护理患者平均住院日",
-        "护理手术患者人数",
-        "护理死亡患者人数",
-    ]
+    # outputs.md 指标汇总: the applicant columns, then every indicator of metrics.md in order
+    assert " ".join(result.summary.columns) == (
+        "组织机构代码 医疗机构名称 姓名 执业证书编码 所在科室 人员类别 申报专业 拟申报级别 "
+        "现专业技术职务聘任时间 提取工作量数据截止时间 匹配状态 说明 "
+        "出院患者人数 作为主（副主）任医师出院人数 作为主治医师出院人数 作为住院医师出院人数 "
+        "出院患者病种数 平均住院日 次均费用 死亡人数 死亡率(%) 手术患者人数 手术例数 三级手术例数 "
+        "四级手术例数 四级手术占比(%) 术种数 作为Ⅰ助手术例数 手术患者并发症例数 "
+        "手术患者并发症发生率(%) 目录病种数 目录病种覆盖数 目录病种覆盖率(%) 目录病种例数 "
+        "目录术种数 目录术种覆盖数 目录术种覆盖率(%) 目录术种例数 "
+        "责任护理出院患者人数 作为质控护师病例数 护理患者病种数 护理患者平均住院日 "
+        "护理手术患者人数 护理死亡患者人数"
+    )
     assert result.summary["姓名"].tolist() == ["张三", "李四", "王五", "赵六", "孙七"]
 
 
@@ -405,11 +371,16 @@ def _mean(values: list[Decimal]) -> float | None:
     return float((sum(values) / len(values)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
-def test_indicators_equal_brute_force_on_random_data():
-    cases, staff = random_institution(11)
-    result = metrics.compute_institution(cases, staff, REF)
-    rows = cases.astype(object).where(cases.notna(), None).to_dict("records")
-    pairs = _brute_force_pairs(cases.astype(object).where(cases.notna(), None), staff)
+def _percent(count: int, total: int) -> float | None:
+    if not total:
+        return None
+    exact = Decimal(100 * count) / Decimal(total)
+    return float(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _brute_force_indicators(rows: list[dict], kind: str, specialty: str, mine: set) -> dict:
+    """Every indicator of metrics.md for one applicant, as plain loops over its credited pairs
+    ``(case, role, slot)`` (from ``_brute_force_pairs``)."""
 
     def los(row: dict) -> Decimal:
         if row["实际住院（天）"] is not None:
@@ -417,38 +388,111 @@ def test_indicators_equal_brute_force_on_random_data():
         days = (pd.Timestamp(row["出院时间"][:10]) - pd.Timestamp(row["入院时间"][:10])).days
         return Decimal(max(1, days))
 
-    checked = 0
+    def has_complication(row: dict) -> bool:
+        return any(
+            (code := row[f"出院其他诊断编码{k}"]) is not None
+            and code in REF.icd10
+            and code.startswith(tuple(REF.complications))
+            and row[f"出院其他诊断入院病情{k}"] != "1"
+            for k in range(1, 11)
+        )
+
+    def has_procedure(row: dict) -> bool:
+        return any(row[code] is not None and row[code] in REF.icd9 for code, *_ in matching.SLOTS)
+
+    out: dict[str, object] = dict.fromkeys(metrics.INDICATOR_COLUMNS)
+    if kind == "2":
+        n = [rows[c] for c in sorted({c for c, role, _ in mine if role == "责任护士"})]
+        out |= {
+            "责任护理出院患者人数": len(n),
+            "作为质控护师病例数": sum(role == "质控护师" for _, role, _ in mine),
+            "护理患者病种数": len({r["出院主要诊断编码"][:3] for r in n}),
+            "护理患者平均住院日": _mean([los(r) for r in n]),
+            "护理手术患者人数": sum(has_procedure(r) for r in n),
+            "护理死亡患者人数": sum(r["离院方式"] == "5" for r in n),
+        }
+        return out
+    m = [rows[c] for c in sorted({c for c, role, _ in mine if role in matching.PHYSICIAN_ROLES})]
+    surgery = [(c, slot) for c, role, slot in mine if role == "术者"]
+    codes = [rows[c][matching.SLOTS[slot][0]] for c, slot in surgery]
+    levels = [rows[c][matching.SLOTS[slot][1]] for c, slot in surgery]
+    patients = {c for c, _ in surgery}
+    complications = sum(has_complication(rows[c]) for c in patients)
+    deaths = sum(r["离院方式"] == "5" for r in m)
+    out |= {
+        "出院患者人数": len(m),
+        "出院患者病种数": len({r["出院主要诊断编码"][:3] for r in m}),
+        "平均住院日": _mean([los(r) for r in m]),
+        "次均费用": _mean([Decimal(r["住院总费用"]) for r in m if r["住院总费用"]]),
+        "死亡人数": deaths,
+        "死亡率(%)": _percent(deaths, len(m)),
+        "手术患者人数": len(patients),
+        "手术例数": len(surgery),
+        "三级手术例数": levels.count("3"),
+        "四级手术例数": levels.count("4"),
+        "四级手术占比(%)": _percent(levels.count("4"), len(surgery)),
+        "术种数": len({code[:5] for code in codes}),
+        "作为Ⅰ助手术例数": sum(role == "Ⅰ助" for _, role, _ in mine),
+        "手术患者并发症例数": complications,
+        "手术患者并发症发生率(%)": _percent(complications, len(patients)),
+    }
+    for role, column in zip(
+        matching.PHYSICIAN_ROLES,
+        ("作为主（副主）任医师出院人数", "作为主治医师出院人数", "作为住院医师出院人数"),
+        strict=True,
+    ):
+        out[column] = sum(r == role for _, r, _ in mine)
+    for group_kind, items in (("病种", [r["出院主要诊断编码"] for r in m]), ("术种", codes)):
+        groups = [g[3] for g in REF.specialty_groups if g[:2] == (specialty, group_kind)]
+        if not groups:
+            continue
+        covered = sum(any(code.startswith(g) for code in items) for g in groups)
+        out |= {
+            f"目录{group_kind}数": len(groups),
+            f"目录{group_kind}覆盖数": covered,
+            f"目录{group_kind}覆盖率(%)": _percent(covered, len(groups)),
+            f"目录{group_kind}例数": sum(any(code.startswith(g) for g in groups) for code in items),
+        }
+    return out
+
+
+def test_indicators_equal_brute_force_on_random_data():
+    cases, staff = random_institution(11)
+    result = metrics.compute_institution(cases, staff, REF)
+    rows = cases.astype(object).where(cases.notna(), None).to_dict("records")
+    pairs = _brute_force_pairs(cases.astype(object).where(cases.notna(), None), staff)
+    checked = covered = complicated = 0
     for s, record in enumerate(result.summary.to_dict("records")):
-        mine = [p for p in pairs if p[0] == s]
+        mine = {(c, role, slot) for who, c, role, slot in pairs if who == s}
+        expected = _brute_force_indicators(
+            rows, staff["人员类别"].iloc[s], staff["申报专业"].iloc[s], mine
+        )
         got = {k: (None if v is pd.NA else v) for k, v in record.items()}
-        if staff["人员类别"].iloc[s] == "1":
-            m = sorted({p[1] for p in mine if p[2] in matching.PHYSICIAN_ROLES})
-            surgery = [p for p in mine if p[2] == "术者"]
-            codes = [rows[p[1]][matching.SLOTS[p[3]][0]] for p in surgery]
-            levels = [rows[p[1]][matching.SLOTS[p[3]][1]] for p in surgery]
-            costs = [Decimal(rows[c]["住院总费用"]) for c in m if rows[c]["住院总费用"]]
-            expected = {
-                "出院患者人数": len(m),
-                "出院患者病种数": len({rows[c]["出院主要诊断编码"][:3] for c in m}),
-                "平均住院日": _mean([los(rows[c]) for c in m]),
-                "次均费用": _mean(costs),
-                "死亡人数": sum(rows[c]["离院方式"] == "5" for c in m),
-                "手术患者人数": len({p[1] for p in surgery}),
-                "手术例数": len(surgery),
-                "四级手术例数": levels.count("4"),
-                "术种数": len({code[:5] for code in codes}),
-                "作为Ⅰ助手术例数": sum(p[2] == "Ⅰ助" for p in mine),
-                "责任护理出院患者人数": None,
-            }
-        else:
-            n = sorted({p[1] for p in mine if p[2] == "责任护士"})
-            expected = {
-                "出院患者人数": None,
-                "责任护理出院患者人数": len(n),
-                "作为质控护师病例数": sum(p[2] == "质控护师" for p in mine),
-                "护理患者平均住院日": _mean([los(rows[c]) for c in n]),
-                "护理死亡患者人数": sum(rows[c]["离院方式"] == "5" for c in n),
-            }
         assert {k: got[k] for k in expected} == expected, (s, record["姓名"])
         checked += bool(mine)
-    assert checked > 10
+        covered += bool(expected["目录病种覆盖数"] or expected["目录术种覆盖数"])
+        complicated += bool(expected["手术患者并发症例数"])
+    assert checked > 10 and covered > 3 and complicated > 3
+
+
+def test_complications_need_a_listed_code_and_count_once_per_patient():
+    surgery = {"主要手术操作编码": "36.0600", "主要手术操作术者": "张三"}
+    rows = [
+        # X01 code with a complication prefix: left out although 入院病情 is 4 (无)
+        case(病案号="1", 出院其他诊断编码1="T81.ZZZ", 出院其他诊断入院病情1="4", **surgery),
+        # complication in the last slot, another one in slot 3: one patient
+        case(
+            病案号="2",
+            出院其他诊断编码3="T81.000",
+            出院其他诊断编码10="T81.400",
+            出院其他诊断入院病情10="2",
+            **surgery,
+        ),
+        # a listed code outside complications.csv
+        case(病案号="3", 出院其他诊断编码1="I10.X00", **surgery),
+    ]
+    record = _row(
+        metrics.compute_institution(cases_frame(rows), staff_frame([applicant()]), REF), "张三"
+    )
+    assert (record["手术患者人数"], record["手术患者并发症例数"]) == (3, 1)
+    assert record["手术患者并发症发生率(%)"] == 33.33  # 1 / 3

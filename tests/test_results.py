@@ -23,6 +23,9 @@ SURGERY = {
     "主要手术操作Ⅰ助": "李四",
 }
 
+#: The sheets of a 计算结果表 computed with the case list, in workbook order.
+SHEETS_WITH_CASE_LIST = ["指标汇总", "病种明细", "术种明细", "年度明细", "病例清单", "口径说明"]
+
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
@@ -151,14 +154,7 @@ def test_case_list_sheet_when_computed_with_it(workspace, tmp_path):
     metrics.compute_workspace(workspace, ["H001"], case_list=True)
     results.export_results(workspace, tmp_path / "out", orgs=["H001"])
     book = openpyxl.load_workbook(tmp_path / "out" / "H001" / "计算结果表.xlsx")
-    assert book.sheetnames == [
-        "指标汇总",
-        "病种明细",
-        "术种明细",
-        "年度明细",
-        "病例清单",
-        "口径说明",
-    ]
+    assert book.sheetnames == SHEETS_WITH_CASE_LIST
     rows = list(book["病例清单"].iter_rows(values_only=True))
     assert rows[0] == metrics.CASE_LIST_COLUMNS
     # 张三: B1 as 主（副主）任医师, B2 also as 术者; 赵六: both as 责任护士
@@ -236,13 +232,16 @@ def test_cli_compute_case_list_export_and_exit_codes(capsys, tmp_path):
         "",
     )
     workbook = out / "H001" / "计算结果表.xlsx"
-    assert openpyxl.load_workbook(workbook).sheetnames == [
-        "指标汇总",
-        "病种明细",
-        "术种明细",
-        "年度明细",
-        "病例清单",
-        "口径说明",
+    assert openpyxl.load_workbook(workbook).sheetnames == SHEETS_WITH_CASE_LIST
+    # both records: I21.000, discharged 2020-01-10; B2 holds a 四级 36.0600 by 张三
+    assert [tuple(r.values())[1:] for r in _sheet(workbook, "病种明细")] == [
+        ("张三", "110000001", "03.04", "1", "I21", 2)
+    ]
+    assert [tuple(r.values())[5:] for r in _sheet(workbook, "术种明细")] == [
+        ("36.06", 1, 0, 0, 0, 1, 0)
+    ]
+    assert [tuple(r.values())[1:] for r in _sheet(workbook, "年度明细")] == [
+        ("张三", "110000001", "03.04", "1", 2020, 2, 1, None)
     ]
     listing = [
         (r["姓名"], r["病案号"], r["住院次数"], r["出院时间"], r["角色"], r["文件"], r["行号"])
@@ -272,8 +271,9 @@ def test_cli_compute_case_list_export_and_exit_codes(capsys, tmp_path):
 
 
 def test_cli_run_case_list_and_the_same_explain_line_everywhere(capsys, tmp_path):
-    """张三 is declared in 03.02 but his records say 03.04: W11 and W12 (warnings, so the
-    institution passes), and the explain line in the results, the feedback and summary.json."""
+    """张三 is declared in 03.02 but his records say 03.04: W12 (a warning, so the institution
+    passes and is computed) with the same explain line in the results workbook, the
+    申报人员反馈表 and summary.json."""
     cases = write_book(
         tmp_path / "病案.xlsx",
         "cases",

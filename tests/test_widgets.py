@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,6 +79,27 @@ def test_loading_button_reports_errors_and_reenables() -> None:
     button = LoadingButton("开始导入", refused, alert, "y")
     button.click()
     assert alert.text == "工作区正忙，请稍后再试。"
+
+
+def test_loading_button_shows_progress_while_running() -> None:
+    seen: dict[str, object] = {}
+
+    def action(on_progress):
+        seen["while"] = (button.button.disabled, button.progress.layout.display)
+        seen["status"] = button.status.value
+        on_progress(1, 4, "正在导入 病案.xlsx")
+        seen["progress"] = (button.progress.value, button.progress.max, button.status.value)
+
+    button = LoadingButton("开始导入", action, Alert(), "p")
+    assert button.progress.layout.display == "none"
+    assert button.click() is True
+    assert seen == {
+        "while": (True, ""),  # disabled, the bar shown
+        "status": "正在处理，请稍候…",
+        "progress": (1, 4, "正在导入 病案.xlsx 1/4"),
+    }
+    assert (button.button.disabled, button.progress.layout.display) == (False, "none")
+    assert button.status.value == ""
 
 
 def click_message(sent: datetime) -> dict:
@@ -182,20 +204,10 @@ def test_import_preview_and_delete(app: InstitutionApp, tmp_path: Path) -> None:
     assert section.preview.value == ""
 
 
-def test_rejected_file_imports_nothing(app: InstitutionApp, tmp_path: Path) -> None:
-    name, _ = cases_upload(tmp_path)
+def test_rejected_file_imports_nothing(app: InstitutionApp, make_xlsx) -> None:
     columns = [spec.name for spec in load_reference().columns("staff")]
-    path = tmp_path / "extra.xlsx"
-    import xlsxwriter
-
-    book = xlsxwriter.Workbook(str(path))
-    sheet = book.add_worksheet()
-    for c, column in enumerate([*columns, "备注"]):
-        sheet.write_string(0, c, column)
-    for c, value in enumerate(staff_row("H001", "张三").get(col) for col in columns):
-        if value is not None:
-            sheet.write_string(1, c, str(value))
-    book.close()
+    row = staff_row("H001", "张三")
+    path = make_xlsx("extra.xlsx", [[*columns, "备注"], [row.get(c) for c in columns]])
     app.staff.set_files([("人员-多一列.xlsx", path.read_bytes())])
     app.staff.import_button.click()
     assert app.staff.alert.kind == "error"
@@ -213,8 +225,15 @@ def test_duplicate_file_needs_confirmation(app: InstitutionApp, tmp_path: Path) 
     app.cases.import_button.click()
     app.cases.set_files([upload])
     app.cases.import_button.click()
-    assert app.cases.alert.kind == "error"
-    assert "内容完全相同" in app.cases.results.value
+    assert app.cases.alert.text == (
+        "共 1 个文件：导入 0 个（0 条），1 个文件未导入，原因见下方。"
+        "内容重复的文件如确需再次导入，请点击“仍然导入（重复数据）”。"
+    )
+    first = app.ws.imported_files()[0]
+    assert html_text(app.cases.results.value) == (
+        f"病案首页-1.xlsx：未导入。内容与 {first.time} 已导入的文件“病案首页-1.xlsx”完全相同，"
+        "为避免重复数据未再次导入。如确需再次导入，请点击“仍然导入（重复数据）”。"
+    )  # the page names its button, not a command line (the workspace says "--force")
     assert app.cases.force_button.widget.layout.display == ""
     assert app.state.cases == 2
     app.cases.force_button.click()
@@ -232,6 +251,7 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
     assert app.check.run.button.disabled is False
 
     assert app.check.run.click() is True
+    assert app.check.alert.text == "检测完成：没有错误，可以进行指标计算。"
     assert app.state.institutions[0].stage == STAGE_PASSED
     assert html_text(app.check.verdict.value) == "数据检测通过"
     assert "错误 0 个，警告 0 个" in app.check.rules.value
@@ -252,6 +272,7 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
 
     assert app.compute.run.button.disabled is False
     assert app.compute.run.click() is True, app.compute.alert.text
+    assert app.compute.alert.text == "计算完成：可以保存计算结果表。"
     assert app.state.institutions[0].stage == STAGE_COMPUTED
     assert (
         html_text(app.compute.summary.value)
@@ -268,6 +289,10 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
     assert app.state.institutions[0].stage == STAGE_UPLOADED
     assert app.state.cases == 0
     assert app.check.verdict.value == ""
+    # the messages of the check and the compute went with their results
+    assert app.check.alert.text == ""
+    assert app.compute.alert.text == ""
+    assert app.compute.summary.value == ""
 
 
 def test_reopened_page_shows_the_stored_state(tmp_path: Path) -> None:
@@ -355,10 +380,27 @@ def test_serve_passes_the_workspace_and_refuses_bad_folders(tmp_path: Path, monk
             return 0
 
     monkeypatch.setattr(cwdx.app.subprocess, "Popen", FakeVoila)
-    assert cwdx.app.serve("institution", tmp_path / "ws", 8899) == 0
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert cwdx.app.serve("institution", tmp_path / "ws", port) == 0
     assert started["env"]["CWDX_WORKSPACE"] == str(tmp_path / "ws")
     assert (tmp_path / "ws" / "cwdx.sqlite").is_file()
-    assert "--port=8899" in started["command"]
+    assert f"--port={port}" in started["command"]
+
+    started.clear()
+    with socket.socket() as busy:  # e.g. the app already runs: one Chinese sentence
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        with pytest.raises(CwdxError) as refused:
+            cwdx.app.serve("institution", tmp_path / "ws", taken)
+    assert refused.value.message == (
+        f"端口 {taken} 已被占用（可能已有一个 cwdx 应用在运行，可直接用浏览器打开 "
+        f"http://127.0.0.1:{taken}/）；如需再启动一个，请用 --port 指定其他端口，"
+        f"例如 --port {taken + 1}。"
+    )
+    assert started == {}
 
     started.clear()
     other = tmp_path / "other"
@@ -379,6 +421,7 @@ def test_refresh_shows_changes_made_elsewhere(app: InstitutionApp, tmp_path: Pat
     assert app.state.cases == 0
     app.reload.click()
     assert app.state.cases == 4
+    assert re.fullmatch(r"已重新读取工作区状态（\d\d:\d\d:\d\d）。", app.alert.text)
     assert "病案首页数据 4 条" in app.status.value
     assert "预览：前 4 行（共 4 行）" in app.cases.preview.value
 
@@ -394,10 +437,16 @@ def test_import_into_a_checked_workspace_says_how_to_unfreeze(
     changed = xlsx_bytes(tmp_path, "申报人员-改.xlsx", "staff", [staff_row("H001", "李四")])
     app.staff.set_files([changed])
     app.staff.import_button.click()
-    assert app.staff.alert.text.endswith(
+    assert app.staff.alert.text == (
+        "共 1 个文件：导入 0 个（0 人），1 个文件未导入，原因见下方。"
         "数据已检测（已冻结）：在本页面先点击“删除历史数据”（同时解冻），再重新导入。"
     )
-    assert "已冻结机构 H001" in app.staff.results.value
+    # the page's words, not the workspace's command line (cwdx -w … unfreeze …)
+    assert html_text(app.staff.results.value) == (
+        "申报人员-改.xlsx：未导入。文件含有已检测（已冻结）机构 H001（测试医院，已检测-通过）的数据，"
+        "整个文件未导入。如需导入，请先点击“删除历史数据”（同时解冻），再重新导入；"
+        "或从文件中删去该机构的行后重新导入。"
+    )
     assert app.state.staff == 1
 
 
@@ -493,3 +542,34 @@ def test_busy_workspace_is_a_message_not_a_crash(app: InstitutionApp, tmp_path: 
     assert "已选择 1 个文件" in app.cases.selected.value  # the choice is kept for a retry
     assert app.cases.import_button.click() is True
     assert app.cases.alert.text == "导入完成：1 个文件，共 2 条。"
+
+
+def test_duplicate_offer_goes_once_the_data_is_checked(app: InstitutionApp, tmp_path: Path) -> None:
+    upload = staff_upload(tmp_path)
+    app.staff.set_files([upload])
+    app.staff.import_button.click()
+    app.staff.set_files([upload])
+    app.staff.import_button.click()
+    assert app.staff.force_button.widget.layout.display == ""
+    app.cases.set_files([cases_upload(tmp_path, n=2)])
+    app.cases.import_button.click()
+    assert app.staff.force_button.widget.layout.display == ""  # still on offer
+    assert app.check.run.click() is True
+    # frozen now: a forced import would be refused, so the button is gone
+    assert app.staff.force_button.widget.layout.display == "none"
+    assert app.staff.force_button.click() is False  # nothing left to import: a message
+    assert app.staff.alert.text == "请先点击“选择文件”选择要导入的 .xlsx 文件。"
+    assert app.staff.force_button.widget.layout.display == "none"
+    assert app.state.staff == 1
+
+
+def test_refusals_never_show_command_lines() -> None:
+    from cwdx_widgets.common import report_exception
+
+    alert = Alert()
+    refusal = CwdxError(
+        "机构 H001 已检测，不能删除；请先「在上传阶段解冻数据检测」"
+        "（命令行：cwdx -w /tmp/ws unfreeze --org H001 --stage check）后再操作。"
+    )
+    report_exception(alert, "删除历史数据", refusal)
+    assert alert.text == ("机构 H001 已检测，不能删除；请先「在上传阶段解冻数据检测」后再操作。")

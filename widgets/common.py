@@ -13,6 +13,7 @@ import base64
 import html
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,9 +77,11 @@ STYLE = """
 .cwdx-alert-info { background: #ddf4ff; border: 1px solid #54aeff; color: #0a3069; }
 .cwdx-alert-warning { background: #fff8c5; border: 1px solid #d4a72c; color: #4d2d00; }
 .cwdx-table-wrap { max-height: 380px; overflow: auto; border: 1px solid #d0d7de; }
-.cwdx-table { border-collapse: collapse; font-size: 12px; white-space: nowrap; }
+.cwdx-table-wrap.cwdx-rules-wrap { max-height: 640px; }
+.cwdx-table { border-collapse: separate; border-spacing: 0; font-size: 12px; white-space: nowrap; }
 .cwdx-table th { position: sticky; top: 0; background: #f6f8fa; z-index: 1; }
-.cwdx-table th, .cwdx-table td { border: 1px solid #d0d7de; padding: 2px 6px; text-align: left; }
+.cwdx-table th, .cwdx-table td { border: 0 solid #d0d7de; border-width: 0 1px 1px 0;
+  padding: 2px 6px; text-align: left; }
 .cwdx-table td.cwdx-num { text-align: right; }
 .cwdx-table tr.cwdx-row-error td { color: #cf222e; }
 .cwdx-table tr.cwdx-row-warning td { background: #fff8c5; }
@@ -131,11 +134,21 @@ class Alert:
         self.widget.value = ""
 
 
+#: A command-line hint inside a workspace message: "（命令行：cwdx -w … unfreeze …）",
+#: "（命令行加 --force）". The page offers buttons, not commands.
+_COMMAND_LINE = re.compile(r"（命令行[^）]*）")
+
+
+def without_command_lines(text: str) -> str:
+    """``text`` without its command-line hints (the page's users click buttons)."""
+    return _COMMAND_LINE.sub("", text)
+
+
 def report_exception(alert: Alert, action: str, exc: BaseException) -> None:
     """Show ``exc`` in ``alert`` as one Chinese sentence; log the traceback of unexpected ones."""
     if isinstance(exc, CwdxError):
         log.warning("%s：已拒绝（%s）", action, type(exc).__name__)
-        alert.error(exc.message)
+        alert.error(without_command_lines(exc.message))
         return
     log.error("%s：意外错误 %s", action, type(exc).__name__, exc_info=exc)
     alert.error(UNEXPECTED.format(action=action, kind=type(exc).__name__))
@@ -380,6 +393,13 @@ def section(title: str, css_class: str, children: list[widgets.Widget]) -> widge
     for name in ["cwdx-section", *css_class.split()]:
         box.add_class(name)
     return box
+
+
+def html_area(css_class: str) -> widgets.HTML:
+    """An empty HTML widget with ``css_class`` (the tests and the page style find it by it)."""
+    area = widgets.HTML("")
+    area.add_class(css_class)
+    return area
 
 
 def note(text: str, css_class: str = "") -> widgets.HTML:

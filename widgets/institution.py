@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+from datetime import datetime
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -48,7 +49,7 @@ class InstitutionApp:
             layout=widgets.Layout(width="auto", flex="0 0 auto"),
         )
         self.reload.add_class("cwdx-refresh")
-        self.reload.on_click(lambda _b: self.refresh())
+        self.reload.on_click(lambda _b: self.reload_clicked())
         self.templates = TemplateSection()
         self.cases = ImportSection(self.ws, "cases", self.refresh)
         self.staff = ImportSection(self.ws, "staff", self.refresh)
@@ -99,6 +100,13 @@ class InstitutionApp:
                 part.refresh(self.state)
         except Exception as exc:  # never a traceback in the page
             report_exception(self.alert, "读取工作区状态", exc)
+
+    def reload_clicked(self) -> None:
+        """刷新状态: re-read the workspace and say so (the page may look the same)."""
+        self.refresh()
+        if not self.alert.kind:
+            now = datetime.now().strftime("%H:%M:%S")
+            self.alert.info(f"已重新读取工作区状态（{now}）。")
 
     @classmethod
     def from_environment(cls) -> InstitutionApp | ErrorPage:

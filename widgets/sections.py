@@ -27,7 +27,9 @@ from cwdx.workspace import (
     STAGE_FAILED,
     STAGE_PASSED,
     STAGE_UPLOADED,
+    UNFREEZE_CHECK,
     ImportOutcome,
+    ImportRecord,
     InstitutionInfo,
     Workspace,
 )
@@ -38,10 +40,12 @@ from cwdx_widgets.common import (
     LoadingButton,
     ProgressFn,
     frame_table,
+    html_area,
     html_table,
     note,
     report_exception,
     section,
+    without_command_lines,
 )
 
 log = logging.getLogger("cwdx.app")
@@ -194,8 +198,7 @@ class ImportSection:
             accept=".xlsx,.xlsm", multiple=True, description="选择文件", icon="upload"
         )
         self.upload.add_class(f"{prefix}-upload")
-        self.selected = widgets.HTML("")
-        self.selected.add_class(f"{prefix}-selected")
+        self.selected = html_area(f"{prefix}-selected")
         self.upload.observe(self._on_select, names="value")
         self.import_button = LoadingButton(
             "开始导入", self._import, self.alert, f"{prefix}-import", button_style="primary"
@@ -209,12 +212,9 @@ class ImportSection:
             button_style="warning",
         )
         self.force_button.widget.layout.display = "none"
-        self.results = widgets.HTML("")
-        self.results.add_class(f"{prefix}-results")
-        self.count = widgets.HTML("")
-        self.count.add_class(f"{prefix}-count")
-        self.preview = widgets.HTML("")
-        self.preview.add_class(f"{prefix}-preview")
+        self.results = html_area(f"{prefix}-results")
+        self.count = html_area(f"{prefix}-count")
+        self.preview = html_area(f"{prefix}-preview")
         self.delete_button = widgets.Button(
             description="删除历史数据", icon="trash", layout=widgets.Layout(width="auto")
         )
@@ -309,7 +309,7 @@ class ImportSection:
             self._run_import(files, True, on_progress)
         except CwdxError:
             self._duplicates = files
-            self.force_button.widget.layout.display = ""
+            self.force_button.widget.layout.display = "" if files else "none"
             raise
 
     def _run_import(
@@ -343,10 +343,12 @@ class ImportSection:
         items = []
         duplicates = []
         held = {
-            r.sha256
-            for r in self.ws.imported_files()
+            r.sha256: r
+            for r in reversed(self.ws.imported_files())
             if r.table == self.table and r.rejected is None and r.current_rows > 0
         }
+        frozen = [i for i in self._state.institutions if i.frozen]
+        kinds: set[str] = set()
         for outcome, file in zip(outcomes, files, strict=False):
             name = html.escape(outcome.file)
             if outcome.ok:
@@ -363,13 +365,15 @@ class ImportSection:
                 report = outcome.report.describe() if outcome.report is not None else ""
                 detail = f'<div class="cwdx-note">{html.escape(report)}</div>' if report else ""
                 items.append(f'<li class="cwdx-file-ok">{text}。{detail}</li>')
-            else:
-                items.append(
-                    f'<li class="cwdx-file-rejected"><span style="color:#cf222e">{name}：未导入。'
-                    f"{html.escape(outcome.rejected or '')}</span></li>"
-                )
-                if outcome.sha256 and outcome.sha256 in held:
-                    duplicates.append(file)  # same content already imported: may be forced
+                continue
+            kind, reason = self._rejection(outcome, held, frozen)
+            kinds.add(kind)
+            if kind == "duplicate":
+                duplicates.append(file)  # same content already imported: may be forced
+            items.append(
+                f'<li class="cwdx-file-rejected"><span style="color:#cf222e">{name}：未导入。'
+                f"{html.escape(reason)}</span></li>"
+            )
         self.results.value = f"<ul>{''.join(items)}</ul>"
         imported = [o for o in outcomes if o.ok]
         rejected = len(outcomes) - len(imported)
@@ -377,9 +381,13 @@ class ImportSection:
         if rejected:
             text = (
                 f"共 {len(outcomes)} 个文件：导入 {len(imported)} 个（{rows:,} {unit}），"
-                f"{rejected} 个文件未导入，原因见下方；请按原因修改后重新导入。"
+                f"{rejected} 个文件未导入，原因见下方。"
             )
-            if any(i.frozen for i in self._state.institutions):
+            if "file" in kinds:
+                text += "请按原因修改文件后重新导入。"
+            if "duplicate" in kinds:
+                text += "内容重复的文件如确需再次导入，请点击“仍然导入（重复数据）”。"
+            if "frozen" in kinds:
                 text += (
                     "数据已检测（已冻结）：在本页面先点击“删除历史数据”（同时解冻），再重新导入。"
                 )
@@ -388,6 +396,33 @@ class ImportSection:
             self.alert.success(f"导入完成：{len(imported)} 个文件，共 {rows:,} {unit}。")
         self._duplicates = duplicates
         self.force_button.widget.layout.display = "" if duplicates else "none"
+
+    @staticmethod
+    def _rejection(
+        outcome: ImportOutcome, held: dict[str, ImportRecord], frozen: list[InstitutionInfo]
+    ) -> tuple[str, str]:
+        """``(kind, reason)`` of a rejected file, in the page's words: ``duplicate`` (same
+        content as a file whose rows are in the workspace), ``frozen`` (rows of a checked
+        institution) or ``file`` (the file itself, e.g. an extra column). The workspace's
+        reasons also name command lines; the page names its own buttons instead."""
+        reason = outcome.rejected or ""
+        earlier = held.get(outcome.sha256) if outcome.sha256 else None
+        if earlier is not None:
+            return "duplicate", (
+                f"内容与 {earlier.time} 已导入的文件“{earlier.file}”完全相同，为避免重复数据未再次导入。"
+                "如确需再次导入，请点击“仍然导入（重复数据）”。"
+            )
+        hit = [i for i in frozen if i.org in reason]
+        if hit and UNFREEZE_CHECK in reason:
+            names = "、".join(
+                f"{i.org}（{i.name}，{i.stage}）" if i.name else f"{i.org}（{i.stage}）"
+                for i in hit
+            )
+            return "frozen", (
+                f"文件含有已检测（已冻结）机构 {names}的数据，整个文件未导入。如需导入，请先点击"
+                "“删除历史数据”（同时解冻），再重新导入；或从文件中删去该机构的行后重新导入。"
+            )
+        return "file", without_command_lines(reason)
 
     # ---- deleting
 
@@ -426,6 +461,10 @@ class ImportSection:
     def refresh(self, state: PageState) -> None:
         """Show the row count and the preview of the first rows."""
         self._state = state
+        if self._duplicates and any(i.frozen for i in state.institutions):
+            # checked since: the data is frozen, a forced import would be refused
+            self._duplicates = []
+            self.force_button.widget.layout.display = "none"
         rows = getattr(state, self.table)
         unit = ROW_UNITS[self.table]
         self.delete_button.disabled = rows == 0
@@ -450,22 +489,54 @@ class ImportSection:
 # -------------------------------------------------------------------------------- 数据检测
 
 
-class CheckSection:
+class StepSection:
+    """A step of the flow with one primary button (数据检测, 指标计算): its alert, the button,
+    a hint under it saying why it is disabled, and the page section around ``body``."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        refresh_page: Refresh,
+        name: str,
+        title: str,
+        label: str,
+        action: Callable[[ProgressFn], None],
+        intro: str,
+    ) -> None:
+        self.ws = ws
+        self.refresh_page = refresh_page
+        self.alert = Alert(f"cwdx-{name}-alert")
+        self.run = LoadingButton(
+            label, action, self.alert, f"cwdx-{name}-run", button_style="primary"
+        )
+        self.hint = html_area(f"cwdx-{name}-hint")
+        self.title, self.name, self.intro = title, name, intro
+
+    def build(self, body: list[widgets.Widget]) -> widgets.VBox:
+        """The page section: intro, button, hint, alert, then ``body``."""
+        head = [note(self.intro), widgets.HBox([self.run.widget]), self.hint, self.alert.widget]
+        return section(self.title, f"cwdx-{self.name}", [*head, *body])
+
+    def show_hint(self, text: str) -> None:
+        """The grey line under the button (``""``: none)."""
+        self.hint.value = f'<div class="cwdx-note">{html.escape(text)}</div>' if text else ""
+
+
+class CheckSection(StepSection):
     """数据检测: run the check, show the verdict and rule counts, save the feedback workbooks."""
 
     def __init__(self, ws: Workspace, refresh_page: Refresh) -> None:
-        self.ws = ws
-        self.refresh_page = refresh_page
-        self.alert = Alert("cwdx-check-alert")
-        self.run = LoadingButton(
-            "开始检测", self._check, self.alert, "cwdx-check-run", button_style="primary"
+        super().__init__(
+            ws,
+            refresh_page,
+            "check",
+            "数据检测",
+            "开始检测",
+            self._check,
+            "病案首页数据和申报人员信息都导入后才能检测；检测后数据冻结，如需修改数据，请删除历史数据后重新导入。",
         )
-        self.hint = widgets.HTML("")
-        self.hint.add_class("cwdx-check-hint")
-        self.verdict = widgets.HTML("")
-        self.verdict.add_class("cwdx-check-verdict")
-        self.rules = widgets.HTML("")
-        self.rules.add_class("cwdx-check-rules")
+        self.verdict = html_area("cwdx-check-verdict")
+        self.rules = html_area("cwdx-check-rules")
         self.feedback = {
             table: Downloader(
                 label,
@@ -475,20 +546,8 @@ class CheckSection:
             )
             for table, label in FEEDBACK_LABELS.items()
         }
-        self.widget = section(
-            "数据检测",
-            "cwdx-check",
-            [
-                note(
-                    "病案首页数据和申报人员信息都导入后才能检测；检测后数据冻结，如需修改数据，请删除历史数据后重新导入。"
-                ),
-                widgets.HBox([self.run.widget]),
-                self.hint,
-                self.alert.widget,
-                self.verdict,
-                self.rules,
-                widgets.HBox([d.widget for d in self.feedback.values()]),
-            ],
+        self.widget = self.build(
+            [self.verdict, self.rules, widgets.HBox([d.widget for d in self.feedback.values()])]
         )
 
     def _check(self, on_progress: ProgressFn) -> None:
@@ -525,26 +584,26 @@ class CheckSection:
         ready = state.cases > 0 and state.staff > 0 and bool(uploaded)
         self.run.enabled = ready
         if state.cases == 0 or state.staff == 0:
-            self.hint.value = '<div class="cwdx-note">请先导入病案首页数据和申报人员信息。</div>'
+            self.show_hint("请先导入病案首页数据和申报人员信息。")
         elif not uploaded:
-            self.hint.value = (
-                '<div class="cwdx-note">数据已检测。如需重新检测，请删除历史数据后重新导入。</div>'
-            )
+            self.show_hint("数据已检测。如需重新检测，请删除历史数据后重新导入。")
         else:
-            self.hint.value = ""
+            self.show_hint("")
         checked = state.checked
         for download in self.feedback.values():
             download.enabled = bool(checked)
         if not checked:
+            # the data was deleted (or unfrozen elsewhere): the last check's message is stale
+            self.alert.clear()
             self.verdict.value = ""
             self.rules.value = ""
             return
-        passed = all(i.passed for i in checked)
-        if passed:
+        # the table first: the verdict appears with its table, never before it
+        self.rules.value = "".join(self._rule_table(info, len(checked) > 1) for info in checked)
+        if all(i.passed for i in checked):
             self.verdict.value = '<div class="cwdx-verdict cwdx-verdict-pass">数据检测通过</div>'
         else:
             self.verdict.value = '<div class="cwdx-verdict cwdx-verdict-fail">数据检测不通过</div>'
-        self.rules.value = "".join(self._rule_table(info, len(checked) > 1) for info in checked)
 
     @staticmethod
     def _rule_table(info: InstitutionInfo, heading: bool) -> str:
@@ -575,7 +634,12 @@ class CheckSection:
             title
             + summary
             + html_table(
-                columns, rows, row_classes=classes, numeric=["数量"], wrap=["说明", "处理建议"]
+                columns,
+                rows,
+                css_class="cwdx-rules-wrap",  # taller: 29 rules with advice, read top to bottom
+                row_classes=classes,
+                numeric=["数量"],
+                wrap=["说明", "处理建议"],
             )
         )
 
@@ -583,40 +647,25 @@ class CheckSection:
 # -------------------------------------------------------------------------------- 指标计算
 
 
-class ComputeSection:
+class ComputeSection(StepSection):
     """指标计算: compute institutions that passed, preview 指标汇总, save 计算结果表."""
 
     def __init__(self, ws: Workspace, refresh_page: Refresh) -> None:
-        self.ws = ws
-        self.refresh_page = refresh_page
-        self.alert = Alert("cwdx-compute-alert")
-        self.run = LoadingButton(
-            "开始计算", self._compute, self.alert, "cwdx-compute-run", button_style="primary"
+        super().__init__(
+            ws,
+            refresh_page,
+            "compute",
+            "指标计算",
+            "开始计算",
+            self._compute,
+            "数据检测通过后才能计算。专科目录（病种、术种）为示例目录，正式使用请替换为省级发布的目录。",
         )
-        self.hint = widgets.HTML("")
-        self.hint.add_class("cwdx-compute-hint")
-        self.summary = widgets.HTML("")
-        self.summary.add_class("cwdx-compute-summary")
-        self.preview = widgets.HTML("")
-        self.preview.add_class("cwdx-compute-preview")
+        self.summary = html_area("cwdx-compute-summary")
+        self.preview = html_area("cwdx-compute-preview")
         self.download = Downloader(
             "保存计算结果表", lambda _p: self._build_results(), self.alert, "cwdx-results"
         )
-        self.widget = section(
-            "指标计算",
-            "cwdx-compute",
-            [
-                note(
-                    "数据检测通过后才能计算。专科目录（病种、术种）为示例目录，正式使用请替换为省级发布的目录。"
-                ),
-                widgets.HBox([self.run.widget]),
-                self.hint,
-                self.alert.widget,
-                self.summary,
-                self.preview,
-                self.download.widget,
-            ],
-        )
+        self.widget = self.build([self.summary, self.preview, self.download.widget])
 
     def _compute(self, on_progress: ProgressFn) -> None:
         from cwdx.metrics import compute_workspace
@@ -650,16 +699,15 @@ class ComputeSection:
         self.download.enabled = bool(computed)
         if not passed and not computed:
             if state.at(STAGE_FAILED):
-                self.hint.value = '<div class="cwdx-note">数据检测不通过，不能计算：请按反馈表修改数据后重新导入并检测。</div>'
+                self.show_hint("数据检测不通过，不能计算：请按反馈表修改数据后重新导入并检测。")
             else:
-                self.hint.value = (
-                    '<div class="cwdx-note">请先完成数据检测，检测通过后才能计算。</div>'
-                )
+                self.show_hint("请先完成数据检测，检测通过后才能计算。")
         elif computed and not passed:
-            self.hint.value = '<div class="cwdx-note">已计算。数据已冻结；如需重新计算，请删除历史数据后重新导入、检测。</div>'
+            self.show_hint("已计算。数据已冻结；如需重新计算，请删除历史数据后重新导入、检测。")
         else:
-            self.hint.value = ""
+            self.show_hint("")
         if not computed:
+            self.alert.clear()  # the last compute's message is stale once its results are gone
             self.summary.value = ""
             self.preview.value = ""
             return
@@ -675,12 +723,12 @@ class ComputeSection:
             return
         table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         matched = int((table["匹配状态"] == MATCHED).sum()) if "匹配状态" in table else 0
+        caption = f'<div class="cwdx-note">预览：前 {min(len(table), PREVIEW_ROWS):,} 行</div>'
+        self.preview.value = caption + frame_table(table, limit=PREVIEW_ROWS)
         self.summary.value = (
             f'<div class="cwdx-note">指标汇总：申报人员 <b>{len(table):,}</b> 人，'
             f"已匹配 {matched:,} 人，未匹配 {len(table) - matched:,} 人。</div>"
         )
-        caption = f'<div class="cwdx-note">预览：前 {min(len(table), PREVIEW_ROWS):,} 行</div>'
-        self.preview.value = caption + frame_table(table, limit=PREVIEW_ROWS)
 
 
 # -------------------------------------------------------------------------------- 关于
@@ -690,8 +738,7 @@ class AboutSection:
     """关于: product version, 口径 version, reference lists (rows, SHA-256)."""
 
     def __init__(self) -> None:
-        self.body = widgets.HTML("")
-        self.body.add_class("cwdx-about-body")
+        self.body = html_area("cwdx-about-body")
         self.widget = widgets.Accordion(children=[self.body], titles=("关于",), selected_index=None)
         self.widget.add_class("cwdx-about")
         self.widget.observe(self._on_open, names="selected_index")

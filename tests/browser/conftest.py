@@ -60,24 +60,16 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-@pytest.fixture
-def start_app(tmp_path: Path) -> Iterator[Callable[..., RunningApp]]:
-    """``start_app(workspace=None)`` runs the institution app and waits until it listens."""
-    started: list[subprocess.Popen] = []
-    jupyter = tmp_path / "jupyter"
+#: Seconds the app may take to listen (a loaded 2-core machine starts Voilà in 2–10 s).
+START_TIMEOUT = 90
 
-    def _start(workspace: Path | None = None) -> RunningApp:
-        folder = workspace or tmp_path / "workspace"
-        port = free_port()
-        env = dict(os.environ)
-        env.update(
-            JUPYTER_DATA_DIR=str(jupyter / "data"),
-            JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
-            JUPYTER_CONFIG_DIR=str(jupyter / "config"),
-            IPYTHONDIR=str(jupyter / "ipython"),
-            PYTHONUNBUFFERED="1",
-        )
-        log_path = tmp_path / f"voila-{port}.log"
+
+def _launch(folder: Path, env: dict[str, str], cwd: Path) -> tuple[RunningApp | None, str]:
+    """Start ``cwdx app institution`` on a free port; ``(app, "")`` once Voilà serves, or
+    ``(None, log)`` when the port was taken meanwhile (free_port() only proves it was free)."""
+    port = free_port()
+    log_path = cwd / f"voila-{port}.log"
+    with log_path.open("w") as log:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -91,32 +83,70 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., RunningApp]]:
                 str(port),
             ],
             env=env,
-            stdout=log_path.open("w"),
+            stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=tmp_path,
+            cwd=cwd,
         )
-        started.append(process)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError("应用未能启动：\n" + log_path.read_text())
+    url = f"http://127.0.0.1:{port}/"
+    app = RunningApp(url, folder, log_path, process)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            text = app.server_log()
+            if "已被占用" in text or "already in use" in text:
+                return None, text
+            raise AssertionError("应用未能启动：\n" + text)
+        # Voilà's own line (our "已启动" line is printed before Voilà starts), and the port
+        # answers: the server is this app, not whoever else may hold the port
+        if f"Voilà is running at:\n{url}" in app.server_log():
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return app, ""
             except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("应用 60 秒内未监听端口：\n" + log_path.read_text())
-        return RunningApp(f"http://127.0.0.1:{port}/", folder, log_path, process)
+                pass
+        time.sleep(0.1)
+    _stop(process)
+    raise AssertionError(f"应用 {START_TIMEOUT} 秒内未开始服务：\n" + app.server_log())
+
+
+@pytest.fixture
+def start_app(tmp_path: Path) -> Iterator[Callable[..., RunningApp]]:
+    """``start_app(workspace=None)`` runs the institution app and waits until it serves."""
+    started: list[subprocess.Popen] = []
+    jupyter = tmp_path / "jupyter"
+
+    def _start(workspace: Path | None = None) -> RunningApp:
+        folder = workspace or tmp_path / "workspace"
+        env = dict(os.environ)
+        env.update(
+            JUPYTER_DATA_DIR=str(jupyter / "data"),
+            JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
+            JUPYTER_CONFIG_DIR=str(jupyter / "config"),
+            IPYTHONDIR=str(jupyter / "ipython"),
+            PYTHONUNBUFFERED="1",
+        )
+        log = ""
+        for _attempt in range(3):
+            app, log = _launch(folder, env, tmp_path)
+            if app is not None:
+                started.append(app.process)
+                return app
+        raise AssertionError("三次都没有找到可用端口：\n" + log)
 
     yield _start
     for process in started:
         _stop(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
-    """Headless Chromium (the system's, never a downloaded one)."""
+    """Headless Chromium (the system's, never a downloaded one).
+
+    Package scope: Playwright's sync API keeps an asyncio loop running in the main thread
+    while it is started, so it must stop with the browser tests; a session-wide browser made
+    every later test that runs an event loop (``asyncio.run``: papermill, nbclient, …) fail
+    with "cannot be called from a running event loop" when the whole suite ran.
+    """
     if not Path(CHROMIUM).exists():
         pytest.skip("没有安装 /usr/bin/chromium")
     from playwright.sync_api import sync_playwright
@@ -132,6 +162,8 @@ def page(browser):
     """A fresh page (1280×900) that accepts downloads."""
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    # generous: under load (the whole suite on 2 cores) a kernel reply can take seconds
+    page.set_default_timeout(60_000)
+    page.set_default_navigation_timeout(120_000)
     yield page
     context.close()

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-import xlsxwriter
 from ws_helper import staff_row, write_book
 
+import cwdx
+from cwdx.reader import read_workbook
 from cwdx.reference import load_reference
 
 pytestmark = pytest.mark.browser
@@ -22,16 +23,30 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def open_app(page, url: str) -> float:
-    """Open the app; returns the seconds until the first widget is visible and enabled."""
+    """Open the app as a user does; returns the seconds from navigation until the first button
+    (下载病案首页数据表样) is visible and enabled, i.e. until the user can act."""
     started = time.monotonic()
-    response = page.goto(url)
-    assert "正在打开页面，请稍候……" in response.text()  # the Chinese loading message
-    page.locator(".cwdx-template-cases").wait_for(state="visible", timeout=60_000)
-    page.wait_for_function(
-        "() => { const b = document.querySelector('button.cwdx-template-cases');"
-        " return b && !b.disabled; }"
+    response = page.goto(url, wait_until="commit")
+    page.locator("button.cwdx-template-cases:not([disabled])").wait_for(
+        state="visible", timeout=120_000
     )
-    return time.monotonic() - started
+    seconds = time.monotonic() - started
+    assert "正在打开页面，请稍候……" in response.text()  # the Chinese loading message
+    return seconds
+
+
+def open_log(page, expected: str) -> str:
+    """Open the 日志 panel and return its text once it shows ``expected``.
+
+    Opening the panel is a message to the kernel, handled after every click sent before it
+    (the kernel handles messages in order), so the text is the log after those clicks."""
+    page.locator(".cwdx-log-section").get_by_text("日志", exact=True).click()
+    page.wait_for_function(
+        "(s) => { const t = document.querySelector('.cwdx-log-text textarea');"
+        " return t !== null && t.value.includes(s); }",
+        arg=expected,
+    )
+    return page.locator(".cwdx-log-text textarea").input_value()
 
 
 def upload(page, table: str, files: list[Path], double_click: bool = False) -> None:
@@ -50,10 +65,19 @@ def upload(page, table: str, files: list[Path], double_click: bool = False) -> N
 
 
 def alert_text(page, css: str) -> str:
-    return page.locator(f"{css} .cwdx-alert").inner_text()
+    """The text of a section's alert ("" when none is shown)."""
+    alert = page.locator(f"{css} .cwdx-alert")
+    return alert.inner_text() if alert.count() else ""
 
 
-def test_extra_column_and_big_file_are_rejected(start_app, page, tmp_path: Path) -> None:
+def run_check(page, message: str) -> None:
+    """Click 开始检测 and wait for its closing message (shown after the page was refreshed,
+    so the verdict and the rule table are complete when it appears)."""
+    page.locator("button.cwdx-check-run").click()
+    page.locator(".cwdx-check-alert .cwdx-alert", has_text=message).wait_for(timeout=120_000)
+
+
+def test_extra_column_and_big_file_are_rejected(start_app, page, make_xlsx, tmp_path: Path) -> None:
     app = start_app()
     seconds = open_app(page, app.url)
     print(f"\n页面可用用时 {seconds:.2f} 秒")
@@ -65,25 +89,22 @@ def test_extra_column_and_big_file_are_rejected(start_app, page, tmp_path: Path)
         assert page.request.get(app.url + path).status in (403, 404), path
 
     columns = [spec.name for spec in load_reference().columns("staff")]
-    path = tmp_path / "人员-多一列.xlsx"
-    book = xlsxwriter.Workbook(str(path))
-    sheet = book.add_worksheet()
-    for c, column in enumerate([*columns, "联系电话"]):
-        sheet.write_string(0, c, column)
-    sheet.write_string(1, 0, "H001")
-    book.close()
+    path = make_xlsx("人员-多一列.xlsx", [[*columns, "联系电话"], ["H001"]])
     # 12 MiB of junk named .xlsx: more than Voilà's default 10 MiB websocket message limit
     big = tmp_path / "大文件.xlsx"
     big.write_bytes(os.urandom(12 * 1024 * 1024))
 
     upload(page, "staff", [path, big])
-    assert alert_text(page, ".cwdx-staff-alert").startswith(
-        "共 2 个文件：导入 0 个（0 人），2 个文件未导入"
+    assert alert_text(page, ".cwdx-staff-alert") == (
+        "共 2 个文件：导入 0 个（0 人），2 个文件未导入，原因见下方。请按原因修改文件后重新导入。"
     )
-    results = page.locator(".cwdx-staff-results").inner_text()
-    assert "人员-多一列.xlsx：未导入。" in results
-    assert "联系电话" in results
-    assert "大文件.xlsx：未导入。" in results
+    results = page.locator(".cwdx-staff-results li").all_inner_texts()
+    extra = read_workbook(path, "staff").rejected
+    assert "联系电话" in extra  # the reader names the extra column
+    assert results == [
+        f"人员-多一列.xlsx：未导入。{extra}",
+        f"大文件.xlsx：未导入。{read_workbook(big, 'staff').rejected}",
+    ]
     assert (
         page.locator(".cwdx-staff-count").inner_text() == "当前工作区中申报人员信息自然表：0 人。"
     )
@@ -94,15 +115,16 @@ def test_extra_column_and_big_file_are_rejected(start_app, page, tmp_path: Path)
     with page.expect_download() as saved:
         page.locator("button.cwdx-template-staff").dblclick()
     assert saved.value.suggested_filename == "申报人员信息自然表表样.xlsx"
-    page.wait_for_timeout(1000)
-    log_text = (app.workspace / "logs" / "cwdx.log").read_text(encoding="utf-8")
-    # (the second click is either ignored by the kernel or never sent: the button is disabled)
-    assert log_text.count("下载：申报人员信息自然表表样.xlsx") == 1
 
     # a double click imports once (the second click is ignored, not an error)
     good = write_book(tmp_path / "申报人员.xlsx", "staff", [staff_row("H001", "张三")])
     upload(page, "staff", [good], double_click=True)
-    page.wait_for_timeout(1000)
+
+    # the log, read after both double clicks were handled, shows each action once
+    # (a second click is either ignored by the kernel or never sent: the button is disabled)
+    text = open_log(page, "上传 staff：1 个文件")
+    assert text.count("下载：申报人员信息自然表表样.xlsx") == 1
+    assert text.count("上传 staff：1 个文件") == 1
     assert alert_text(page, ".cwdx-staff-alert") == "导入完成：1 个文件，共 1 人。"
     assert (
         page.locator(".cwdx-staff-count").inner_text() == "当前工作区中申报人员信息自然表：1 人。"
@@ -192,11 +214,16 @@ def import_institution(page, folder: Path, inst) -> None:
 
 
 def screenshot(page, path: Path) -> None:
-    """The page from its title to the check results, for the README."""
-    page.set_viewport_size({"width": 1280, "height": 2900})
+    """What the user sees after a failing check (1280×1800): the staff import, the verdict and
+    the rule table scrolled to where the red errors meet the yellow warnings, for the README."""
+    page.set_viewport_size({"width": 1280, "height": 1800})
     page.evaluate(
-        "() => { window.scrollTo(0, 0);"
-        " document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; }); }"
+        """() => {
+        document.querySelector('.cwdx-staff-section').scrollIntoView({block: 'start'});
+        const wrap = document.querySelector('.cwdx-check-rules .cwdx-table-wrap');
+        const warning = wrap.querySelector('tr.cwdx-row-warning');
+        wrap.scrollTop = warning.offsetTop - wrap.clientHeight / 2;
+    }"""
     )
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": 1280, "height": 900})
@@ -235,9 +262,10 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     import_institution(page, folder, failing)
     status = page.locator(".cwdx-status").inner_text()
     assert f"病案首页数据 {failing.case_rows:,} 条，申报人员 {failing.staff_rows:,} 人" in status
-    page.locator("button.cwdx-check-run").click()
+    run_check(
+        page, "检测完成：1 个机构有错误，请保存反馈表，按反馈表修改数据后删除历史数据并重新导入。"
+    )
     verdict = page.locator(".cwdx-check-verdict .cwdx-verdict")
-    verdict.wait_for(timeout=120_000)
     assert verdict.inner_text() == "数据检测不通过"
     shown = rule_counts(page)
     assert len(shown) == 29
@@ -273,13 +301,13 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
 
     # the clean institution: passes, computes, downloads equal what `cwdx run` writes
     import_institution(page, folder, clean)
-    page.locator("button.cwdx-check-run").click()
-    verdict.wait_for(timeout=120_000)
+    assert alert_text(page, ".cwdx-check-alert") == ""  # the failed check's message went with it
+    run_check(page, "检测完成：没有错误，可以进行指标计算。")
     assert verdict.inner_text() == "数据检测通过"
     assert page.locator(".cwdx-check-rules tr.cwdx-row-error").count() == 0
     page.locator("button.cwdx-compute-run").click()
+    page.locator(".cwdx-compute-alert .cwdx-alert", has_text="计算完成").wait_for(timeout=120_000)
     summary = page.locator(".cwdx-compute-summary")
-    summary.get_by_text("指标汇总").wait_for(timeout=120_000)
     assert f"申报人员 {clean.staff_rows:,} 人" in summary.inner_text()
     assert page.locator(".cwdx-compute-preview tbody tr").count() == min(clean.staff_rows, 100)
 
@@ -298,16 +326,12 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     # 关于 and 日志
     page.locator(".cwdx-about").get_by_text("关于", exact=True).click()
     about = page.locator(".cwdx-about-body")
-    about.get_by_text("指标口径版本：cwdx-2026.1").wait_for()
+    about.get_by_text(f"指标口径版本：{cwdx.METRICS_VERSION}").wait_for()
+    assert f"产品版本：cwdx {cwdx.__version__}" in about.inner_text()
     for ref_file in load_reference().files:
         assert ref_file.sha256 in about.inner_text()
-    page.locator(".cwdx-log-section").get_by_text("日志", exact=True).click()
+    text = open_log(page, "下载：计算结果表.xlsx")
     log_box = page.locator(".cwdx-log-text textarea")
-    log_box.wait_for()
-    page.wait_for_function(
-        "() => document.querySelector('.cwdx-log-text textarea').value.includes('下载：计算结果表.xlsx')"
-    )
-    text = log_box.input_value()
     log_box.click()
     page.keyboard.press("Control+A")  # selects the whole log for Ctrl+C
     assert page.evaluate(
@@ -320,3 +344,23 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     name, data = download(page, "cwdx-log-download")
     assert name == "cwdx.log"
     assert "下载：计算结果表.xlsx".encode() in data
+
+
+def test_lost_kernel_says_reload_in_chinese(start_app, page) -> None:
+    import psutil  # an ipykernel dependency
+
+    app = start_app()
+    open_app(page, app.url)
+    server = psutil.Process(app.process.pid)
+    kernels = [p for p in server.children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+    assert len(kernels) == 1
+    kernels[0].kill()  # as a crash, or culling after the laptop slept, would
+    notice = page.locator("#cwdx-disconnected")
+    notice.wait_for()
+    assert notice.inner_text().startswith(
+        "与系统的连接已断开（例如长时间未操作、网络中断或系统已重启），页面上的按钮暂时无法使用。"
+    )
+    page.locator("#cwdx-disconnected button", has_text="刷新页面").click()
+    page.locator("button.cwdx-template-cases:not([disabled])").wait_for(timeout=120_000)
+    assert notice.count() == 0  # a new page with its own kernel
+    assert "工作区中还没有数据" in page.locator(".cwdx-status").inner_text()
