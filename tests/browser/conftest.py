@@ -143,9 +143,9 @@ def browser():
     """Headless Chromium (the system's, never a downloaded one).
 
     Package scope: Playwright's sync API keeps an asyncio loop running in the main thread
-    while it is started, so it must stop with the browser tests; a session-wide browser made
-    every later test that runs an event loop (``asyncio.run``: papermill, nbclient, …) fail
-    with "cannot be called from a running event loop" when the whole suite ran.
+    while it is started, so it stops with the browser tests; with a session-wide browser any
+    later test calling ``asyncio.run()`` would fail with "cannot be called from a running
+    event loop" when the whole suite runs.
     """
     if not Path(CHROMIUM).exists():
         pytest.skip("没有安装 /usr/bin/chromium")

@@ -323,6 +323,11 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     assert name == "精简版反馈信息表.xlsx"
     assert_same_workbook(data, expected.parent / name)
 
+    # every button the user sees speaks Chinese (no English or Jupyter words)
+    labels = [t.strip() for t in page.locator("button:visible").all_inner_texts()]
+    assert "开始计算" in labels and "保存计算结果表" in labels
+    assert [t for t in labels if re.search(r"[A-Za-z]{2,}", t)] == []
+
     # 关于 and 日志
     page.locator(".cwdx-about").get_by_text("关于", exact=True).click()
     about = page.locator(".cwdx-about-body")
