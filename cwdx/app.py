@@ -54,6 +54,8 @@ def notebook_path(edition: str) -> Path:
             f"未知的应用版本“{edition}”，请使用 institution（机构版）或 platform（平台版）。"
         )
     path = PROJECT_DIR / "notebooks" / NOTEBOOKS[edition]
+    if not path.is_file() and edition == "platform":
+        raise CwdxError("平台版尚未提供，目前可以使用机构版：cwdx app institution。")
     if not path.is_file():
         raise CwdxError(
             f"找不到{EDITION_TITLES[edition]}应用的页面文件 {path}，请确认 cwdx 安装完整后重试。"

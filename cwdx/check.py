@@ -179,7 +179,7 @@ def check_frames(
         try:
             states[name] = TableState(name, frame, reference, today)  # type: ignore[arg-type]
         except Exception as exc:  # a table that cannot even be parsed fails all its rules
-            log.exception("check %s: table %s could not be prepared", org, name)
+            log.exception("数据检测 %s：%s 表无法准备，相关规则记为运行出错", org, name)
             states[name] = None
             for rule in RULES.values():
                 if rule.table == name:
@@ -189,7 +189,7 @@ def check_frames(
         try:
             all_state = TableState("staff", all_staff_df, reference, today)
         except Exception as exc:
-            log.exception("check %s: all-staff table could not be prepared", org)
+            log.exception("数据检测 %s：全部申报人员表无法准备，E12/E13 记为运行出错", org)
             for rid in ("E12", "E13"):
                 failed[rid] = _error_text(exc)
             all_state = None
@@ -221,7 +221,7 @@ def check_frames(
             if len(found):
                 parts.append(found)
         except Exception as exc:
-            log.exception("check %s: rule %s failed", org, rule.id)
+            log.exception("数据检测 %s：规则 %s 运行出错", org, rule.id)
             failed[rule.id] = _error_text(exc)
             counts[rule.id] = 0
             continue
@@ -239,7 +239,7 @@ def check_frames(
     case_rows = 0 if cases_df is None else len(cases_df)
     staff_rows = 0 if staff_df is None else len(staff_df)
     log.info(
-        "check %s: %d case rows, %d staff rows, %d errors, %d failed rules, passed=%s",
+        "数据检测 %s：病案 %d 行，申报人员 %d 行，错误 %d 个，运行出错的规则 %d 条，通过=%s",
         org,
         case_rows,
         staff_rows,
@@ -348,7 +348,7 @@ def check_workspace(
     def store(org: str, result: InstitutionCheck) -> None:
         if result.failed_rules:
             # also when the rule ran in a worker process, whose log records go nowhere
-            log.error("check %s: failed rules %s", org, "; ".join(failed_rule_list(result)))
+            log.error("数据检测 %s：运行出错的规则 %s", org, "; ".join(failed_rule_list(result)))
         ws.save_check(org, result.passed, result.counts, result.findings, failed_rule_list(result))
         results[org] = result
         if on_progress:
@@ -357,7 +357,7 @@ def check_workspace(
     if on_progress:
         on_progress(0, total, "数据检测")
     if workers > 1 and total > 1:
-        log.info("check: %d institutions in %d worker processes", total, workers)
+        log.info("数据检测：%d 个机构，%d 个工作进程", total, workers)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = {pool.submit(_check_one, ws, org, all_staff, today): org for org in targets}

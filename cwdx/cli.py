@@ -756,7 +756,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser(
-        "app", help="启动浏览器应用（机构版或平台版）", description="启动 Voilà 应用。"
+        "app", help="启动浏览器应用（机构版；平台版尚未提供）", description="启动 Voilà 应用。"
     )
     p.add_argument(
         "edition",

@@ -159,7 +159,7 @@ def write_table_feedback(
             cell_style=mark_style,
             widths={2: 60},
         )
-    log.info("feedback %s: %s, %d findings", check.org, path.name, len(findings))
+    log.info("反馈表：机构 %s，%s，%d 条发现", check.org, path.name, len(findings))
     return path
 
 
@@ -278,7 +278,7 @@ def write_brief(path: str | Path, entries: Iterable[BriefEntry]) -> Path:
             return red_font if col in error_cols and value else None
 
         book.write_table(BRIEF_SHEET, BRIEF_COLUMNS, table, cell_style=style)
-    log.info("feedback: %s, %d institutions", path.name, len(entries))
+    log.info("精简版反馈信息表：%s，%d 个机构", path.name, len(entries))
     return path
 
 

@@ -153,7 +153,7 @@ def _reject(result: ReadResult, reason: str) -> ReadResult:
     result.rejected = f"{reason}{FIX_HINT}"
     result.frame = None
     result.rows = 0
-    log.info("rejected file=%s table=%s", result.file, result.table)
+    log.info("读取：文件 %s（%s）被拒绝", result.file, result.table)
     return result
 
 
@@ -352,7 +352,7 @@ def read_workbook(
     result.orgs = {str(org): int(n) for org, n in counts.items()}
     result.org_names = _org_names(frame)
     log.info(
-        "read file=%s table=%s rows=%d orgs=%d changed=%d",
+        "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
         path.name,
         table,
         result.rows,

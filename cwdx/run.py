@@ -10,7 +10,6 @@ log of the run and its data can be opened afterwards with ``cwdx -w <out>/.cwdx-
 
 from __future__ import annotations
 
-import importlib
 import logging
 import shutil
 import sys
@@ -26,14 +25,6 @@ WORKSPACE_DIR = ".cwdx-workspace"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 ProgressCallback = Callable[[int, int, str], None]
-
-
-def _optional(module: str, name: str) -> Callable | None:
-    """``module.name`` when that part of cwdx is installed, else ``None``."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 def _fresh_workspace(out: Path):
@@ -72,6 +63,8 @@ def run_oneshot(
     """
     from cwdx.check import check_workspace
     from cwdx.feedback import export_feedback
+    from cwdx.metrics import compute_workspace
+    from cwdx.results import export_results
     from cwdx.summary import write_summary
 
     say = report or (lambda line: print(line, file=sys.stderr))
@@ -88,22 +81,18 @@ def run_oneshot(
         write_summary(ws, out)
         missing = "病案首页数据" if not imported["cases"] else "申报人员信息"
         say(f"没有可读取的{missing}文件，未进行检测和计算；请按上面的提示修改文件后重新运行。")
-        log.info("run: no readable %s file, stopped after import", missing)
+        log.info("一键运行：没有可读取的%s文件，导入后停止", missing)
         return EXIT_USAGE
 
     checks = check_workspace(ws, on_progress=on_progress)
     passed = [org for org, result in checks.items() if result.passed]
     computed: set[str] = set()
-    compute = _optional("cwdx.metrics", "compute_workspace")
-    if compute is not None and passed:
-        done = compute(ws, orgs=passed, on_progress=on_progress, case_list=case_list)
-        computed = set(done) if done is not None else set(passed)
-    elif compute is None:
-        log.warning("run: cwdx.metrics is not available, nothing computed")
+    if passed:
+        done = compute_workspace(ws, orgs=passed, on_progress=on_progress, case_list=case_list)
+        computed = set(done)
 
     export_feedback(ws, out)
-    export_results = _optional("cwdx.results", "export_results")
-    if export_results is not None and computed:
+    if computed:
         export_results(ws, out)
     write_summary(ws, out)
 
@@ -117,12 +106,10 @@ def run_oneshot(
         )
     say(f"反馈表、计算结果表和 summary.json 已写入：{out.resolve()}")
     failed = [org for org, result in checks.items() if not result.passed]
-    log.info(
-        "run: %d institutions, %d passed, %d computed", len(checks), len(passed), len(computed)
-    )
+    log.info("一键运行：%d 个机构，%d 个通过，%d 个已计算", len(checks), len(passed), len(computed))
     if failed:
         say(f"数据检测未通过的机构：{'、'.join(failed)}；请查看各机构的反馈表。")
         return EXIT_FAILED
-    if compute is not None and set(passed) - computed:
+    if set(passed) - computed:
         return EXIT_FAILED
     return EXIT_OK

@@ -121,7 +121,7 @@ def write_summary(ws: Any, out_dir: str | Path) -> Path:
         os.fsync(handle.fileno())
     tmp.replace(path)
     log.info(
-        "summary.json: %d inputs, %d institutions, %d applicants",
+        "summary.json：%d 个输入文件，%d 个机构，%d 位申报人员",
         len(document["inputs"]),
         len(document["institutions"]),
         len(document["results"]),

@@ -345,6 +345,12 @@ class ImportOutcome:
     org_names: dict[str, str] = field(default_factory=dict)
     #: the full Chinese message when the file was rejected, else ``None``
     rejected: str | None = None
+    #: why it was rejected: ``duplicate`` (same content already imported), ``frozen`` (rows of
+    #: frozen institutions, listed in :attr:`frozen_orgs`) or ``file`` (the file itself)
+    rejected_kind: str | None = None
+    frozen_orgs: list[str] = field(default_factory=list)
+    #: ``(file name, import time)`` of the earlier import with the same content
+    duplicate_of: tuple[str, str] | None = None
     #: the reader's normalisation report (has ``describe()``), ``None`` when not read
     report: Any = None
     import_id: int | None = None
@@ -890,6 +896,8 @@ class Workspace:
                     (table, outcome.sha256),
                 ).fetchone()
             if dup is not None:
+                outcome.rejected_kind = "duplicate"
+                outcome.duplicate_of = (dup["file"], dup["time"])
                 outcome.rejected = (
                     f"文件“{path.name}”与 {dup['time']} 已导入的文件“{dup['file']}”内容完全相同，"
                     "为避免重复数据未再次导入；如确需重复导入，请确认后强制导入（命令行加 --force）。"
@@ -923,6 +931,8 @@ class Workspace:
                 for org, name, stage in frozen
             )
             orgs = [org for org, _, _ in frozen]
+            outcome.rejected_kind = "frozen"
+            outcome.frozen_orgs = orgs
             outcome.rejected = (
                 f"文件“{path.name}”含有已冻结机构 {names}的数据，整个文件未导入；如需导入，"
                 f"请先对该机构「{UNFREEZE_CHECK}」（命令行：{self._cli_unfreeze(orgs, 'check')}），"
@@ -994,6 +1004,7 @@ class Workspace:
         return outcome
 
     def _record_rejection(self, outcome: ImportOutcome) -> ImportOutcome:
+        outcome.rejected_kind = outcome.rejected_kind or "file"
         with self._txn() as con:
             cur = con.execute(
                 "INSERT INTO imports (tbl, file, sha256, rows, time, rejected, forced)"

@@ -447,3 +447,9 @@ def test_os_errors_are_named_in_chinese() -> None:
     )
     assert os_error_text(OSError(errno.EIO, "Input/output error")) == "系统错误（编号 5）"
     assert os_error_text(OSError("no errno")) == "系统错误"
+
+
+def test_platform_app_says_it_is_not_provided(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "app", "platform", "--port", "8899")
+    assert (code, out) == (2, "")
+    assert err == "平台版尚未提供，目前可以使用机构版：cwdx app institution。\n"

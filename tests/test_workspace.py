@@ -134,6 +134,7 @@ def test_same_file_is_refused_unless_forced(ws: Workspace, tmp_path: Path) -> No
         f"文件“副本.xlsx”与 {first_time} 已导入的文件“a.xlsx”内容完全相同，为避免重复数据未再次导入；"
         "如确需重复导入，请确认后强制导入（命令行加 --force）。"
     )
+    assert (again.rejected_kind, again.duplicate_of) == ("duplicate", ("a.xlsx", first_time))
     assert ws.institution("H001").staff == 2
     # the same content is fine in the other table's guard (it is rejected by the reader there)
     [forced] = ws.import_files("staff", [copy], force=True)
@@ -173,6 +174,7 @@ def test_rejected_file_leaves_nothing_but_its_record(ws: Workspace, tmp_path: Pa
     missing = tmp_path / "nowhere.xlsx"
     outs = ws.import_files("staff", [bad, missing, good])
     assert [o.ok for o in outs] == [False, False, True]
+    assert [o.rejected_kind for o in outs] == ["file", "file", None]
     assert outs[0].rejected.startswith("文件“bad.xlsx”")
     assert outs[0].rejected.endswith("请在系统中下载相关表样，重新整理数据后上传。")
     assert outs[1].rejected == f"找不到文件 {missing}，请检查文件名和路径后重新导入。"
@@ -216,6 +218,7 @@ def test_freeze_refusals_and_unfreeze_transitions(ws: Workspace, tmp_path: Path)
         f"请先对该机构「在上传阶段解冻数据检测」（命令行：{cli}），"
         "或从文件中删去该机构的行后重新导入。"
     )
+    assert (out.rejected_kind, out.frozen_orgs) == ("frozen", ["H001"])
     assert [i.org for i in ws.institutions()] == ["H001", "H002"]
 
     with pytest.raises(CwdxError) as err:

@@ -27,9 +27,7 @@ from cwdx.workspace import (
     STAGE_FAILED,
     STAGE_PASSED,
     STAGE_UPLOADED,
-    UNFREEZE_CHECK,
     ImportOutcome,
-    ImportRecord,
     InstitutionInfo,
     Workspace,
 )
@@ -182,6 +180,13 @@ def _safe_name(name: str) -> str:
     """The base name of an uploaded file, without any folder part."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return base or "上传文件.xlsx"
+
+
+def _frozen_label(org: str, info: InstitutionInfo | None) -> str:
+    """``org（名称，阶段）`` of a frozen institution named in a rejection."""
+    if info is None:
+        return org
+    return f"{org}（{info.name}，{info.stage}）" if info.name else f"{org}（{info.stage}）"
 
 
 class ImportSection:
@@ -342,12 +347,7 @@ class ImportSection:
         unit = ROW_UNITS[self.table]
         items = []
         duplicates = []
-        held = {
-            r.sha256: r
-            for r in reversed(self.ws.imported_files())
-            if r.table == self.table and r.rejected is None and r.current_rows > 0
-        }
-        frozen = [i for i in self._state.institutions if i.frozen]
+        institutions = {i.org: i for i in self._state.institutions}
         kinds: set[str] = set()
         for outcome, file in zip(outcomes, files, strict=False):
             name = html.escape(outcome.file)
@@ -366,7 +366,7 @@ class ImportSection:
                 detail = f'<div class="cwdx-note">{html.escape(report)}</div>' if report else ""
                 items.append(f'<li class="cwdx-file-ok">{text}。{detail}</li>')
                 continue
-            kind, reason = self._rejection(outcome, held, frozen)
+            kind, reason = self._rejection(outcome, institutions)
             kinds.add(kind)
             if kind == "duplicate":
                 duplicates.append(file)  # same content already imported: may be forced
@@ -399,30 +399,27 @@ class ImportSection:
 
     @staticmethod
     def _rejection(
-        outcome: ImportOutcome, held: dict[str, ImportRecord], frozen: list[InstitutionInfo]
+        outcome: ImportOutcome, institutions: dict[str, InstitutionInfo]
     ) -> tuple[str, str]:
         """``(kind, reason)`` of a rejected file, in the page's words: ``duplicate`` (same
         content as a file whose rows are in the workspace), ``frozen`` (rows of a checked
         institution) or ``file`` (the file itself, e.g. an extra column). The workspace's
         reasons also name command lines; the page names its own buttons instead."""
-        reason = outcome.rejected or ""
-        earlier = held.get(outcome.sha256) if outcome.sha256 else None
-        if earlier is not None:
+        if outcome.rejected_kind == "duplicate" and outcome.duplicate_of:
+            earlier_file, earlier_time = outcome.duplicate_of
             return "duplicate", (
-                f"内容与 {earlier.time} 已导入的文件“{earlier.file}”完全相同，为避免重复数据未再次导入。"
+                f"内容与 {earlier_time} 已导入的文件“{earlier_file}”完全相同，为避免重复数据未再次导入。"
                 "如确需再次导入，请点击“仍然导入（重复数据）”。"
             )
-        hit = [i for i in frozen if i.org in reason]
-        if hit and UNFREEZE_CHECK in reason:
+        if outcome.rejected_kind == "frozen":
             names = "、".join(
-                f"{i.org}（{i.name}，{i.stage}）" if i.name else f"{i.org}（{i.stage}）"
-                for i in hit
+                _frozen_label(org, institutions.get(org)) for org in outcome.frozen_orgs
             )
             return "frozen", (
                 f"文件含有已检测（已冻结）机构 {names}的数据，整个文件未导入。如需导入，请先点击"
                 "“删除历史数据”（同时解冻），再重新导入；或从文件中删去该机构的行后重新导入。"
             )
-        return "file", without_command_lines(reason)
+        return "file", without_command_lines(outcome.rejected or "")
 
     # ---- deleting
 
