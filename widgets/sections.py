@@ -20,7 +20,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, os_error_text
 from cwdx.reference import TABLE_TITLES
 from cwdx.workspace import (
     STAGE_COMPUTED,
@@ -836,7 +836,7 @@ class LogSection:
         except FileNotFoundError:
             data, size = b"", 0
         except OSError as exc:
-            self.alert.error(f"无法读取日志文件 {path}（{exc.strerror}），请检查文件权限。")
+            self.alert.error(f"无法读取日志文件 {path}（{os_error_text(exc)}），请检查文件权限。")
             return
         text = data.decode("utf-8", errors="replace")
         if size > LOG_TAIL_BYTES:
