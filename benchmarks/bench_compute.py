@@ -66,7 +66,7 @@ def synthesise(n_cases: int, n_staff: int, seed: int) -> tuple[pd.DataFrame, pd.
         }
     )
     staff = pa.table(staff_columns).to_pandas()
-    staff["_file"], staff["_row"], staff["_import"], staff["_org"] = "人员.xlsx", 0, 1, ORG
+    staff["_file"], staff["_import"], staff["_org"] = "人员.xlsx", 1, ORG
     staff["_row"] = np.arange(2, n_staff + 2)
 
     # per department, the physicians and nurses who can appear in its records

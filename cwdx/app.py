@@ -27,6 +27,9 @@ WORKSPACE_ENV = "CWDX_WORKSPACE"
 #: The project folder (holds ``notebooks/`` and ``voila.json``).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
+#: The app and report notebooks.
+NOTEBOOK_DIR = PROJECT_DIR / "notebooks"
+
 #: Jupyter data folder of the project (holds the Voilà page template ``cwdx``).
 TEMPLATE_ROOT = PROJECT_DIR / "share" / "jupyter"
 
@@ -53,7 +56,7 @@ def notebook_path(edition: str) -> Path:
         raise CwdxError(
             f"未知的应用版本“{edition}”，请使用 institution（机构版）或 platform（平台版）。"
         )
-    path = PROJECT_DIR / "notebooks" / NOTEBOOKS[edition]
+    path = NOTEBOOK_DIR / NOTEBOOKS[edition]
     if not path.is_file() and edition == "platform":
         raise CwdxError("平台版尚未提供，目前可以使用机构版：cwdx app institution。")
     if not path.is_file():

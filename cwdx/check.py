@@ -22,7 +22,16 @@ from typing import Any
 import pandas as pd
 
 from cwdx.reference import Reference, load_reference
-from cwdx.rules import RULE_IDS, RULES, CheckContext, Hits, Rule, TableState
+from cwdx.rules import (
+    RULE_IDS,
+    RULES,
+    CheckContext,
+    Hits,
+    Rule,
+    TableState,
+    rules_for,
+    severity_total,
+)
 
 log = logging.getLogger("cwdx.check")
 
@@ -60,12 +69,12 @@ class InstitutionCheck:
     @property
     def errors(self) -> int:
         """Total count of error findings."""
-        return sum(n for rid, n in self.counts.items() if RULES[rid].severity == "error")
+        return severity_total(self.counts, "error")
 
     @property
     def warnings(self) -> int:
         """Total count of warning findings."""
-        return sum(n for rid, n in self.counts.items() if RULES[rid].severity == "warning")
+        return severity_total(self.counts, "warning")
 
 
 def empty_findings() -> pd.DataFrame:
@@ -181,9 +190,8 @@ def check_frames(
         except Exception as exc:  # a table that cannot even be parsed fails all its rules
             log.exception("数据检测 %s：%s 表无法准备，相关规则记为运行出错", org, name)
             states[name] = None
-            for rule in RULES.values():
-                if rule.table == name:
-                    failed[rule.id] = _error_text(exc)
+            for rule in rules_for(name):  # type: ignore[arg-type]
+                failed[rule.id] = _error_text(exc)
     all_state = states["staff"]
     if all_staff_df is not None and states["staff"] is not None:
         try:
@@ -234,7 +242,7 @@ def check_frames(
                 )
 
     findings = pd.concat(parts, ignore_index=True) if parts else empty_findings()
-    errors = sum(n for rid, n in counts.items() if RULES[rid].severity == "error")
+    errors = severity_total(counts, "error")
     passed = errors == 0 and not failed
     case_rows = 0 if cases_df is None else len(cases_df)
     staff_rows = 0 if staff_df is None else len(staff_df)
@@ -261,9 +269,7 @@ def summary_rows(check: InstitutionCheck, table: str | None = None) -> list[dict
     """The 检测结果汇总 rows (规则编号, 级别, 说明, 处理建议) of one check, in catalogue order,
     zero counts included; ``table`` restricts to the rules reporting on that table."""
     rows = []
-    for rule in RULES.values():
-        if table and rule.table != table:
-            continue
+    for rule in rules_for(table) if table else RULES.values():  # type: ignore[arg-type]
         text = rule.summary(check.counts.get(rule.id, 0), check.case_rows)
         if rule.id in check.failed_rules:
             # the error text (an exception, in English) stays in the log and failed_rules

@@ -15,7 +15,6 @@ import os
 import sys
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -156,20 +155,17 @@ class ProgressBar:
 # Helpers
 
 
-def _display_width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _display_width(text))
-
-
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain text table aligned for Chinese (wide) characters."""
+    from cwdx.xlsx import display_width  # wide characters count 2, as in Excel
+
     cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(_display_width(row[i]) for row in cells) for i in range(len(header))]
+    widths = [max(display_width(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join(
-        "  ".join(_pad(cell, widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells
+        "  ".join(
+            cell + " " * max(0, widths[i] - display_width(cell)) for i, cell in enumerate(row)
+        ).rstrip()
+        for row in cells
     )
 
 
@@ -320,6 +316,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``cwdx -w WS status``: institutions with counts, stage and frozen flag."""
+    from cwdx.workspace import TASK_QUEUED, TASK_RUNNING
+
     ws = _open(args)
     infos = ws.institutions()
     _out(f"工作区：{ws.path}")
@@ -363,7 +361,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         for record in bad:
             _out(f"  {record.file}：{record.rejected}")
-    running = [t for t in ws.tasks(limit=50) if t.state in ("Running", "Queued")]
+    running = [t for t in ws.tasks(limit=50) if t.state in (TASK_RUNNING, TASK_QUEUED)]
     for task in running:
         _out(f"进行中的任务 #{task.id}：{task.kind}（{task.started_by}，开始于 {task.start}）")
     return EXIT_OK
@@ -402,15 +400,16 @@ def cmd_check(args: argparse.Namespace) -> int:
                 task.update(passed=sum(1 for r in results.values() if r.passed), total=len(results))
         finally:
             bar.close()
+    infos = {i.org: i for i in ws.institutions()}  # after the check: the new stages
     if not args.org:
         for org in refused:
-            info = ws.institution(org)
+            info = infos[org]
             _out(
                 f"机构 {info.display_name}：已处于「{info.stage}」，未重新检测（如需重新检测请先解冻）。"
             )
     failed = False
     for org in targets:
-        info = ws.institution(org)
+        info = infos[org]
         verdict = "数据检测通过" if info.passed else "数据检测不通过"
         failed |= not info.passed
         crashed = getattr(results.get(org), "failed_rules", None) or {}
@@ -423,7 +422,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"机构 {info.display_name}：{verdict}（错误 {info.errors}，警告 {info.warnings}{note}）。"
         )
     if not args.org:
-        failed |= any(ws.institution(org).passed is False for org in refused)
+        failed |= any(infos[org].passed is False for org in refused)
     if args.org and refused:
         return EXIT_USAGE
     return EXIT_CHECK_FAILED if failed else EXIT_OK
@@ -467,7 +466,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     for org in targets:
-        info = ws.institution(org)
+        info = infos[org]
         summary = getattr(results.get(org), "summary", None)
         if summary is not None and "匹配状态" in getattr(summary, "columns", ()):
             matched = int((summary["匹配状态"] == "已匹配").sum())

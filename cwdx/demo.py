@@ -31,7 +31,7 @@ from cwdx.errors import CwdxError, os_error_text
 from cwdx.reference import Reference, load_reference, reference_dir
 from cwdx.templates import TEMPLATE_SHEET_NAMES
 from cwdx.values import canonical_icd9, canonical_icd10, canonical_rc023
-from cwdx.xlsx import Book
+from cwdx.xlsx import Book, atomic_path
 
 #: Every rule id of checks.md, in the order the manifest lists them.
 RULE_IDS: tuple[str, ...] = (
@@ -625,9 +625,8 @@ def write_demo(
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _readme(manifest: DemoManifest) -> str:
@@ -1510,15 +1509,11 @@ def _as_text(value: Any) -> Any:
 def _write_rows(
     path: Path, table: str, rows: list[dict[str, Any]], text_dates: bool, constant_memory: bool
 ) -> None:
-    columns = [c.name for c in load_reference().columns(table)]  # type: ignore[arg-type]
-    tmp = path.with_name(path.name + ".tmp")
-    with Book(tmp, constant_memory=constant_memory) as book:
+    specs = load_reference().columns(table)  # type: ignore[arg-type]
+    columns = [spec.name for spec in specs]
+    text_cols = {i for i, spec in enumerate(specs) if spec.type in ("text", "name", "code")}
+    with atomic_path(path) as tmp, Book(tmp, constant_memory=constant_memory) as book:
         book.workbook.set_properties({"created": dt.datetime(2026, 1, 1)})
-        text_cols = {
-            i
-            for i, spec in enumerate(load_reference().columns(table))  # type: ignore[arg-type]
-            if spec.type in ("text", "name", "code")
-        }
 
         def values():
             for row in rows:
@@ -1533,7 +1528,6 @@ def _write_rows(
             values(),
             column_formats={i: book.text for i in text_cols},
         )
-    tmp.replace(path)
 
 
 def _write_institution(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,9 @@ import pandas as pd
 from cwdx.check import InstitutionCheck, from_record, summary_rows
 from cwdx.errors import CwdxError
 from cwdx.reference import TableName, load_reference
-from cwdx.rules import RULE_IDS, RULES, SEVERITY_LABELS
-from cwdx.xlsx import Book
+from cwdx.rules import RULE_IDS, RULES, SEVERITY_LABELS, severity_total
+from cwdx.workspace import unknown_orgs_message
+from cwdx.xlsx import Book, atomic_path
 
 log = logging.getLogger("cwdx.feedback")
 
@@ -54,18 +54,6 @@ STATUS_PASSED, STATUS_FAILED, STATUS_UNCHECKED = "通过", "不通过", "未检�
 STREAM_ROWS = 200_000
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary name next to ``path``, renamed to ``path`` when the block succeeds and
-    removed otherwise (a half-written workbook never appears under its real name)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _sorted_findings(findings: pd.DataFrame, table: TableName) -> pd.DataFrame:
     """Findings of ``table`` sorted by file, row, column (template order; row-level first)."""
     sub = findings[findings["table"] == table]
@@ -92,12 +80,11 @@ def write_table_feedback(
     result whose findings and counts are reported.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     reference = load_reference()
     columns = [spec.name for spec in reference.columns(table)]
     findings = _sorted_findings(check.findings, table)
     stream = len(findings) > STREAM_ROWS
-    with _atomic(path) as tmp, Book(tmp, constant_memory=stream) as book:
+    with atomic_path(path) as tmp, Book(tmp, constant_memory=stream) as book:
         red_font = book.workbook.add_format({"font_color": "#C00000"})
 
         # 说明 and 处理建议 wrap inside their 60-wide columns (long advice stays readable)
@@ -244,7 +231,6 @@ class BriefEntry:
 def write_brief(path: str | Path, entries: Iterable[BriefEntry]) -> Path:
     """Write 精简版反馈信息表: one row per institution; non-zero error counts in red font."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     entries = list(entries)
     error_cols = {
         BRIEF_COLUMNS.index(rid) for rid in RULE_IDS if RULES[rid].severity == "error"
@@ -252,12 +238,8 @@ def write_brief(path: str | Path, entries: Iterable[BriefEntry]) -> Path:
     table: list[list[Any]] = []
     for entry in entries:
         counts = [int(entry.counts.get(rid, 0)) if entry.checked else None for rid in RULE_IDS]
-        errors = sum(
-            int(entry.counts.get(rid, 0)) for rid in RULE_IDS if RULES[rid].severity == "error"
-        )
-        warnings = sum(
-            int(entry.counts.get(rid, 0)) for rid in RULE_IDS if RULES[rid].severity == "warning"
-        )
+        errors = severity_total(entry.counts, "error")
+        warnings = severity_total(entry.counts, "warning")
         table.append(
             [
                 entry.org,
@@ -270,7 +252,7 @@ def write_brief(path: str | Path, entries: Iterable[BriefEntry]) -> Path:
                 *counts,
             ]
         )
-    with _atomic(path) as tmp, Book(tmp) as book:
+    with atomic_path(path) as tmp, Book(tmp) as book:
         red_font = book.workbook.add_format({"font_color": "#C00000", "bold": True})
 
         def style(i: int, col: int):
@@ -312,10 +294,7 @@ def export_feedback(ws: Any, out_dir: str | Path, orgs: list[str] | None = None)
         known = {info.org for info in infos}
         missing = [org for org in wanted if org not in known]
         if missing:
-            raise CwdxError(
-                f"工作区中没有机构 {'、'.join(missing)}，请用 status 命令（或机构列表）"
-                "查看已导入的机构代码。"
-            )
+            raise CwdxError(unknown_orgs_message(missing))
         infos = [info for info in infos if info.org in set(wanted)]
     if not any(info.checked for info in infos):
         raise CwdxError("所选机构还没有数据检测结果，没有反馈表可导出；请先执行数据检测。")

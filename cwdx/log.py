@@ -70,16 +70,6 @@ def attach_log_file(path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def detach_log_file(path: str | os.PathLike[str]) -> None:
-    """Stop writing to ``path`` (used when a workspace is closed)."""
-    key = str(Path(path).resolve())
-    with _lock:
-        handler = _handlers.pop(key, None)
-    if handler is not None:
-        logging.getLogger(LOGGER_NAME).removeHandler(handler)
-        handler.close()
-
-
 def get_logger(name: str) -> logging.Logger:
     """A child of the ``cwdx`` logger: ``get_logger("workspace")`` or ``get_logger("cwdx.x")``."""
     if name == LOGGER_NAME or name.startswith(f"{LOGGER_NAME}."):

@@ -89,22 +89,19 @@ ASSISTANT = "Ⅰ助"
 ROLES: tuple[str, ...] = (*PHYSICIAN_ROLES, SURGEON, ASSISTANT, *NURSE_ROLES)
 
 
-def procedure_slots() -> tuple[tuple[str, str, str, str], ...]:
-    """(编码, 级别, 术者, Ⅰ助) column names of slot 0 (主要手术操作) and slots 1..5 (其他手术操作k)."""
-    slots = [("主要手术操作编码", "主要手术操作级别", "主要手术操作术者", "主要手术操作Ⅰ助")]
-    for k in range(1, 6):
-        slots.append(
-            (
-                f"其他手术操作编码{k}",
-                f"其他手术操作级别{k}",
-                f"其他手术操作术者{k}",
-                f"其他手术操作Ⅰ助{k}",
-            )
+#: (编码, 级别, 术者, Ⅰ助) column names of slot 0 (主要手术操作) and slots 1..5 (其他手术操作k).
+SLOTS: tuple[tuple[str, str, str, str], ...] = (
+    ("主要手术操作编码", "主要手术操作级别", "主要手术操作术者", "主要手术操作Ⅰ助"),
+    *(
+        (
+            f"其他手术操作编码{k}",
+            f"其他手术操作级别{k}",
+            f"其他手术操作术者{k}",
+            f"其他手术操作Ⅰ助{k}",
         )
-    return tuple(slots)
-
-
-SLOTS = procedure_slots()
+        for k in range(1, 6)
+    ),
+)
 
 #: Why a case row is left out of the indicators, by bit of ``CaseView.left_out`` (explain text).
 LEFT_OUT_REASONS: tuple[str, ...] = (
@@ -158,10 +155,6 @@ def isin_codes(series: pd.Series, allowed: frozenset[str] | set[str]) -> pd.Seri
     return pd.Series(hit.to_numpy(zero_copy_only=False), index=series.index, dtype=bool)
 
 
-def _org_valid(series: pd.Series) -> pd.Series:
-    return valid_org_code_mask(series)
-
-
 def _import_order(frame: pd.DataFrame) -> np.ndarray:
     """Positions of ``frame`` in import order ``(_import, _row)`` (stable)."""
     if "_import" in frame.columns and "_row" in frame.columns:
@@ -181,7 +174,7 @@ def _w09(cases: pd.DataFrame, reference: Reference, admit: pd.Series) -> np.ndar
     dx = _text(cases, MAIN_DX)
     limit = reference.column("cases", RECORD_NO).max_length or 50
     valid = (
-        _org_valid(org).to_numpy(dtype=bool)
+        valid_org_code_mask(org).to_numpy(dtype=bool)
         & (record.str.len() <= limit).fillna(False).to_numpy(dtype=bool)
         & admit.notna().to_numpy(dtype=bool)
         & isin_codes(dx, reference.icd10).to_numpy(dtype=bool)
@@ -193,10 +186,10 @@ def _w09(cases: pd.DataFrame, reference: Reference, admit: pd.Series) -> np.ndar
     order = order[valid[order]]  # only fully valid keys form groups
     keys = pd.DataFrame(
         {
-            "o": _dictionary_codes(arrow_strings(org))[order],
-            "r": _dictionary_codes(arrow_strings(record))[order],
+            "o": factorize_strings(arrow_strings(org))[0][order],
+            "r": factorize_strings(arrow_strings(record))[0][order],
             "a": admit.to_numpy(dtype="datetime64[ns]").view("int64")[order],
-            "d": _dictionary_codes(arrow_strings(dx))[order],
+            "d": factorize_strings(arrow_strings(dx))[0][order],
         }
     )
     result[order] = keys.duplicated(keep="first").to_numpy()
@@ -211,10 +204,6 @@ def factorize_strings(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         encoded = encoded.combine_chunks()
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype("int64")
     return codes, np.array(encoded.dictionary.to_pylist(), dtype=object)
-
-
-def _dictionary_codes(array: pa.Array) -> np.ndarray:
-    return factorize_strings(array)[0]
 
 
 def w09_later_duplicates(cases: pd.DataFrame, reference: Reference) -> pd.Series:
@@ -276,6 +265,22 @@ def case_view(cases: pd.DataFrame, reference: Reference) -> CaseView:
         admit_day=admit_day.to_numpy(dtype="datetime64[ns]"),
         procedures=_procedures(cases, reference, eligible),
     )
+
+
+def _eligibility(
+    cases: pd.DataFrame,
+    reference: Reference,
+    view: CaseView | None,
+    eligible: pd.Series | None,
+) -> tuple[CaseView, np.ndarray, pd.DataFrame]:
+    """``(view, eligible rows, their procedures)``: the view is parsed when not given, and
+    ``eligible`` (when given) overrides its eligibility."""
+    if view is None:
+        view = case_view(cases, reference)
+    if eligible is None:
+        return view, view.eligible, view.procedures
+    elig = np.asarray(eligible, dtype=bool)
+    return view, elig, _procedures(cases, reference, elig)
 
 
 def eligible_cases(cases: pd.DataFrame, reference: Reference) -> pd.Series:
@@ -377,7 +382,7 @@ def staff_keys(staff: pd.DataFrame, reference: Reference) -> StaffKeys:
     start = _datetime(staff, START, "date").dt.normalize()
     end = _datetime(staff, END, "date").dt.normalize()
     valid = (
-        _org_valid(org)
+        valid_org_code_mask(org)
         & name.notna()
         & isin_codes(dept, reference.domain_codes("RC023"))
         & isin_codes(kind, {PHYSICIAN, NURSE})
@@ -447,10 +452,7 @@ def credited_lean(
     ``proc`` (row of ``procedures`` for 术者/Ⅰ助, -1 otherwise); ``procedures`` is
     :func:`eligible_procedures` of the same eligibility.
     """
-    if view is None:
-        view = case_view(cases, reference)
-    elig = view.eligible if eligible is None else np.asarray(eligible, dtype=bool)
-    procedures = view.procedures if eligible is None else _procedures(cases, reference, elig)
+    view, elig, procedures = _eligibility(cases, reference, view, eligible)
     keys = staff_keys(staff, reference).frame
     if keys.empty or cases.empty:
         return _empty_lean(), procedures
@@ -641,10 +643,11 @@ def match_staff(
     """Per applicant: ``matched`` and the counts M, P, A, N, Q (aligned to ``staff.index``).
 
     ``matched`` is what W12 tests: the applicant's sets are not all empty. Pass ``pairs`` (from
-    :func:`credited`) or ``view`` (from :func:`case_view`) to avoid computing them twice.
+    :func:`credited` or :func:`credited_lean`) or ``view`` (from :func:`case_view`) to avoid
+    computing them twice.
     """
     if pairs is None:
-        pairs = credited(cases, staff, reference, view=view)
+        pairs, _ = credited_lean(cases, staff, reference, view)
     counts = counts_from_pairs(pairs, len(staff))
     counts.index = staff.index
     counts.insert(0, "matched", counts[list("MPANQ")].sum(axis=1) > 0)
@@ -743,12 +746,10 @@ def explain(
     Pass ``counts`` (from :func:`match_staff`) and ``view`` (from :func:`case_view`) to avoid
     recomputing them; ``eligible`` overrides the view's eligibility.
     """
-    if view is None:
-        view = case_view(cases, reference)
-    elig = view.eligible if eligible is None else np.asarray(eligible, dtype=bool)
+    view, elig, procedures = _eligibility(cases, reference, view, eligible)
     if counts is None:
-        pairs = credited(cases, staff, reference, eligible, view=view)
-        counts = match_staff(cases, staff, reference, pairs)
+        lean, _ = credited_lean(cases, staff, reference, view, eligible)
+        counts = match_staff(cases, staff, reference, lean)
     keys = staff_keys(staff, reference)
     kinds = _text(staff, STAFF_KIND).to_numpy()
     main = np.where(kinds == NURSE, counts["N"].to_numpy(), counts["M"].to_numpy())
@@ -776,7 +777,6 @@ def explain(
     in_org = org_c >= 0
 
     everywhere = np.arange(len(cases), dtype="int64")
-    procedures = view.procedures if eligible is None else _procedures(cases, reference, elig)
     at_procedure = procedures["case_pos"].to_numpy(dtype="int64")
 
     def columns(*names: str) -> list[tuple[np.ndarray, pa.Array]]:

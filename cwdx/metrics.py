@@ -27,7 +27,7 @@ import cwdx
 from cwdx import matching
 from cwdx.errors import CwdxError
 from cwdx.log import get_logger
-from cwdx.reference import Reference, load_reference
+from cwdx.reference import TABLE_TITLES, Reference, load_reference
 from cwdx.values import typed_column
 
 if TYPE_CHECKING:
@@ -367,6 +367,20 @@ def _ratios(numerators: np.ndarray, denominators: np.ndarray) -> list[float | No
     return [percent(a, b) for a, b in zip(numerators.tolist(), denominators.tolist(), strict=True)]
 
 
+def _prefix_codes(
+    codes: np.ndarray, labels: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of the first ``width`` characters of coded values (``codes`` index
+    ``labels``; -1, an empty value, stays -1) and the distinct prefixes (ICD-10 类目, 术种)."""
+    of_label, prefixes = matching.factorize_strings(
+        pa.array([str(label)[:width] for label in labels], type=pa.large_string())
+    )
+    out = np.full(len(codes), -1, dtype="int64")
+    filled = codes >= 0
+    out[filled] = of_label[codes[filled]]
+    return out, prefixes
+
+
 def _group_hits(labels: np.ndarray, prefixes: tuple[str, ...]) -> np.ndarray:
     """For each distinct code, whether it starts with one of ``prefixes``."""
     return np.array([str(label).startswith(prefixes) for label in labels], dtype=bool)
@@ -398,10 +412,7 @@ def compute_institution(
     dx_codes, dx_labels = matching.factorize_strings(
         matching.arrow_strings(cases["出院主要诊断编码"])
     )
-    cat3_of_dx, cat3_labels = matching.factorize_strings(
-        pa.array([str(d)[:3] for d in dx_labels], type=pa.large_string())
-    )
-    cat3 = np.where(dx_codes >= 0, cat3_of_dx[np.maximum(dx_codes, 0)], -1)
+    cat3, cat3_labels = _prefix_codes(dx_codes, dx_labels, 3)
     los = pd.Series(length_of_stay(cases, view).to_numpy(dtype="float64", na_value=np.nan))
     los_values = los.where(los.notna()).astype("Int64")
     cost, cost_scale = _scaled_decimal(cases["住院总费用"])
@@ -414,10 +425,7 @@ def compute_institution(
 
     # per eligible procedure
     proc_codes, proc_labels = matching.factorize_strings(matching.arrow_strings(procedures["code"]))
-    sub_of_code, sub_labels = matching.factorize_strings(
-        pa.array([str(c)[:5] for c in proc_labels], type=pa.large_string())
-    )
-    proc_sub = sub_of_code[proc_codes] if len(proc_codes) else np.zeros(0, dtype="int64")
+    proc_sub, sub_labels = _prefix_codes(proc_codes, proc_labels, 5)
     level = procedures["level"].astype("string")
     proc_level = np.zeros(len(procedures), dtype="int64")  # 0 = 级别 empty or unknown
     for k in (1, 2, 3, 4):
@@ -513,8 +521,7 @@ def compute_institution(
     summary["匹配状态"] = pd.array(
         np.where(counts["matched"].to_numpy(dtype=bool), MATCHED, UNMATCHED), dtype="string"
     )
-    summary["说明"] = lines.where(lines != "").astype("string").to_numpy()
-    summary["说明"] = summary["说明"].astype("string")
+    summary["说明"] = lines.where(lines != "")
     for column in INDICATOR_COLUMNS:
         own_kind = nurse if column in NURSE_INDICATORS else physician
         values = [v if keep else None for v, keep in zip(list(r[column]), own_kind, strict=True)]
@@ -527,15 +534,11 @@ def compute_institution(
     procedure_detail = _procedure_detail(staff, p, proc_sub[p_proc], sub_labels, proc_level[p_proc])
     years = _year_detail(staff, m_own, p.select(physician[p.staff]), n_own, year, physician)
     listing = _case_list(cases, staff, lean, procedures) if case_list else None
-    org = _org_of(staff, cases)
-    return InstitutionResults(org, summary, diseases, procedure_detail, years, listing)
+    from cwdx.check import _org_of  # the institution the rows are attributed to
 
-
-def _org_of(staff: pd.DataFrame, cases: pd.DataFrame) -> str:
-    for frame in (staff, cases):
-        if "_org" in frame.columns and len(frame):
-            return str(frame["_org"].iloc[0])
-    return ""
+    return InstitutionResults(
+        _org_of(staff, cases), summary, diseases, procedure_detail, years, listing
+    )
 
 
 def _counted(staff_pos: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -684,8 +687,6 @@ def provenance_table(
     Input files are the imported files holding rows of this institution, with the file's SHA-256
     and row count (the institution's own rows in 说明).
     """
-    from cwdx.reference import TABLE_TITLES
-
     rows: list[tuple[str, str, str, int | None, str | None]] = [
         ("版本", "口径版本", cwdx.METRICS_VERSION, None, None),
         ("版本", "软件版本", cwdx.__version__, None, None),

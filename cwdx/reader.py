@@ -25,9 +25,10 @@ import pyarrow.compute as pc
 
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, ColumnSpec, Reference, load_reference
 from cwdx.values import (
-    EMPTY_MARKS,
     ORG_CODE_PATTERN,
     column_upper,
+    nfkc_strip,
+    nfkc_strip_array,
     normalise_array,
     to_string_series,
 )
@@ -41,8 +42,9 @@ FIX_HINT = "请在系统中下载相关表样，重新整理数据后上传。"
 
 ACCEPTED_SUFFIXES = (".xlsx", ".xlsm")
 
-#: Bookkeeping columns of the stored row frame.
-BOOKKEEPING_COLUMNS = ("_file", "_row", "_org")
+#: Bookkeeping columns of the stored row frame, in stored order (the reader fills all but
+#: ``_import``, which the workspace adds).
+BOOKKEEPING_COLUMNS = ("_file", "_row", "_import", "_org")
 
 # Folds applied to header text after NFKC (which already maps Ⅰ→I, Ⅱ→II, （→( ).
 _HEADER_FOLD = str.maketrans({"Ⅰ": "I", "Ⅱ": "II", "ⅰ": "I", "ⅱ": "II"})
@@ -160,10 +162,7 @@ def _reject(result: ReadResult, reason: str) -> ReadResult:
 def _empty_mask(column: pa.Array) -> np.ndarray:
     """Cells that are empty (null, white space, dash) as a numpy bool array."""
     encoded = pc.dictionary_encode(column)
-    text = pc.utf8_trim_whitespace(pc.utf8_normalize(encoded.dictionary, form="NFKC"))
-    empty_unique = pc.is_in(text, value_set=pa.array(sorted(EMPTY_MARKS))).to_numpy(
-        zero_copy_only=False
-    )
+    empty_unique = pc.is_null(nfkc_strip_array(encoded.dictionary)).to_numpy(zero_copy_only=False)
     ids = pc.fill_null(encoded.indices, len(empty_unique)).to_numpy(zero_copy_only=False)
     return np.append(empty_unique, True)[ids]
 
@@ -253,7 +252,7 @@ def read_workbook(
             continue
         spec = by_key.get(key)
         if spec is None:
-            shown = unicodedata.normalize("NFKC", str(cell)).strip()
+            shown = nfkc_strip(str(cell))
             if key not in extra_keys:
                 extra_keys.add(key)
                 extra.append(f"“{shown}”")

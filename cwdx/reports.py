@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from cwdx.app import NOTEBOOK_DIR, PROJECT_DIR
 from cwdx.errors import CwdxError, os_error_text
 from cwdx.log import get_logger
+from cwdx.xlsx import atomic_path, is_missing
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,11 +43,6 @@ if TYPE_CHECKING:
 
 log = get_logger("cwdx.reports")
 
-#: The project folder (holds ``notebooks/``).
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = PROJECT_DIR / "notebooks"
-#: The folder holding the ``cwdx`` package (put first on the report kernel's ``PYTHONPATH``).
-PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 INSTITUTION_NOTEBOOK = "report_institution.ipynb"
 PROVINCE_NOTEBOOK = "report_province.ipynb"
 
@@ -75,6 +72,11 @@ FALLBACK_FONT = "DejaVu Sans"
 #: Indicators shown as distribution charts (physicians, nurses).
 PHYSICIAN_CHART_INDICATORS: tuple[str, ...] = ("出院患者人数", "手术例数", "平均住院日", "次均费用")
 NURSE_CHART_INDICATORS: tuple[str, ...] = ("责任护理出院患者人数", "护理患者平均住院日")
+#: The charted indicators per 人员类别 code.
+CHART_INDICATORS: dict[str, tuple[str, ...]] = {
+    "1": PHYSICIAN_CHART_INDICATORS,
+    "2": NURSE_CHART_INDICATORS,
+}
 
 #: Tables shown in full up to this many rows (longer ones are cut with a sentence saying so).
 MAX_TABLE_ROWS = 200
@@ -192,7 +194,7 @@ p.cwdx-sub { color: #666; }
 
 
 def _cell_text(value: object) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+    if is_missing(value):
         return ""
     if isinstance(value, float):
         return f"{value:.2f}"
@@ -369,38 +371,50 @@ def indicator_tables(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "拟申报级别",
         "匹配状态",
     ]
-    physician = [*metrics.PHYSICIAN_INDICATORS, *metrics.CATALOGUE_INDICATORS]
+    own = {
+        "1": [*metrics.PHYSICIAN_INDICATORS, *metrics.CATALOGUE_INDICATORS],
+        "2": list(metrics.NURSE_INDICATORS),
+    }
     out: dict[str, pd.DataFrame] = {}
     frame = labelled_applicants(summary)
-    for code, label, indicators in (
-        ("1", "医师", physician),
-        ("2", "护士", list(metrics.NURSE_INDICATORS)),
-    ):
+    for code, label in KIND_LABELS.items():
         rows = frame[summary["人员类别"] == code]
         if not rows.empty:
-            out[label] = rows[[c for c in identity + indicators if c in rows]].reset_index(
-                drop=True
-            )
+            out[label] = rows[[c for c in identity + own[code] if c in rows]].reset_index(drop=True)
     return out
+
+
+#: Columns of the lists of applicants with an explain line.
+EXPLAINED_COLUMNS = (
+    "组织机构代码",
+    "姓名",
+    "执业证书编码",
+    "所在科室",
+    "人员类别",
+    "申报专业",
+    "说明",
+)
+
+
+def _explained(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of 指标汇总 as listed with their explain line: :data:`EXPLAINED_COLUMNS`, labelled."""
+    rows = labelled_applicants(rows)
+    return rows[[c for c in EXPLAINED_COLUMNS if c in rows]].reset_index(drop=True)
 
 
 def unmatched_applicants(summary: pd.DataFrame) -> pd.DataFrame:
     """Applicants whose 匹配状态 is 未匹配, with their explain line (说明)."""
     from cwdx.metrics import UNMATCHED
 
-    columns = ["组织机构代码", "姓名", "执业证书编码", "所在科室", "人员类别", "申报专业", "说明"]
-    rows = labelled_applicants(summary[summary["匹配状态"] == UNMATCHED])
-    return rows[[c for c in columns if c in rows]].reset_index(drop=True)
+    return _explained(summary[summary["匹配状态"] == UNMATCHED])
 
 
 def noted_applicants(summary: pd.DataFrame) -> pd.DataFrame:
     """Matched applicants that still carry an explain line (e.g. a nurse seen only as 质控护师)."""
     from cwdx.metrics import MATCHED
 
-    columns = ["组织机构代码", "姓名", "执业证书编码", "所在科室", "人员类别", "申报专业", "说明"]
     notes = summary["说明"].fillna("").astype(str) != ""
-    rows = labelled_applicants(summary[(summary["匹配状态"] == MATCHED) & notes])
-    return rows[[c for c in columns if c in rows]].reset_index(drop=True)
+    return _explained(summary[(summary["匹配状态"] == MATCHED) & notes])
 
 
 @functools.cache
@@ -582,12 +596,15 @@ def _indicator_sections(
     tables = indicator_tables(summary)
     if not tables:
         section.text("本机构没有申报人员。")
-    for label, frame in tables.items():
-        section.subheading(f"{label}（{len(frame)} 人）")
-        section.table(frame, limit=FULL_TABLE_ROWS)
-        indicators = PHYSICIAN_CHART_INDICATORS if label == "医师" else NURSE_CHART_INDICATORS
-        rows = summary[summary["人员类别"] == ("1" if label == "医师" else "2")]
-        section.figure(box_plots(rows, "申报专业", indicators, f"{label}指标分布（按申报专业）"))
+    for code, label in KIND_LABELS.items():
+        if label not in tables:
+            continue
+        section.subheading(f"{label}（{len(tables[label])} 人）")
+        section.table(tables[label], limit=FULL_TABLE_ROWS)
+        rows = summary[summary["人员类别"] == code]
+        section.figure(
+            box_plots(rows, "申报专业", CHART_INDICATORS[code], f"{label}指标分布（按申报专业）")
+        )
     unmatched = unmatched_applicants(summary)
     if unmatched.empty:
         unmatched_section.text("全部申报人员均已匹配到病案。")
@@ -719,10 +736,8 @@ def build_province_report(workspace: Workspace | str | os.PathLike[str]) -> Repo
         return report
     computed = summary["组织机构代码"].nunique()
     distribution.text(f"来自 {computed} 个已计算机构的 {len(summary)} 位申报人员。")
-    for code, label, indicators in (
-        ("1", "医师", PHYSICIAN_CHART_INDICATORS),
-        ("2", "护士", NURSE_CHART_INDICATORS),
-    ):
+    for code, label in KIND_LABELS.items():
+        indicators = CHART_INDICATORS[code]
         rows = summary[summary["人员类别"] == code]
         if rows.empty:
             continue
@@ -774,10 +789,11 @@ def _kernel_manager_class() -> type:
             # the kernel's own chatter (transport warnings, shutdown notices) is not for users
             kwargs.setdefault("stdout", subprocess.DEVNULL)
             kwargs.setdefault("stderr", subprocess.DEVNULL)
-            # the kernel imports this very cwdx, even when it runs from a source folder
+            # the kernel imports this very cwdx, even when it runs from a source folder (the
+            # project folder holds the package)
             env = dict(kwargs.get("env") or os.environ)
             env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(PACKAGE_PARENT), env.get("PYTHONPATH", "")) if p
+                p for p in (str(PROJECT_DIR), env.get("PYTHONPATH", "")) if p
             )
             kwargs["env"] = env
             await super().start_kernel(**kwargs)
@@ -831,13 +847,6 @@ def _export_html(notebook: Any, title: str) -> str:
     return body
 
 
-def _write_atomic(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, target)
-
-
 def _run_job(job: ReportJob, fmt: str) -> None:
     """Execute one notebook and write its output (HTML or executed notebook)."""
     import nbformat
@@ -856,10 +865,9 @@ def _run_job(job: ReportJob, fmt: str) -> None:
         execution_timeout=EXECUTION_TIMEOUT,
         kernel_manager_class=_kernel_manager_class(),
     )
-    if fmt == "html":
-        _write_atomic(job.output, _export_html(notebook, job.label))
-    else:
-        _write_atomic(job.output, nbformat.writes(notebook))
+    text = _export_html(notebook, job.label) if fmt == "html" else nbformat.writes(notebook)
+    with atomic_path(job.output) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     job.seconds = time.perf_counter() - started
 
 
@@ -886,12 +894,6 @@ def _notebook(name: str) -> Path:
     return path
 
 
-def _folder(org: str) -> str:
-    from cwdx.feedback import _folder_name
-
-    return _folder_name(org)
-
-
 def plan_reports(
     ws: Workspace,
     out_dir: str | os.PathLike[str],
@@ -904,6 +906,8 @@ def plan_reports(
     ``orgs=None`` and not ``province``: every institution of the workspace. Raises
     :class:`CwdxError` for a wrong format or an empty workspace.
     """
+    from cwdx.feedback import _folder_name
+
     if fmt not in FORMATS:
         raise CwdxError(f"未知的报告格式“{fmt}”，请使用 html 或 ipynb。")
     out = Path(out_dir).resolve()
@@ -941,7 +945,7 @@ def plan_reports(
                 f"机构 {infos[org].display_name}的{INSTITUTION_REPORT}",
                 notebook,
                 {"workspace": workspace, "org": org},
-                out / _folder(org) / f"{INSTITUTION_REPORT}{suffix}",
+                out / _folder_name(org) / f"{INSTITUTION_REPORT}{suffix}",
             )
         )
     return jobs, failures

@@ -17,7 +17,7 @@ import pandas as pd
 
 from cwdx import metrics
 from cwdx.errors import CwdxError
-from cwdx.xlsx import Book
+from cwdx.xlsx import Book, atomic_path
 
 if TYPE_CHECKING:
     from cwdx.workspace import Workspace
@@ -57,14 +57,14 @@ def computed_orgs(ws: Workspace, orgs: Iterable[str] | None = None) -> list[str]
 
 def _not_computed(ws: Workspace, orgs: Sequence[str]) -> str:
     """Why the named institutions have no results: one clause per institution."""
+    from cwdx.workspace import unknown_orgs_message
+
     infos = {info.org: info for info in ws.institutions()}
     clauses = []
     for org in orgs:
         info = infos.get(org)
         if info is None:
-            clauses.append(
-                f"工作区中没有机构 {org}，请用 status 命令（或机构列表）查看已导入的机构代码。"
-            )
+            clauses.append(unknown_orgs_message([org]))
         else:
             clauses.append(
                 f"机构 {info.display_name}处于「{info.stage}」阶段，没有计算结果可导出；"
@@ -113,11 +113,8 @@ def _decimal_formats(book: Book, columns: Sequence[str]) -> dict[int, Any]:
 def write_results_workbook(path: str | Path, tables: Sequence[dict[str, pd.DataFrame]]) -> Path:
     """Write one 计算结果表 from the stored tables of one or more institutions (under a
     temporary name first: a half-written workbook never appears under its real name)."""
-    from cwdx.feedback import _atomic
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         _write_sheets(tmp, tables)
     return path
 
@@ -154,13 +151,6 @@ def _write_sheets(target: Path, tables: Sequence[dict[str, pd.DataFrame]]) -> No
         )
 
 
-def _folder(org: str) -> str:
-    """The per-institution folder, the same one the feedback workbooks go to."""
-    from cwdx.feedback import _folder_name
-
-    return _folder_name(org)
-
-
 def export_results(
     ws: Workspace, out_dir: str | Path, orgs: Iterable[str] | None = None
 ) -> list[Path]:
@@ -170,6 +160,7 @@ def export_results(
     ``out_dir/计算结果表.xlsx`` with every exported institution. Named institutions that are
     not computed are refused with :class:`CwdxError` before anything is written.
     """
+    from cwdx.feedback import _folder_name  # the folder the feedback workbooks go to
     from cwdx.summary import write_summary
 
     wanted = None if orgs is None else list(dict.fromkeys(orgs))
@@ -187,7 +178,7 @@ def export_results(
     for org in targets:
         tables = ws.load_results(org)
         every.append(tables)
-        written.append(write_results_workbook(out / _folder(org) / RESULTS_FILE, [tables]))
+        written.append(write_results_workbook(out / _folder_name(org) / RESULTS_FILE, [tables]))
     written.append(write_results_workbook(out / RESULTS_FILE, every))
     written.append(write_summary(ws, out))
     log.info("计算结果表：%d 个机构，%d 个文件", len(targets), len(written))

@@ -11,7 +11,7 @@ row-level findings), the per-finding 说明 and the cells to mark in 标注数�
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cwdx.reference import ColumnSpec, Reference, TableName
-from cwdx.values import too_long_mask, typed_column
+from cwdx.values import arrow_strings, too_long_mask, typed_column
 
 Severity = Literal["error", "warning"]
 Unit = Literal["cell", "row", "person"]
@@ -210,8 +210,7 @@ def in_domain(series: pd.Series, reference: Reference, domain: str) -> pd.Series
     if cached is None or cached[0] is not reference:
         cached = (reference, pa.array(sorted(reference.domain_codes(domain)), type=pa.string()))
         _VALUE_SETS[key] = cached
-    values = pa.array(series.astype(object).where(series.notna(), None), type=pa.string())
-    hit = pc.fill_null(pc.is_in(values, value_set=cached[1]), False)
+    hit = pc.fill_null(pc.is_in(arrow_strings(series), value_set=cached[1]), False)
     return pd.Series(hit.to_numpy(zero_copy_only=False), index=series.index, dtype=bool)
 
 
@@ -395,15 +394,21 @@ def _empty_row_rule(columns: tuple[str, ...], text: str) -> Callable[[CheckConte
 
     def run(ctx: CheckContext) -> list[Hits]:
         state = ctx.cases
-        mask = pd.Series(False, index=state.df.index)
-        for col in columns:
-            mask |= state.empty[col]
+        mask = _any_of(state, [state.empty[col] for col in columns])
         cells = _join_where(state, {col: state.empty[col] for col in columns}, mask, "|")
         names = cells.str.replace("|", "、", regex=False)
         message = "“" + names.str.replace("、", "”、“", regex=False) + "”为空，" + text
         return [Hits("cases", mask, "", message, cells=cells)]
 
     return run
+
+
+def _any_of(state: TableState, flags: Iterable[pd.Series]) -> pd.Series:
+    """Rows of ``state`` where any of the boolean ``flags`` is True."""
+    mask = pd.Series(False, index=state.df.index)
+    for flag in flags:
+        mask |= flag
+    return mask
 
 
 def _join_where(
@@ -441,9 +446,7 @@ def _code_list_rows(
     def run(ctx: CheckContext) -> list[Hits]:
         state = ctx.cases
         parts = {col: state.invalid[col] for col in columns}
-        mask = pd.Series(False, index=state.df.index)
-        for flag in parts.values():
-            mask |= flag
+        mask = _any_of(state, parts.values())
         cells = _join_where(state, parts, mask, "|")
         listed = _join_where(state, parts, mask, "、", with_value=True)
         message = listed + f"不在{list_title}中，请更正编码"
@@ -455,9 +458,7 @@ def _code_list_rows(
 def _w06(ctx: CheckContext) -> list[Hits]:
     state = ctx.cases
     parts = {surgeon: ~state.empty[code] & state.empty[surgeon] for code, surgeon in PROC_SLOTS}
-    mask = pd.Series(False, index=state.df.index)
-    for flag in parts.values():
-        mask |= flag
+    mask = _any_of(state, parts.values())
     cells = _join_where(state, parts, mask, "|")
     message = (
         "已填写手术操作编码，但"
@@ -745,8 +746,7 @@ def _ensure_matching(ctx: CheckContext) -> None:
 
 def _codes_advice(reference: Reference, column: str) -> str:
     """Advice of a staff code column (E06, E07, E08, W10): its codes, never words."""
-    spec = next(sp for sp in reference.columns("staff") if sp.name == column)
-    listed = code_list(reference, spec.domain)
+    listed = code_list(reference, reference.column("staff", column).domain)
     codes = f"（{listed}）" if listed else ""
     return f"“{column}”必须填写规定的数字代码{codes}，不能填写文字。"
 
@@ -1085,6 +1085,14 @@ def _columns_of(table: TableName, rule_id: str) -> tuple[str, ...]:
 RULES: dict[str, Rule] = dict(sorted(_build().items(), key=lambda kv: (kv[0][0] == "X", kv[0])))
 #: The 29 rule ids in catalogue order.
 RULE_IDS: tuple[str, ...] = tuple(RULES)
+
+
+def severity_total(counts: dict[str, int], severity: Severity) -> int:
+    """The sum of the counts of the rules of one severity (``"error"``/``"warning"``); ids
+    that are not rules are ignored."""
+    return sum(
+        int(n) for rid, n in counts.items() if rid in RULES and RULES[rid].severity == severity
+    )
 
 
 def rules_for(table: TableName) -> list[Rule]:

@@ -91,10 +91,9 @@ def run_oneshot(
         done = compute_workspace(ws, orgs=passed, on_progress=on_progress, case_list=case_list)
         computed = set(done)
 
-    export_feedback(ws, out)
+    export_feedback(ws, out)  # each export ends with summary.json
     if computed:
         export_results(ws, out)
-    write_summary(ws, out)
 
     names = {info.org: info.display_name for info in ws.institutions()}
     for org, result in checks.items():

@@ -16,6 +16,7 @@ import pandas as pd
 
 from cwdx import METRICS_VERSION, __version__
 from cwdx.rules import RULE_IDS
+from cwdx.xlsx import atomic_path
 
 log = logging.getLogger("cwdx.summary")
 
@@ -110,16 +111,12 @@ def build_summary(ws: Any) -> dict[str, Any]:
 
 def write_summary(ws: Any, out_dir: str | Path) -> Path:
     """Write ``out_dir/summary.json`` (UTF-8, Chinese kept readable) and return its path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     document = build_summary(ws)
-    path = out / SUMMARY_FILE
-    tmp = out / f".{SUMMARY_FILE}.tmp"
-    with tmp.open("w", encoding="utf-8") as handle:
+    path = Path(out_dir) / SUMMARY_FILE
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         json.dump(document, handle, ensure_ascii=False, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
-    tmp.replace(path)
     log.info(
         "summary.json：%d 个输入文件，%d 个机构，%d 位申报人员",
         len(document["inputs"]),

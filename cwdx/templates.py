@@ -7,16 +7,14 @@ lists are referred to by name). Required headers are red bold on a light red fil
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from cwdx.errors import CwdxError, os_error_text
 from cwdx.reference import TABLE_TITLES, ColumnSpec, Reference, TableName, load_reference
-from cwdx.xlsx import Book
+from cwdx.xlsx import Book, atomic_path
 
 #: Name of the first (data) sheet of each template.
 TEMPLATE_SHEET_NAMES: dict[str, str] = {"cases": "病案首页数据", "staff": "申报人员信息自然表"}
@@ -272,15 +270,10 @@ def write_template(table: TableName, path: str | Path) -> Path:
     target = Path(path)
     if target.suffix.lower() != ".xlsx":
         raise CwdxError(f"表样文件名“{target.name}”须以 .xlsx 结尾，请改名后重试。")
-    tmp = target.with_name(target.name + ".tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with Book(tmp) as book:
+        with atomic_path(target) as tmp, Book(tmp) as book:
             _fill(book, table, ref)
-        os.replace(tmp, target)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise CwdxError(
             f"无法写入表样文件“{target}”（{os_error_text(exc)}）：请换一个保存位置或关闭已打开的同名文件后重试。"
         ) from exc

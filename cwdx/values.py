@@ -190,11 +190,11 @@ def normalise_code(value: object, domain: str, reference: Reference | None = Non
     return code
 
 
-_ORG_CODE_RE = re.compile(r"^[A-Za-z0-9-]{1,30}$", re.ASCII)
-_LICENSE_CODE_RE = re.compile(r"^[A-Za-z0-9]{1,30}$", re.ASCII)
-#: Arrow/RE2 patterns of the same rules, for vectorised use.
+#: The code rules as patterns Python ``re`` and Arrow (RE2, vectorised) both read.
 ORG_CODE_PATTERN = r"^[A-Za-z0-9-]{1,30}$"
 LICENSE_CODE_PATTERN = r"^[A-Za-z0-9]{1,30}$"
+_ORG_CODE_RE = re.compile(ORG_CODE_PATTERN, re.ASCII)
+_LICENSE_CODE_RE = re.compile(LICENSE_CODE_PATTERN, re.ASCII)
 
 
 def is_valid_org_code(value: object) -> bool:
@@ -217,7 +217,7 @@ def valid_license_code_mask(series: pd.Series) -> pd.Series:
     return _pattern_mask(series, LICENSE_CODE_PATTERN)
 
 
-def _arrow_strings(series: pd.Series) -> pa.Array:
+def arrow_strings(series: pd.Series) -> pa.Array:
     """A Series of strings (any string dtype or object, NA/None/NaN for missing) as Arrow strings."""
     if isinstance(series.dtype, pd.StringDtype):
         try:
@@ -232,14 +232,9 @@ def _arrow_strings(series: pd.Series) -> pa.Array:
 
 
 def _pattern_mask(series: pd.Series, pattern: str) -> pd.Series:
-    arr = _arrow_strings(series)
+    arr = arrow_strings(series)
     mask = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
     return pd.Series(mask.to_numpy(zero_copy_only=False), index=series.index, dtype=bool)
-
-
-def within_length(value: object, max_length: int | None) -> bool:
-    """Whether a text value fits a length limit (characters); ``None`` limit means no limit."""
-    return max_length is None or not isinstance(value, str) or len(value) <= max_length
 
 
 def too_long_mask(series: pd.Series, max_length: int | None) -> pd.Series:
@@ -530,6 +525,14 @@ def _change_key(values: pa.Array) -> pa.Array:
     return pc.utf8_lower(pc.replace_substring_regex(values, r"[\s\p{Z}]+", ""))
 
 
+def nfkc_strip_array(values: pa.Array) -> pa.Array:
+    """Vectorised :func:`normalise_text` on strings: NFKC + strip, null for an empty cell
+    (null, blank, white space, ``-``/``－``/``—``)."""
+    text = pc.utf8_trim_whitespace(pc.utf8_normalize(values, form="NFKC"))
+    empty = pc.is_in(text, value_set=pa.array(sorted(EMPTY_MARKS)))
+    return pc.if_else(empty, pa.scalar(None, pa.string()), text)
+
+
 def normalise_array(
     raw: pa.Array | pa.ChunkedArray,
     type_: str,
@@ -555,9 +558,7 @@ def normalise_array(
     uniques: pa.Array = encoded.dictionary
     indices = encoded.indices
 
-    text = pc.utf8_trim_whitespace(pc.utf8_normalize(uniques, form="NFKC"))
-    empty = pc.is_in(text, value_set=pa.array(sorted(EMPTY_MARKS)))
-    text = pc.if_else(empty, pa.scalar(None, pa.string()), text)
+    text = nfkc_strip_array(uniques)
 
     if type_ == "name":
         stored = pc.replace_substring_regex(text, r"\s+", "")
@@ -643,7 +644,7 @@ def typed_column(series: pd.Series, type_: str) -> pd.Series:
     """
     if type_ not in ("date", "datetime", "int", "decimal"):
         return series
-    arr = _arrow_strings(series)
+    arr = arrow_strings(series)
     if type_ in ("date", "datetime"):
         fmt = "%Y-%m-%d" if type_ == "date" else "%Y-%m-%d %H:%M:%S"
         head = pc.utf8_slice_codeunits(arr, 0, 10)

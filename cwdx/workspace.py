@@ -43,9 +43,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cwdx import reader
 from cwdx.errors import CwdxError, os_error_text
 from cwdx.log import attach_log_file, get_logger
-from cwdx.reader import file_sha256
+from cwdx.reader import BOOKKEEPING_COLUMNS, file_sha256
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, load_reference
 
 try:
@@ -165,6 +166,18 @@ def _insert_task(
         ),
     )
     return int(cur.lastrowid or 0)
+
+
+def institution_label(org: str, name: str) -> str:
+    """How an institution is named to users: ``ORG（名称）``, or just the code without a name."""
+    return f"{org}（{name}）" if name else org
+
+
+def unknown_orgs_message(orgs: Sequence[str]) -> str:
+    """The refusal for institution codes the workspace does not hold."""
+    return (
+        f"工作区中没有机构 {'、'.join(orgs)}，请用 status 命令（或机构列表）查看已导入的机构代码。"
+    )
 
 
 def _now() -> str:
@@ -402,7 +415,7 @@ class InstitutionInfo:
     @property
     def display_name(self) -> str:
         """``ORG（名称）`` or just the code when no name is known."""
-        return f"{self.org}（{self.name}）" if self.name else self.org
+        return institution_label(self.org, self.name)
 
 
 @dataclass
@@ -742,7 +755,8 @@ class Workspace:
 
     def institutions(self) -> list[InstitutionInfo]:
         """Every institution, ordered by code, with row counts, stage and last check."""
-        errors_of, warnings_of = _severity_sums()
+        from cwdx.rules import severity_total  # builds the rule catalogue: only when needed
+
         with self._connect() as con:
             rows = con.execute(
                 """
@@ -774,8 +788,8 @@ class Workspace:
                     updated=row["updated"],
                     checked=checked,
                     passed=bool(row["passed"]) if checked else None,
-                    errors=errors_of(counts) if checked else None,
-                    warnings=warnings_of(counts) if checked else None,
+                    errors=severity_total(counts, "error") if checked else None,
+                    warnings=severity_total(counts, "warning") if checked else None,
                     counts=counts,
                     checked_at=row["checked_at"],
                     computed_at=row["computed_at"],
@@ -788,9 +802,7 @@ class Workspace:
         for info in self.institutions():
             if info.org == org:
                 return info
-        raise CwdxError(
-            f"工作区中没有机构 {org}，请用 status 命令（或机构列表）查看已导入的机构代码。"
-        )
+        raise CwdxError(unknown_orgs_message([org]))
 
     def _stage_of(self, con: sqlite3.Connection, org: str) -> tuple[str, str] | None:
         row = con.execute("SELECT stage, name FROM institutions WHERE org = ?", (org,)).fetchone()
@@ -802,7 +814,7 @@ class Workspace:
 
     def _refusal(self, org: str, name: str, stage: str, action: Action) -> str | None:
         """The Chinese refusal for ``action`` on an institution at ``stage``, or ``None``."""
-        who = f"机构 {org}（{name}）" if name else f"机构 {org}"
+        who = f"机构 {institution_label(org, name)}"
         if action == "compute":
             if stage == STAGE_PASSED:
                 return None
@@ -836,9 +848,7 @@ class Workspace:
         with self._connect() as con:
             found = self._stage_of(con, org)
         if found is None:
-            raise CwdxError(
-                f"工作区中没有机构 {org}，请用 status 命令（或机构列表）查看已导入的机构代码。"
-            )
+            raise CwdxError(unknown_orgs_message([org]))
         stage, name = found
         message = self._refusal(org, name, stage, action)
         if message:
@@ -862,8 +872,6 @@ class Workspace:
         institution. Raises :class:`CwdxError` only when the workspace is busy.
         """
         _check_table(table)
-        from cwdx.reader import read_workbook
-
         outcomes: list[ImportOutcome] = []
         total = len(paths)
         with self._write_lock(f"导入{TABLE_TITLES[table]}"):
@@ -871,15 +879,13 @@ class Workspace:
                 path = Path(raw_path)
                 if on_progress:
                     on_progress(index, total, f"正在导入 {path.name}")
-                outcome = self._import_one(table, path, force, read_workbook)
+                outcome = self._import_one(table, path, force)
                 outcomes.append(outcome)
             if on_progress:
                 on_progress(total, total, "导入完成")
         return outcomes
 
-    def _import_one(
-        self, table: str, path: Path, force: bool, read_workbook: Callable[..., Any]
-    ) -> ImportOutcome:
+    def _import_one(self, table: str, path: Path, force: bool) -> ImportOutcome:
         started = time.monotonic()
         outcome = ImportOutcome(file=path.name, path=str(path), table=table, sha256="")
         if not path.is_file():
@@ -904,7 +910,7 @@ class Workspace:
                 )
                 return self._record_rejection(outcome)
         try:
-            result = read_workbook(path, table, sha256=outcome.sha256 or None)
+            result = reader.read_workbook(path, table, sha256=outcome.sha256 or None)
         except Exception:
             log.exception("读取文件 %s（%s）时发生内部错误", path.name, table)
             outcome.rejected = (
@@ -944,7 +950,7 @@ class Workspace:
             import_id = con.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM imports").fetchone()[0]
         frame = result.frame
         stored = frame.assign(_import=import_id)
-        tail = ["_file", "_row", "_import", "_org"]
+        tail = list(BOOKKEEPING_COLUMNS)
         stored = stored[[c for c in stored.columns if c not in tail] + tail]
         arrow = _frame_to_arrow(stored)
         written: list[tuple[str, str, int]] = []  # (org, rel path, rows)
@@ -1122,10 +1128,7 @@ class Workspace:
             )
         missing = [org for org in wanted if org not in known]
         if missing:
-            raise CwdxError(
-                f"工作区中没有机构 {'、'.join(missing)}，请用 status 命令（或机构列表）"
-                "查看已导入的机构代码。"
-            )
+            raise CwdxError(unknown_orgs_message(missing))
         return wanted
 
     def delete(
@@ -1216,17 +1219,19 @@ class Workspace:
             f"（命令行：{self._cli_unfreeze(orgs, 'check')}）后再操作。"
         )
 
+    def _drop_results(self, con: sqlite3.Connection, org: str) -> list[str]:
+        """Delete the results row of ``org``; returns its files to unlink."""
+        row = con.execute("SELECT paths FROM results WHERE org = ?", (org,)).fetchone()
+        con.execute("DELETE FROM results WHERE org = ?", (org,))
+        return list(json.loads(row[0]).values()) if row else []
+
     def _drop_check_and_results(self, con: sqlite3.Connection, org: str) -> list[str]:
         """Delete the check and results rows of ``org``; returns their files to unlink."""
-        doomed = []
+        doomed = self._drop_results(con, org)
         row = con.execute("SELECT findings_path FROM checks WHERE org = ?", (org,)).fetchone()
         if row:
             doomed.append(row[0])
-        row = con.execute("SELECT paths FROM results WHERE org = ?", (org,)).fetchone()
-        if row:
-            doomed += list(json.loads(row[0]).values())
         con.execute("DELETE FROM checks WHERE org = ?", (org,))
-        con.execute("DELETE FROM results WHERE org = ?", (org,))
         return doomed
 
     def unfreeze(
@@ -1254,10 +1259,7 @@ class Workspace:
                     doomed += self._drop_check_and_results(con, org)
                     new = STAGE_UPLOADED
                 elif stage == "compute" and old == STAGE_COMPUTED:
-                    row = con.execute("SELECT paths FROM results WHERE org = ?", (org,)).fetchone()
-                    if row:
-                        doomed += list(json.loads(row[0]).values())
-                    con.execute("DELETE FROM results WHERE org = ?", (org,))
+                    doomed += self._drop_results(con, org)
                     new = STAGE_PASSED
                 else:
                     continue
@@ -1485,24 +1487,12 @@ def _check_table(table: str) -> None:
 
 def _empty_frame(table: str) -> pd.DataFrame:
     columns = [spec.name for spec in load_reference().columns(table)]  # type: ignore[arg-type]
-    data: dict[str, pd.Series] = {c: pd.Series([], dtype="str") for c in columns}
-    data["_file"] = pd.Series([], dtype="str")
-    data["_row"] = pd.Series([], dtype="int64")
-    data["_import"] = pd.Series([], dtype="int64")
-    data["_org"] = pd.Series([], dtype="str")
-    return pd.DataFrame(data)
-
-
-def _severity_sums() -> tuple[Callable[[dict[str, int]], int], Callable[[dict[str, int]], int]]:
-    """Error and warning totals of a counts dict (E.. are errors, W.. and X.. warnings)."""
-
-    def errors(counts: dict[str, int]) -> int:
-        return sum(int(v) for k, v in counts.items() if k.startswith("E"))
-
-    def warnings(counts: dict[str, int]) -> int:
-        return sum(int(v) for k, v in counts.items() if k[:1] in ("W", "X"))
-
-    return errors, warnings
+    return pd.DataFrame(
+        {
+            c: pd.Series([], dtype="int64" if c in _BOOKKEEPING_INT else "str")
+            for c in [*columns, *BOOKKEEPING_COLUMNS]
+        }
+    )
 
 
 __all__ = [
@@ -1521,5 +1511,7 @@ __all__ = [
     "TaskRecord",
     "Workspace",
     "file_sha256",
+    "institution_label",
     "org_dirname",
+    "unknown_orgs_message",
 ]

@@ -19,10 +19,13 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import numbers
+import os
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,22 @@ MAX_WIDTH = 60.0
 
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary name (``.<name>.tmp``) next to ``path`` to write the output to: renamed to
+    ``path`` when the block succeeds, removed otherwise, so a half-written workbook (or
+    ``summary.json``, demo file…) never appears under its real name. The folder is created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with suppress(OSError):  # never hide the error that stopped the write
+            tmp.unlink(missing_ok=True)
 
 
 def display_width(text: str) -> int:
@@ -266,7 +285,7 @@ class Book:
                 current.autofilter(0, 0, max(n_rows, 1), ncols - 1)
 
         cells = cell_formats or {}
-        for data_index, row in enumerate(_chain(sample, iterator)):
+        for data_index, row in enumerate(itertools.chain(sample, iterator)):
             if row_in_sheet >= per_sheet:
                 if sheet is not None:
                     finish(sheet, row_in_sheet)
@@ -309,8 +328,3 @@ class Book:
                     width = max(width, display_width(_cell_text(row[col])) + 2)
             widths[col] = float(min(max(width, MIN_WIDTH), MAX_WIDTH))
         return widths
-
-
-def _chain(first: Iterable[Any], rest: Iterable[Any]) -> Iterable[Any]:
-    yield from first
-    yield from rest

@@ -496,3 +496,20 @@ def test_complications_need_a_listed_code_and_count_once_per_patient():
     )
     assert (record["手术患者人数"], record["手术患者并发症例数"]) == (3, 1)
     assert record["手术患者并发症发生率(%)"] == 33.33  # 1 / 3
+
+
+def test_no_case_row_with_a_main_diagnosis():
+    # W03 and W08 are warnings: such an institution can pass the check and be computed
+    rows = [case(病案号="1", 出院主要诊断编码=None, **{"主（副主）任医师": "张三"})]
+    result = metrics.compute_institution(cases_frame(rows), staff_frame([applicant()]), REF)
+    record = _row(result, "张三")
+    assert (record["匹配状态"], record["出院患者人数"], record["出院患者病种数"]) == (
+        metrics.UNMATCHED,
+        0,
+        0,
+    )
+    assert record["说明"] == (
+        "姓名在申报科室 03.04 评价周期内的 1 条病案中出现，但这些病案因出院主要诊断编码为空或"
+        "不在国临版2.0内（W03），未参与计算（例：a.xlsx 第 2 行）"
+    )
+    assert (len(result.diseases), len(result.procedures), len(result.years)) == (0, 0, 0)

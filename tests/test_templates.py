@@ -128,7 +128,7 @@ def test_template_errors(tmp_path) -> None:
     with pytest.raises(CwdxError, match="无法写入表样文件"):
         write_template("cases", blocker / "x.xlsx")
     assert not list(tmp_path.glob("*.tmp"))
-    (tmp_path / "busy.xlsx.tmp").mkdir()  # the file cannot be created
+    (tmp_path / ".busy.xlsx.tmp").mkdir()  # the file cannot be created
     with pytest.raises(CwdxError, match="无法写入表样文件“.*busy.xlsx”"):
         write_template("staff", tmp_path / "busy.xlsx")
 

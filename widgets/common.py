@@ -22,6 +22,7 @@ import ipywidgets as widgets
 from IPython.display import Javascript
 
 from cwdx.errors import CwdxError
+from cwdx.xlsx import is_missing
 
 log = logging.getLogger("cwdx.app")
 
@@ -326,15 +327,8 @@ class Downloader:
 
 
 def _cell(value: object) -> str:
-    if value is None:
+    if is_missing(value):
         return ""
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

@@ -29,6 +29,8 @@ from cwdx_widgets.sections import (
 log = logging.getLogger("cwdx.app")
 
 TITLE = "临床工作数据提取 · 机构版"
+#: The page style and title, at the top of the app and of the error page.
+HEADER = STYLE + f'<h2 class="cwdx-title">{html.escape(TITLE)}</h2>'
 
 
 class InstitutionApp:
@@ -67,8 +69,7 @@ class InstitutionApp:
             self.logs,
         ]
         header = widgets.HTML(
-            STYLE
-            + f'<h2 class="cwdx-title">{html.escape(TITLE)}</h2>'
+            HEADER
             + f'<div class="cwdx-note">工作区：<code>{html.escape(str(self.ws.path))}</code></div>'
         )
         self.widget = widgets.VBox(
@@ -134,7 +135,7 @@ class ErrorPage:
         self.alert = Alert("cwdx-page-alert")
         self.widget = widgets.VBox(
             [
-                widgets.HTML(STYLE + f'<h2 class="cwdx-title">{html.escape(TITLE)}</h2>'),
+                widgets.HTML(HEADER),
                 self.alert.widget,
             ]
         )

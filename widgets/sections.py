@@ -708,17 +708,10 @@ class ComputeSection(StepSection):
             self.summary.value = ""
             self.preview.value = ""
             return
-        import pandas as pd
+        from cwdx.metrics import MATCHED
+        from cwdx.reports import province_summary
 
-        from cwdx.metrics import MATCHED, SUMMARY
-
-        frames = [self.ws.load_results(i.org).get(SUMMARY) for i in computed]
-        frames = [f for f in frames if f is not None]
-        if not frames:
-            self.summary.value = ""
-            self.preview.value = ""
-            return
-        table = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        table = province_summary(self.ws, computed)  # the 指标汇总 of them all, one table
         matched = int((table["匹配状态"] == MATCHED).sum()) if "匹配状态" in table else 0
         caption = f'<div class="cwdx-note">预览：前 {min(len(table), PREVIEW_ROWS):,} 行</div>'
         self.preview.value = caption + frame_table(table, limit=PREVIEW_ROWS)
