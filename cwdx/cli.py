@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cwdx import __version__
-from cwdx.errors import CwdxError, os_error_text
+from cwdx.errors import CwdxError, make_output_dir, os_error_text
 from cwdx.log import attach_log_file, default_log_path, get_logger
 
 log = get_logger("cli")
@@ -206,15 +206,6 @@ def _open(args: argparse.Namespace, create: bool = False) -> Any:
     ws = Workspace(_workspace_path(args), create=create)
     args._log_path = ws.log_path
     return ws
-
-
-def _make_dir(path: str) -> None:
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CwdxError(
-            f"无法创建输出文件夹 {path}（{os_error_text(exc)}），请换一个可写的文件夹。"
-        ) from exc
 
 
 @contextlib.contextmanager
@@ -491,7 +482,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     orgs = list(dict.fromkeys(args.org)) if args.org else None
     for org in orgs or []:
         ws.institution(org)
-    _make_dir(args.dir)
+    make_output_dir(args.dir)
     with _working(args, f"正在写出{label}"), _writing_files():
         export(ws, args.dir, orgs=orgs)
     _out(f"已写入{label}和 summary.json：{Path(args.dir).resolve()}")

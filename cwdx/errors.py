@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 
 class CwdxError(Exception):
     """An expected failure with one plain Chinese sentence saying what is wrong and what to do.
@@ -40,3 +43,15 @@ def os_error_text(exc: OSError) -> str:
     if name in _OS_ERRORS:
         return _OS_ERRORS[name]
     return f"系统错误（编号 {exc.errno}）" if exc.errno else "系统错误"
+
+
+def make_output_dir(path: str | os.PathLike[str]) -> Path:
+    """Create the output folder ``path`` (with parents); a failure is one Chinese sentence."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CwdxError(
+            f"无法创建输出文件夹 {folder}（{os_error_text(exc)}），请换一个可写的文件夹。"
+        ) from exc
+    return folder

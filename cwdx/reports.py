@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cwdx.app import NOTEBOOK_DIR, PROJECT_DIR
-from cwdx.errors import CwdxError, os_error_text
+from cwdx.errors import CwdxError, make_output_dir, os_error_text
 from cwdx.log import get_logger
 from cwdx.xlsx import atomic_path, is_missing
 
@@ -977,13 +977,7 @@ def run_reports(
     shout = report or (lambda line: print(line, file=sys.stderr, flush=True))
     jobs, failures = plan_reports(ws, out_dir, orgs, province, fmt)
     _require_packages()
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CwdxError(
-            f"无法创建输出文件夹 {out}（{os_error_text(exc)}），请换一个可写的文件夹。"
-        ) from exc
+    make_output_dir(out_dir)
     total = len(jobs)
     done = 0
     if on_progress:
