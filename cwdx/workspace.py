@@ -817,7 +817,7 @@ class Workspace:
                 ).encode("utf-8")
                 try:
                     _write_marker(fd, marker)
-                except OSError as exc:  # a full disk: leave the old marker as it was
+                except OSError as exc:  # a full disk: give the lock back at once
                     _unlock(fd)
                     os.close(fd)
                     error = self._storage_error(exc, operation)
