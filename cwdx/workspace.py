@@ -297,10 +297,15 @@ def _write_parquet_atomic(table: pa.Table, target: Path) -> None:
     """Write ``table`` to ``target`` via a fsynced temporary file and a rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(tmp, "wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk: give the space back at once
+            tmp.unlink()
+        raise
     _pause("after_write")
     os.replace(tmp, target)
     _fsync_dir(target.parent)
@@ -870,12 +875,8 @@ class Workspace:
     def _claim(self, rel_paths: Iterable[str], operation: str) -> None:
         """Record (committed) the files an operation is about to write, before writing them:
         if it dies before its commit, the next writer removes them."""
-        now = _now()
         with self._txn() as con:
-            con.executemany(
-                "INSERT OR REPLACE INTO pending (path, operation, since) VALUES (?, ?, ?)",
-                [(rel, operation, now) for rel in rel_paths],
-            )
+            self._discard(con, rel_paths, operation)
 
     @staticmethod
     def _settle(con: sqlite3.Connection, rel_paths: Iterable[str]) -> None:
@@ -884,7 +885,9 @@ class Workspace:
 
     @staticmethod
     def _discard(con: sqlite3.Connection, rel_paths: Iterable[str], operation: str) -> list[str]:
-        """In the transaction that drops them: record the files to remove after the commit."""
+        """Record in ``con``'s transaction files that are garbage unless a committed row
+        references them: files this transaction drops (removed after its commit), or files an
+        operation is about to write (see :meth:`_claim`). Returns them as a list."""
         doomed = list(rel_paths)
         now = _now()
         con.executemany(
