@@ -549,7 +549,12 @@ def cmd_app(args: argparse.Namespace) -> int:
     """``cwdx app institution|platform [--port N]``."""
     serve = _engine("app", "serve", "应用")
     workspace = args.workspace or os.environ.get("CWDX_WORKSPACE")
-    return int(serve(args.edition, workspace, args.port) or 0)
+    code = int(serve(args.edition, workspace, args.port) or 0)
+    if code != EXIT_OK:  # the server's own status would not be one of ours
+        log.error("网页服务异常退出，退出码 %d", code)
+        _err("网页服务意外停止，请重新启动应用；如仍不能启动，请把日志文件发给技术支持。")
+        return EXIT_INTERNAL
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -1083,7 +1083,8 @@ class Workspace:
         Each file is independent and all-or-nothing. A file is rejected (and recorded with its
         message) when the reader rejects it, when the same content (SHA-256) is already in the
         workspace for this table and ``force`` is false, or when it holds rows of a frozen
-        institution. Raises :class:`CwdxError` only when the workspace is busy.
+        institution. Raises :class:`CwdxError` when the workspace is busy, read-only or damaged,
+        or its disk is full (then naming the files this call had already imported).
         """
         _check_table(table)
         outcomes: list[ImportOutcome] = []
@@ -1093,7 +1094,17 @@ class Workspace:
                 path = Path(raw_path)
                 if on_progress:
                     on_progress(index, total, f"正在导入 {path.name}")
-                outcome = self._import_one(table, path, force)
+                try:
+                    outcome = self._import_one(table, path, force)
+                except OSError as exc:
+                    error = self._storage_error(exc, f"导入文件“{path.name}”")
+                    if error is None:
+                        raise
+                    raise _after_imported(outcomes, error) from exc
+                except CwdxError as exc:
+                    if not any(o.ok for o in outcomes):
+                        raise
+                    raise _after_imported(outcomes, exc) from exc
                 outcomes.append(outcome)
             if on_progress:
                 on_progress(total, total, "导入完成")
@@ -1701,6 +1712,14 @@ class Workspace:
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _after_imported(outcomes: Sequence[ImportOutcome], error: CwdxError) -> CwdxError:
+    """``error`` preceded by the files already imported, so the user knows what to redo."""
+    done = [o.file for o in outcomes if o.ok]
+    if not done:
+        return error
+    return CwdxError(f"已导入文件 {'、'.join(done)}；{error.message}", error.exit_code)
 
 
 def _check_table(table: str) -> None:

@@ -208,6 +208,17 @@ def test_interrupt_exits_with_a_documented_status(
     assert err == "操作已中断，未完成的操作不会留下数据；如需完成，请重新运行该命令。\n"
 
 
+def test_app_server_failing_exits_with_internal_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cwdx.app
+
+    monkeypatch.setattr(cwdx.app, "serve", lambda edition, workspace, port: 1)
+    code, out, err = _main(capsys, "app", "institution", "--workspace", str(tmp_path / "ws"))
+    assert (code, out) == (3, "")
+    assert err == "网页服务意外停止，请重新启动应用；如仍不能启动，请把日志文件发给技术支持。\n"
+
+
 # -------------------------------------------------------------------- full and read-only disks
 
 
@@ -271,6 +282,34 @@ def test_import_on_a_full_disk_is_named_and_leaves_the_workspace_as_it_was(
     again = _cwdx(tmp_path, "-w", str(ws), "import", "cases", str(big))
     assert again.returncode == 0, again.stderr
     assert "导入 3000 行" in again.stdout
+
+
+def test_disk_full_during_a_later_file_names_the_files_already_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from cwdx import workspace
+
+    ws = Workspace(tmp_path / "ws")
+    first = staff_book(tmp_path / "一.xlsx", "H001")
+    second = staff_book(tmp_path / "二.xlsx", "H002")
+    real_write = workspace._write_parquet_atomic
+
+    def write_until_full(table: object, target: Path) -> None:
+        if "/H002/" in target.as_posix():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(table, target)
+
+    monkeypatch.setattr(workspace, "_write_parquet_atomic", write_until_full)
+    with pytest.raises(CwdxError) as full:
+        ws.import_files("staff", [first, second])
+    assert full.value.message == (
+        f"已导入文件 一.xlsx；工作区 {ws.path} 所在的磁盘空间不足，导入文件“二.xlsx”未完成，"
+        "工作区中已有的数据不受影响；请清理磁盘空间后重试。"
+    )
+    assert [(i.org, i.staff) for i in ws.institutions()] == [("H001", 1)]
+    assert _data_files(ws.path) == ["data/staff/H001/1.parquet"]
 
 
 def test_export_to_a_full_disk_is_one_chinese_sentence(
