@@ -341,7 +341,22 @@ def check_workspace(
     ``workers`` > 1 checks institutions in that many worker processes (results are still
     stored one by one by this process); the default chooses by the machine's cores and the
     number of case rows (:data:`PARALLEL_MIN_ROWS`). Returns the checks in the order named.
+
+    The whole check holds the workspace's write lock (``ws.writing``), so rows cannot be
+    imported or deleted between reading and freezing them: such writes are refused in Chinese,
+    and the check itself is refused while another write runs.
     """
+    with ws.writing("数据检测"):
+        return _check_locked(ws, orgs, on_progress, workers)
+
+
+def _check_locked(
+    ws: Any,
+    orgs: list[str] | None,
+    on_progress: ProgressCallback | None,
+    workers: int | None,
+) -> dict[str, InstitutionCheck]:
+    """:func:`check_workspace` while it holds the workspace's write lock."""
     targets = list(dict.fromkeys(orgs)) if orgs else [info.org for info in ws.institutions()]
     for org in targets:
         ws.require_stage(org, "check")

@@ -2,8 +2,10 @@
 
 Every handler turns a :class:`~cwdx.errors.CwdxError` into its one Chinese sentence on standard
 error and the error's exit code; any other exception into one Chinese sentence naming the log
-file, with the traceback only in that file. Exit status: 0 ok, 1 some institution failed its
-check, 2 usage error or nothing could be read, 3 internal error.
+file, with the traceback only in that file. Exit status (``outputs.md``): 0 ok, 1 some
+institution failed its check, 2 usage error, refused or unfinished operation (busy, frozen,
+damaged or read-only workspace, full disk, interrupted) or nothing could be read, 3 internal
+error (a bug; the log holds the details).
 """
 
 from __future__ import annotations
@@ -547,7 +549,12 @@ def cmd_app(args: argparse.Namespace) -> int:
     """``cwdx app institution|platform [--port N]``."""
     serve = _engine("app", "serve", "应用")
     workspace = args.workspace or os.environ.get("CWDX_WORKSPACE")
-    return int(serve(args.edition, workspace, args.port) or 0)
+    code = int(serve(args.edition, workspace, args.port) or 0)
+    if code != EXIT_OK:  # the server's own status would not be one of ours
+        log.error("网页服务异常退出，退出码 %d", code)
+        _err("网页服务意外停止，请重新启动应用；如仍不能启动，请把日志文件发给技术支持。")
+        return EXIT_INTERNAL
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -782,8 +789,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_unraisable(unraisable: Any) -> None:
+    """Errors Python cannot raise (e.g. a half-written workbook's ``ZipFile`` closed by the
+    garbage collector on a full disk) go to the log file, never to the terminal."""
+    log.warning(
+        "已忽略的错误 %s（发生于 %r）",
+        getattr(unraisable.exc_type, "__name__", "?"),
+        unraisable.object,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cwdx`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    import gc
+
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _log_unraisable
+    try:
+        return _main(argv)
+    finally:
+        gc.collect()  # objects of a failed write are finalised while the hook still logs
+        sys.unraisablehook = previous_hook
+
+
+def _main(argv: Sequence[str] | None) -> int:
     with _chinese_argparse():
         parser = build_parser()
         try:
@@ -800,8 +829,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("命令 %s 被拒绝或未完成，退出码 %d", args.command, exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
-        _err("操作已中断。")
-        return 130
+        _err("操作已中断，未完成的操作不会留下数据；如需完成，请重新运行该命令。")
+        return EXIT_USAGE
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)

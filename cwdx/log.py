@@ -28,6 +28,15 @@ _handlers: dict[str, RotatingFileHandler] = {}
 logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 
 
+class _QuietFileHandler(RotatingFileHandler):
+    """A rotating log file that stays silent when it cannot be written (full or read-only
+    disk): logging would otherwise print "--- Logging error ---" and a traceback on the user's
+    terminal."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging API
+        return
+
+
 def default_log_path() -> Path:
     """The log file used when no workspace is open (``$CWDX_LOG_DIR`` or ``~/.cache/cwdx``)."""
     base = os.environ.get("CWDX_LOG_DIR")
@@ -55,7 +64,7 @@ def attach_log_file(path: str | os.PathLike[str]) -> Path:
             oldest.close()
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            handler = RotatingFileHandler(
+            handler = _QuietFileHandler(
                 target, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8", delay=True
             )
         except OSError:

@@ -733,7 +733,21 @@ def compute_workspace(
     first: if any of them is not at 已检测-通过 nothing is computed and :class:`CwdxError` says
     why for each (the workspace's own refusal text). Each institution's tables are stored with
     ``ws.save_results``, which moves it to 已计算.
+
+    The whole computation holds the workspace's write lock (``ws.writing``): other writes
+    (an unfreeze, a delete) are refused in Chinese until it ends.
     """
+    with ws.writing("指标计算"):
+        return _compute_locked(ws, orgs, on_progress, case_list)
+
+
+def _compute_locked(
+    ws: Workspace,
+    orgs: Iterable[str] | None,
+    on_progress: Callable[[int, int, str], None] | None,
+    case_list: bool,
+) -> dict[str, InstitutionResults]:
+    """:func:`compute_workspace` while it holds the workspace's write lock."""
     from cwdx.workspace import STAGE_FAILED, STAGE_PASSED
 
     infos = {info.org: info for info in ws.institutions()}

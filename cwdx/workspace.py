@@ -11,13 +11,18 @@ Layout (see ``docs/DESIGN.md``)::
       inbox/                                    big files for the platform app
 
 Every data file is written under a temporary name, flushed, fsynced and renamed, and only then
-recorded in SQLite, all files of one operation in one transaction. Files no committed row
-references are removed when the workspace opens (and when a writer finds that the previous
-writer died), so a kill at any moment leaves the workspace as it was before the operation.
+recorded in SQLite, all files of one operation in one transaction. Before writing, an operation
+records the files it will write in the ``pending`` table (committed first); files an operation
+drops are added to ``pending`` in the transaction that drops them. When the workspace opens (and
+when a writer finds that the previous writer died), the ``pending`` files no committed row
+references are removed, with the temporary files: a kill at any moment leaves the workspace as it
+was before the operation. A data file no record claims is never removed, and a folder whose
+database is missing, empty or damaged is refused (nothing is created or removed in it).
 
 Writes are serialised across processes by an exclusive ``flock`` on ``WS/.write.lock`` taken
 without waiting: a write that conflicts with a running write is refused with a Chinese message.
-Reads never take the lock.
+Reads never take the lock, so a read-only workspace (read-only disk or folder) can still be
+read and exported; its writes are refused in Chinese.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import pyarrow.parquet as pq
 
 from cwdx import reader
 from cwdx.errors import CwdxError, os_error_text
-from cwdx.log import attach_log_file, get_logger
+from cwdx.log import attach_log_file, default_log_path, get_logger
 from cwdx.reader import BOOKKEEPING_COLUMNS, file_sha256
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, load_reference
 
@@ -81,7 +86,9 @@ _ACTION_WORDS = {"import": "导入数据", "delete": "删除数据", "check": "�
 
 DB_NAME = "cwdx.sqlite"
 LOCK_NAME = ".write.lock"
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+#: Where stored files live; ``pending`` paths outside them are never removed.
+_DATA_DIRS = ("data", "checks", "results")
 _BOOKKEEPING_INT = ("_row", "_import")
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -127,6 +134,11 @@ CREATE TABLE IF NOT EXISTS results (
     org TEXT PRIMARY KEY,
     paths TEXT NOT NULL,
     time TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pending (
+    path TEXT PRIMARY KEY,
+    operation TEXT NOT NULL,
+    since TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tasks (
     id INTEGER PRIMARY KEY,
@@ -285,10 +297,15 @@ def _write_parquet_atomic(table: pa.Table, target: Path) -> None:
     """Write ``table`` to ``target`` via a fsynced temporary file and a rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(tmp, "wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk: give the space back at once
+            tmp.unlink()
+        raise
     _pause("after_write")
     os.replace(tmp, target)
     _fsync_dir(target.parent)
@@ -541,10 +558,12 @@ class Workspace:
     """One cwdx workspace folder (see the module docstring for its layout).
 
     ``Workspace(path)`` opens the folder, creating it when ``create`` is true. Opening removes
-    data files that no committed operation references and marks tasks of dead processes as
-    failed. All methods are safe to call from several processes at once: writes take an
-    exclusive lock without waiting and are refused with a :class:`CwdxError` while another
-    write runs; reads never wait for writes.
+    the files of operations that did not finish and marks tasks of dead processes as failed; a
+    folder with data files but a missing, empty or damaged database is refused
+    (:class:`CwdxError`) and left untouched. All methods are safe to call from several processes
+    at once: writes take an exclusive lock without waiting and are refused with a
+    :class:`CwdxError` while another write runs; reads never wait for writes. On a read-only
+    disk or folder (:attr:`read_only`) reads work and writes are refused.
     """
 
     def __init__(self, path: str | os.PathLike[str], create: bool = True) -> None:
@@ -552,6 +571,8 @@ class Workspace:
         self.db_path = self.path / DB_NAME
         self._key = str(self.path)
         if not self.db_path.exists():
+            if self._has_data_files():
+                raise self._damaged("数据库文件 cwdx.sqlite 缺失")
             if not create:
                 raise CwdxError(
                     f"工作区 {self.path} 不存在或不是 cwdx 工作区，请检查 -w 指定的文件夹，"
@@ -570,13 +591,22 @@ class Workspace:
                 raise CwdxError(
                     f"无法创建工作区文件夹 {self.path}（{os_error_text(exc)}），请检查路径和权限。"
                 ) from exc
-        for sub in ("data", "checks", "results", "logs", "inbox"):
-            (self.path / sub).mkdir(exist_ok=True)
-        self.log_path = attach_log_file(self.path / "logs" / "cwdx.log")
+        #: whether the disk or folder cannot be written: reads work, writes are refused
+        self.read_only = not os.access(self.path, os.W_OK) or (
+            self.db_path.exists() and not os.access(self.db_path, os.W_OK)
+        )
+        if self.read_only:
+            self.log_path = attach_log_file(default_log_path())
+        else:
+            with contextlib.suppress(OSError):  # a full disk: the writes will say so
+                for sub in ("data", "checks", "results", "logs", "inbox"):
+                    (self.path / sub).mkdir(exist_ok=True)
+            self.log_path = attach_log_file(self.path / "logs" / "cwdx.log")
         self._init_db()
-        self._fail_dead_tasks()
-        with contextlib.suppress(CwdxError), self._write_lock("打开工作区", cleanup=True):
-            pass
+        if not self.read_only:
+            self._fail_dead_tasks()
+            with contextlib.suppress(CwdxError), self._write_lock("打开工作区", cleanup=True):
+                pass
 
     # ---------------------------------------------------------------- basics
 
@@ -592,31 +622,142 @@ class Workspace:
     def close(self) -> None:
         """Nothing to release (connections are per operation); kept for ``with`` blocks."""
 
+    def _has_data_files(self) -> bool:
+        """Whether the folder holds any stored file (data, checks or results)."""
+        for top in _DATA_DIRS:
+            for _dirpath, _dirnames, filenames in os.walk(self.path / top):
+                if filenames:
+                    return True
+        return False
+
+    def _damaged(self, what: str) -> CwdxError:
+        log.error("工作区已损坏：%s", what)
+        return CwdxError(
+            f"工作区 {self.path} 已损坏（{what}），为避免丢失数据，本次未做任何改动；"
+            "请从备份中恢复整个工作区文件夹后重试，或另选一个新的文件夹作为工作区重新导入。"
+        )
+
+    def _read_only_error(self, operation: str) -> CwdxError:
+        return CwdxError(
+            f"工作区 {self.path} 所在的磁盘或文件夹为只读，不能{operation}；查看状态和导出到其他"
+            "文件夹不受影响，如需修改请把工作区复制到可写的位置，或取消只读后重试。"
+        )
+
+    def _storage_error(self, exc: OSError | sqlite3.Error, operation: str) -> CwdxError | None:
+        """The Chinese refusal for a full or read-only disk, else ``None``."""
+        import errno
+
+        if isinstance(exc, sqlite3.Error):
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            full, read_only = code == 13, code == 8  # SQLITE_FULL, SQLITE_READONLY
+            # SQLITE_IOERR: e.g. the WAL index could not grow on a full disk
+            full = full or (code == 10 and self._disk_nearly_full())
+        else:
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            read_only = exc.errno == errno.EROFS
+        if read_only:
+            return self._read_only_error(operation)
+        if full:
+            log.error("%s：磁盘空间不足", operation)
+            return CwdxError(
+                f"工作区 {self.path} 所在的磁盘空间不足，{operation}未完成，工作区中已有的数据"
+                "不受影响；请清理磁盘空间后重试。"
+            )
+        return None
+
+    def _database_error(self, exc: sqlite3.Error) -> CwdxError | None:
+        """The Chinese message for a damaged, full or read-only database, else ``None``."""
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
+            return self._damaged("数据库文件 cwdx.sqlite 内容损坏")
+        if code == 14 and self.read_only:  # SQLITE_CANTOPEN
+            return self._read_only_error("打开工作区")
+        error = self._storage_error(exc, "写入工作区")
+        if error is None and code == 10:  # SQLITE_IOERR
+            log.error("读写工作区数据库出错：%s", getattr(exc, "sqlite_errorname", exc))
+            return CwdxError(
+                f"读写工作区 {self.path} 的数据库时发生磁盘错误，本次操作未完成；"
+                "请检查磁盘（空间、连接、权限）后重试。"
+            )
+        return error
+
+    def _disk_nearly_full(self) -> bool:
+        """Whether the workspace's disk has less than 1 MiB free."""
+        import shutil
+
+        try:
+            return shutil.disk_usage(self.path).free < 1 << 20
+        except OSError:
+            return False
+
+    def _open_db(self) -> sqlite3.Connection:
+        """A new connection; read-only (``immutable`` if need be) on a read-only workspace."""
+        if not self.read_only:
+            return sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        uri = self.db_path.as_uri()
+        try:
+            con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
+            con.execute("PRAGMA user_version").fetchone()
+            return con
+        except sqlite3.OperationalError:  # a WAL database without its -shm file
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30, isolation_level=None)
+
     def _init_db(self) -> None:
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        """Check the database (refusing a damaged one, or an empty one beside data files),
+        then create or upgrade its schema."""
+        try:
+            con = self._open_db()
+        except sqlite3.Error as exc:
+            raise self._database_error(exc) or self._damaged("数据库文件无法打开") from exc
         try:
             con.execute("PRAGMA busy_timeout = 30000")
-            con.execute("PRAGMA journal_mode = WAL")
             version = con.execute("PRAGMA user_version").fetchone()[0]
+            tables = con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+            if tables == 0 and self._has_data_files():  # a 0-byte copy, a sync tool
+                raise self._damaged("数据库文件 cwdx.sqlite 是空的")
+            problems = [row[0] for row in con.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                log.error("数据库检查：%s", "; ".join(problems[:5]))
+                raise self._damaged("数据库文件 cwdx.sqlite 内容损坏")
+            if self.read_only:
+                if version < 1:
+                    raise self._read_only_error("创建工作区")
+                return
+            con.execute("PRAGMA journal_mode = WAL")
             if version < _SCHEMA_VERSION:
-                con.executescript(_SCHEMA)
-                con.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            raise CwdxError(
-                f"工作区数据库 {self.db_path} 无法打开（{exc}），请确认该文件夹是 cwdx 工作区。"
-            ) from exc
+                con.executescript(
+                    f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {_SCHEMA_VERSION};COMMIT;"
+                )
+        except sqlite3.Error as exc:
+            if con.in_transaction:
+                con.rollback()
+            raise self._database_error(exc) or self._damaged("数据库文件无法读取") from exc
         finally:
             con.close()
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one operation; writes run in ``BEGIN IMMEDIATE`` via :meth:`_txn`."""
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        con.row_factory = sqlite3.Row
-        con.execute("PRAGMA busy_timeout = 30000")
-        con.execute("PRAGMA synchronous = NORMAL")
+        """A connection for one operation; writes run in ``BEGIN IMMEDIATE`` via :meth:`_txn`.
+
+        A damaged database, a full or a read-only disk become one Chinese :class:`CwdxError`.
+        """
         try:
+            con = self._open_db()
+        except sqlite3.Error as exc:
+            error = self._database_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+        try:
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA busy_timeout = 30000")
+            con.execute("PRAGMA synchronous = NORMAL")
             yield con
+        except sqlite3.Error as exc:
+            error = self._database_error(exc)
+            if error is None:
+                raise
+            raise error from exc
         finally:
             con.close()
 
@@ -628,7 +769,8 @@ class Workspace:
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                if con.in_transaction:  # SQLite rolls back by itself on a full disk
+                    con.execute("ROLLBACK")
                 raise
             _pause("before_commit")
             con.execute("COMMIT")
@@ -640,8 +782,12 @@ class Workspace:
         """Hold the workspace's exclusive write lock; refuse at once when another write runs.
 
         Re-entrant within one thread. When the previous holder died mid-operation (its marker is
-        still in the lock file), or ``cleanup`` is set, unreferenced data files are removed.
+        still in the lock file), or ``cleanup`` is set, the files of unfinished operations are
+        removed. A full or read-only disk met inside the block is one Chinese
+        :class:`CwdxError` naming ``operation``.
         """
+        if self.read_only:
+            raise self._read_only_error(operation)
         me = threading.get_ident()
         with _registry_mutex:
             state = _lock_registry.get(self._key)
@@ -655,7 +801,13 @@ class Workspace:
                 acquired = False
                 leftover = b""
             else:
-                fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+                except OSError as exc:
+                    error = self._storage_error(exc, operation)
+                    if error is None:
+                        raise
+                    raise error from exc
                 if not _try_lock(fd):
                     raw = _read_marker(fd).decode("utf-8", "replace")
                     os.close(fd)
@@ -668,7 +820,15 @@ class Workspace:
                     {"pid": os.getpid(), "operation": operation, "since": _now()},
                     ensure_ascii=False,
                 ).encode("utf-8")
-                _write_marker(fd, marker)
+                try:
+                    _write_marker(fd, marker)
+                except OSError as exc:  # a full disk: give the lock back at once
+                    _unlock(fd)
+                    os.close(fd)
+                    error = self._storage_error(exc, operation)
+                    if error is None:
+                        raise
+                    raise error from exc
                 state = _LockState(fd=fd, depth=1, owner=me, operation=operation)
                 _lock_registry[self._key] = state
                 acquired = True
@@ -681,6 +841,11 @@ class Workspace:
                     )
                 self._remove_orphans()
             yield
+        except OSError as exc:
+            error = self._storage_error(exc, operation)
+            if error is None:
+                raise
+            raise error from exc
         finally:
             with _registry_mutex:
                 state.depth -= 1
@@ -690,6 +855,15 @@ class Workspace:
                     _unlock(state.fd)
                     os.close(state.fd)
 
+    def writing(self, operation: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the write lock for a whole operation made of several writes (a check, a compute):
+        imports, deletes and other writes, from this or any other process or thread, are
+        refused in Chinese until the block ends; refused itself when another write runs.
+
+        ``operation`` names it in those refusals (``数据检测``). Re-entrant within one thread.
+        """
+        return self._write_lock(operation)
+
     def _referenced_files(self) -> set[str]:
         with self._connect() as con:
             refs = {row[0] for row in con.execute("SELECT path FROM parts")}
@@ -698,28 +872,60 @@ class Workspace:
                 refs |= set(json.loads(paths).values())
         return refs
 
+    def _claim(self, rel_paths: Iterable[str], operation: str) -> None:
+        """Record (committed) the files an operation is about to write, before writing them:
+        if it dies before its commit, the next writer removes them."""
+        with self._txn() as con:
+            self._discard(con, rel_paths, operation)
+
+    @staticmethod
+    def _settle(con: sqlite3.Connection, rel_paths: Iterable[str]) -> None:
+        """In the transaction that commits them: the claimed files are no longer pending."""
+        con.executemany("DELETE FROM pending WHERE path = ?", [(rel,) for rel in rel_paths])
+
+    @staticmethod
+    def _discard(con: sqlite3.Connection, rel_paths: Iterable[str], operation: str) -> list[str]:
+        """Record in ``con``'s transaction files that are garbage unless a committed row
+        references them: files this transaction drops (removed after its commit), or files an
+        operation is about to write (see :meth:`_claim`). Returns them as a list."""
+        doomed = list(rel_paths)
+        now = _now()
+        con.executemany(
+            "INSERT OR REPLACE INTO pending (path, operation, since) VALUES (?, ?, ?)",
+            [(rel, operation, now) for rel in doomed],
+        )
+        return doomed
+
     def _remove_orphans(self) -> int:
-        """Remove data files (and temporary files) that no committed row references."""
+        """Remove the files of unfinished operations: ``pending`` files that no committed row
+        references, and temporary files. Files no record claims are left alone."""
         refs = self._referenced_files()
+        with self._connect() as con:
+            pending = [row[0] for row in con.execute("SELECT path FROM pending")]
         removed = 0
-        for top in ("data", "checks", "results"):
-            root = self.path / top
-            if not root.is_dir():
+        for rel in pending:
+            parts = rel.split("/")
+            if rel in refs or parts[0] not in _DATA_DIRS or ".." in parts:
                 continue
+            with contextlib.suppress(OSError):
+                (self.path / rel).unlink()
+                removed += 1
+        for top in _DATA_DIRS:
+            root = self.path / top
             for dirpath, dirnames, filenames in os.walk(root, topdown=False):
                 for name in filenames:
-                    full = Path(dirpath) / name
-                    rel = full.relative_to(self.path).as_posix()
-                    is_ours = name.endswith(".parquet") or ".tmp-" in name
-                    if is_ours and rel not in refs:
+                    if name.startswith(".") and ".tmp-" in name:  # _write_parquet_atomic's
                         with contextlib.suppress(OSError):
-                            full.unlink()
+                            (Path(dirpath) / name).unlink()
                             removed += 1
                 if Path(dirpath) != root and not dirnames and not os.listdir(dirpath):
                     with contextlib.suppress(OSError):
                         os.rmdir(dirpath)
+        if pending:
+            with self._txn() as con:
+                self._settle(con, pending)
         if removed:
-            log.info("清理未被引用的数据文件 %d 个", removed)
+            log.info("清理未完成操作留下的文件 %d 个", removed)
         return removed
 
     def _broken_file(self, rel: str) -> CwdxError:
@@ -741,8 +947,10 @@ class Workspace:
             raise self._broken_file(rel) from exc
 
     def _unlink(self, rel_paths: Iterable[str]) -> None:
-        """Remove files after the transaction that dropped them committed."""
-        for rel in rel_paths:
+        """Remove files after the transaction that dropped them committed (or after their
+        operation failed), and their ``pending`` records."""
+        rels = list(rel_paths)
+        for rel in rels:
             full = self.path / rel
             with contextlib.suppress(OSError):
                 full.unlink()
@@ -750,6 +958,12 @@ class Workspace:
             with contextlib.suppress(OSError):
                 if parent != self.path and not any(parent.iterdir()):
                     parent.rmdir()
+        if rels:
+            try:
+                with self._txn() as con:
+                    self._settle(con, rels)
+            except CwdxError:  # a full disk: the next writer's clean-up forgets them
+                log.warning("未能清除 %d 个文件的待清理记录", len(rels))
 
     # ---------------------------------------------------------------- institutions
 
@@ -869,7 +1083,8 @@ class Workspace:
         Each file is independent and all-or-nothing. A file is rejected (and recorded with its
         message) when the reader rejects it, when the same content (SHA-256) is already in the
         workspace for this table and ``force`` is false, or when it holds rows of a frozen
-        institution. Raises :class:`CwdxError` only when the workspace is busy.
+        institution. Raises :class:`CwdxError` when the workspace is busy, read-only or damaged,
+        or its disk is full (then naming the files this call had already imported).
         """
         _check_table(table)
         outcomes: list[ImportOutcome] = []
@@ -879,7 +1094,17 @@ class Workspace:
                 path = Path(raw_path)
                 if on_progress:
                     on_progress(index, total, f"正在导入 {path.name}")
-                outcome = self._import_one(table, path, force)
+                try:
+                    outcome = self._import_one(table, path, force)
+                except OSError as exc:
+                    error = self._storage_error(exc, f"导入文件“{path.name}”")
+                    if error is None:
+                        raise
+                    raise _after_imported(outcomes, error) from exc
+                except CwdxError as exc:
+                    if not any(o.ok for o in outcomes):
+                        raise
+                    raise _after_imported(outcomes, exc) from exc
                 outcomes.append(outcome)
             if on_progress:
                 on_progress(total, total, "导入完成")
@@ -954,6 +1179,8 @@ class Workspace:
         stored = stored[[c for c in stored.columns if c not in tail] + tail]
         arrow = _frame_to_arrow(stored)
         written: list[tuple[str, str, int]] = []  # (org, rel path, rows)
+        claimed = [f"data/{table}/{org_dirname(org)}/{import_id}.parquet" for org in org_rows]
+        self._claim(claimed, f"导入 {import_id}")
         try:
             for org, part in _split_by_org(arrow, org_rows):
                 rows = part.num_rows
@@ -976,6 +1203,7 @@ class Workspace:
                         int(force),
                     ),
                 )
+                self._settle(con, claimed)
                 for org, rel, rows in written:
                     con.execute(
                         "INSERT INTO parts (import_id, org, path, rows) VALUES (?, ?, ?, ?)",
@@ -989,7 +1217,7 @@ class Workspace:
                         (org, org_names.get(org, ""), STAGE_UPLOADED, now, now),
                     )
         except BaseException:
-            self._unlink(rel for _, rel, _ in written)
+            self._unlink(claimed)
             raise
         _pause("after_commit")
         outcome.rows = int(result.rows)
@@ -1194,6 +1422,7 @@ class Workspace:
                     f"UPDATE imports SET cleared = 1 WHERE tbl IN ({marks}) AND rejected IS NOT NULL",
                     tables,
                 )
+            self._discard(con, doomed, "删除数据")
         _pause("delete_after_commit")
         self._unlink(doomed)
         result = DeleteOutcome(rows=deleted, removed=removed)
@@ -1268,6 +1497,7 @@ class Workspace:
                     (new, int(new in FROZEN_STAGES), now, org),
                 )
                 changed[org] = (old, new)
+            self._discard(con, doomed, "解冻数据")
         self._unlink(doomed)
         log.info("解冻（%s）：%d 个机构", stage, len(changed))
         return changed
@@ -1290,11 +1520,15 @@ class Workspace:
             self.require_stage(org, "check")
             rel = f"checks/{org_dirname(org)}/findings-{secrets.token_hex(6)}.parquet"
             table = _any_frame_to_arrow(findings)
-            _write_parquet_atomic(table, self.path / rel)
             new = STAGE_PASSED if passed else STAGE_FAILED
+            self._claim([rel], f"保存检测结果 {org}")
             try:
+                _write_parquet_atomic(table, self.path / rel)
                 with self._txn() as con:
-                    doomed = self._drop_check_and_results(con, org)
+                    self._settle(con, [rel])
+                    doomed = self._discard(
+                        con, self._drop_check_and_results(con, org), "保存检测结果"
+                    )
                     con.execute(
                         "INSERT INTO checks (org, passed, counts, findings_path, failed_rules, time)"
                         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -1340,14 +1574,16 @@ class Workspace:
         with self._write_lock("保存计算结果"):
             self.require_stage(org, "compute")
             token = secrets.token_hex(6)
-            paths: dict[str, str] = {}
+            paths = {
+                name: f"results/{org_dirname(org)}/{token}-{index}.parquet"
+                for index, name in enumerate(tables)
+            }
+            self._claim(paths.values(), f"保存计算结果 {org}")
             try:
-                for index, (name, frame) in enumerate(tables.items()):
-                    rel = f"results/{org_dirname(org)}/{token}-{index}.parquet"
-                    table = _any_frame_to_arrow(frame)
-                    _write_parquet_atomic(table, self.path / rel)
-                    paths[name] = rel
+                for name, frame in tables.items():
+                    _write_parquet_atomic(_any_frame_to_arrow(frame), self.path / paths[name])
                 with self._txn() as con:
+                    self._settle(con, paths.values())
                     con.execute(
                         "INSERT OR REPLACE INTO results (org, paths, time) VALUES (?, ?, ?)",
                         (org, json.dumps(paths, ensure_ascii=False), _now()),
@@ -1476,6 +1712,14 @@ class Workspace:
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _after_imported(outcomes: Sequence[ImportOutcome], error: CwdxError) -> CwdxError:
+    """``error`` preceded by the files already imported, so the user knows what to redo."""
+    done = [o.file for o in outcomes if o.ok]
+    if not done:
+        return error
+    return CwdxError(f"已导入文件 {'、'.join(done)}；{error.message}", error.exit_code)
 
 
 def _check_table(table: str) -> None:

@@ -306,9 +306,14 @@ def test_deletes_per_table_org_and_everything(ws: Workspace, tmp_path: Path) -> 
     assert ws.institutions() == [] and _files(ws) == set()
 
 
-def test_orphan_files_are_removed_on_open(ws: Workspace, tmp_path: Path) -> None:
+def test_only_leftovers_of_unfinished_operations_are_removed_on_open(
+    ws: Workspace, tmp_path: Path
+) -> None:
     ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
-    stray = ws.path / "data" / "staff" / "H001" / "99.parquet"
+    claimed = ws.path / "data" / "staff" / "H001" / "2.parquet"
+    claimed.write_bytes(b"x")
+    ws._claim(["data/staff/H001/2.parquet"], "导入 2")  # an import that died before its commit
+    stray = ws.path / "data" / "staff" / "H001" / "99.parquet"  # no record claims it: kept
     stray.write_bytes(b"x")
     temp = ws.path / "checks" / "H001" / ".findings-1.parquet.tmp-123"
     temp.parent.mkdir(parents=True)
@@ -316,7 +321,7 @@ def test_orphan_files_are_removed_on_open(ws: Workspace, tmp_path: Path) -> None
     keep = ws.path / "inbox" / "big.xlsx"
     keep.write_bytes(b"x")
     Workspace(ws.path)
-    assert _files(ws) == {"data/staff/H001/1.parquet"}
+    assert _files(ws) == {"data/staff/H001/1.parquet", "data/staff/H001/99.parquet"}
     assert not (ws.path / "checks" / "H001").exists()
     assert keep.exists()
 
