@@ -24,12 +24,12 @@ import pytest
 from ws_helper import case_book, staff_book
 
 from cwdx import reports
-from cwdx.reports import runner
 from cwdx.check import check_workspace
 from cwdx.cli import main
 from cwdx.demo import write_demo
 from cwdx.errors import CwdxError
 from cwdx.metrics import compute_workspace
+from cwdx.reports import runner
 from cwdx.workspace import STAGE_COMPUTED, STAGE_FAILED, Workspace
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
