@@ -169,7 +169,3 @@ def accepted_staff_forms(inst: Institution) -> None:
     put(row, STAFF_KIND, int(row[STAFF_KIND]), row[STAFF_KIND])
     row = take()
     put(row, STAFF_LEVEL, row[STAFF_LEVEL].translate(_FULL_WIDTH), row[STAFF_LEVEL])
-
-
-# ------------------------------------------------------------------------------------------
-# Writing
