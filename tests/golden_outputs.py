@@ -19,6 +19,9 @@ from typing import Any
 
 import openpyxl
 
+from cwdx.cli import main
+from cwdx.demo import write_demo
+
 GOLDEN_FILE = Path(__file__).parent / "golden" / "run_outputs.json"
 DEMO_ARGS = {"institutions": 3, "cases": 300, "seed": 20261202}
 
@@ -67,9 +70,6 @@ def digest_outputs(out: Path) -> dict[str, Any]:
 
 def digest_run(work: Path) -> dict[str, Any]:
     """Write the demo province into ``work``, run ``cwdx run`` on it, and digest the outputs."""
-    from cwdx.cli import main
-    from cwdx.demo import write_demo
-
     data = work / "demo"
     write_demo(data, **DEMO_ARGS)
     cases = sorted(str(p) for p in data.glob("*/病案首页数据-*.xlsx"))

@@ -29,6 +29,7 @@ from cwdx.cli import main
 from cwdx.demo import write_demo
 from cwdx.errors import CwdxError
 from cwdx.metrics import compute_workspace
+from cwdx.reports import runner
 from cwdx.workspace import STAGE_COMPUTED, STAGE_FAILED, Workspace
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -335,7 +336,7 @@ def test_a_notebook_error_becomes_one_chinese_sentence(
         },
     )
     nbformat.write(notebook, folder / reports.INSTITUTION_NOTEBOOK)
-    monkeypatch.setattr(reports, "NOTEBOOK_DIR", folder)
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
     lines: list[str] = []
     progress: list[tuple[int, int]] = []
     code = reports.run_reports(
@@ -358,14 +359,14 @@ def test_a_notebook_error_becomes_one_chinese_sentence(
 def test_internal_error_text() -> None:
     job = reports.ReportJob("全省报告", Path("x.ipynb"), {}, Path("out/全省报告.html"))
     error = papermill.PapermillExecutionError(0, 1, "", "ValueError", "boom", [])
-    assert reports._failure_text(job, error) == (
+    assert runner._failure_text(job, error) == (
         "全省报告未生成：生成报告时发生内部错误，详情已写入日志文件。"
     )
     error = papermill.PapermillExecutionError(0, 1, "", "CwdxError", "找不到工作区。", [])
-    assert reports._failure_text(job, error) == "全省报告未生成：找不到工作区。"
+    assert runner._failure_text(job, error) == "全省报告未生成：找不到工作区。"
     from nbclient.exceptions import DeadKernelError
 
-    assert reports._failure_text(job, DeadKernelError("Kernel died")) == (
+    assert runner._failure_text(job, DeadKernelError("Kernel died")) == (
         "全省报告未生成：运行报告的 Python 内核未能启动、意外退出或超时（可能是内存不足），"
         "请关闭其他程序后重试；详情已写入日志文件。"
     )
@@ -398,7 +399,7 @@ def test_missing_report_packages_are_named(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # by name: another test may have re-imported cwdx.reports (the CLI imports it lazily)
-    monkeypatch.setattr("cwdx.reports.REPORT_PACKAGES", ("papermill", "没有这个包"))
+    monkeypatch.setattr("cwdx.reports.runner.REPORT_PACKAGES", ("papermill", "没有这个包"))
     code, _, err = run(capsys, "-w", str(demo_ws.path), "report", "--province", "-o", str(tmp_path))
     assert (code, err) == (
         2,
@@ -513,7 +514,7 @@ def test_explore_notebook_runs_on_the_demo_workspace(
         str(output),
         parameters={"workspace": str(demo_ws.path)},
         progress_bar=False,
-        kernel_manager_class=reports._kernel_manager_class(),
+        kernel_manager_class=runner._kernel_manager_class(),
     )
     texts = [
         "".join(o.get("text", "") for o in cell.get("outputs", []))

@@ -13,6 +13,7 @@ from ws_helper import case_row, staff_row, write_book
 import cwdx
 from cwdx import metrics, results
 from cwdx.check import check_workspace
+from cwdx.demo import read_manifest
 from cwdx.errors import CwdxError
 from cwdx.workspace import STAGE_COMPUTED, STAGE_FAILED, STAGE_PASSED, Workspace
 
@@ -324,8 +325,6 @@ def test_cli_run_case_list_and_the_same_explain_line_everywhere(capsys, tmp_path
 def test_cli_run_demo_indicators_from_the_written_workbook(capsys, tmp_path):
     """``cwdx demo`` then ``cwdx run``: the indicators the demo manifest states, read back from
     计算结果表.xlsx (per institution and all together) and from summary.json."""
-    from cwdx.demo import read_manifest
-
     data, out = tmp_path / "演示", tmp_path / "输出"
     assert _cli(capsys, "demo", str(data), "--institutions", "1", "--cases", "150")[0] == 0
     manifest = read_manifest(data / "demo_manifest.json")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import openpyxl
+import pandas as pd
 import pytest
 from frames_helper import write_rows_xlsx
 
+from cwdx.demo import write_demo
 from cwdx.errors import CwdxError
 from cwdx.rules import RULE_IDS
 from cwdx.run import WORKSPACE_DIR, run_oneshot
@@ -104,8 +106,6 @@ def test_run_without_readable_staff_exits_2(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    from cwdx.demo import write_demo
-
     base = tmp_path_factory.mktemp("demo")
     manifest = write_demo(base / "data", institutions=3, cases=400, seed=11)
     cases = sorted((base / "data").glob("*/病案首页数据-*.xlsx"))
@@ -146,6 +146,24 @@ def test_demo_counts_and_findings_equal_the_manifest(demo_run):
     )
     stages = {i.org: i.stage for i in ws.institutions()}
     assert stages[clean.org] == "已计算"
+
+
+def test_demo_accepted_forms_read_as_their_canonical_values(demo_run):
+    """Cells written in accepted non-canonical forms (0304, 20200105, 张三 1 …) are stored as
+    the manifest's ``reads_as`` value (an empty ``reads_as``: stored empty)."""
+    manifest, out, _ = demo_run
+    ws = Workspace(out / WORKSPACE_DIR, create=False)
+    for table in ("cases", "staff"):
+        frame = ws.load(table).set_index(["_org", "_file", "_row"])
+        for inst in manifest.institutions:
+            forms = [f for f in inst.accepted_forms if f["table"] == table]
+            assert forms, (inst.org, table)
+            for form in forms:
+                value = frame.loc[(inst.org, form["file"], form["row"]), form["column"]]
+                if form["reads_as"]:
+                    assert value == form["reads_as"], form
+                else:
+                    assert value is None or value is pd.NA, form
 
 
 def test_demo_feedback_marks_a_planted_error_cell(demo_run):

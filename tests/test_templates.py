@@ -6,11 +6,15 @@ import datetime as dt
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 
+from cwdx.check import check_workspace
 from cwdx.errors import CwdxError
+from cwdx.reader import read_workbook
 from cwdx.reference import load_reference
 from cwdx.templates import GUIDE_COLUMNS, write_template
+from cwdx.workspace import Workspace
 from cwdx.xlsx import Book, display_width
 
 CASE_LIST_SHEETS = ["RC001", "RC023", "RC027", "RC019", "RC029"]
@@ -135,8 +139,7 @@ def test_template_errors(tmp_path) -> None:
 
 @pytest.mark.parametrize("table", ["cases", "staff"])
 def test_sample_row_reads_back_without_rejection(templates, table) -> None:
-    reader = pytest.importorskip("cwdx.reader")
-    result = reader.read_workbook(templates[table], table)
+    result = read_workbook(templates[table], table)
     assert not result.rejected
     frame = result.frame
     assert len(frame) == 1
@@ -183,7 +186,6 @@ def test_book_writes_text_as_text_and_splits_sheets(tmp_path) -> None:
 
 
 def test_book_write_frame_and_widths(tmp_path) -> None:
-    pd = pytest.importorskip("pandas")
     frame = pd.DataFrame({"机构": ["演示市第一人民医院", None], "数": [1.5, float("nan")]})
     path = tmp_path / "f.xlsx"
     with Book(path) as book:
@@ -200,12 +202,10 @@ def test_book_write_frame_and_widths(tmp_path) -> None:
 
 def test_both_sample_rows_pass_every_rule(templates, tmp_path) -> None:
     """The two sample rows together (same institution, 李明 of 03.04) raise no finding at all."""
-    check = pytest.importorskip("cwdx.check")
-    workspace = pytest.importorskip("cwdx.workspace")
-    ws = workspace.Workspace(tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
     for table in ("cases", "staff"):
         (outcome,) = ws.import_files(table, [templates[table]])
         assert outcome.ok, outcome.describe()
-    result = check.check_workspace(ws)["12330100470000001X"]
+    result = check_workspace(ws)["12330100470000001X"]
     assert result.passed
     assert {rule: n for rule, n in result.counts.items() if n} == {}
