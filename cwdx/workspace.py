@@ -441,7 +441,7 @@ class CheckRecord:
     org: str
     passed: bool
     counts: dict[str, int]
-    findings: pd.DataFrame
+    findings: pd.DataFrame | None
     failed_rules: list[str]
     time: str
 
@@ -733,10 +733,11 @@ class Workspace:
             "请解冻并删除相关机构的数据后重新导入。"
         )
 
-    def _read_parquet(self, rel: str) -> pa.Table:
-        """Read one stored file; a missing or damaged file is a :class:`CwdxError`."""
+    def _read_parquet(self, rel: str, **options: Any) -> pa.Table:
+        """Read one stored file (``options`` for ``pq.read_table``); a missing or damaged file
+        is a :class:`CwdxError`."""
         try:
-            return pq.read_table(self.path / rel)
+            return pq.read_table(self.path / rel, **options)
         except (OSError, pa.ArrowException) as exc:
             raise self._broken_file(rel) from exc
 
@@ -1317,8 +1318,9 @@ class Workspace:
             self._unlink(doomed)
         log.info("保存检测结果：机构 %s，%s，发现 %d 条", org, new, len(findings))
 
-    def load_check(self, org: str) -> CheckRecord | None:
-        """The stored last check of ``org``, or ``None`` when it has not been checked."""
+    def load_check(self, org: str, *, findings: bool = True) -> CheckRecord | None:
+        """The stored last check of ``org``, or ``None`` when it has not been checked
+        (``findings=False``: the finding table is not read and ``findings`` is ``None``)."""
         with self._connect() as con:
             row = con.execute("SELECT * FROM checks WHERE org = ?", (org,)).fetchone()
         if row is None:
@@ -1327,9 +1329,22 @@ class Workspace:
             org=org,
             passed=bool(row["passed"]),
             counts=json.loads(row["counts"]),
-            findings=self._read_parquet(row["findings_path"]).to_pandas(),
+            findings=self._read_parquet(row["findings_path"]).to_pandas() if findings else None,
             failed_rules=json.loads(row["failed_rules"]),
             time=row["time"],
+        )
+
+    def load_findings(self, org: str, table: str) -> pa.Table | None:
+        """The findings of ``table`` in ``org``'s last check as Arrow, repeated texts
+        dictionary-encoded and nothing converted to pandas (big feedback exports), or ``None``
+        when it has not been checked."""
+        with self._connect() as con:
+            row = con.execute("SELECT findings_path FROM checks WHERE org = ?", (org,)).fetchone()
+        if row is None:
+            return None
+        repeated = ["institution", "table", "rule_id", "severity", "excel_file", "column"]
+        return self._read_parquet(
+            row[0], filters=[("table", "=", table)], read_dictionary=[*repeated, "message", "cells"]
         )
 
     def save_results(self, org: str, tables: dict[str, pd.DataFrame]) -> None:
