@@ -9,8 +9,9 @@ text.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ DETAIL_ROW_CAP = 200_000
 MARKED_ROW_CAP = 100_000
 #: Findings converted to Python objects at a time (bounds the export's memory).
 CHUNK_ROWS = 50_000
+#: 标注数据 rows (each with every template column) converted to Python objects at a time.
+MARKED_CHUNK_ROWS = 5_000
 
 #: The note under a capped 问题明细 / 标注数据 (and under 检测结果汇总).
 DETAIL_CAP_NOTE = (
@@ -97,11 +100,19 @@ class _RowValues:
         return self._values.get(index)
 
 
-def _findings_table(check: InstitutionCheck, table: TableName) -> pa.Table:
-    """The findings of ``table`` in ``check`` as Arrow."""
+#: Columns of the finding table the feedback workbooks show.
+SHOWN_COLUMNS = ("excel_file", "excel_row", "column", "value", "rule_id", "severity", "message")
+#: A source of findings: called with column names, yields Arrow tables of those columns (the
+#: findings of one table, in stored order; e.g. :meth:`Workspace.findings_batches`).
+FindingBatches = Callable[[list[str]], Iterable[pa.Table]]
+
+
+def _batches_of(check: InstitutionCheck, table: TableName) -> FindingBatches:
+    """The findings of ``table`` in ``check`` as one Arrow batch."""
     frame = check.findings
     frame = frame[frame["table"] == table] if len(frame) else frame
-    return pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    whole = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    return lambda columns: [whole.select([c for c in columns if c in whole.column_names])]
 
 
 def _ranks(column: pa.ChunkedArray | pa.Array, values: list[str]) -> np.ndarray:
@@ -113,43 +124,86 @@ def _ranks(column: pa.ChunkedArray | pa.Array, values: list[str]) -> np.ndarray:
 @dataclass
 class _Sorted:
     """The findings of one table in 问题明细 order (file, row, column in template order with
-    row-level findings first, rule), as positions, plus the input-row groups of 标注数据."""
+    row-level findings first, rule) and the input-row groups of 标注数据."""
 
-    order: np.ndarray
-    files: list[str]
+    total: int
     #: per group (one input row with findings, in order): its file's index in ``files``, row
+    files: list[str]
     group_file: np.ndarray
     group_row: np.ndarray
-    #: position in ``order`` where each group starts
+    #: position in the sorted findings where each group starts
     group_start: np.ndarray
+    #: the first findings in order (as many as the capped sheets show), all columns shown, in
+    #: stored order; ``head_order`` lists them in sorted order
+    head: pa.Table
+    head_order: np.ndarray
 
 
-def _sort_findings(findings: pa.Table, table: TableName) -> _Sorted:
-    """Sort keys computed in Arrow/numpy (no Python object per finding)."""
+def _sort_findings(batches: FindingBatches, table: TableName, shown: int, groups: int) -> _Sorted:
+    """Sort the findings on small integer keys (a few bytes per finding, never a Python object
+    per finding), then read again only the first ones in order: the ``shown`` of 问题明细 and
+    the findings of the first ``groups`` input rows of 标注数据."""
     columns = [spec.name for spec in load_reference().columns(table)]
-    files = sorted(str(f) for f in pc.unique(findings["excel_file"]).to_pylist() if f is not None)
-    file_rank = _ranks(findings["excel_file"], files)
-    row = findings["excel_row"].to_numpy().astype("int64")
+    file_ids: dict[str, int] = {}
+    keys: dict[str, list[np.ndarray]] = {"file": [], "row": [], "column": [], "rule": []}
+    for batch in batches(["excel_file", "excel_row", "column", "rule_id"]):
+        for name in pc.unique(batch["excel_file"]).to_pylist():
+            file_ids.setdefault("" if name is None else str(name), len(file_ids))
+        keys["file"].append(_ranks(batch["excel_file"], list(file_ids)).astype("int32"))
+        keys["row"].append(batch["excel_row"].to_numpy().astype("int64"))
+        keys["column"].append(_ranks(batch["column"], columns).astype("int16"))
+        keys["rule"].append(_ranks(batch["rule_id"], list(RULE_IDS)).astype("int8"))
+    files = sorted(file_ids)
+    to_sorted = np.array([files.index(name) for name in file_ids] + [-1], dtype="int32")
+    file_rank = to_sorted[np.concatenate(keys.pop("file") or [np.zeros(0, "int32")])]
+    row = np.concatenate(keys.pop("row") or [np.zeros(0, "int64")])
     order = np.lexsort(
         (
-            _ranks(findings["rule_id"], list(RULE_IDS)),
-            _ranks(findings["column"], columns),
+            np.concatenate(keys.pop("rule") or [np.zeros(0, "int8")]),
+            np.concatenate(keys.pop("column") or [np.zeros(0, "int16")]),
             row,
             file_rank,
         )
     )
     sorted_file, sorted_row = file_rank[order], row[order]
+    del file_rank, row
     new_group = np.ones(len(order), dtype=bool)
     new_group[1:] = (sorted_file[1:] != sorted_file[:-1]) | (sorted_row[1:] != sorted_row[:-1])
     start = np.flatnonzero(new_group)
-    return _Sorted(order, files, sorted_file[start], sorted_row[start], start)
+    end = start[groups] if groups < len(start) else len(order)
+    head, head_order = _read_positions(batches, order[: max(shown, end)])
+    return _Sorted(
+        len(order), files, sorted_file[start], sorted_row[start], start, head, head_order
+    )
 
 
-def _chunks(findings: pa.Table, order: np.ndarray, names: tuple[str, ...]) -> Iterator[list]:
-    """The ``names`` columns of the findings at ``order``, as Python lists, chunk by chunk."""
-    selected = findings.select(list(names))
-    for begin in range(0, len(order), CHUNK_ROWS):
-        part = selected.take(pa.array(order[begin : begin + CHUNK_ROWS]))
+def _read_positions(batches: FindingBatches, positions: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """The findings at ``positions`` (indexes in stored order), in stored order, and their
+    rows in the order given (not taken at once: that would copy them)."""
+    wanted = np.sort(positions)
+    pieces, offset = [], 0
+    for batch in batches([*SHOWN_COLUMNS, "cells"]):
+        if "cells" not in batch.column_names:  # stored before cells existed
+            batch = batch.append_column("cells", batch["column"])
+        lo, hi = np.searchsorted(wanted, [offset, offset + len(batch)])
+        if hi > lo:
+            pieces.append(batch.take(pa.array(wanted[lo:hi] - offset)))
+        offset += len(batch)
+    if not pieces:
+        fields = [
+            pa.field(c, pa.int64() if c == "excel_row" else pa.string()) for c in SHOWN_COLUMNS
+        ]
+        empty = pa.schema([*fields, pa.field("cells", pa.string())]).empty_table()
+        return empty, np.zeros(0, dtype="int64")
+    return pa.concat_tables(pieces), np.searchsorted(wanted, positions)
+
+
+def _chunks(ordered: _Sorted, stop: int, names: tuple[str, ...]) -> Iterator[list]:
+    """The ``names`` columns of the first ``stop`` sorted findings as Python lists, chunk by
+    chunk."""
+    selected = ordered.head.select(list(names))
+    for begin in range(0, stop, CHUNK_ROWS):
+        part = selected.take(pa.array(ordered.head_order[begin : min(begin + CHUNK_ROWS, stop)]))
         yield [part[name].to_pylist() for name in names]
 
 
@@ -158,13 +212,13 @@ def write_table_feedback(
     table: TableName,
     check: InstitutionCheck,
     rows: pd.DataFrame | None,
-    findings: pa.Table | None = None,
+    findings: FindingBatches | None = None,
 ) -> Path:
     """Write one feedback workbook (``table`` = cases → 病案首页反馈表, staff → 申报人员反馈表).
 
     ``rows`` are the institution's stored rows of that table (for 标注数据); ``check`` the
-    result whose counts are reported, and whose findings unless ``findings`` (that table's
-    findings as Arrow, e.g. :meth:`~cwdx.workspace.Workspace.load_findings`) is given. Rows are
+    result whose counts are reported, and whose findings unless ``findings`` (a
+    :data:`FindingBatches` of that table's findings) is given. Rows are
     written top to bottom from sorted positions, a chunk at a time, so memory stays bounded
     however many findings there are; 问题明细 and 标注数据 are capped at
     :data:`DETAIL_ROW_CAP` / :data:`MARKED_ROW_CAP` rows with a note saying how many are left
@@ -173,12 +227,10 @@ def write_table_feedback(
     path = Path(path)
     reference = load_reference()
     columns = [spec.name for spec in reference.columns(table)]
-    if findings is None:
-        findings = _findings_table(check, table)
-    if "cells" not in findings.column_names:  # stored before cells existed
-        findings = findings.append_column("cells", findings["column"])
-    ordered = _sort_findings(findings, table)
-    total, groups = len(ordered.order), len(ordered.group_start)
+    ordered = _sort_findings(
+        findings or _batches_of(check, table), table, DETAIL_ROW_CAP, MARKED_ROW_CAP
+    )
+    total, groups = ordered.total, len(ordered.group_start)
     detail_shown, marked_shown = min(total, DETAIL_ROW_CAP), min(groups, MARKED_ROW_CAP)
     notes = []
     if detail_shown < total:
@@ -219,7 +271,7 @@ def write_table_feedback(
         sheet = book.write_table(
             DETAIL_SHEET,
             DETAIL_COLUMNS,
-            _detail_rows(findings, ordered.order[:detail_shown], detail_formats, red_font),
+            _detail_rows(ordered, detail_shown, detail_formats, red_font),
             cell_style=lambda i, col: detail_formats.get(i) if col in (4, 5) else None,
             widths={6: 60},
         )[-1]
@@ -241,7 +293,7 @@ def write_table_feedback(
         sheet = book.write_table(
             MARKED_SHEET,
             [*MARKED_PREFIX, *columns],
-            _marked_rows(findings, ordered, marked_shown, rows, columns, marks),
+            _marked_rows(ordered, marked_shown, rows, columns, marks),
             cell_style=mark_style,
             widths={2: 60},
         )[-1]
@@ -252,11 +304,11 @@ def write_table_feedback(
 
 
 def _detail_rows(
-    findings: pa.Table, order: np.ndarray, formats: _RowValues, red_font: Any
+    ordered: _Sorted, stop: int, formats: _RowValues, red_font: Any
 ) -> Iterator[list[Any]]:
-    """The 问题明细 rows at ``order``; pushes each row's 规则编号/级别 format to ``formats``."""
-    names = ("excel_file", "excel_row", "column", "value", "rule_id", "severity", "message")
-    for chunk in _chunks(findings, order, names):
+    """The 问题明细 rows of the first ``stop`` sorted findings; pushes each row's 规则编号/级别
+    format to ``formats``."""
+    for chunk in _chunks(ordered, stop, SHOWN_COLUMNS):
         for file, row, column, value, rule_id, severity, message in zip(*chunk, strict=True):
             formats.push(red_font if severity == "error" else None)
             yield [
@@ -286,7 +338,6 @@ def _source_positions(ordered: _Sorted, shown: int, rows: pd.DataFrame | None) -
 
 
 def _marked_rows(
-    findings: pa.Table,
     ordered: _Sorted,
     shown: int,
     rows: pd.DataFrame | None,
@@ -300,7 +351,7 @@ def _marked_rows(
         return
     position = {name: i for i, name in enumerate(columns)}
     source = _source_positions(ordered, shown, rows)
-    end = ordered.group_start[shown] if shown < len(ordered.group_start) else len(ordered.order)
+    end = ordered.group_start[shown] if shown < len(ordered.group_start) else ordered.total
     empty = [None] * len(columns)
     pending: list[tuple[str, int, list[str], dict[int, str]]] = []
     done = 0
@@ -320,10 +371,10 @@ def _marked_rows(
 
     current: tuple[Any, int] | None = None
     names = ("excel_file", "excel_row", "rule_id", "severity", "message", "cells")
-    for chunk in _chunks(findings, ordered.order[:end], names):
+    for chunk in _chunks(ordered, int(end), names):
         for file, row, rule_id, severity, message, cells in zip(*chunk, strict=True):
             if (file, row) != current:
-                if len(pending) >= CHUNK_ROWS:
+                if len(pending) >= MARKED_CHUNK_ROWS:
                     yield from flush()
                 current = (file, row)
                 pending.append((file, row, [], {}))
@@ -445,7 +496,7 @@ def export_feedback(ws: Any, out_dir: str | Path, orgs: list[str] | None = None)
                         table,  # type: ignore[arg-type]
                         check,
                         ws.load(table, [info.org]),
-                        findings=ws.load_findings(info.org, table),
+                        findings=partial(ws.findings_batches, info.org, table),
                     )
                 )
         entries.append(entry)

@@ -733,11 +733,10 @@ class Workspace:
             "请解冻并删除相关机构的数据后重新导入。"
         )
 
-    def _read_parquet(self, rel: str, **options: Any) -> pa.Table:
-        """Read one stored file (``options`` for ``pq.read_table``); a missing or damaged file
-        is a :class:`CwdxError`."""
+    def _read_parquet(self, rel: str) -> pa.Table:
+        """Read one stored file; a missing or damaged file is a :class:`CwdxError`."""
         try:
-            return pq.read_table(self.path / rel, **options)
+            return pq.read_table(self.path / rel)
         except (OSError, pa.ArrowException) as exc:
             raise self._broken_file(rel) from exc
 
@@ -1334,18 +1333,24 @@ class Workspace:
             time=row["time"],
         )
 
-    def load_findings(self, org: str, table: str) -> pa.Table | None:
-        """The findings of ``table`` in ``org``'s last check as Arrow, repeated texts
-        dictionary-encoded and nothing converted to pandas (big feedback exports), or ``None``
-        when it has not been checked."""
+    def findings_batches(
+        self, org: str, table: str, columns: list[str], batch_rows: int = 100_000
+    ) -> Iterator[pa.Table]:
+        """The findings of ``table`` in ``org``'s last check, a batch at a time (big feedback
+        exports never hold them all): the ``columns`` the stored file has, in Arrow. Nothing
+        when ``org`` has not been checked; a missing or damaged file is a :class:`CwdxError`."""
         with self._connect() as con:
             row = con.execute("SELECT findings_path FROM checks WHERE org = ?", (org,)).fetchone()
         if row is None:
-            return None
-        repeated = ["institution", "table", "rule_id", "severity", "excel_file", "column"]
-        return self._read_parquet(
-            row[0], filters=[("table", "=", table)], read_dictionary=[*repeated, "message", "cells"]
-        )
+            return
+        try:
+            source = pq.ParquetFile(self.path / row[0])
+            names = [c for c in columns if c in source.schema_arrow.names]
+            for batch in source.iter_batches(batch_rows, columns=[*names, "table"]):
+                part = pa.Table.from_batches([batch])
+                yield part.filter(pc.equal(part["table"], table)).select(names)
+        except (OSError, pa.ArrowException) as exc:
+            raise self._broken_file(row[0]) from exc
 
     def save_results(self, org: str, tables: dict[str, pd.DataFrame]) -> None:
         """Store an institution's computed tables and move it to 已计算 (frozen).

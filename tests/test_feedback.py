@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import openpyxl
+import pyarrow as pa
 from frames_helper import cases, staff
 
 from cwdx.check import check_frames
@@ -191,6 +192,7 @@ def test_long_detail_and_marked_sheets_are_capped_with_a_note(tmp_path, monkeypa
     monkeypatch.setattr(feedback, "DETAIL_ROW_CAP", 4)
     monkeypatch.setattr(feedback, "MARKED_ROW_CAP", 2)
     monkeypatch.setattr(feedback, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(feedback, "MARKED_CHUNK_ROWS", 1)
     book = openpyxl.load_workbook(
         write_table_feedback(tmp_path / "capped.xlsx", "cases", result, case_frame)
     )
@@ -235,9 +237,31 @@ def test_chunked_streaming_writes_the_same_workbook(tmp_path, monkeypatch):
         write_table_feedback(tmp_path / "a.xlsx", "cases", result, case_frame)
     )
     monkeypatch.setattr(feedback, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(feedback, "MARKED_CHUNK_ROWS", 2)
     monkeypatch.setattr(feedback, "STREAM_ROWS", 0)  # constant_memory mode too
+    monkeypatch.setattr(feedback, "DETAIL_ROW_CAP", 5)  # only the first findings are read again
+    whole_detail = _rows(whole["问题明细"])
+
+    stored = pa.Table.from_pandas(
+        result.findings[result.findings["table"] == "cases"].drop(columns="cells"),
+        preserve_index=False,
+    )  # stored before the cells column existed, read 3 findings at a time
+
+    def batches(columns):
+        names = [c for c in columns if c in stored.column_names]
+        return [stored.slice(i, 3).select(names) for i in range(0, len(stored), 3)]
+
     chunked = openpyxl.load_workbook(
-        write_table_feedback(tmp_path / "b.xlsx", "cases", result, case_frame)
+        write_table_feedback(tmp_path / "b.xlsx", "cases", result, case_frame, findings=batches)
+    )
+    assert _rows(chunked["问题明细"])[:6] == whole_detail[:6]
+    monkeypatch.setattr(feedback, "DETAIL_ROW_CAP", 10_000)
+    result.findings = result.findings.assign(cells=result.findings["column"])
+    whole = openpyxl.load_workbook(
+        write_table_feedback(tmp_path / "c.xlsx", "cases", result, case_frame)
+    )
+    chunked = openpyxl.load_workbook(
+        write_table_feedback(tmp_path / "d.xlsx", "cases", result, case_frame, findings=batches)
     )
     for name in whole.sheetnames:
         assert _rows(chunked[name]) == _rows(whole[name])
