@@ -200,6 +200,20 @@ def test_an_applicant_without_kind_does_not_crash_w11_w12(tmp_path):
     assert "运行出错" not in rules["W11"] and rules["W12"].endswith("共有1人。")
 
 
+def test_export_feedback_with_a_damaged_finding_file_says_so(workspace, tmp_path):
+    check_workspace(workspace, ["H001"])
+    (stored,) = (workspace.path / "checks").rglob("findings-*.parquet")
+    stored.write_bytes(b"not parquet")
+    with pytest.raises(CwdxError) as caught:
+        export_feedback(workspace, tmp_path / "out")
+    rel = stored.relative_to(workspace.path).as_posix()
+    assert str(caught.value) == (
+        f"工作区中的检测结果文件 {rel} 缺失或已损坏（可能被手工删除或改动）；"
+        "请解冻并删除相关机构的数据后重新导入。"
+    )
+    assert not list((tmp_path / "out").rglob("*.xlsx"))
+
+
 def test_summary_json_values():
     import numpy as np
     import pandas as pd
