@@ -397,12 +397,18 @@ def failed_rule_list(check: InstitutionCheck) -> list[str]:
     return [f"{rid}：{text}" for rid, text in check.failed_rules.items()]
 
 
-def from_record(record: Any, case_rows: int = 0, staff_rows: int = 0) -> InstitutionCheck:
-    """An :class:`InstitutionCheck` from a stored ``CheckRecord`` of the workspace."""
+def parse_failed_rules(items: list[str] | None) -> dict[str, str]:
+    """Rule id -> error text of a stored ``failed_rules`` list (see :func:`failed_rule_list`)."""
     failed: dict[str, str] = {}
-    for item in record.failed_rules or []:
+    for item in items or []:
         rid, _, text = str(item).partition("：")
         failed[rid] = text
+    return failed
+
+
+def from_record(record: Any, case_rows: int = 0, staff_rows: int = 0) -> InstitutionCheck:
+    """An :class:`InstitutionCheck` from a stored ``CheckRecord`` of the workspace."""
+    failed = parse_failed_rules(record.failed_rules)
     counts = dict.fromkeys(RULE_IDS, 0)
     counts.update({k: int(v) for k, v in record.counts.items()})
     findings = record.findings

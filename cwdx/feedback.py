@@ -9,12 +9,16 @@ text.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cwdx.check import InstitutionCheck, from_record, summary_rows
 from cwdx.errors import CwdxError
@@ -50,22 +54,157 @@ BRIEF_COLUMNS = (
 #: 检测结果 labels of the 精简版.
 STATUS_PASSED, STATUS_FAILED, STATUS_UNCHECKED = "通过", "不通过", "未检测"
 
-#: Above this many data rows a workbook is streamed (xlsxwriter ``constant_memory``).
+#: Above this many findings a workbook is streamed (xlsxwriter ``constant_memory``).
 STREAM_ROWS = 200_000
+#: At most this many findings are listed on 问题明细, and this many input rows on 标注数据, per
+#: workbook (``docs/DECISIONS.md``): the rest is counted in a note under the table and under
+#: 检测结果汇总, whose counts (like the 精简版) stay complete.
+DETAIL_ROW_CAP = 200_000
+MARKED_ROW_CAP = 100_000
+#: Findings converted to Python objects at a time (bounds the export's memory).
+CHUNK_ROWS = 50_000
+#: 标注数据 rows (each with every template column) converted to Python objects at a time.
+MARKED_CHUNK_ROWS = 5_000
+
+#: The note under a capped 问题明细 / 标注数据 (and under 检测结果汇总).
+DETAIL_CAP_NOTE = (
+    "注：本表共有问题 {total} 条，只列出按文件、行号排列的前 {shown} 条，其余 {rest} 条未列出。"
+    "各规则的完整问题数见“检测结果汇总”工作表和《精简版反馈信息表》；"
+    "请先按规则成批更正数据，重新导入并检测后再查看其余问题。"
+)
+MARKED_CAP_NOTE = (
+    "注：有问题的数据共 {total} 行，“标注数据”只列出按文件、行号排列的前 {shown} 行，"
+    "其余 {rest} 行未列出。各规则的完整问题数见“检测结果汇总”工作表和《精简版反馈信息表》；"
+    "请先按规则成批更正数据，重新导入并检测后再查看其余问题。"
+)
 
 
-def _sorted_findings(findings: pd.DataFrame, table: TableName) -> pd.DataFrame:
-    """Findings of ``table`` sorted by file, row, column (template order; row-level first)."""
-    sub = findings[findings["table"] == table]
-    order = {spec.name: i for i, spec in enumerate(load_reference().columns(table))}
-    rank = sub["column"].astype("object").map(lambda c: order.get(c, -1) if c else -1)
-    rule_rank = sub["rule_id"].astype("object").map(RULE_IDS.index)
-    return (
-        sub.assign(_c=rank.to_numpy(), _r=rule_rank.to_numpy())
-        .sort_values(["excel_file", "excel_row", "_c", "_r"], kind="stable")
-        .drop(columns=["_c", "_r"])
-        .reset_index(drop=True)
+class _RowValues:
+    """Per-row values (formats, marks) of a streamed table for ``cell_style``: pushed when the
+    row is generated, dropped once :meth:`Book.write_table` has moved past the row (it reads a
+    sample of rows ahead), so only a few hundred are held at a time."""
+
+    def __init__(self) -> None:
+        self._values: dict[int, Any] = {}
+        self._next = 0
+        self._current = -1
+
+    def push(self, value: Any) -> None:
+        self._values[self._next] = value
+        self._next += 1
+
+    def get(self, index: int) -> Any:
+        if index != self._current:
+            self._values.pop(self._current, None)
+            self._current = index
+        return self._values.get(index)
+
+
+#: Columns of the finding table the feedback workbooks show.
+SHOWN_COLUMNS = ("excel_file", "excel_row", "column", "value", "rule_id", "severity", "message")
+#: A source of findings: called with column names, yields Arrow tables of those columns (the
+#: findings of one table, in stored order; e.g. :meth:`Workspace.findings_batches`).
+FindingBatches = Callable[[list[str]], Iterable[pa.Table]]
+
+
+def _batches_of(check: InstitutionCheck, table: TableName) -> FindingBatches:
+    """The findings of ``table`` in ``check`` as one Arrow batch."""
+    frame = check.findings
+    frame = frame[frame["table"] == table] if len(frame) else frame
+    whole = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    return lambda columns: [whole.select([c for c in columns if c in whole.column_names])]
+
+
+def _ranks(column: pa.ChunkedArray | pa.Array, values: list[str]) -> np.ndarray:
+    """Index of each value of ``column`` in ``values`` (-1 when absent, empty or null)."""
+    found = pc.index_in(column, value_set=pa.array(values, type=pa.string()))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype("int64")
+
+
+@dataclass
+class _Sorted:
+    """The findings of one table in 问题明细 order (file, row, column in template order with
+    row-level findings first, rule) and the input-row groups of 标注数据."""
+
+    total: int
+    #: per group (one input row with findings, in order): its file's index in ``files``, row
+    files: list[str]
+    group_file: np.ndarray
+    group_row: np.ndarray
+    #: position in the sorted findings where each group starts
+    group_start: np.ndarray
+    #: the first findings in order (as many as the capped sheets show), all columns shown, in
+    #: stored order; ``head_order`` lists them in sorted order
+    head: pa.Table
+    head_order: np.ndarray
+
+
+def _sort_findings(batches: FindingBatches, table: TableName, shown: int, groups: int) -> _Sorted:
+    """Sort the findings on small integer keys (a few bytes per finding, never a Python object
+    per finding), then read again only the first ones in order: the ``shown`` of 问题明细 and
+    the findings of the first ``groups`` input rows of 标注数据."""
+    columns = [spec.name for spec in load_reference().columns(table)]
+    file_ids: dict[str, int] = {}
+    keys: dict[str, list[np.ndarray]] = {"file": [], "row": [], "column": [], "rule": []}
+    for batch in batches(["excel_file", "excel_row", "column", "rule_id"]):
+        for name in pc.unique(batch["excel_file"]).to_pylist():
+            file_ids.setdefault("" if name is None else str(name), len(file_ids))
+        keys["file"].append(_ranks(batch["excel_file"], list(file_ids)).astype("int32"))
+        keys["row"].append(batch["excel_row"].to_numpy().astype("int64"))
+        keys["column"].append(_ranks(batch["column"], columns).astype("int16"))
+        keys["rule"].append(_ranks(batch["rule_id"], list(RULE_IDS)).astype("int8"))
+    files = sorted(file_ids)
+    to_sorted = np.array([files.index(name) for name in file_ids] + [-1], dtype="int32")
+    file_rank = to_sorted[np.concatenate(keys.pop("file") or [np.zeros(0, "int32")])]
+    row = np.concatenate(keys.pop("row") or [np.zeros(0, "int64")])
+    order = np.lexsort(
+        (
+            np.concatenate(keys.pop("rule") or [np.zeros(0, "int8")]),
+            np.concatenate(keys.pop("column") or [np.zeros(0, "int16")]),
+            row,
+            file_rank,
+        )
     )
+    sorted_file, sorted_row = file_rank[order], row[order]
+    del file_rank, row
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = (sorted_file[1:] != sorted_file[:-1]) | (sorted_row[1:] != sorted_row[:-1])
+    start = np.flatnonzero(new_group)
+    end = start[groups] if groups < len(start) else len(order)
+    head, head_order = _read_positions(batches, order[: max(shown, end)])
+    return _Sorted(
+        len(order), files, sorted_file[start], sorted_row[start], start, head, head_order
+    )
+
+
+def _read_positions(batches: FindingBatches, positions: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """The findings at ``positions`` (indexes in stored order), in stored order, and their
+    rows in the order given (not taken at once: that would copy them)."""
+    wanted = np.sort(positions)
+    pieces, offset = [], 0
+    for batch in batches([*SHOWN_COLUMNS, "cells"]):
+        if "cells" not in batch.column_names:  # stored before cells existed
+            batch = batch.append_column("cells", batch["column"])
+        lo, hi = np.searchsorted(wanted, [offset, offset + len(batch)])
+        if hi > lo:
+            pieces.append(batch.take(pa.array(wanted[lo:hi] - offset)))
+        offset += len(batch)
+    if not pieces:
+        fields = [
+            pa.field(c, pa.int64() if c == "excel_row" else pa.string()) for c in SHOWN_COLUMNS
+        ]
+        empty = pa.schema([*fields, pa.field("cells", pa.string())]).empty_table()
+        return empty, np.zeros(0, dtype="int64")
+    return pa.concat_tables(pieces), np.searchsorted(wanted, positions)
+
+
+def _chunks(ordered: _Sorted, stop: int, names: tuple[str, ...]) -> Iterator[list]:
+    """The ``names`` columns of the first ``stop`` sorted findings as Python lists, chunk by
+    chunk."""
+    selected = ordered.head.select(list(names))
+    for begin in range(0, stop, CHUNK_ROWS):
+        part = selected.take(pa.array(ordered.head_order[begin : min(begin + CHUNK_ROWS, stop)]))
+        yield [part[name].to_pylist() for name in names]
 
 
 def write_table_feedback(
@@ -73,19 +212,38 @@ def write_table_feedback(
     table: TableName,
     check: InstitutionCheck,
     rows: pd.DataFrame | None,
+    findings: FindingBatches | None = None,
 ) -> Path:
     """Write one feedback workbook (``table`` = cases → 病案首页反馈表, staff → 申报人员反馈表).
 
     ``rows`` are the institution's stored rows of that table (for 标注数据); ``check`` the
-    result whose findings and counts are reported.
+    result whose counts are reported, and whose findings unless ``findings`` (a
+    :data:`FindingBatches` of that table's findings) is given. Rows are
+    written top to bottom from sorted positions, a chunk at a time, so memory stays bounded
+    however many findings there are; 问题明细 and 标注数据 are capped at
+    :data:`DETAIL_ROW_CAP` / :data:`MARKED_ROW_CAP` rows with a note saying how many are left
+    out.
     """
     path = Path(path)
     reference = load_reference()
     columns = [spec.name for spec in reference.columns(table)]
-    findings = _sorted_findings(check.findings, table)
-    stream = len(findings) > STREAM_ROWS
-    with atomic_path(path) as tmp, Book(tmp, constant_memory=stream) as book:
+    ordered = _sort_findings(
+        findings or _batches_of(check, table), table, DETAIL_ROW_CAP, MARKED_ROW_CAP
+    )
+    total, groups = ordered.total, len(ordered.group_start)
+    detail_shown, marked_shown = min(total, DETAIL_ROW_CAP), min(groups, MARKED_ROW_CAP)
+    notes = []
+    if detail_shown < total:
+        notes.append(
+            DETAIL_CAP_NOTE.format(total=total, shown=detail_shown, rest=total - detail_shown)
+        )
+    if marked_shown < groups:
+        notes.append(
+            MARKED_CAP_NOTE.format(total=groups, shown=marked_shown, rest=groups - marked_shown)
+        )
+    with atomic_path(path) as tmp, Book(tmp, constant_memory=total > STREAM_ROWS) as book:
         red_font = book.workbook.add_format({"font_color": "#C00000"})
+        note_format = book.workbook.add_format({"font_color": "#C00000", "bold": True})
 
         # 说明 and 处理建议 wrap inside their 60-wide columns (long advice stays readable)
         red_wrap = book.workbook.add_format(
@@ -99,113 +257,133 @@ def write_table_feedback(
                 return red_wrap if errors[i] else book.wrap
             return red_font if errors[i] else None
 
-        book.write_table(
+        sheet = book.write_table(
             SUMMARY_SHEET,
             SUMMARY_COLUMNS,
             ([row[c] for c in SUMMARY_COLUMNS] for row in summary),
             cell_style=summary_style,
             widths={2: 60, 3: 60},
-        )
+        )[-1]
+        for i, note in enumerate(notes):
+            sheet.write_string(len(summary) + 2 + i, 0, note, note_format)
 
-        labels = findings["severity"].astype("object").map(SEVERITY_LABELS)
-        detail = zip(
-            findings["excel_file"].astype("object"),
-            findings["excel_row"].astype("int64"),
-            _blank(findings["column"]),
-            _blank(findings["value"]),
-            findings["rule_id"].astype("object"),
-            labels,
-            findings["message"].astype("object"),
-            strict=True,
-        )
-        detail_styles = [red_font if s == "error" else None for s in findings["severity"]]
-        book.write_table(
+        detail_formats = _RowValues()
+        sheet = book.write_table(
             DETAIL_SHEET,
             DETAIL_COLUMNS,
-            detail,
-            cell_style=lambda i, col: detail_styles[i] if col in (4, 5) else None,
+            _detail_rows(ordered, detail_shown, detail_formats, red_font),
+            cell_style=lambda i, col: detail_formats.get(i) if col in (4, 5) else None,
             widths={6: 60},
-        )
+        )[-1]
+        if detail_shown < total:
+            sheet.write_string(detail_shown + 2, 0, notes[0], note_format)
 
-        marked, marks = _marked_rows(findings, rows, columns)
+        marks = _RowValues()
         error_fmt, warning_fmt = book.error_fill, book.warning_fill
         offset = len(MARKED_PREFIX)
 
         def mark_style(i: int, col: int):
-            severity = marks[i].get(col - offset) if col >= offset else None
+            severity = marks.get(i).get(col - offset) if col >= offset else None
             if severity == "error":
                 return error_fmt
             if severity == "warning":
                 return warning_fmt
             return None
 
-        book.write_table(
+        sheet = book.write_table(
             MARKED_SHEET,
             [*MARKED_PREFIX, *columns],
-            marked,
+            _marked_rows(ordered, marked_shown, rows, columns, marks),
             cell_style=mark_style,
             widths={2: 60},
-        )
-    log.info("反馈表：机构 %s，%s，%d 条发现", check.org, path.name, len(findings))
+        )[-1]
+        if marked_shown < groups:
+            sheet.write_string(marked_shown + 2, 0, notes[-1], note_format)
+    log.info("反馈表：机构 %s，%s，%d 条发现", check.org, path.name, total)
     return path
 
 
-def _blank(series: pd.Series) -> pd.Series:
-    """Text values with ``""`` as ``None`` (written as an empty cell)."""
-    values = series.astype("object")
-    return values.where(values.notna() & (values != ""), None)
+def _detail_rows(
+    ordered: _Sorted, stop: int, formats: _RowValues, red_font: Any
+) -> Iterator[list[Any]]:
+    """The 问题明细 rows of the first ``stop`` sorted findings; pushes each row's 规则编号/级别
+    format to ``formats``."""
+    for chunk in _chunks(ordered, stop, SHOWN_COLUMNS):
+        for file, row, column, value, rule_id, severity, message in zip(*chunk, strict=True):
+            formats.push(red_font if severity == "error" else None)
+            yield [
+                file,
+                row,
+                column or None,
+                value or None,
+                rule_id,
+                SEVERITY_LABELS.get(severity),
+                message,
+            ]
+
+
+def _source_positions(ordered: _Sorted, shown: int, rows: pd.DataFrame | None) -> np.ndarray:
+    """Per shown group, the position in ``rows`` of its input row (the first one when a file
+    name repeats), -1 when it is not there."""
+    if rows is None or not len(rows):
+        return np.full(shown, -1, dtype="int64")
+    shift = np.int64(1) << 32
+    file_rank = _ranks(pa.array(rows["_file"].astype("string").array), ordered.files)
+    row = pd.to_numeric(rows["_row"]).to_numpy().astype("int64")
+    source = np.where(file_rank >= 0, file_rank * shift + row, -1)
+    keys, first = np.unique(source, return_index=True)
+    wanted = ordered.group_file[:shown] * shift + ordered.group_row[:shown]
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, first[at], -1)
 
 
 def _marked_rows(
-    findings: pd.DataFrame, rows: pd.DataFrame | None, columns: list[str]
-) -> tuple[Iterator[list[Any]], list[dict[int, str]]]:
-    """The 标注数据 rows (文件, 行号, 问题说明, template columns) of every input row with a
-    finding, sorted by file and row (a generator, so big tables are not held as Python
-    lists), and per row the severity to paint on each template column index."""
-    if findings.empty:
-        return iter(()), []
+    ordered: _Sorted,
+    shown: int,
+    rows: pd.DataFrame | None,
+    columns: list[str],
+    marks: _RowValues,
+) -> Iterator[list[Any]]:
+    """The 标注数据 rows (文件, 行号, 问题说明, template columns) of the first ``shown`` input rows
+    with a finding, in order; pushes per row the severity to paint on each template column
+    index to ``marks``. Input rows are taken from ``rows`` a chunk at a time."""
+    if not shown:
+        return
     position = {name: i for i, name in enumerate(columns)}
-    notes: dict[tuple[str, int], list[str]] = {}
-    marks: dict[tuple[str, int], dict[int, str]] = {}
-    for file, row, rule_id, severity, message, cells in zip(
-        findings["excel_file"].astype("object"),
-        findings["excel_row"].astype("int64"),
-        findings["rule_id"].astype("object"),
-        findings["severity"].astype("object"),
-        findings["message"].astype("object"),
-        findings["cells"].astype("object"),
-        strict=True,
-    ):
-        key = (file, int(row))
-        notes.setdefault(key, []).append(f"{rule_id}：{message}" if message else rule_id)
-        painted = marks.setdefault(key, {})
-        for name in (cells or "").split("|"):
-            if name in position and painted.get(position[name]) != "error":
-                painted[position[name]] = severity
-    order = sorted(notes, key=lambda k: (str(k[0]), k[1]))
-    # the position of each wanted input row (the first one when a file name repeats)
-    found: dict[tuple[str, int], int] = {}
-    if rows is not None and len(rows):
-        for pos, key in enumerate(
-            zip(rows["_file"].astype("object"), rows["_row"].astype("int64"), strict=True)
-        ):
-            key = (key[0], int(key[1]))
-            if key in notes and key not in found:
-                found[key] = pos
-    positions = [found[key] for key in order if key in found]
-    data = None
-    if positions:
-        data = rows.iloc[positions].reindex(columns=columns).astype("object")  # type: ignore[union-attr]
-        data = data.where(data.notna(), None)
+    source = _source_positions(ordered, shown, rows)
+    end = ordered.group_start[shown] if shown < len(ordered.group_start) else ordered.total
+    empty = [None] * len(columns)
+    pending: list[tuple[str, int, list[str], dict[int, str]]] = []
+    done = 0
 
-    def generate() -> Iterator[list[Any]]:
-        records = data.itertuples(index=False, name=None) if data is not None else iter(())
-        empty = [None] * len(columns)
-        for key in order:
-            record = next(records) if key in found else empty
-            yield [key[0], key[1], "；".join(notes[key]), *record]
+    def flush() -> Iterator[list[Any]]:
+        nonlocal done
+        at = source[done : done + len(pending)]
+        records: Iterator[tuple] = iter(())
+        if rows is not None and (at >= 0).any():
+            data = rows.iloc[at[at >= 0]].reindex(columns=columns).astype("object")
+            records = data.where(data.notna(), None).itertuples(index=False, name=None)
+        for (file, row, texts, painted), pos in zip(pending, at, strict=True):
+            marks.push(painted)
+            yield [file, row, "；".join(texts), *(next(records) if pos >= 0 else empty)]
+        done += len(pending)
+        pending.clear()
 
-    return generate(), [marks[key] for key in order]
+    current: tuple[Any, int] | None = None
+    names = ("excel_file", "excel_row", "rule_id", "severity", "message", "cells")
+    for chunk in _chunks(ordered, int(end), names):
+        for file, row, rule_id, severity, message, cells in zip(*chunk, strict=True):
+            if (file, row) != current:
+                if len(pending) >= MARKED_CHUNK_ROWS:
+                    yield from flush()
+                current = (file, row)
+                pending.append((file, row, [], {}))
+            _, _, texts, painted = pending[-1]
+            texts.append(f"{rule_id}：{message}" if message else rule_id)
+            for name in (cells or "").split("|"):
+                if name in position and painted.get(position[name]) != "error":
+                    painted[position[name]] = severity
+    yield from flush()
 
 
 @dataclass
@@ -304,18 +482,23 @@ def export_feedback(ws: Any, out_dir: str | Path, orgs: list[str] | None = None)
     entries: list[BriefEntry] = []
     for info in infos:
         entry = BriefEntry(org=info.org, name=info.name or "", cases=info.cases, staff=info.staff)
-        record = ws.load_check(info.org)
+        record = ws.load_check(info.org, findings=False)
         if record is not None:
             check = from_record(record, info.cases, info.staff)
             entry.checked = True
             entry.passed = bool(check.passed)
             entry.counts = dict(check.counts)
-            written += write_institution_feedback(
-                out / _folder_name(info.org),
-                check,
-                ws.load("cases", [info.org]),
-                ws.load("staff", [info.org]),
-            )
+            # one table at a time: its findings stay Arrow, its rows are freed before the next
+            for table, file_name in FEEDBACK_FILES.items():
+                written.append(
+                    write_table_feedback(
+                        out / _folder_name(info.org) / file_name,
+                        table,  # type: ignore[arg-type]
+                        check,
+                        ws.load(table, [info.org]),
+                        findings=partial(ws.findings_batches, info.org, table),
+                    )
+                )
         entries.append(entry)
     written.append(write_brief(out / BRIEF_FILE, entries))
     written.append(write_summary(ws, out))

@@ -751,8 +751,9 @@ def explain(
         lean, _ = credited_lean(cases, staff, reference, view, eligible)
         counts = match_staff(cases, staff, reference, lean)
     keys = staff_keys(staff, reference)
-    kinds = _text(staff, STAFF_KIND).to_numpy()
-    main = np.where(kinds == NURSE, counts["N"].to_numpy(), counts["M"].to_numpy())
+    # an empty 人员类别 is NA: compare in pandas and fill, never ``ndarray == NURSE`` on NA
+    nurse = (_text(staff, STAFF_KIND) == NURSE).fillna(False).to_numpy(dtype=bool)
+    main = np.where(nurse, counts["N"].to_numpy(), counts["M"].to_numpy())
     need = (~counts["matched"].to_numpy(dtype=bool)) | (main == 0)
     lines = np.full(len(staff), "", dtype=object)
     if not need.any():

@@ -432,9 +432,9 @@ def compute_institution(
         proc_level[(level == str(k)).fillna(False).to_numpy(dtype=bool)] = k
 
     # pairs by role
-    kind = staff["人员类别"].astype("string").to_numpy(dtype=object)
-    physician = kind == matching.PHYSICIAN
-    nurse = kind == matching.NURSE
+    kind = staff["人员类别"].astype("string")  # NA when empty: compare in pandas, then fill
+    physician = (kind == matching.PHYSICIAN).fillna(False).to_numpy(dtype=bool)
+    nurse = (kind == matching.NURSE).fillna(False).to_numpy(dtype=bool)
     role = lean["role"].to_numpy(dtype="int64")
     pairs = _Pairs(
         lean["staff_pos"].to_numpy(dtype="int64"), lean["case_pos"].to_numpy(dtype="int64"), n

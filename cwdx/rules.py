@@ -736,8 +736,9 @@ def _ensure_matching(ctx: CheckContext) -> None:
     cases, staff = ctx.cases.df, ctx.staff.df
     view = case_view(cases, ctx.reference)  # parse the case frame once for both calls
     counts = match_staff(cases, staff, ctx.reference, view=view)
-    ctx.matched = counts["matched"].astype(bool)
     lines = explain(cases, staff, ctx.reference, counts, view=view)
+    # both set together: a crash above must not leave W12 with ``matched`` but no ``explain``
+    ctx.matched = counts["matched"].astype(bool)
     ctx.explain = lines.astype("object").fillna("")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cwdx import METRICS_VERSION, __version__
+from cwdx.check import parse_failed_rules
 from cwdx.rules import RULE_IDS
 from cwdx.xlsx import atomic_path
 
@@ -86,6 +87,7 @@ def build_summary(ws: Any) -> dict[str, Any]:
         counts = dict.fromkeys(RULE_IDS, 0)
         counts.update({k: int(v) for k, v in (info.counts or {}).items() if k in counts})
         computed = info.stage == STAGE_COMPUTED
+        record = ws.load_check(info.org, findings=False) if info.checked else None
         institutions.append(
             {
                 "org": info.org,
@@ -96,6 +98,8 @@ def build_summary(ws: Any) -> dict[str, Any]:
                 "passed": bool(info.passed),
                 "computed": computed,
                 "counts": counts,
+                # every rule that crashed (a crashed rule fails the institution)
+                "failed_rules": parse_failed_rules(record.failed_rules) if record else {},
             }
         )
         if computed:

@@ -458,7 +458,7 @@ class CheckRecord:
     org: str
     passed: bool
     counts: dict[str, int]
-    findings: pd.DataFrame
+    findings: pd.DataFrame | None
     failed_rules: list[str]
     time: str
 
@@ -1551,8 +1551,9 @@ class Workspace:
             self._unlink(doomed)
         log.info("保存检测结果：机构 %s，%s，发现 %d 条", org, new, len(findings))
 
-    def load_check(self, org: str) -> CheckRecord | None:
-        """The stored last check of ``org``, or ``None`` when it has not been checked."""
+    def load_check(self, org: str, *, findings: bool = True) -> CheckRecord | None:
+        """The stored last check of ``org``, or ``None`` when it has not been checked
+        (``findings=False``: the finding table is not read and ``findings`` is ``None``)."""
         with self._connect() as con:
             row = con.execute("SELECT * FROM checks WHERE org = ?", (org,)).fetchone()
         if row is None:
@@ -1561,10 +1562,29 @@ class Workspace:
             org=org,
             passed=bool(row["passed"]),
             counts=json.loads(row["counts"]),
-            findings=self._read_parquet(row["findings_path"]).to_pandas(),
+            findings=self._read_parquet(row["findings_path"]).to_pandas() if findings else None,
             failed_rules=json.loads(row["failed_rules"]),
             time=row["time"],
         )
+
+    def findings_batches(
+        self, org: str, table: str, columns: list[str], batch_rows: int = 100_000
+    ) -> Iterator[pa.Table]:
+        """The findings of ``table`` in ``org``'s last check, a batch at a time (big feedback
+        exports never hold them all): the ``columns`` the stored file has, in Arrow. Nothing
+        when ``org`` has not been checked; a missing or damaged file is a :class:`CwdxError`."""
+        with self._connect() as con:
+            row = con.execute("SELECT findings_path FROM checks WHERE org = ?", (org,)).fetchone()
+        if row is None:
+            return
+        try:
+            source = pq.ParquetFile(self.path / row[0])
+            names = [c for c in columns if c in source.schema_arrow.names]
+            for batch in source.iter_batches(batch_rows, columns=[*names, "table"]):
+                part = pa.Table.from_batches([batch])
+                yield part.filter(pc.equal(part["table"], table)).select(names)
+        except (OSError, pa.ArrowException) as exc:
+            raise self._broken_file(row[0]) from exc
 
     def save_results(self, org: str, tables: dict[str, pd.DataFrame]) -> None:
         """Store an institution's computed tables and move it to 已计算 (frozen).

@@ -148,10 +148,70 @@ def test_export_feedback_and_summary(workspace, tmp_path):
         "passed": False,
         "computed": False,
         "counts": None,
+        "failed_rules": {},
     }
     assert first["counts"]["E16"] == 1
     assert second["checked"] is False and sum(second["counts"].values()) == 0
     assert summary["results"] == []
+
+
+def test_a_crashed_rule_is_listed_in_summary_json(workspace, tmp_path, monkeypatch):
+    import dataclasses
+
+    from cwdx.rules import RULES
+
+    def boom(ctx):
+        raise ValueError("意外数据")
+
+    monkeypatch.setitem(RULES, "W11", dataclasses.replace(RULES["W11"], func=boom))
+    check_workspace(workspace)
+    export_feedback(workspace, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert [(i["org"], i["passed"], i["failed_rules"]) for i in summary["institutions"]] == [
+        ("H001", False, {"W11": "ValueError: 意外数据"}),
+        ("H002", False, {"W11": "ValueError: 意外数据"}),
+    ]
+
+
+def test_an_applicant_without_kind_does_not_crash_w11_w12(tmp_path):
+    """Issue 12.3: an empty 人员类别 crashed the explain step, so W11/W12 of the institution
+    were lost and it failed with 本规则运行出错."""
+    write_rows_xlsx(tmp_path / "cases.xlsx", "cases", [{}])
+    write_rows_xlsx(
+        tmp_path / "staff.xlsx",
+        "staff",
+        [
+            {},
+            {"姓名": "周七", "执业证书编码": "B2", "人员类别": None},
+            {"姓名": "李明", "执业证书编码": "B3", "所在科室": "03.02"},
+        ],
+    )
+    ws = Workspace(tmp_path / "ws")
+    ws.import_files("cases", [tmp_path / "cases.xlsx"])
+    ws.import_files("staff", [tmp_path / "staff.xlsx"])
+    result = check_workspace(ws)["H001"]
+    assert result.failed_rules == {}
+    assert {k: v for k, v in result.counts.items() if v} == {"E01": 1, "W11": 1, "W12": 1}
+    export_feedback(ws, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["institutions"][0]["failed_rules"] == {}
+    staff_book = openpyxl.load_workbook(tmp_path / "out" / "H001" / "申报人员反馈表.xlsx")
+    rules = {r[0]: r[2] for r in staff_book["检测结果汇总"].iter_rows(min_row=2, values_only=True)}
+    assert "运行出错" not in rules["W11"] and rules["W12"].endswith("共有1人。")
+
+
+def test_export_feedback_with_a_damaged_finding_file_says_so(workspace, tmp_path):
+    check_workspace(workspace, ["H001"])
+    (stored,) = (workspace.path / "checks").rglob("findings-*.parquet")
+    stored.write_bytes(b"not parquet")
+    with pytest.raises(CwdxError) as caught:
+        export_feedback(workspace, tmp_path / "out")
+    rel = stored.relative_to(workspace.path).as_posix()
+    assert str(caught.value) == (
+        f"工作区中的检测结果文件 {rel} 缺失或已损坏（可能被手工删除或改动）；"
+        "请解冻并删除相关机构的数据后重新导入。"
+    )
+    assert not list((tmp_path / "out").rglob("*.xlsx"))
 
 
 def test_summary_json_values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import openpyxl
+import pyarrow as pa
 from frames_helper import cases, staff
 
 from cwdx.check import check_frames
@@ -163,3 +164,106 @@ def test_a_failed_rule_is_named_in_the_summary_sheet(tmp_path):
         "请把日志文件提供给技术支持人员。）"
     )
     assert "ValueError" not in "".join(str(c) for r in rows.values() for c in r)
+
+
+DETAIL_NOTE = (
+    "注：本表共有问题 {total} 条，只列出按文件、行号排列的前 {shown} 条，其余 {rest} 条未列出。"
+    "各规则的完整问题数见“检测结果汇总”工作表和《精简版反馈信息表》；"
+    "请先按规则成批更正数据，重新导入并检测后再查看其余问题。"
+)
+MARKED_NOTE = (
+    "注：有问题的数据共 {total} 行，“标注数据”只列出按文件、行号排列的前 {shown} 行，"
+    "其余 {rest} 行未列出。各规则的完整问题数见“检测结果汇总”工作表和《精简版反馈信息表》；"
+    "请先按规则成批更正数据，重新导入并检测后再查看其余问题。"
+)
+
+
+def test_long_detail_and_marked_sheets_are_capped_with_a_note(tmp_path, monkeypatch):
+    from cwdx import feedback
+
+    bad = {"出院科别": "99", "主治医师": None}  # W07 + W01 + W08 per row
+    case_frame = cases(bad, {}, bad, bad, {"病案号": None}, bad)
+    result = _result(case_frame, staff({}))
+    total = int((result.findings["table"] == "cases").sum())
+    assert total == 13
+    full = openpyxl.load_workbook(
+        write_table_feedback(tmp_path / "full.xlsx", "cases", result, case_frame)
+    )
+    monkeypatch.setattr(feedback, "DETAIL_ROW_CAP", 4)
+    monkeypatch.setattr(feedback, "MARKED_ROW_CAP", 2)
+    monkeypatch.setattr(feedback, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(feedback, "MARKED_CHUNK_ROWS", 1)
+    book = openpyxl.load_workbook(
+        write_table_feedback(tmp_path / "capped.xlsx", "cases", result, case_frame)
+    )
+    detail_note = DETAIL_NOTE.format(total=13, shown=4, rest=9)
+    marked_note = MARKED_NOTE.format(total=5, shown=2, rest=3)
+
+    detail = _rows(book["问题明细"])
+    assert detail[:5] == _rows(full["问题明细"])[:5]  # header + the first 4, in order
+    assert detail[5:] == [[None] * 7, [detail_note, *[None] * 6]]
+    assert book["问题明细"].cell(7, 1).font.color.rgb.endswith("C00000")
+
+    marked = _rows(book["标注数据"])
+    assert marked[:3] == _rows(full["标注数据"])[:3]
+    width = len(marked[0])
+    assert marked[3:] == [[None] * width, [marked_note, *[None] * (width - 1)]]
+    # the cells of the rows shown keep their fills
+    病案号 = marked[0].index("病案号") + 1
+    出院科别 = marked[0].index("出院科别") + 1
+    assert book["标注数据"].cell(2, 出院科别).fill.fgColor.rgb.endswith("FFEB9C")
+    assert book["标注数据"].cell(3, 病案号).fill.fgColor.rgb == "00000000"
+
+    # the counts stay complete; both notes also stand under 检测结果汇总
+    summary, full_summary = _rows(book["检测结果汇总"]), _rows(full["检测结果汇总"])
+    n = len(full_summary)
+    assert summary[:n] == full_summary
+    assert summary[n:] == [
+        [None] * 4,
+        [detail_note, None, None, None],
+        [marked_note, None, None, None],
+    ]
+
+
+def test_chunked_streaming_writes_the_same_workbook(tmp_path, monkeypatch):
+    """Findings are turned into rows a chunk at a time: chunk boundaries inside an input
+    row's findings change nothing."""
+    from cwdx import feedback
+
+    bad = {"出院科别": "99", "主治医师": None, "病案号": None}
+    case_frame = cases(bad, {}, bad, {"性别": "男"}, bad)
+    result = _result(case_frame, staff({}))
+    whole = openpyxl.load_workbook(
+        write_table_feedback(tmp_path / "a.xlsx", "cases", result, case_frame)
+    )
+    monkeypatch.setattr(feedback, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(feedback, "MARKED_CHUNK_ROWS", 2)
+    monkeypatch.setattr(feedback, "STREAM_ROWS", 0)  # constant_memory mode too
+    monkeypatch.setattr(feedback, "DETAIL_ROW_CAP", 5)  # only the first findings are read again
+    whole_detail = _rows(whole["问题明细"])
+
+    stored = pa.Table.from_pandas(
+        result.findings[result.findings["table"] == "cases"].drop(columns="cells"),
+        preserve_index=False,
+    )  # stored before the cells column existed, read 3 findings at a time
+
+    def batches(columns):
+        names = [c for c in columns if c in stored.column_names]
+        return [stored.slice(i, 3).select(names) for i in range(0, len(stored), 3)]
+
+    chunked = openpyxl.load_workbook(
+        write_table_feedback(tmp_path / "b.xlsx", "cases", result, case_frame, findings=batches)
+    )
+    assert _rows(chunked["问题明细"])[:6] == whole_detail[:6]
+    monkeypatch.setattr(feedback, "DETAIL_ROW_CAP", 10_000)
+    result.findings = result.findings.assign(cells=result.findings["column"])
+    whole = openpyxl.load_workbook(
+        write_table_feedback(tmp_path / "c.xlsx", "cases", result, case_frame)
+    )
+    chunked = openpyxl.load_workbook(
+        write_table_feedback(tmp_path / "d.xlsx", "cases", result, case_frame, findings=batches)
+    )
+    for name in whole.sheetnames:
+        assert _rows(chunked[name]) == _rows(whole[name])
+        fills = [[c.fill.fgColor.rgb for c in row] for row in whole[name].iter_rows()]
+        assert [[c.fill.fgColor.rgb for c in row] for row in chunked[name].iter_rows()] == fills

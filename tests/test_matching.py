@@ -375,6 +375,20 @@ def test_explain_invalid_keys():
     ]
 
 
+@pytest.mark.parametrize("kind", [None, "9"])
+def test_explain_an_applicant_without_a_valid_kind(kind):
+    """人员类别 empty (NA) or invalid: the keys-invalid line, not a crash (issue 12.3)."""
+    lines = _explain(
+        [case(主治医师="张三")],
+        [applicant(人员类别=kind), applicant(姓名="张山", 执业证书编码="C2")],
+    )
+    assert lines == [
+        "申报人员的组织机构代码、姓名、所在科室、人员类别或评价周期为空或有误，无法匹配病案",
+        "姓名在本机构病案中未出现；申报科室 03.04 的病案中有相似姓名：张三（1 次）"
+        "（例：a.xlsx 第 2 行）",
+    ]
+
+
 def test_similar_names():
     candidates = {"张三1": 1, "张山": 5, "张三丰": 2, "李四": 9, "张三12": 1, "张": 1}
     assert matching.similar_names("张三", candidates) == ["张山", "张三丰", "张"]

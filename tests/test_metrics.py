@@ -513,3 +513,17 @@ def test_no_case_row_with_a_main_diagnosis():
         "不在国临版2.0内（W03），未参与计算（例：a.xlsx 第 2 行）"
     )
     assert (len(result.diseases), len(result.procedures), len(result.years)) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("kind", [None, "9"])
+def test_an_applicant_without_a_valid_kind_is_unmatched_not_a_crash(kind):
+    """人员类别 empty (NA) or invalid: no indicators and the keys-invalid line (issue 12.3)."""
+    staff = staff_frame([applicant(), applicant(姓名="李四", 人员类别=kind)])
+    summary = metrics.compute_institution(cases_frame(ROWS), staff, REF).tables()["指标汇总"]
+    other = summary.iloc[1]
+    assert (other["匹配状态"], other["说明"]) == (
+        "未匹配",
+        "申报人员的组织机构代码、姓名、所在科室、人员类别或评价周期为空或有误，无法匹配病案",
+    )
+    assert pd.isna(other["出院患者人数"]) and pd.isna(other["责任护理出院患者人数"])
+    assert summary.iloc[0]["出院患者人数"] == 4

@@ -317,6 +317,28 @@ def test_w11_w12_with_explain_line_and_error_rows_left_out_of_w12():
     assert w12.loc[4, "message"] != ""
 
 
+def test_w11_w12_report_their_applicants_when_another_has_no_or_a_bad_kind():
+    """An applicant with an empty or invalid 人员类别 (an error row) must not crash the
+    explain step of W11/W12 for the others (issue 12.3)."""
+    result = run(
+        staff_rows=(
+            {},
+            {"姓名": "李明", "执业证书编码": "X2", "所在科室": "03.02"},  # dept never in cases
+            {"姓名": "周七", "执业证书编码": "X3", "人员类别": None},  # E01, kind NA
+            {"姓名": "吴九", "执业证书编码": "X4", "人员类别": "9"},  # E08, kind invalid
+        )
+    )
+    assert result.failed_rules == {}
+    assert found(result, "W11") == [(3, "")]
+    assert found(result, "W12") == [(3, "")]  # rows 4 and 5 have errors (E01, E08)
+    w12 = result.findings[result.findings["rule_id"] == "W12"].set_index("excel_row")
+    assert w12.loc[3, "message"] == (
+        "申报科室 03.02 在评价周期 2015-01-01 至 2024-12-31 内没有参与计算的出院病案"
+        "（该科室共有 0 条参与计算的病案）"
+    )
+    assert result.counts["E01"] == 1 and result.counts["E08"] == 1
+
+
 # ------------------------------------------------------------------ case cell rules
 
 
