@@ -24,6 +24,7 @@ import ipaddress
 import json
 import os
 import sys
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -186,19 +187,25 @@ def _parse_static_path(self: web.StaticFileHandler, url_path: str) -> str:
 
 def cap_kernels(kernel_manager: Any, max_kernels: int) -> None:
     """Make ``kernel_manager.start_kernel`` raise :class:`TooManyPages` once ``max_kernels``
-    kernels live or are starting (counted before the first ``await``, so concurrent page
-    requests cannot slip past the cap together)."""
+    kernels live or are starting.
+
+    A kernel being started is counted from before the first ``await`` under the id it is
+    given here, so concurrent page requests cannot slip past the cap together, and a kernel
+    that is already listed while its start finishes is not counted twice."""
     start_kernel = kernel_manager.start_kernel
-    starting = [0]
+    starting: set[str] = set()
 
     async def start_capped_kernel(*args: Any, **kwargs: Any) -> str:
-        if len(kernel_manager.list_kernel_ids()) + starting[0] >= max_kernels:
+        if kwargs.get("kernel_id") in kernel_manager.list_kernel_ids():
+            return await ensure_async(start_kernel(*args, **kwargs))  # reuses a live kernel
+        if len(starting.union(kernel_manager.list_kernel_ids())) >= max_kernels:
             raise TooManyPages(max_kernels)
-        starting[0] += 1
+        kernel_id = kwargs.setdefault("kernel_id", str(uuid.uuid4()))
+        starting.add(kernel_id)
         try:
             return await ensure_async(start_kernel(*args, **kwargs))
         finally:
-            starting[0] -= 1
+            starting.discard(kernel_id)
 
     kernel_manager.start_kernel = start_capped_kernel
 

@@ -65,7 +65,12 @@ def test_foreign_host_is_refused(start_app) -> None:
     app = start_app()
     port = urlsplit(app.url).port
     # DNS rebinding: a page of evil.example reaches the app under its own host name
-    for path in ("/", "/voila/static/voila.js", "/api/kernels/0123/channels", "/voila/templates/x"):
+    for path in (
+        "/",
+        "/voila/static/voila.js",
+        "/api/kernels/00000000-0000-0000-0000-000000000000/channels",
+        "/voila/templates/x",
+    ):
         for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}"):
             assert_chinese_error(fetch(app.url, path, host=host), 403, "无权访问", HOST_REFUSED)
     assert "拒绝了 Host 为 'evil.example' 的请求（/）" in app.server_log()
