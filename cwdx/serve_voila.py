@@ -109,7 +109,7 @@ class TooManyPages(web.HTTPError):
     """Refusal of a page that would start a kernel beyond the cap."""
 
     def __init__(self, max_kernels: int) -> None:
-        super().__init__(503, "kernel cap %d reached", max_kernels)
+        super().__init__(503, "已达到页面内核上限 %d 个，拒绝了新页面", max_kernels)
         self.max_kernels = max_kernels
 
 
