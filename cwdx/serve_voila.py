@@ -48,15 +48,16 @@ TORNADO_DEFAULT_MESSAGE_SIZE = 10 * 1024 * 1024
 #: The Chinese title and advice of each error status (others get the 500 wording).
 ERROR_TEXTS: dict[int, tuple[str, str]] = {
     400: ("请求无效", "请从首页重新打开本系统。"),
-    403: (
-        "无权访问",
-        "请在本机浏览器中用启动时显示的地址（例如 http://127.0.0.1:端口/）打开本系统。",
-    ),
+    403: ("无权访问", "没有权限访问这个地址，请从首页重新打开本系统。"),
     404: ("页面不存在", "请检查地址，或从首页重新打开本系统。"),
     405: ("不支持的操作", "请从首页重新打开本系统。"),
     500: ("系统内部错误", "请刷新页面重试；如果问题依旧，请联系系统管理员。"),
     503: ("系统繁忙", "请稍后刷新页面重试。"),
 }
+
+
+#: What a request under a foreign ``Host`` gets (e.g. a DNS-rebinding page).
+HOST_REFUSED_TEXT = "请在本机浏览器中用启动时显示的地址（例如 http://127.0.0.1:端口/）打开本系统。"
 
 
 def too_many_pages_text(max_kernels: int) -> str:
@@ -113,6 +114,13 @@ class TooManyPages(web.HTTPError):
         self.max_kernels = max_kernels
 
 
+class HostRefused(web.HTTPError):
+    """Refusal of a request whose ``Host`` is not the served address."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(403, "拒绝了 Host 为 %r 的请求", host)
+
+
 class GuardedHandler(web.RequestHandler):
     """Mixed in front of every handler of the app: Host check, Chinese errors, no ``Server``.
 
@@ -124,21 +132,18 @@ class GuardedHandler(web.RequestHandler):
 
     def prepare(self) -> Any:
         if not host_allowed(self.request.host, self.settings.get("cwdx_allowed_hosts", ())):
-            self.log_refused_host()
-            raise web.HTTPError(403)
+            raise HostRefused(self.request.host)  # tornado logs it: 403 GET /… (ip): 拒绝了…
         return super().prepare()
-
-    def log_refused_host(self) -> None:
-        """One warning line naming the refused Host (no other request data)."""
-        web.app_log.warning("拒绝了 Host 为 %r 的请求（%s）", self.request.host, self.request.path)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
         title, advice = ERROR_TEXTS.get(status_code, ERROR_TEXTS[500])
         if isinstance(error, TooManyPages):
             advice = too_many_pages_text(error.max_kernels)
+        elif isinstance(error, HostRefused):
+            advice = HOST_REFUSED_TEXT
         self.clear_header("Server")
-        if self.get_status() >= 400 and self._is_api():
+        if self._is_api():
             self.set_header("Content-Type", "application/json; charset=UTF-8")
             self.finish(json.dumps({"message": f"{title}：{advice}"}, ensure_ascii=False))
             return

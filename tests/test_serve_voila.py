@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from tornado import web
@@ -71,6 +73,12 @@ class FakeKernelManager:
         return kernel_id
 
 
+def run(coroutine: Any) -> Any:
+    """``asyncio.run`` in a thread of its own (an earlier test may leave a loop running here)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
+
 def test_kernel_cap_holds_for_concurrent_pages() -> None:
     manager = FakeKernelManager()
     cap_kernels(manager, 2)
@@ -79,14 +87,14 @@ def test_kernel_cap_holds_for_concurrent_pages() -> None:
         starts = [manager.start_kernel(path="/") for _ in range(count)]
         return await asyncio.gather(*starts, return_exceptions=True)
 
-    results = asyncio.run(open_pages(3))
+    results = run(open_pages(3))
     refused = [r for r in results if isinstance(r, TooManyPages)]
     assert len(manager.kernels) == 2 and len(refused) == 1
     assert refused[0].status_code == 503 and refused[0].max_kernels == 2
     # sequential: the started kernels count, so the next page is refused too
-    assert isinstance(asyncio.run(open_pages(1))[0], TooManyPages)
+    assert isinstance(run(open_pages(1))[0], TooManyPages)
     manager.kernels.pop()  # a tab was closed: its kernel shut down
-    assert asyncio.run(open_pages(1))[0] in manager.kernels
+    assert run(open_pages(1))[0] in manager.kernels
 
 
 class Broken(web.RequestHandler):
@@ -112,3 +120,4 @@ class GuardedErrorsTest(AsyncHTTPTestCase):
     def test_foreign_host_never_reaches_the_handler(self) -> None:
         reply = self.fetch("/broken", headers={"Host": "evil.example"})
         assert reply.code == 403 and "无权访问" in reply.body.decode("utf-8")
+        assert "启动时显示的地址（例如 http://127.0.0.1:端口/）" in reply.body.decode("utf-8")

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.browser
 
 #: The Chinese texts of the refusals.
 HOST_REFUSED = "请在本机浏览器中用启动时显示的地址（例如 http://127.0.0.1:端口/）打开本系统。"
+FORBIDDEN = "没有权限访问这个地址，请从首页重新打开本系统。"
 NOT_FOUND = "页面不存在"
 
 
@@ -73,7 +74,7 @@ def test_foreign_host_is_refused(start_app) -> None:
     ):
         for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}"):
             assert_chinese_error(fetch(app.url, path, host=host), 403, "无权访问", HOST_REFUSED)
-    assert "拒绝了 Host 为 'evil.example' 的请求（/）" in app.server_log()
+    assert "403 GET / (127.0.0.1): 拒绝了 Host 为 'evil.example' 的请求" in app.server_log()
     # the served address, under every name of this machine's loopback
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", "127.0.0.1"):
         reply = fetch(app.url, "/voila/static/voila.js", host=host)
@@ -136,7 +137,7 @@ def test_error_pages_are_chinese(module_app, path: str, status: int, title: str)
         assert json.loads(reply.text)["message"].startswith(f"{title}：")
         assert "Server" not in reply.headers
     else:
-        assert_chinese_error(reply, status, title)
+        assert_chinese_error(reply, status, title, FORBIDDEN if status == 403 else "")
 
 
 def test_upload_over_the_limit_is_refused_at_once(start_app, page, tmp_path: Path) -> None:
