@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.client
+import queue
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from tornado import web
-from tornado.testing import AsyncHTTPTestCase
+from tornado import httpserver, netutil, web
 
 from cwdx.serve_voila import (
     TooManyPages,
@@ -102,22 +106,57 @@ class Broken(web.RequestHandler):
         raise RuntimeError("/secret/path failed")
 
 
-class GuardedErrorsTest(AsyncHTTPTestCase):
-    def get_app(self) -> web.Application:
-        return web.Application(
+@contextlib.contextmanager
+def guarded_server() -> Iterator[int]:
+    """A tornado server of ``guarded(Broken)`` on a free port, in a thread with its own loop
+    (Playwright's loop may still run in the main thread when the whole suite runs)."""
+    ready: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        application = web.Application(
             [(r"/broken", guarded(Broken))], cwdx_allowed_hosts=["127.0.0.1", "localhost"]
         )
+        sockets = netutil.bind_sockets(0, "127.0.0.1")
+        server = httpserver.HTTPServer(application)
+        server.add_sockets(sockets)
+        ready.put(sockets[0].getsockname()[1])
+        while not stop.is_set():
+            await asyncio.sleep(0.02)
+        server.stop()
 
-    def test_server_error_is_chinese_and_says_nothing_about_the_server(self) -> None:
-        reply = self.fetch("/broken")
-        body = reply.body.decode("utf-8")
-        assert reply.code == 500
-        assert '<h1 style="font-size: 22px;">系统内部错误</h1>' in body
-        assert "请刷新页面重试；如果问题依旧，请联系系统管理员。" in body
-        assert "secret" not in body and "Traceback" not in body and "Tornado" not in body
-        assert "Server" not in reply.headers
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    try:
+        yield ready.get(timeout=10)
+    finally:
+        stop.set()
+        thread.join()
 
-    def test_foreign_host_never_reaches_the_handler(self) -> None:
-        reply = self.fetch("/broken", headers={"Host": "evil.example"})
-        assert reply.code == 403 and "无权访问" in reply.body.decode("utf-8")
-        assert "启动时显示的地址（例如 http://127.0.0.1:端口/）" in reply.body.decode("utf-8")
+
+def get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], str]:
+    """Status, headers and body of ``GET path``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers)
+        reply = connection.getresponse()
+        return reply.status, dict(reply.headers), reply.read().decode("utf-8")
+    finally:
+        connection.close()
+
+
+def test_server_error_is_chinese_and_says_nothing_about_the_server() -> None:
+    with guarded_server() as port:
+        status, headers, body = get(port, "/broken")
+    assert status == 500
+    assert '<h1 style="font-size: 22px;">系统内部错误</h1>' in body
+    assert "请刷新页面重试；如果问题依旧，请联系系统管理员。" in body
+    assert "secret" not in body and "Traceback" not in body and "Tornado" not in body
+    assert "Server" not in headers
+
+
+def test_foreign_host_never_reaches_the_handler() -> None:
+    with guarded_server() as port:
+        status, _headers, body = get(port, "/broken", Host="evil.example")
+    assert status == 403 and "无权访问" in body
+    assert "启动时显示的地址（例如 http://127.0.0.1:端口/）" in body
