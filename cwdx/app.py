@@ -66,23 +66,29 @@ def notebook_path(edition: str) -> Path:
     return path
 
 
-def voila_command(edition: str, port: int) -> list[str]:
+def voila_command(edition: str, port: int, max_kernels: int | None = None) -> list[str]:
     """The command line that runs Voilà for ``edition`` on 127.0.0.1:``port``.
 
-    Voilà reads ``voila.json`` from the project folder (given as its only config path, so a
-    stray ``voila.json`` in the current folder cannot change the settings).
+    Voilà runs through :mod:`cwdx.serve_voila` (Host check, kernel cap, Chinese error pages,
+    upload limit in the page) and reads ``voila.json`` from the project folder (given as its
+    only config path, so a stray ``voila.json`` in the current folder cannot change the
+    settings). ``max_kernels`` overrides the setting ``CwdxVoila.max_kernels`` of voila.json.
     """
-    return [
+    command = [
         sys.executable,
         "-m",
-        "voila",
+        "cwdx.serve_voila",
         str(notebook_path(edition)),
         "--no-browser",
         f"--port={int(port)}",
         "--Voila.ip=127.0.0.1",
         "--Voila.port_retries=0",
         f"--Voila.config_file_paths={PROJECT_DIR}",
+        f"--CwdxVoila.edition={edition}",
     ]
+    if max_kernels is not None:
+        command.append(f"--CwdxVoila.max_kernels={int(max_kernels)}")
+    return command
 
 
 def app_environment(workspace: Path) -> dict[str, str]:
@@ -109,9 +115,15 @@ def port_in_use(port: int) -> bool:
 
 
 def serve(
-    edition: str = "institution", workspace: str | Path | None = None, port: int = 8866
+    edition: str = "institution",
+    workspace: str | Path | None = None,
+    port: int = 8866,
+    max_kernels: int | None = None,
 ) -> int:
     """Run the Voilà app of ``edition`` on http://127.0.0.1:``port``/ until Ctrl+C.
+
+    ``max_kernels`` caps the pages open at once (each runs a kernel); None keeps voila.json's
+    ``CwdxVoila.max_kernels`` (4 for the 机构版).
 
     ``workspace`` defaults to :func:`default_workspace`; the workspace is opened (created when
     missing) before Voilà starts, so a folder that cannot be a workspace is refused with a
@@ -121,7 +133,7 @@ def serve(
     from cwdx.workspace import Workspace
 
     folder = Path(workspace).expanduser().resolve() if workspace else default_workspace()
-    command = voila_command(edition, port)
+    command = voila_command(edition, port, max_kernels)
     Workspace(folder).close()  # creates it, or says in Chinese why this folder cannot be one
     if port_in_use(port):  # Voilà would only say so in English, after "已启动"
         raise CwdxError(

@@ -549,7 +549,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     """``cwdx app institution|platform [--port N]``."""
     serve = _engine("app", "serve", "应用")
     workspace = args.workspace or os.environ.get("CWDX_WORKSPACE")
-    code = int(serve(args.edition, workspace, args.port) or 0)
+    code = int(serve(args.edition, workspace, args.port, args.max_kernels) or 0)
     if code != EXIT_OK:  # the server's own status would not be one of ours
         log.error("网页服务异常退出，退出码 %d", code)
         _err("网页服务意外停止，请重新启动应用；如仍不能启动，请把日志文件发给技术支持。")
@@ -762,6 +762,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="institution（机构版）或 platform（平台版）",
     )
     p.add_argument("--port", type=_positive, default=8866, metavar="端口", help="端口（默认 8866）")
+    p.add_argument(
+        "--max-kernels",
+        type=_positive,
+        metavar="个数",
+        help="最多同时打开的页面数（每个页面占用约 220 MB 内存；默认 4）",
+    )
     p.set_defaults(handler=cmd_app)
 
     p = sub.add_parser(

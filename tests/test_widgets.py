@@ -354,7 +354,9 @@ def test_voila_command_and_default_workspace(tmp_path: Path, monkeypatch) -> Non
     from cwdx.app import PROJECT_DIR, default_workspace, voila_command
 
     command = voila_command("institution", 9999)
-    assert command[1:4] == ["-m", "voila", str(PROJECT_DIR / "notebooks" / "institution.ipynb")]
+    notebook = str(PROJECT_DIR / "notebooks" / "institution.ipynb")
+    assert command[1:4] == ["-m", "cwdx.serve_voila", notebook]
+    assert "--CwdxVoila.edition=institution" in command
     assert "--port=9999" in command and "--Voila.ip=127.0.0.1" in command
     assert f"--Voila.config_file_paths={PROJECT_DIR}" in command
     monkeypatch.setattr("sys.platform", "linux")

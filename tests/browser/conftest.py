@@ -64,9 +64,12 @@ def _stop(process: subprocess.Popen) -> None:
 START_TIMEOUT = 90
 
 
-def _launch(folder: Path, env: dict[str, str], cwd: Path) -> tuple[RunningApp | None, str]:
-    """Start ``cwdx app institution`` on a free port; ``(app, "")`` once Voilà serves, or
-    ``(None, log)`` when the port was taken meanwhile (free_port() only proves it was free)."""
+def _launch(
+    folder: Path, env: dict[str, str], cwd: Path, options: list[str]
+) -> tuple[RunningApp | None, str]:
+    """Start ``cwdx app institution [options]`` on a free port; ``(app, "")`` once Voilà
+    serves, or ``(None, log)`` when the port was taken meanwhile (free_port() only proves it
+    was free)."""
     port = free_port()
     log_path = cwd / f"voila-{port}.log"
     with log_path.open("w") as log:
@@ -81,6 +84,7 @@ def _launch(folder: Path, env: dict[str, str], cwd: Path) -> tuple[RunningApp | 
                 str(folder),
                 "--port",
                 str(port),
+                *options,
             ],
             env=env,
             stdout=log,
@@ -109,33 +113,50 @@ def _launch(folder: Path, env: dict[str, str], cwd: Path) -> tuple[RunningApp | 
     raise AssertionError(f"应用 {START_TIMEOUT} 秒内未开始服务：\n" + app.server_log())
 
 
+def _start_app(
+    root: Path, workspace: Path | None = None, max_kernels: int | None = None
+) -> RunningApp:
+    """Start the app with every Jupyter folder under ``root`` (retried on a taken port)."""
+    jupyter = root / "jupyter"
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_DATA_DIR=str(jupyter / "data"),
+        JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
+        JUPYTER_CONFIG_DIR=str(jupyter / "config"),
+        IPYTHONDIR=str(jupyter / "ipython"),
+        PYTHONUNBUFFERED="1",
+    )
+    options = ["--max-kernels", str(max_kernels)] if max_kernels else []
+    log = ""
+    for _attempt in range(3):
+        app, log = _launch(workspace or root / "workspace", env, root, options)
+        if app is not None:
+            return app
+    raise AssertionError("三次都没有找到可用端口：\n" + log)
+
+
 @pytest.fixture
 def start_app(tmp_path: Path) -> Iterator[Callable[..., RunningApp]]:
-    """``start_app(workspace=None)`` runs the institution app and waits until it serves."""
+    """``start_app(workspace=None, max_kernels=None)`` runs the institution app and waits until
+    it serves."""
     started: list[subprocess.Popen] = []
-    jupyter = tmp_path / "jupyter"
 
-    def _start(workspace: Path | None = None) -> RunningApp:
-        folder = workspace or tmp_path / "workspace"
-        env = dict(os.environ)
-        env.update(
-            JUPYTER_DATA_DIR=str(jupyter / "data"),
-            JUPYTER_RUNTIME_DIR=str(jupyter / "runtime"),
-            JUPYTER_CONFIG_DIR=str(jupyter / "config"),
-            IPYTHONDIR=str(jupyter / "ipython"),
-            PYTHONUNBUFFERED="1",
-        )
-        log = ""
-        for _attempt in range(3):
-            app, log = _launch(folder, env, tmp_path)
-            if app is not None:
-                started.append(app.process)
-                return app
-        raise AssertionError("三次都没有找到可用端口：\n" + log)
+    def _start(workspace: Path | None = None, max_kernels: int | None = None) -> RunningApp:
+        app = _start_app(tmp_path, workspace, max_kernels)
+        started.append(app.process)
+        return app
 
     yield _start
     for process in started:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def module_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """One app shared by a module's tests that only read from it."""
+    app = _start_app(tmp_path_factory.mktemp("app"))
+    yield app
+    _stop(app.process)
 
 
 @pytest.fixture(scope="package")

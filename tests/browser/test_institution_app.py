@@ -6,11 +6,11 @@ import datetime as dt
 import io
 import os
 import re
-import time
 from pathlib import Path
 
 import openpyxl
 import pytest
+from page_helper import open_app
 from ws_helper import staff_row, write_book
 
 import cwdx
@@ -20,19 +20,6 @@ from cwdx.reference import load_reference
 pytestmark = pytest.mark.browser
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def open_app(page, url: str) -> float:
-    """Open the app as a user does; returns the seconds from navigation until the first button
-    (下载病案首页数据表样) is visible and enabled, i.e. until the user can act."""
-    started = time.monotonic()
-    response = page.goto(url, wait_until="commit")
-    page.locator("button.cwdx-template-cases:not([disabled])").wait_for(
-        state="visible", timeout=120_000
-    )
-    seconds = time.monotonic() - started
-    assert "正在打开页面，请稍候……" in response.text()  # the Chinese loading message
-    return seconds
 
 
 def open_log(page, expected: str) -> str:

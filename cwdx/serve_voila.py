@@ -1,0 +1,269 @@
+"""Voilà as the cwdx apps run it: the guard every edition's server shares.
+
+``python -m cwdx.serve_voila NOTEBOOK [Voilà options]`` (what ``cwdx app`` starts) is Voilà with
+four additions, made in one place for the 机构版 and the 平台版 alike (the edition is the
+``CwdxVoila.edition`` setting):
+
+* **Host check**: a request whose ``Host`` header names anything but the served address
+  (127.0.0.1, localhost, ``Voila.ip`` and ``CwdxVoila.allowed_hosts``) is refused with 403, so a
+  page of another site cannot reach the app through DNS rebinding.
+* **Kernel cap**: each opened page runs its own kernel (~220 MB); at most
+  ``CwdxVoila.max_kernels`` live at once. The extra tab gets a Chinese page saying to close
+  other tabs.
+* **Chinese error pages**: every error (404, 403, 500 …) is a short Chinese page without server
+  name, version, traceback or paths; the ``Server`` header is not sent.
+* **Upload limit in the page**: the largest upload the websocket accepts
+  (``websocket_max_message_size``) and the Chinese refusal are handed to the page template
+  (``page_config``), whose script refuses a bigger selection before anything is sent.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from tornado import httputil, web
+from traitlets import Int, List, Unicode
+from voila.app import Voila
+
+#: Editions and their Chinese names (the same words as ``cwdx.app.EDITION_TITLES``).
+EDITIONS: dict[str, str] = {"institution": "机构版", "platform": "平台版"}
+
+#: Host names always accepted: the loopback addresses the app is opened under.
+LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
+
+#: Bytes an upload message carries besides the files (names, types, comm envelope).
+UPLOAD_MESSAGE_OVERHEAD = 1024 * 1024
+
+#: Tornado's websocket message limit when ``websocket_max_message_size`` is not set.
+TORNADO_DEFAULT_MESSAGE_SIZE = 10 * 1024 * 1024
+
+#: The Chinese title and advice of each error status (others get the 500 wording).
+ERROR_TEXTS: dict[int, tuple[str, str]] = {
+    400: ("请求无效", "请从首页重新打开本系统。"),
+    403: ("无权访问", "没有权限访问这个地址，请从首页重新打开本系统。"),
+    404: ("页面不存在", "请检查地址，或从首页重新打开本系统。"),
+    405: ("不支持的操作", "请从首页重新打开本系统。"),
+    500: ("系统内部错误", "请刷新页面重试；如果问题依旧，请联系系统管理员。"),
+    503: ("系统繁忙", "请稍后刷新页面重试。"),
+}
+
+
+#: What a request under a foreign ``Host`` gets (e.g. a DNS-rebinding page).
+HOST_REFUSED_TEXT = "请在本机浏览器中用启动时显示的地址（例如 http://127.0.0.1:端口/）打开本系统。"
+
+
+def too_many_pages_text(max_kernels: int) -> str:
+    """What the tab beyond the kernel cap shows."""
+    return f"已打开的页面过多（最多 {max_kernels} 个），请关闭其他标签页后刷新本页。"
+
+
+def upload_refusal_text(edition: str, workspace: str, limit_mb: int) -> str:
+    """The Chinese refusal of an upload over the limit; ``{size}`` is filled in by the page
+    with the selection's size in MB."""
+    command = f'cwdx -w "{workspace}" import cases 文件.xlsx' if workspace else ""
+    command = command or "cwdx -w 工作区文件夹 import cases 文件.xlsx"
+    text = (
+        f"所选文件共 {{size}} MB，超过了网页上传的上限 {limit_mb} MB，没有上传。"
+        f"请改用命令行导入：{command}（申报人员表把 cases 换成 staff）"
+    )
+    if edition == "platform":
+        inbox = os.path.join(workspace, "inbox") if workspace else "工作区的 inbox 文件夹"
+        text += f"，或把文件放进 {inbox}，再在页面上从收件箱导入"
+    return text + "。"
+
+
+def host_allowed(host_header: str, allowed: Iterable[str]) -> bool:
+    """Whether ``host_header`` (``name[:port]``) names one of the ``allowed`` hosts."""
+    name, _port = httputil.split_host_and_port(host_header.strip().lower())
+    name = name.rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    names = {a.strip().lower().strip("[]") for a in allowed}
+    if name in names:
+        return True
+    try:  # 127.0.0.2, 0:0:0:0:0:0:0:1 … are loopback too, but only when loopback is served
+        return ipaddress.ip_address(name).is_loopback and bool(names & LOOPBACK_HOSTS)
+    except ValueError:
+        return False
+
+
+def error_page(title: str, message: str) -> str:
+    """A self-contained Chinese error page (no scripts, no server details)."""
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title></head>"
+        '<body style="font-family: sans-serif; margin: 3em;">'
+        f'<h1 style="font-size: 22px;">{html.escape(title)}</h1>'
+        f'<p style="font-size: 16px;">{html.escape(message)}</p></body></html>\n'
+    )
+
+
+class TooManyPages(web.HTTPError):
+    """Refusal of a page that would start a kernel beyond the cap."""
+
+    def __init__(self, max_kernels: int) -> None:
+        super().__init__(503, "已达到页面内核上限 %d 个，拒绝了新页面", max_kernels)
+        self.max_kernels = max_kernels
+
+
+class HostRefused(web.HTTPError):
+    """Refusal of a request whose ``Host`` is not the served address."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(403, "拒绝了 Host 为 %r 的请求", host)
+
+
+class GuardedHandler(web.RequestHandler):
+    """Mixed in front of every handler of the app: Host check, Chinese errors, no ``Server``.
+
+    The allowed hosts are the application setting ``cwdx_allowed_hosts``."""
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.clear_header("Server")
+
+    def prepare(self) -> Any:
+        if not host_allowed(self.request.host, self.settings.get("cwdx_allowed_hosts", ())):
+            raise HostRefused(self.request.host)  # tornado logs it: 403 GET /… (ip): 拒绝了…
+        return super().prepare()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        title, advice = ERROR_TEXTS.get(status_code, ERROR_TEXTS[500])
+        if isinstance(error, TooManyPages):
+            advice = too_many_pages_text(error.max_kernels)
+        elif isinstance(error, HostRefused):
+            advice = HOST_REFUSED_TEXT
+        self.clear_header("Server")
+        if self._is_api():
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish(json.dumps({"message": f"{title}：{advice}"}, ensure_ascii=False))
+            return
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(error_page(title, advice))
+
+    def _is_api(self) -> bool:
+        from jupyter_server.base.handlers import APIHandler
+
+        return isinstance(self, APIHandler)
+
+
+class GuardedNotFoundHandler(GuardedHandler):
+    """What answers a URL no route matches: the Chinese 404."""
+
+    def prepare(self) -> Any:
+        super().prepare()
+        raise web.HTTPError(404)
+
+
+_GUARDED: dict[type, type] = {}
+
+
+def guarded(handler_class: type) -> type:
+    """``handler_class`` with :class:`GuardedHandler` in front (one subclass per class)."""
+    if issubclass(handler_class, GuardedHandler):
+        return handler_class
+    if handler_class not in _GUARDED:
+        extra: dict[str, Any] = {}
+        if issubclass(handler_class, web.StaticFileHandler):
+            extra["parse_url_path"] = _parse_static_path
+        _GUARDED[handler_class] = type(
+            f"Guarded{handler_class.__name__}", (GuardedHandler, handler_class), extra
+        )
+    return _GUARDED[handler_class]
+
+
+def _parse_static_path(self: web.StaticFileHandler, url_path: str) -> str:
+    # Voilà's template file handler fails with 500 on a path without "<template>/static/":
+    # a malformed address is a page that does not exist
+    try:
+        return super(type(self), self).parse_url_path(url_path)
+    except (ValueError, AssertionError):
+        raise web.HTTPError(404) from None
+
+
+def cap_kernels(kernel_manager: Any, max_kernels: int) -> None:
+    """Make ``kernel_manager.start_kernel`` raise :class:`TooManyPages` once ``max_kernels``
+    kernels live or are starting.
+
+    A kernel being started is counted from before the first ``await`` under the id it is
+    given here, so concurrent page requests cannot slip past the cap together, and a kernel
+    that is already listed while its start finishes is not counted twice."""
+    start_kernel = kernel_manager.start_kernel
+    starting: set[str] = set()
+
+    async def start_capped_kernel(*args: Any, **kwargs: Any) -> str:
+        if kwargs.get("kernel_id") in kernel_manager.list_kernel_ids():
+            return await ensure_async(start_kernel(*args, **kwargs))  # reuses a live kernel
+        if len(starting.union(kernel_manager.list_kernel_ids())) >= max_kernels:
+            raise TooManyPages(max_kernels)
+        kernel_id = kwargs.setdefault("kernel_id", str(uuid.uuid4()))
+        starting.add(kernel_id)
+        try:
+            return await ensure_async(start_kernel(*args, **kwargs))
+        finally:
+            starting.discard(kernel_id)
+
+    kernel_manager.start_kernel = start_capped_kernel
+
+
+class CwdxVoila(Voila):
+    """Voilà with the cwdx guard (see the module docstring)."""
+
+    edition = Unicode("institution", help="institution（机构版）或 platform（平台版）").tag(
+        config=True
+    )
+    max_kernels = Int(4, help="同时运行的页面内核数上限（每个打开的页面一个）").tag(config=True)
+    allowed_hosts = List(
+        Unicode(), help="除 127.0.0.1、localhost 与监听地址外允许的 Host 名称"
+    ).tag(config=True)
+
+    def init_settings(self) -> dict:
+        settings = super().init_settings()
+        cap_kernels(self.kernel_manager, max(1, self.max_kernels))
+        settings["cwdx_allowed_hosts"] = sorted(
+            {*LOOPBACK_HOSTS, self.ip, *self.allowed_hosts} - {"", "0.0.0.0", "::"}
+        )
+        settings["default_handler_class"] = GuardedNotFoundHandler
+        self._install_page_config_hook()
+        return settings
+
+    def init_handlers(self) -> list:
+        return [(rule[0], guarded(rule[1]), *rule[2:]) for rule in super().init_handlers()]
+
+    def upload_limit(self) -> int:
+        """The largest selection (bytes) one upload message can carry."""
+        size = self.tornado_settings.get("websocket_max_message_size")
+        return int(size or TORNADO_DEFAULT_MESSAGE_SIZE) - UPLOAD_MESSAGE_OVERHEAD
+
+    def _install_page_config_hook(self) -> None:
+        previous = self.voila_configuration.page_config_hook
+        limit = self.upload_limit()
+        workspace = os.environ.get("CWDX_WORKSPACE", "")
+        refusal = upload_refusal_text(self.edition, workspace, limit // (1024 * 1024))
+
+        def page_config_hook(page_config: dict, **kwargs: Any) -> dict:
+            if previous is not None:
+                page_config = previous(page_config, **kwargs)
+            page_config["cwdxUploadLimit"] = limit
+            page_config["cwdxUploadRefusal"] = refusal
+            return page_config
+
+        self.voila_configuration.page_config_hook = page_config_hook
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run :class:`CwdxVoila` with Voilà's command line (``argv`` defaults to ``sys.argv``)."""
+    CwdxVoila.launch_instance(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Helpers of the browser tests that drive the app's page."""
+
+from __future__ import annotations
+
+import time
+
+
+def open_app(page, url: str) -> float:
+    """Open the app as a user does; returns the seconds from navigation until the first button
+    (下载病案首页数据表样) is visible and enabled, i.e. until the user can act."""
+    started = time.monotonic()
+    response = page.goto(url, wait_until="commit")
+    page.locator("button.cwdx-template-cases:not([disabled])").wait_for(
+        state="visible", timeout=120_000
+    )
+    seconds = time.monotonic() - started
+    assert "正在打开页面，请稍候……" in response.text()  # the Chinese loading message
+    return seconds
