@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cwdx.errors import os_error_text
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, ColumnSpec, Reference, load_reference
 from cwdx.values import (
     ORG_CODE_PATTERN,
@@ -32,6 +33,7 @@ from cwdx.values import (
     normalise_array,
     to_string_series,
 )
+from cwdx.xlsx_guard import inspect_workbook
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +208,11 @@ def read_workbook(
     result = ReadResult(file=path.name, path=path, sha256="", table=table)
     title = TABLE_TITLES[table]
 
+    if path.is_dir():
+        return _reject(
+            result,
+            f"“{path.name}”是文件夹，不是文件，请选择文件夹中的 .xlsx 文件（可一次选择多个）。",
+        )
     if path.suffix.lower() not in ACCEPTED_SUFFIXES:
         return _reject(
             result,
@@ -221,6 +228,12 @@ def read_workbook(
         f"文件“{path.name}”不是可以读取的 Excel 工作簿（文件为空、已损坏、已加密或不是 .xlsx "
         "格式），请在 Excel 中打开确认，去掉密码后另存为 .xlsx。"
     )
+    try:
+        refusal = inspect_workbook(path)
+    except OSError as exc:
+        return _reject(result, f"文件“{path.name}”无法读取（{os_error_text(exc)}）。")
+    if refusal is not None:
+        return _reject(result, refusal)
     try:
         reader = fastexcel.read_excel(path)
         if not reader.sheet_names:
