@@ -153,12 +153,34 @@ def file_sha256(path: str | os.PathLike[str]) -> str | None:
     return digest.hexdigest()
 
 
+def display_name(path: str | os.PathLike[str]) -> str:
+    """A file's name as shown, logged and stored: bytes that are not UTF-8 (a GBK name unpacked
+    on Linux arrives as surrogate escapes, which cannot be printed or stored) become ``�``."""
+    return os.fsencode(Path(path).name).decode("utf-8", errors="replace")
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as shown to the user, non-UTF-8 bytes as ``�`` (see :func:`display_name`)."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
+
+
 def _reject(result: ReadResult, reason: str) -> ReadResult:
     result.rejected = f"{reason}{FIX_HINT}"
     result.frame = None
     result.rows = 0
     log.info("读取：文件 %s（%s）被拒绝", result.file, result.table)
     return result
+
+
+def _decoder_source(path: Path) -> str | bytes:
+    """What fastexcel is given: the path, or the file's bytes when the path is not valid UTF-8
+    (fastexcel cannot take such a name; the guard has bounded the file's size)."""
+    try:
+        os.fsencode(path).decode("utf-8")
+        str(path).encode("utf-8")
+    except UnicodeError:
+        return path.read_bytes()
+    return str(path)
 
 
 def _empty_mask(column: pa.Array) -> np.ndarray:
@@ -205,37 +227,38 @@ def read_workbook(
         raise ValueError(f"unknown table {table!r}")
     ref = reference or load_reference()
     path = Path(path)
-    result = ReadResult(file=path.name, path=path, sha256="", table=table)
+    name = display_name(path)
+    result = ReadResult(file=name, path=path, sha256="", table=table)
     title = TABLE_TITLES[table]
 
     if path.is_dir():
         return _reject(
             result,
-            f"“{path.name}”是文件夹，不是文件，请选择文件夹中的 .xlsx 文件（可一次选择多个）。",
+            f"“{name}”是文件夹，不是文件，请选择文件夹中的 .xlsx 文件（可一次选择多个）。",
         )
     if path.suffix.lower() not in ACCEPTED_SUFFIXES:
         return _reject(
             result,
-            f"文件“{path.name}”不是 .xlsx 格式的 Excel 工作簿，系统只接受 .xlsx（或 .xlsm）文件，"
+            f"文件“{name}”不是 .xlsx 格式的 Excel 工作簿，系统只接受 .xlsx（或 .xlsm）文件，"
             "请在 Excel 中“另存为”Excel 工作簿（*.xlsx）。",
         )
     digest = sha256 or file_sha256(path)
     if digest is None:
-        return _reject(result, f"文件“{path.name}”无法打开（文件不存在或没有读取权限）。")
+        return _reject(result, f"文件“{name}”无法打开（文件不存在或没有读取权限）。")
     result.sha256 = digest
 
     unreadable = (
-        f"文件“{path.name}”不是可以读取的 Excel 工作簿（文件为空、已损坏、已加密或不是 .xlsx "
+        f"文件“{name}”不是可以读取的 Excel 工作簿（文件为空、已损坏、已加密或不是 .xlsx "
         "格式），请在 Excel 中打开确认，去掉密码后另存为 .xlsx。"
     )
     try:
         refusal = inspect_workbook(path)
     except OSError as exc:
-        return _reject(result, f"文件“{path.name}”无法读取（{os_error_text(exc)}）。")
+        return _reject(result, f"文件“{name}”无法读取（{os_error_text(exc)}）。")
     if refusal is not None:
         return _reject(result, refusal)
     try:
-        reader = fastexcel.read_excel(path)
+        reader = fastexcel.read_excel(_decoder_source(path))
         if not reader.sheet_names:
             return _reject(result, unreadable)
         sheet = reader.load_sheet(0, header_row=None, dtypes="string", skip_rows=0)
@@ -286,7 +309,7 @@ def read_workbook(
             if keys & set(by_key):
                 return _reject(
                     result,
-                    f"文件“{path.name}”的数据不在数据文件的第一个Sheet中：第一个Sheet“{first_sheet}”"
+                    f"文件“{name}”的数据不在数据文件的第一个Sheet中：第一个Sheet“{first_sheet}”"
                     f"没有《{title}》表样的列，数据在Sheet“{name}”中，"
                     "请把数据放到第一个Sheet。",
                 )
@@ -294,12 +317,12 @@ def read_workbook(
         if lower is not None:
             return _reject(
                 result,
-                f"文件“{path.name}”第一个Sheet“{first_sheet}”的表头不在第1行（在第{lower}行），"
+                f"文件“{name}”第一个Sheet“{first_sheet}”的表头不在第1行（在第{lower}行），"
                 f"请删除表头上方的行，使第1行为表头。",
             )
         return _reject(
             result,
-            f"文件“{path.name}”第一个Sheet“{first_sheet}”的第1行没有《{title}》表样中的任何列名，"
+            f"文件“{name}”第一个Sheet“{first_sheet}”的第1行没有《{title}》表样中的任何列名，"
             "不是该表样的数据文件。",
         )
 
@@ -310,7 +333,7 @@ def read_workbook(
         if all(header_key(spec.name) in header_keys for spec in ref.columns(other)):
             return _reject(
                 result,
-                f"文件“{path.name}”是《{TABLE_TITLES[other]}》的数据，不是《{title}》的数据，"
+                f"文件“{name}”是《{TABLE_TITLES[other]}》的数据，不是《{title}》的数据，"
                 f"请作为《{TABLE_TITLES[other]}》导入。",
             )
     problems = []
@@ -323,7 +346,7 @@ def read_workbook(
     if problems:
         return _reject(
             result,
-            f"文件“{path.name}”的列与《{title}》表样不一致，" + "；".join(problems) + "。",
+            f"文件“{name}”的列与《{title}》表样不一致，" + "；".join(problems) + "。",
         )
 
     # Normalise every template column.
@@ -350,7 +373,7 @@ def read_workbook(
         take = pa.array(keep)
         columns = {name: values.take(take) for name, values in columns.items()}
     frame = pd.DataFrame({name: to_string_series(values) for name, values in columns.items()})
-    frame["_file"] = path.name
+    frame["_file"] = name
     frame["_row"] = (keep + 2).astype("int64")
     org_column = "组织机构代码"
     frame["_org"] = _attribute_orgs(columns[org_column])
@@ -365,7 +388,7 @@ def read_workbook(
     result.org_names = _org_names(frame)
     log.info(
         "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
-        path.name,
+        name,
         table,
         result.rows,
         len(result.orgs),
