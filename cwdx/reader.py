@@ -26,7 +26,9 @@ import pyarrow.compute as pc
 from cwdx.errors import os_error_text
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, ColumnSpec, Reference, load_reference
 from cwdx.values import (
+    EXCEL_ERRORS,
     ORG_CODE_PATTERN,
+    cell_text,
     column_upper,
     nfkc_strip,
     nfkc_strip_array,
@@ -183,6 +185,57 @@ def _decoder_source(path: Path) -> str | bytes:
     return str(path)
 
 
+_ERROR_DETAIL_RE = re.compile(
+    r"got '(?:Error\((\w+)\)|DateTime\(ExcelDateTime \{ value: ([^,]+),"
+    r"|(?:DateTimeIso|DurationIso)\(\"(.*)\"\))"
+)
+
+
+def _unreadable_cell_text(detail: str) -> str | None:
+    """The text of a cell fastexcel could not give as a string, from its error detail: an
+    Excel error value (``#N/A``), or the number of a date cell outside the calendar (``1e+308``)."""
+    match = _ERROR_DETAIL_RE.search(detail)
+    if match is None:
+        return None
+    error, number, iso = match.groups()
+    if error is not None:
+        return EXCEL_ERRORS.get(error, f"#{error}")
+    if number is not None:
+        try:
+            return cell_text(float(number))
+        except ValueError:
+            return number
+    return iso
+
+
+def _with_unreadable_cells(
+    batch: pa.RecordBatch, errors: fastexcel.CellErrors | None
+) -> pa.RecordBatch:
+    """``batch`` with the cells fastexcel returned as null because they are no string (error
+    values, dates outside the calendar) filled with their text, so they are format errors with
+    their raw value instead of empty cells."""
+    if errors is None or not errors.errors:
+        return batch
+    by_column: dict[int, dict[int, str]] = {}
+    lost = 0
+    for error in errors.errors:
+        row, col = error.offset_position
+        text = _unreadable_cell_text(error.detail)
+        if text is None or not 0 <= col < batch.num_columns or not 0 <= row < batch.num_rows:
+            lost += 1
+            continue
+        by_column.setdefault(col, {})[row] = text
+    if lost:
+        log.warning("读取：%d 个单元格的值无法识别，按空单元格处理", lost)
+    columns = list(batch.columns)
+    for col, cells in by_column.items():
+        values = columns[col].to_pylist()
+        for row, text in cells.items():
+            values[row] = text
+        columns[col] = pa.array(values, type=pa.string())
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
 def _empty_mask(column: pa.Array) -> np.ndarray:
     """Cells that are empty (null, white space, dash) as a numpy bool array."""
     encoded = pc.dictionary_encode(column)
@@ -252,7 +305,7 @@ def read_workbook(
         "格式），请在 Excel 中打开确认，去掉密码后另存为 .xlsx。"
     )
     try:
-        refusal = inspect_workbook(path)
+        refusal = inspect_workbook(path, name)
     except OSError as exc:
         return _reject(result, f"文件“{name}”无法读取（{os_error_text(exc)}）。")
     if refusal is not None:
@@ -262,7 +315,7 @@ def read_workbook(
         if not reader.sheet_names:
             return _reject(result, unreadable)
         sheet = reader.load_sheet(0, header_row=None, dtypes="string", skip_rows=0)
-        batch = sheet.to_arrow()
+        batch = _with_unreadable_cells(*sheet.to_arrow_with_errors())
         absolute = [info.absolute_index for info in sheet.available_columns()]
     except Exception:  # fastexcel raises its own error types for every unreadable file
         return _reject(result, unreadable)

@@ -243,7 +243,7 @@ def _is_encrypted(path: Path) -> bool:
     return False
 
 
-def inspect_workbook(path: str | Path) -> str | None:
+def inspect_workbook(path: str | Path, name: str | None = None) -> str | None:
     """Why the workbook at ``path`` must not be decoded (one Chinese sentence naming the file
     and what to do, without the closing hint), or ``None`` when it is safe to decode.
 
@@ -251,7 +251,7 @@ def inspect_workbook(path: str | Path) -> str | None:
     within a few chunks whatever the file. ``OSError`` from opening the file propagates.
     """
     path = Path(path)
-    name = path.name
+    name = name or path.name
     with open(path, "rb") as handle:
         head = handle.read(8)
     if not head:
