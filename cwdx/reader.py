@@ -354,7 +354,7 @@ def read_workbook(
             matched[spec.name] = i
 
     if not matched:
-        for index, name in enumerate(reader.sheet_names[1:], start=1):
+        for index, other_sheet in enumerate(reader.sheet_names[1:], start=1):
             try:
                 keys = _sheet_header_keys(reader, index)
             except Exception:
@@ -363,7 +363,7 @@ def read_workbook(
                 return _reject(
                     result,
                     f"文件“{name}”的数据不在数据文件的第一个Sheet中：第一个Sheet“{first_sheet}”"
-                    f"没有《{title}》表样的列，数据在Sheet“{name}”中，"
+                    f"没有《{title}》表样的列，数据在Sheet“{other_sheet}”中，"
                     "请把数据放到第一个Sheet。",
                 )
         lower = _header_row_below(batch, set(by_key))

@@ -139,17 +139,20 @@ def _scan_sheet(book: zipfile.ZipFile, name: str) -> SheetExtent:
     """The used range of one worksheet part, streamed.
 
     Cheap path (the usual file): the ``<dimension>`` is read from the first chunk, and each
-    chunk is searched (literal-prefixed regexes, no per-cell Python work) for a cell reference
+    chunk is searched (one literal-prefixed regex, no per-cell Python work) for a cell reference
     beyond the dimension's last column or with more row digits than its last row. Any such
-    cell, or no dimension, switches to reading every reference (:func:`_exact_extent`).
+    cell, or no dimension, switches to reading every reference (:func:`_exact_extent`). Cells
+    (``<c`` tags) are counted only when the bound exceeds :data:`MIN_DENSE_CELLS`.
     """
     extent = SheetExtent()
     beyond: re.Pattern[bytes] | None = None
     exact = False
     first = True
+    count_cells = True
     for data in _chunks(book, name):
         data = _spaced(data)
-        extent.cells += data.count(b"<c")
+        if count_cells:
+            extent.cells += data.count(b"<c")
         if first:
             first = False
             end = data.find(b"<sheetData")
@@ -158,12 +161,16 @@ def _scan_sheet(book: zipfile.ZipFile, name: str) -> SheetExtent:
             last_row = int(match.group(4) or match.group(2) or 0) if match else 0
             if match and 0 < last_col <= MAX_COLUMNS and 0 < last_row <= MAX_ROWS:
                 digits = len(str(last_row))
+                letters = len(column_letters(last_col))  # longer ones are beyond anyway
                 beyond = re.compile(
-                    rb' r="(?:' + _letters_beyond(last_col) + rb"|[A-Z]+\d{%d})" % (digits + 1)
+                    rb' r="(?:%s|[A-Z]{1,%d}\d{%d})'
+                    % (_letters_beyond(last_col), letters, digits + 1)
                 )
                 extent.columns = last_col
                 extent.rows = min(10**digits - 1, MAX_ROWS)
                 extent.bound = True
+                # within the always-fine size, the cell count is not needed
+                count_cells = extent.rows * extent.columns > MIN_DENSE_CELLS
             else:
                 exact = True
         if not exact and beyond is not None and beyond.search(data):
