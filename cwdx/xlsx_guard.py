@@ -24,11 +24,12 @@ loose to decide.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from xml.etree import ElementTree
 
 #: Most columns a used range may span (the widest template has 73).
@@ -55,9 +56,6 @@ _DIMENSION_RE = re.compile(
     rb'<dimension\s+ref="([A-Za-z]{1,3})?(\d{1,7})?(?::([A-Za-z]{1,3})(\d{1,7}))?"'
 )
 _REF_RE = re.compile(rb' r="([A-Z]+)(\d+)"')
-_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 def column_number(letters: str | bytes) -> int:
@@ -208,26 +206,29 @@ def _exact_extent(book: zipfile.ZipFile, name: str) -> SheetExtent:
     return extent
 
 
-def _first_sheet(book: zipfile.ZipFile) -> tuple[str, str] | None:
-    """(sheet name, part name) of the workbook's first sheet, as the decoder finds it."""
-    names = set(book.namelist())
-    if "xl/workbook.xml" not in names:
-        return None
+def _first_sheet(book: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | None:
+    """(sheet name, part name) of the workbook's first sheet, as the decoder finds it; ``None``
+    when the workbook does not say (namespaces are ignored, so strict OOXML reads too)."""
     workbook = ElementTree.fromstring(_small_part(book, "xl/workbook.xml"))
-    sheet = workbook.find(f"{_NS_MAIN}sheets/{_NS_MAIN}sheet")
+    sheet = next((e for e in workbook.iter() if _local(e.tag) == "sheet"), None)
     if sheet is None:
         return None
-    rel_id = sheet.get(f"{_NS_REL}id")
-    target = None
-    if "xl/_rels/workbook.xml.rels" in names and rel_id:
-        rels = ElementTree.fromstring(_small_part(book, "xl/_rels/workbook.xml.rels"))
-        for rel in rels.iter(f"{_NS_PKG_REL}Relationship"):
-            if rel.get("Id") == rel_id:
-                target = rel.get("Target")
-    if not target:
+    sheet_name = sheet.get("name") or "Sheet1"
+    rel_id = next((v for k, v in sheet.attrib.items() if _local(k) == "id"), None)
+    if not rel_id or "xl/_rels/workbook.xml.rels" not in names:
         return None
-    path = target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
-    return sheet.get("name") or "Sheet1", path
+    rels = ElementTree.fromstring(_small_part(book, "xl/_rels/workbook.xml.rels"))
+    for rel in rels.iter():
+        if _local(rel.tag) == "Relationship" and rel.get("Id") == rel_id:
+            target = rel.get("Target") or ""
+            joined = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            return sheet_name, posixpath.normpath(joined)
+    return None
+
+
+def _local(tag: str) -> str:
+    """An XML name without its ``{namespace}``."""
+    return tag.rsplit("}", 1)[-1]
 
 
 def _small_part(book: zipfile.ZipFile, name: str) -> bytes:
@@ -298,20 +299,30 @@ def _inspect_zip(book: zipfile.ZipFile, name: str, size: int) -> str | None:
     expanded = sum(info.file_size for info in infos)
     if expanded > MAX_EXPANDED_BYTES and expanded > MAX_EXPANSION_RATIO * max(size, 1):
         raise Refusal("expansion")
-    first = _first_sheet(book)
-    if first is None:
+    names = set(book.namelist())
+    if "xl/workbook.xml" not in names:
         return (
             f"文件“{name}”是压缩包，但不是 Excel 工作簿（找不到工作表），"
             "请在 Excel 中打开确认后“另存为”Excel 工作簿（*.xlsx）。"
         )
-    sheet_name, part = first
-    names = set(book.namelist())
-    if part not in names:
-        return f"文件“{name}”已损坏（找不到第一个Sheet“{sheet_name}”的内容），请在 Excel 中打开确认后另存为 .xlsx。"
-    for shared in ("xl/sharedStrings.xml", "xl/SharedStrings.xml"):
-        if shared in names:
-            for _ in _chunks(book, shared):
+    for part_name in names:
+        if part_name.lower().endswith("sharedstrings.xml"):
+            for _ in _chunks(book, part_name):  # only the text-run check
                 pass
+    first = _first_sheet(book, names)
+    if first is None or first[1] not in names:
+        # the decoder will say whether the workbook reads; every worksheet is checked meanwhile
+        parts = sorted(n for n in names if n.startswith("xl/worksheets/") and n.endswith(".xml"))
+        for part in parts:
+            refusal = _judge(name, first[0] if first else "Sheet1", book, part)
+            if refusal:
+                return refusal
+        return None
+    return _judge(name, first[0], book, first[1])
+
+
+def _judge(name: str, sheet_name: str, book: zipfile.ZipFile, part: str) -> str | None:
+    """The refusal for one worksheet part whose used range is too big, or ``None``."""
     extent = _scan_sheet(book, part)
     if extent.columns > MAX_COLUMNS:
         return (
@@ -329,6 +340,7 @@ def _inspect_zip(book: zipfile.ZipFile, name: str, size: int) -> str | None:
     if dense > budget and extent.bound:
         extent = _exact_extent(book, part)
         dense = extent.rows * extent.columns
+        budget = max(MIN_DENSE_CELLS, SPARSE_RATIO * extent.cells)
     if dense > budget:
         return (
             f"文件“{name}”第一个Sheet“{sheet_name}”的数据区域大到第{extent.rows}行、"
