@@ -20,7 +20,7 @@ from types import ModuleType
 import pytest
 import xlsxwriter
 from frames_helper import CASE_OK, STAFF_OK
-from hostile import MODULES
+from hostile import MODULES, xlsx_parts
 from ws_helper import staff_book
 
 from cwdx.check import check_frames
@@ -227,3 +227,34 @@ def test_gbk_named_workbook_imports_with_a_printable_name(
     log_text = (ws / "logs" / "cwdx.log").read_text(encoding="utf-8")
     assert "Traceback" not in log_text and "内部错误" not in log_text
     assert f"文件 {shown}：导入编号 1" in log_text
+
+
+# ------------------------------------------------------------------------------------------
+# what the guard must not refuse
+# ------------------------------------------------------------------------------------------
+
+
+def test_long_formatted_but_empty_range_is_read(tmp_path: Path) -> None:
+    """Empty cell elements down to row 700,000 (borders drawn far below the data): the used
+    range is 9.1 million cells, beyond the always-fine size, but every one of them is in the
+    file, so it is no bomb; the decoder skips empty cells and the one data row is read."""
+    ref = load_reference()
+    columns = [spec.name for spec in ref.columns("staff")]
+    letters = [xlsx_parts.column_letters(i + 1) for i in range(len(columns))]
+    header = "".join(
+        xlsx_parts.text_cell(f"{c}1", name) for c, name in zip(letters, columns, strict=True)
+    )
+    data = "".join(
+        xlsx_parts.text_cell(f"{c}2", str(STAFF_OK[name]))
+        for c, name in zip(letters, columns, strict=True)
+    )
+    rows = [(1, header), (2, data)]
+    rows += [(n, f'<c r="{letters[-1]}{n}"/>') for n in range(3, 700_001)]
+    dimension = f"A1:{letters[-1]}700000"
+    path = xlsx_parts.write_xlsx_parts(
+        tmp_path / "带边框.xlsx", xlsx_parts.sheet_xml(rows, dimension=dimension)
+    )
+    result = read_workbook(path, "staff")
+    assert result.ok, result.rejected
+    assert result.rows == 1
+    assert result.frame["姓名"].tolist() == [STAFF_OK["姓名"]]

@@ -45,6 +45,15 @@ _SHEET_HEAD = (
 )
 
 
+def column_letters(number: int) -> str:
+    """Excel column letters of a 1-based column number (``28`` → ``AB``)."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
 def text_cell(ref: str, text: str) -> str:
     """An inline-string cell."""
     return f'<c r="{ref}" t="inlineStr"><is><t>{escape(text)}</t></is></c>'
