@@ -56,6 +56,7 @@ _DIMENSION_RE = re.compile(
     rb'<dimension\s+ref="([A-Za-z]{1,3})?(\d{1,7})?(?::([A-Za-z]{1,3})(\d{1,7}))?"'
 )
 _REF_RE = re.compile(rb' r="([A-Z]+)(\d+)"')
+_ROW_NUMBER_RE = re.compile(rb' r="(\d+)"')
 
 
 def column_number(letters: str | bytes) -> int:
@@ -136,47 +137,45 @@ _LONG_TEXT = "long_text"
 def _scan_sheet(book: zipfile.ZipFile, name: str) -> SheetExtent:
     """The used range of one worksheet part, streamed.
 
-    Cheap path (the usual file): the ``<dimension>`` is read from the first chunk, and each
-    chunk is searched (one literal-prefixed regex, no per-cell Python work) for a cell reference
-    beyond the dimension's last column or with more row digits than its last row. Any such
-    cell, or no dimension, switches to reading every reference (:func:`_exact_extent`). Cells
-    (``<c`` tags) are counted only when the bound exceeds :data:`MIN_DENSE_CELLS`.
+    Cheap path (the usual file): the ``<dimension>`` is read from the first chunk; each chunk's
+    ``<sheetData>`` is searched (one literal-prefixed regex, no per-cell Python work) for a cell
+    reference beyond the dimension's last column or with more row digits than its last row,
+    and its cell tags are counted with and without a leading ``r=`` (a cell without a
+    reference sits after the previous one, so only a per-row count bounds it). Any cell beyond,
+    any cell without ``r``, or no dimension switches to :func:`_exact_extent`.
     """
     extent = SheetExtent()
     beyond: re.Pattern[bytes] | None = None
-    exact = False
-    first = True
-    count_cells = True
+    started = False  # inside <sheetData>
     for data in _chunks(book, name):
         data = _spaced(data)
-        if count_cells:
-            extent.cells += data.count(b"<c")
-        if first:
-            first = False
-            end = data.find(b"<sheetData")
-            match = _DIMENSION_RE.search(data, 0, len(data) if end < 0 else end)
+        start = 0
+        if not started:
+            start = data.find(b"<sheetData")
+            if start < 0:
+                continue
+            started = True
+            match = _DIMENSION_RE.search(data, 0, start)
             last_col = column_number(match.group(3) or match.group(1) or b"") if match else 0
             last_row = int(match.group(4) or match.group(2) or 0) if match else 0
-            if match and 0 < last_col <= MAX_COLUMNS and 0 < last_row <= MAX_ROWS:
-                digits = len(str(last_row))
-                letters = len(column_letters(last_col))  # longer ones are beyond anyway
-                beyond = re.compile(
-                    rb' r="(?:%s|[A-Z]{1,%d}\d{%d})'
-                    % (_letters_beyond(last_col), letters, digits + 1)
-                )
-                extent.columns = last_col
-                extent.rows = min(10**digits - 1, MAX_ROWS)
-                extent.bound = True
-                # within the always-fine size, the cell count is not needed
-                count_cells = extent.rows * extent.columns > MIN_DENSE_CELLS
-            else:
-                exact = True
-        if not exact and beyond is not None and beyond.search(data):
-            exact = True
-        if exact:
-            break
-    if exact:
-        return _exact_extent(book, name)
+            if not (match and 0 < last_col <= MAX_COLUMNS and 0 < last_row <= MAX_ROWS):
+                return _exact_extent(book, name)
+            digits = len(str(last_row))
+            letters = len(column_letters(last_col))  # longer ones are beyond anyway
+            beyond = re.compile(
+                rb' r="(?:%s|[A-Z]{1,%d}\d{%d})' % (_letters_beyond(last_col), letters, digits + 1)
+            )
+            extent.columns = last_col
+            extent.rows = min(10**digits - 1, MAX_ROWS)
+            extent.bound = True
+        end = data.find(b"</sheetData>", start)
+        end = len(data) if end < 0 else end
+        cells = data.count(b"<c", start, end)
+        if cells != data.count(b'<c r="', start, end):
+            return _exact_extent(book, name)  # cells without a reference (or unusual tags)
+        extent.cells += cells
+        if beyond is not None and beyond.search(data, start, end):
+            return _exact_extent(book, name)
     return extent
 
 
@@ -188,21 +187,42 @@ def _spaced(data: bytes) -> bytes:
     return data
 
 
+def _cell_tags(data: bytes) -> int:
+    """Cell tags (``<c …>``, ``<c>``, ``<c/>``) in ``data``."""
+    return data.count(b"<c ") + data.count(b"<c>") + data.count(b"<c/")
+
+
 def _exact_extent(book: zipfile.ZipFile, name: str) -> SheetExtent:
-    """The used range from every cell reference (``r="XFD1048576"``), streamed."""
+    """The used range from every cell reference (``r="XFD1048576"``) and every row, streamed.
+
+    A cell without a reference follows the previous cell of its row, in the row its ``<row>``
+    names (or the one after the previous row), so each row's cell count bounds its width.
+    """
     extent = SheetExtent()
+    row_cells = 0  # cells so far in the current row (a row may continue into the next chunk)
+    row_number = 0
     for data in _chunks(book, name):
         data = _spaced(data)
-        extent.cells += data.count(b"<c")
+        extent.cells += _cell_tags(data)
         refs = _REF_RE.findall(data)
-        if not refs:
-            continue
-        columns = {letters for letters, _ in refs}
-        widest = max(columns, key=lambda letters: (len(letters), letters))
-        extent.columns = max(extent.columns, column_number(widest))
-        extent.rows = max(extent.rows, max(int(digits) for _, digits in refs))
+        if refs:
+            columns = {letters for letters, _ in refs}
+            widest = max(columns, key=lambda letters: (len(letters), letters))
+            extent.columns = max(extent.columns, column_number(widest))
+            extent.rows = max(extent.rows, max(int(digits) for _, digits in refs))
+        segments = data.split(b"<row")
+        row_cells += _cell_tags(segments[0])
+        for segment in segments[1:]:
+            extent.columns = max(extent.columns, row_cells)
+            row_cells = _cell_tags(segment)
+            tag = segment[: segment.find(b">") + 1]
+            number = _ROW_NUMBER_RE.search(tag)
+            row_number = int(number.group(1)) if number else row_number + 1
+            if row_cells:
+                extent.rows = max(extent.rows, row_number)
         if extent.columns > MAX_COLUMNS or extent.rows > MAX_ROWS:
-            break  # already refused; no need to read further
+            return extent  # refused already; no need to read further
+    extent.columns = max(extent.columns, row_cells)
     return extent
 
 

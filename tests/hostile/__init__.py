@@ -12,6 +12,7 @@ MODULES = (
     "wide_range",
     "stray_far_cell",
     "lying_dimension",
+    "cells_without_refs",
     "giant_shared_string",
     "long_inline_text",
     "not_a_zip",
