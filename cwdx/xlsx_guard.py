@@ -137,24 +137,24 @@ _LONG_TEXT = "long_text"
 def _scan_sheet(book: zipfile.ZipFile, name: str) -> SheetExtent:
     """The used range of one worksheet part, streamed.
 
-    Cheap path (the usual file): the ``<dimension>`` is read from the first chunk; each chunk's
-    ``<sheetData>`` is searched (one literal-prefixed regex, no per-cell Python work) for a cell
-    reference beyond the dimension's last column or with more row digits than its last row,
-    and its cell tags are counted with and without a leading ``r=`` (a cell without a
-    reference sits after the previous one, so only a per-row count bounds it). Any cell beyond,
-    any cell without ``r``, or no dimension switches to :func:`_exact_extent`.
+    Cheap path (the usual file): the ``<dimension>`` is read before ``<sheetData>``; then each
+    chunk is searched with one literal-prefixed regex (no per-cell Python work) for a cell tag
+    that is not ``<c r="…`` within the dimension: a reference beyond its last column or with
+    more row digits than its last row, or a cell without a leading reference (it sits after
+    the previous cell, so only a per-row count bounds it). Such a cell, or no dimension,
+    switches to :func:`_exact_extent`. Cells are counted only when the bound exceeds
+    :data:`MIN_DENSE_CELLS` (below it the count does not matter).
     """
     extent = SheetExtent()
-    beyond: re.Pattern[bytes] | None = None
-    started = False  # inside <sheetData>
+    suspicious: re.Pattern[bytes] | None = None
+    count_cells = False
     for data in _chunks(book, name):
         data = _spaced(data)
         start = 0
-        if not started:
+        if suspicious is None:
             start = data.find(b"<sheetData")
             if start < 0:
                 continue
-            started = True
             match = _DIMENSION_RE.search(data, 0, start)
             last_col = column_number(match.group(3) or match.group(1) or b"") if match else 0
             last_row = int(match.group(4) or match.group(2) or 0) if match else 0
@@ -162,20 +162,18 @@ def _scan_sheet(book: zipfile.ZipFile, name: str) -> SheetExtent:
                 return _exact_extent(book, name)
             digits = len(str(last_row))
             letters = len(column_letters(last_col))  # longer ones are beyond anyway
-            beyond = re.compile(
-                rb' r="(?:%s|[A-Z]{1,%d}\d{%d})' % (_letters_beyond(last_col), letters, digits + 1)
+            suspicious = re.compile(
+                rb'<c(?:[>/]| (?:r="(?:%s|[A-Z]{1,%d}\d{%d})|(?!r=")))'
+                % (_letters_beyond(last_col), letters, digits + 1)
             )
             extent.columns = last_col
             extent.rows = min(10**digits - 1, MAX_ROWS)
             extent.bound = True
-        end = data.find(b"</sheetData>", start)
-        end = len(data) if end < 0 else end
-        cells = data.count(b"<c", start, end)
-        if cells != data.count(b'<c r="', start, end):
-            return _exact_extent(book, name)  # cells without a reference (or unusual tags)
-        extent.cells += cells
-        if beyond is not None and beyond.search(data, start, end):
+            count_cells = extent.rows * extent.columns > MIN_DENSE_CELLS
+        if suspicious.search(data, start):
             return _exact_extent(book, name)
+        if count_cells:
+            extent.cells += _cell_tags(data)
     return extent
 
 
