@@ -16,10 +16,9 @@ The limits are what a 病案首页 / 申报人员 file can be (the templates hav
 - an expansion of at most :data:`MAX_EXPANSION_RATIO` × beyond :data:`MAX_EXPANDED_BYTES`;
 - no text run longer than :data:`MAX_TEXT_RUN` bytes (a cell holds at most 32,767 characters).
 
-The ``<dimension>`` element is only a hint: when present, the scan checks with cheap literal
-searches that no cell lies beyond it (rows by digit count, so a bound at most 10× the real one),
-and falls back to reading every cell reference when it is absent, lies, or the bound is too
-loose to decide.
+The ``<dimension>`` element is only a hint: when present, one literal-prefixed search checks
+that no cell lies beyond it (rows by digit count, so a bound at most 10× the real one) and that
+every cell has a reference; otherwise every reference and each row's cell count are read.
 """
 
 from __future__ import annotations
@@ -106,7 +105,11 @@ class SheetExtent:
 
 
 class Refusal(Exception):
-    """The file must not be decoded; ``args[0]`` is the Chinese reason."""
+    """The file must not be decoded; ``args[0]`` says why (:data:`_LONG_TEXT` or
+    ``"expansion"``), turned into the Chinese sentence by :func:`_refusal_text`."""
+
+
+_LONG_TEXT = "long_text"
 
 
 def _chunks(book: zipfile.ZipFile, name: str) -> Iterator[bytes]:
@@ -129,9 +132,6 @@ def _chunks(book: zipfile.ZipFile, name: str) -> Iterator[bytes]:
             yield data[:cut]
     if carry:
         yield carry
-
-
-_LONG_TEXT = "long_text"
 
 
 def _scan_sheet(book: zipfile.ZipFile, name: str) -> SheetExtent:
