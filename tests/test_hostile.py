@@ -258,3 +258,38 @@ def test_long_formatted_but_empty_range_is_read(tmp_path: Path) -> None:
     assert result.ok, result.rejected
     assert result.rows == 1
     assert result.frame["姓名"].tolist() == [STAFF_OK["姓名"]]
+
+
+@pytest.mark.parametrize(
+    ("dimension", "with_refs"),
+    [("A1", True), (None, True), (None, False)],
+    ids=["dimension-A1-like-streaming-writers", "no-dimension", "no-cell-references"],
+)
+def test_plain_files_without_a_true_dimension_are_read(
+    tmp_path: Path, dimension: str | None, with_refs: bool
+) -> None:
+    """Streaming writers put ``<dimension ref="A1"/>`` or none, some omit cell references:
+    the guard then reads every reference (or counts cells per row) and lets the file through."""
+    columns = [spec.name for spec in load_reference().columns("staff")]
+    letters = [xlsx_parts.column_letters(i + 1) for i in range(len(columns))]
+
+    def row(number: int, values: list[str]) -> str:
+        if with_refs:
+            return "".join(
+                xlsx_parts.text_cell(f"{c}{number}", v)
+                for c, v in zip(letters, values, strict=True)
+            )
+        return "".join(f'<c t="inlineStr"><is><t>{v}</t></is></c>' for v in values)
+
+    rows = [(1, row(1, columns))]
+    rows += [
+        (n, row(n, [str({**STAFF_OK, "姓名": f"甲{n}"}[name]) for name in columns]))
+        for n in range(2, 5)
+    ]
+    path = xlsx_parts.write_xlsx_parts(
+        tmp_path / "人员.xlsx", xlsx_parts.sheet_xml(rows, dimension=dimension)
+    )
+    result = read_workbook(path, "staff")
+    assert result.ok, result.rejected
+    assert result.frame["姓名"].tolist() == ["甲2", "甲3", "甲4"]
+    assert result.frame["_row"].tolist() == [2, 3, 4]
