@@ -245,12 +245,18 @@ def _writing_files() -> Iterator[None]:
         ) from exc
 
 
+def _printable(text: str) -> str:
+    """``text`` with file-name bytes that are not UTF-8 (surrogate escapes, e.g. a GBK name on
+    Linux) shown as ``�``: printing them would raise instead of showing the message."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _out(text: str) -> None:
-    print(text, flush=True)
+    print(_printable(text), flush=True)
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(_printable(text), file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,7 +65,12 @@ def attach_log_file(path: str | os.PathLike[str]) -> Path:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             handler = _QuietFileHandler(
-                target, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8", delay=True
+                target,
+                maxBytes=_MAX_BYTES,
+                backupCount=_BACKUPS,
+                encoding="utf-8",
+                errors="backslashreplace",  # a non-UTF-8 file name must not break logging
+                delay=True,
             )
         except OSError:
             return target

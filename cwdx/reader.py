@@ -23,15 +23,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cwdx.errors import os_error_text
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, ColumnSpec, Reference, load_reference
 from cwdx.values import (
+    EXCEL_ERRORS,
     ORG_CODE_PATTERN,
+    cell_text,
     column_upper,
     nfkc_strip,
     nfkc_strip_array,
     normalise_array,
     to_string_series,
 )
+from cwdx.xlsx_guard import inspect_workbook
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +155,85 @@ def file_sha256(path: str | os.PathLike[str]) -> str | None:
     return digest.hexdigest()
 
 
+def display_name(path: str | os.PathLike[str]) -> str:
+    """A file's name as shown, logged and stored: bytes that are not UTF-8 (a GBK name unpacked
+    on Linux arrives as surrogate escapes, which cannot be printed or stored) become ``�``."""
+    return os.fsencode(Path(path).name).decode("utf-8", errors="replace")
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as shown to the user, non-UTF-8 bytes as ``�`` (see :func:`display_name`)."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
+
+
 def _reject(result: ReadResult, reason: str) -> ReadResult:
     result.rejected = f"{reason}{FIX_HINT}"
     result.frame = None
     result.rows = 0
     log.info("读取：文件 %s（%s）被拒绝", result.file, result.table)
     return result
+
+
+def _decoder_source(path: Path) -> str | bytes:
+    """What fastexcel is given: the path, or the file's bytes when the path is not valid UTF-8
+    (fastexcel cannot take such a name; the guard has bounded the file's size)."""
+    try:
+        os.fsencode(path).decode("utf-8")
+        str(path).encode("utf-8")
+    except UnicodeError:
+        return path.read_bytes()
+    return str(path)
+
+
+_ERROR_DETAIL_RE = re.compile(
+    r"got '(?:Error\((\w+)\)|DateTime\(ExcelDateTime \{ value: ([^,]+),"
+    r"|(?:DateTimeIso|DurationIso)\(\"(.*)\"\))"
+)
+
+
+def _unreadable_cell_text(detail: str) -> str | None:
+    """The text of a cell fastexcel could not give as a string, from its error detail: an
+    Excel error value (``#N/A``), or the number of a date cell outside the calendar (``1e+308``)."""
+    match = _ERROR_DETAIL_RE.search(detail)
+    if match is None:
+        return None
+    error, number, iso = match.groups()
+    if error is not None:
+        return EXCEL_ERRORS.get(error, f"#{error}")
+    if number is not None:
+        try:
+            return cell_text(float(number))
+        except ValueError:
+            return number
+    return iso
+
+
+def _with_unreadable_cells(
+    batch: pa.RecordBatch, errors: fastexcel.CellErrors | None
+) -> pa.RecordBatch:
+    """``batch`` with the cells fastexcel returned as null because they are no string (error
+    values, dates outside the calendar) filled with their text, so they are format errors with
+    their raw value instead of empty cells."""
+    if errors is None or not errors.errors:
+        return batch
+    by_column: dict[int, dict[int, str]] = {}
+    lost = 0
+    for error in errors.errors:
+        row, col = error.offset_position
+        text = _unreadable_cell_text(error.detail)
+        if text is None or not 0 <= col < batch.num_columns or not 0 <= row < batch.num_rows:
+            lost += 1
+            continue
+        by_column.setdefault(col, {})[row] = text
+    if lost:
+        log.warning("读取：%d 个单元格的值无法识别，按空单元格处理", lost)
+    columns = list(batch.columns)
+    for col, cells in by_column.items():
+        values = columns[col].to_pylist()
+        for row, text in cells.items():
+            values[row] = text
+        columns[col] = pa.array(values, type=pa.string())
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _empty_mask(column: pa.Array) -> np.ndarray:
@@ -203,30 +280,42 @@ def read_workbook(
         raise ValueError(f"unknown table {table!r}")
     ref = reference or load_reference()
     path = Path(path)
-    result = ReadResult(file=path.name, path=path, sha256="", table=table)
+    name = display_name(path)
+    result = ReadResult(file=name, path=path, sha256="", table=table)
     title = TABLE_TITLES[table]
 
+    if path.is_dir():
+        return _reject(
+            result,
+            f"“{name}”是文件夹，不是文件，请选择文件夹中的 .xlsx 文件（可一次选择多个）。",
+        )
     if path.suffix.lower() not in ACCEPTED_SUFFIXES:
         return _reject(
             result,
-            f"文件“{path.name}”不是 .xlsx 格式的 Excel 工作簿，系统只接受 .xlsx（或 .xlsm）文件，"
+            f"文件“{name}”不是 .xlsx 格式的 Excel 工作簿，系统只接受 .xlsx（或 .xlsm）文件，"
             "请在 Excel 中“另存为”Excel 工作簿（*.xlsx）。",
         )
     digest = sha256 or file_sha256(path)
     if digest is None:
-        return _reject(result, f"文件“{path.name}”无法打开（文件不存在或没有读取权限）。")
+        return _reject(result, f"文件“{name}”无法打开（文件不存在或没有读取权限）。")
     result.sha256 = digest
 
     unreadable = (
-        f"文件“{path.name}”不是可以读取的 Excel 工作簿（文件为空、已损坏、已加密或不是 .xlsx "
+        f"文件“{name}”不是可以读取的 Excel 工作簿（文件为空、已损坏、已加密或不是 .xlsx "
         "格式），请在 Excel 中打开确认，去掉密码后另存为 .xlsx。"
     )
     try:
-        reader = fastexcel.read_excel(path)
+        refusal = inspect_workbook(path, name)
+    except OSError as exc:
+        return _reject(result, f"文件“{name}”无法读取（{os_error_text(exc)}）。")
+    if refusal is not None:
+        return _reject(result, refusal)
+    try:
+        reader = fastexcel.read_excel(_decoder_source(path))
         if not reader.sheet_names:
             return _reject(result, unreadable)
         sheet = reader.load_sheet(0, header_row=None, dtypes="string", skip_rows=0)
-        batch = sheet.to_arrow()
+        batch = _with_unreadable_cells(*sheet.to_arrow_with_errors())
         absolute = [info.absolute_index for info in sheet.available_columns()]
     except Exception:  # fastexcel raises its own error types for every unreadable file
         return _reject(result, unreadable)
@@ -265,7 +354,7 @@ def read_workbook(
             matched[spec.name] = i
 
     if not matched:
-        for index, name in enumerate(reader.sheet_names[1:], start=1):
+        for index, other_sheet in enumerate(reader.sheet_names[1:], start=1):
             try:
                 keys = _sheet_header_keys(reader, index)
             except Exception:
@@ -273,20 +362,20 @@ def read_workbook(
             if keys & set(by_key):
                 return _reject(
                     result,
-                    f"文件“{path.name}”的数据不在数据文件的第一个Sheet中：第一个Sheet“{first_sheet}”"
-                    f"没有《{title}》表样的列，数据在Sheet“{name}”中，"
+                    f"文件“{name}”的数据不在数据文件的第一个Sheet中：第一个Sheet“{first_sheet}”"
+                    f"没有《{title}》表样的列，数据在Sheet“{other_sheet}”中，"
                     "请把数据放到第一个Sheet。",
                 )
         lower = _header_row_below(batch, set(by_key))
         if lower is not None:
             return _reject(
                 result,
-                f"文件“{path.name}”第一个Sheet“{first_sheet}”的表头不在第1行（在第{lower}行），"
+                f"文件“{name}”第一个Sheet“{first_sheet}”的表头不在第1行（在第{lower}行），"
                 f"请删除表头上方的行，使第1行为表头。",
             )
         return _reject(
             result,
-            f"文件“{path.name}”第一个Sheet“{first_sheet}”的第1行没有《{title}》表样中的任何列名，"
+            f"文件“{name}”第一个Sheet“{first_sheet}”的第1行没有《{title}》表样中的任何列名，"
             "不是该表样的数据文件。",
         )
 
@@ -297,7 +386,7 @@ def read_workbook(
         if all(header_key(spec.name) in header_keys for spec in ref.columns(other)):
             return _reject(
                 result,
-                f"文件“{path.name}”是《{TABLE_TITLES[other]}》的数据，不是《{title}》的数据，"
+                f"文件“{name}”是《{TABLE_TITLES[other]}》的数据，不是《{title}》的数据，"
                 f"请作为《{TABLE_TITLES[other]}》导入。",
             )
     problems = []
@@ -310,7 +399,7 @@ def read_workbook(
     if problems:
         return _reject(
             result,
-            f"文件“{path.name}”的列与《{title}》表样不一致，" + "；".join(problems) + "。",
+            f"文件“{name}”的列与《{title}》表样不一致，" + "；".join(problems) + "。",
         )
 
     # Normalise every template column.
@@ -337,7 +426,7 @@ def read_workbook(
         take = pa.array(keep)
         columns = {name: values.take(take) for name, values in columns.items()}
     frame = pd.DataFrame({name: to_string_series(values) for name, values in columns.items()})
-    frame["_file"] = path.name
+    frame["_file"] = name
     frame["_row"] = (keep + 2).astype("int64")
     org_column = "组织机构代码"
     frame["_org"] = _attribute_orgs(columns[org_column])
@@ -352,7 +441,7 @@ def read_workbook(
     result.org_names = _org_names(frame)
     log.info(
         "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
-        path.name,
+        name,
         table,
         result.rows,
         len(result.orgs),

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cwdx.reference import ColumnSpec, Reference, TableName
-from cwdx.values import arrow_strings, too_long_mask, typed_column
+from cwdx.values import arrow_strings, excel_error_mask, too_long_mask, typed_column
 
 Severity = Literal["error", "warning"]
 Unit = Literal["cell", "row", "person"]
@@ -274,6 +274,7 @@ class TableState:
         if code_mask is not None:
             ok &= code_mask(text)
         ok &= ~too_long_mask(text, spec.max_length)
+        ok &= ~excel_error_mask(text)  # an Excel error value (#N/A) is no value of any type
         return ok
 
     def valid(self, column: str) -> pd.Series:

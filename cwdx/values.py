@@ -46,6 +46,20 @@ _NON_INTEGER_DOMAINS: frozenset[str] = frozenset({"RC023", "ICD10-NC2", "ICD9CM3
 
 _WS_RE = re.compile(r"\s+")
 
+#: Excel's error values by their calamine names, as Excel shows them. A cell holding one
+#: (``=VLOOKUP(…)`` that found nothing) is a format error in every column, never empty.
+EXCEL_ERRORS: dict[str, str] = {
+    "NA": "#N/A",
+    "Div0": "#DIV/0!",
+    "Name": "#NAME?",
+    "Null": "#NULL!",
+    "Num": "#NUM!",
+    "Ref": "#REF!",
+    "Value": "#VALUE!",
+    "GettingData": "#GETTING_DATA",
+}
+EXCEL_ERROR_VALUES: frozenset[str] = frozenset(EXCEL_ERRORS.values())
+
 
 def nfkc_strip(value: str) -> str:
     """Unicode NFKC, then strip leading/trailing white space (incl. ``\\u3000``)."""
@@ -234,6 +248,13 @@ def arrow_strings(series: pd.Series) -> pa.Array:
 def _pattern_mask(series: pd.Series, pattern: str) -> pd.Series:
     arr = arrow_strings(series)
     mask = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
+    return pd.Series(mask.to_numpy(zero_copy_only=False), index=series.index, dtype=bool)
+
+
+def excel_error_mask(series: pd.Series) -> pd.Series:
+    """Vectorised: cells holding an Excel error value (``#N/A``, ``#DIV/0!``…)."""
+    arr = arrow_strings(series)
+    mask = pc.fill_null(pc.is_in(arr, value_set=pa.array(sorted(EXCEL_ERROR_VALUES))), False)
     return pd.Series(mask.to_numpy(zero_copy_only=False), index=series.index, dtype=bool)
 
 

@@ -1093,11 +1093,11 @@ class Workspace:
             for index, raw_path in enumerate(paths):
                 path = Path(raw_path)
                 if on_progress:
-                    on_progress(index, total, f"正在导入 {path.name}")
+                    on_progress(index, total, f"正在导入 {reader.display_name(path)}")
                 try:
                     outcome = self._import_one(table, path, force)
                 except OSError as exc:
-                    error = self._storage_error(exc, f"导入文件“{path.name}”")
+                    error = self._storage_error(exc, f"导入文件“{reader.display_name(path)}”")
                     if error is None:
                         raise
                     raise _after_imported(outcomes, error) from exc
@@ -1112,9 +1112,12 @@ class Workspace:
 
     def _import_one(self, table: str, path: Path, force: bool) -> ImportOutcome:
         started = time.monotonic()
-        outcome = ImportOutcome(file=path.name, path=str(path), table=table, sha256="")
-        if not path.is_file():
-            outcome.rejected = f"找不到文件 {path}，请检查文件名和路径后重新导入。"
+        shown = reader.display_name(path)  # a GBK name on Linux cannot be printed or stored
+        outcome = ImportOutcome(file=shown, path=reader.display_path(path), table=table, sha256="")
+        if not path.is_file() and not path.is_dir():  # the reader explains a folder
+            outcome.rejected = (
+                f"找不到文件 {reader.display_path(path)}，请检查文件名和路径后重新导入。"
+            )
             return self._record_rejection(outcome)
         outcome.sha256 = file_sha256(path) or ""
         if not force:
@@ -1130,16 +1133,16 @@ class Workspace:
                 outcome.rejected_kind = "duplicate"
                 outcome.duplicate_of = (dup["file"], dup["time"])
                 outcome.rejected = (
-                    f"文件“{path.name}”与 {dup['time']} 已导入的文件“{dup['file']}”内容完全相同，"
+                    f"文件“{shown}”与 {dup['time']} 已导入的文件“{dup['file']}”内容完全相同，"
                     "为避免重复数据未再次导入；如确需重复导入，请确认后强制导入（命令行加 --force）。"
                 )
                 return self._record_rejection(outcome)
         try:
             result = reader.read_workbook(path, table, sha256=outcome.sha256 or None)
         except Exception:
-            log.exception("读取文件 %s（%s）时发生内部错误", path.name, table)
+            log.exception("读取文件 %s（%s）时发生内部错误", shown, table)
             outcome.rejected = (
-                f"文件“{path.name}”读取时发生内部错误，未导入；详情已写入日志文件 {self.log_path}。"
+                f"文件“{shown}”读取时发生内部错误，未导入；详情已写入日志文件 {self.log_path}。"
             )
             return self._record_rejection(outcome)
         _pause("after_read")
@@ -1165,7 +1168,7 @@ class Workspace:
             outcome.rejected_kind = "frozen"
             outcome.frozen_orgs = orgs
             outcome.rejected = (
-                f"文件“{path.name}”含有已冻结机构 {names}的数据，整个文件未导入；如需导入，"
+                f"文件“{shown}”含有已冻结机构 {names}的数据，整个文件未导入；如需导入，"
                 f"请先对该机构「{UNFREEZE_CHECK}」（命令行：{self._cli_unfreeze(orgs, 'check')}），"
                 "或从文件中删去该机构的行后重新导入。"
             )
@@ -1196,7 +1199,7 @@ class Workspace:
                     (
                         import_id,
                         table,
-                        path.name,
+                        shown,
                         outcome.sha256,
                         int(result.rows),
                         now,
@@ -1228,7 +1231,7 @@ class Workspace:
         log.info(
             "导入 %s 文件 %s：导入编号 %d，%d 行，%d 个机构，用时 %.1f 秒%s",
             table,
-            path.name,
+            shown,
             import_id,
             outcome.rows,
             len(org_rows),

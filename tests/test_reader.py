@@ -306,26 +306,31 @@ def test_reject_not_xlsx(tmp_path, name):
     )
 
 
-UNREADABLE = (
-    "文件“{}”不是可以读取的 Excel 工作簿（文件为空、已损坏、已加密或不是 .xlsx 格式），"
-    "请在 Excel 中打开确认，去掉密码后另存为 .xlsx。请在系统中下载相关表样，重新整理数据后上传。"
+HINT = "请在系统中下载相关表样，重新整理数据后上传。"
+NOT_A_WORKBOOK = (
+    "文件“{}”不是 Excel 工作簿（可能是其他类型的文件改了扩展名），"
+    "请在 Excel 中打开确认后“另存为”Excel 工作簿（*.xlsx）。" + HINT
 )
 
 
 @pytest.mark.parametrize(
-    "content",
+    ("content", "message"),
     [
-        b"",  # empty
-        b"this is not a zip",  # not a zip
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600,  # OLE container: encrypted / old .xls
+        (b"", "文件“{}”是空文件（0 字节），请重新导出或复制完整的文件后再导入。" + HINT),
+        (b"this is not a zip", NOT_A_WORKBOOK),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600,  # OLE container, no EncryptionInfo
+            "文件“{}”是旧版 Excel 97-2003 工作簿（.xls）改成了 .xlsx 扩展名，"
+            "请在 Excel 中打开后“另存为”Excel 工作簿（*.xlsx）。" + HINT,
+        ),
     ],
-    ids=["empty", "not-zip", "encrypted"],
+    ids=["empty", "not-zip", "old-xls"],
 )
-def test_reject_unreadable(tmp_path, content):
+def test_reject_unreadable(tmp_path, content, message):
     path = tmp_path / "bad.xlsx"
     path.write_bytes(content)
     result = read_workbook(path, "staff")
-    assert_rejected(result, UNREADABLE.format("bad.xlsx"))
+    assert_rejected(result, message.format("bad.xlsx"))
     assert result.sha256 == hashlib.sha256(content).hexdigest()
 
 
@@ -336,10 +341,18 @@ def test_reject_corrupt_zip(tmp_path, make_xlsx):
         for item in src.infolist():
             if "worksheets" not in item.filename and "workbook.xml" not in item.filename:
                 dst.writestr(item, src.read(item))
-    assert_rejected(read_workbook(path, "staff"), UNREADABLE.format("corrupt.xlsx"))
+    assert_rejected(
+        read_workbook(path, "staff"),
+        "文件“corrupt.xlsx”是压缩包，但不是 Excel 工作簿（找不到工作表），"
+        "请在 Excel 中打开确认后“另存为”Excel 工作簿（*.xlsx）。" + HINT,
+    )
     truncated = tmp_path / "truncated.xlsx"
     truncated.write_bytes(good.read_bytes()[:1000])
-    assert_rejected(read_workbook(truncated, "staff"), UNREADABLE.format("truncated.xlsx"))
+    assert_rejected(
+        read_workbook(truncated, "staff"),
+        "文件“truncated.xlsx”已损坏或不完整（可能没有下载或复制完），"
+        "请重新获取完整的文件，在 Excel 中能正常打开后再导入。" + HINT,
+    )
 
 
 def test_reject_missing_file(tmp_path):

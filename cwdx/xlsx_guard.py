@@ -1,0 +1,380 @@
+"""Look at an .xlsx file before it is decoded, and refuse hostile or broken ones.
+
+fastexcel (calamine) builds the first sheet as a dense rows × columns grid of 32-byte cells and
+trusts the zip directory, so a 2 KB file with one cell at ``XFD1048576`` asks for 512 GiB and
+aborts the process. :func:`inspect_workbook` reads only the zip directory and streams the first
+sheet's XML (and the shared strings) in small chunks, bounded memory, looking at cell
+references, and returns the one Chinese sentence saying why the file must not be decoded, or
+``None`` when it is safe.
+
+The limits are what a 病案首页 / 申报人员 file can be (the templates have 73 and 13 columns):
+
+- at most :data:`MAX_COLUMNS` columns and :data:`MAX_ROWS` rows in the used range;
+- a used range (rows × columns) of at most :data:`MIN_DENSE_CELLS` or
+  :data:`SPARSE_RATIO` × the cells the sheet really holds (a stray cell far away is refused
+  with the advice to delete it);
+- an expansion of at most :data:`MAX_EXPANSION_RATIO` × beyond :data:`MAX_EXPANDED_BYTES`;
+- no text run longer than :data:`MAX_TEXT_RUN` bytes (a cell holds at most 32,767 characters).
+
+The ``<dimension>`` element is only a hint: when present, one literal-prefixed search checks
+that no cell lies beyond it (rows by digit count, so a bound at most 10× the real one) and that
+every cell has a reference; otherwise every reference and each row's cell count are read.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+#: Most columns a used range may span (the widest template has 73).
+MAX_COLUMNS = 200
+#: Most rows of one Excel worksheet.
+MAX_ROWS = 1_048_576
+#: A used range of up to this many cells (about 256 MB in the decoder) is always fine.
+MIN_DENSE_CELLS = 8_000_000
+#: Beyond that, the used range may be at most this many times the cells the sheet holds.
+SPARSE_RATIO = 40
+#: Uncompressed size beyond which an expansion over :data:`MAX_EXPANSION_RATIO` is refused.
+MAX_EXPANDED_BYTES = 512 * 1024 * 1024
+MAX_EXPANSION_RATIO = 40
+#: Longest run of XML text without markup (32,767 characters, each up to 8 bytes as ``&#x…;``).
+MAX_TEXT_RUN = 1024 * 1024
+#: Most bytes read of the small parts (workbook.xml and its relationships).
+MAX_SMALL_PART = 16 * 1024 * 1024
+CHUNK = 4 * 1024 * 1024
+
+_CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
+_SPACE = bytes.maketrans(b"\t\r\n", b"   ")
+_DIMENSION_RE = re.compile(
+    rb'<dimension\s+ref="([A-Za-z]{1,3})?(\d{1,7})?(?::([A-Za-z]{1,3})(\d{1,7}))?"'
+)
+_REF_RE = re.compile(rb' r="([A-Z]+)(\d+)"')
+_ROW_NUMBER_RE = re.compile(rb' r="(\d+)"')
+
+
+def column_number(letters: str | bytes) -> int:
+    """1-based column number of Excel column letters (``A`` → 1, ``XFD`` → 16384)."""
+    if isinstance(letters, bytes):
+        letters = letters.decode("ascii")
+    number = 0
+    for ch in letters.upper():
+        number = number * 26 + ord(ch) - 64
+    return number
+
+
+def column_letters(number: int) -> str:
+    """Excel column letters of a 1-based column number (``28`` → ``AB``)."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _letters_beyond(last: int) -> bytes:
+    """A regex (no leading literal) matching column letters of a column after ``last``."""
+    letters = column_letters(last)
+    options = [b"[A-Z]{%d}" % (len(letters) + 1)]
+    for i, ch in enumerate(letters):
+        if ch != "Z":
+            nxt = chr(ord(ch) + 1)
+            rest = len(letters) - i - 1
+            options.append(
+                letters[:i].encode()
+                + b"[%s-Z]" % nxt.encode()
+                + (b"[A-Z]{%d}" % rest if rest else b"")
+            )
+    return b"(?:" + b"|".join(options) + b")"
+
+
+@dataclass
+class SheetExtent:
+    """What the scan found in one worksheet part."""
+
+    rows: int = 0
+    columns: int = 0
+    cells: int = 0
+    #: The extent is an upper bound (rows from digit counts), not exact.
+    bound: bool = False
+
+
+class Refusal(Exception):
+    """The file must not be decoded; ``args[0]`` says why (:data:`_LONG_TEXT` or
+    ``"expansion"``), turned into the Chinese sentence by :func:`_refusal_text`."""
+
+
+_LONG_TEXT = "long_text"
+
+
+def _chunks(book: zipfile.ZipFile, name: str) -> Iterator[bytes]:
+    """The part's bytes in chunks of about :data:`CHUNK`, each cut before its last ``<`` so no
+    tag is split. A run of :data:`MAX_TEXT_RUN` bytes without ``<`` is refused (:class:`Refusal`):
+    such a run always covers one aligned window of half that size, which is what is checked."""
+    window = MAX_TEXT_RUN // 2
+    carry = b""
+    with book.open(name) as stream:
+        while block := stream.read(CHUNK):
+            for offset in range(0, len(block) - window + 1, window):
+                if block.find(b"<", offset, offset + window) < 0:
+                    raise Refusal(_LONG_TEXT)
+            data = carry + block
+            cut = data.rfind(b"<")
+            if cut <= 0:
+                carry = data if cut == 0 else b""
+                continue
+            carry = data[cut:]
+            yield data[:cut]
+    if carry:
+        yield carry
+
+
+def _scan_sheet(book: zipfile.ZipFile, name: str) -> SheetExtent:
+    """The used range of one worksheet part, streamed.
+
+    Cheap path (the usual file): the ``<dimension>`` is read before ``<sheetData>``; then each
+    chunk is searched with one literal-prefixed regex (no per-cell Python work) for a cell tag
+    that is not ``<c r="…`` within the dimension: a reference beyond its last column or with
+    more row digits than its last row, or a cell without a leading reference (it sits after
+    the previous cell, so only a per-row count bounds it). Such a cell, or no dimension,
+    switches to :func:`_exact_extent`. Cells are counted only when the bound exceeds
+    :data:`MIN_DENSE_CELLS` (below it the count does not matter).
+    """
+    extent = SheetExtent()
+    suspicious: re.Pattern[bytes] | None = None
+    count_cells = False
+    for data in _chunks(book, name):
+        data = _spaced(data)
+        start = 0
+        if suspicious is None:
+            start = data.find(b"<sheetData")
+            if start < 0:
+                continue
+            match = _DIMENSION_RE.search(data, 0, start)
+            last_col = column_number(match.group(3) or match.group(1) or b"") if match else 0
+            last_row = int(match.group(4) or match.group(2) or 0) if match else 0
+            if not (match and 0 < last_col <= MAX_COLUMNS and 0 < last_row <= MAX_ROWS):
+                return _exact_extent(book, name)
+            digits = len(str(last_row))
+            letters = len(column_letters(last_col))  # longer ones are beyond anyway
+            suspicious = re.compile(
+                rb'<c(?:[>/]| (?:r="(?:%s|[A-Z]{1,%d}\d{%d})|(?!r=")))'
+                % (_letters_beyond(last_col), letters, digits + 1)
+            )
+            extent.columns = last_col
+            extent.rows = min(10**digits - 1, MAX_ROWS)
+            extent.bound = True
+            count_cells = extent.rows * extent.columns > MIN_DENSE_CELLS
+        if suspicious.search(data, start):
+            return _exact_extent(book, name)
+        if count_cells:
+            extent.cells += _cell_tags(data)
+    return extent
+
+
+def _spaced(data: bytes) -> bytes:
+    """``data`` with tabs and line breaks as spaces, so attributes follow a plain space (the
+    searches need a literal prefix to be fast; single-byte tests are memchr-fast)."""
+    if b"\t" in data or b"\n" in data or b"\r" in data:
+        return data.translate(_SPACE)
+    return data
+
+
+def _cell_tags(data: bytes) -> int:
+    """Cell tags (``<c …>``, ``<c>``, ``<c/>``) in ``data``."""
+    return data.count(b"<c ") + data.count(b"<c>") + data.count(b"<c/")
+
+
+def _exact_extent(book: zipfile.ZipFile, name: str) -> SheetExtent:
+    """The used range from every cell reference (``r="XFD1048576"``) and every row, streamed.
+
+    A cell without a reference follows the previous cell of its row, in the row its ``<row>``
+    names (or the one after the previous row), so each row's cell count bounds its width.
+    """
+    extent = SheetExtent()
+    row_cells = 0  # cells so far in the current row (a row may continue into the next chunk)
+    row_number = 0
+    for data in _chunks(book, name):
+        data = _spaced(data)
+        extent.cells += _cell_tags(data)
+        refs = _REF_RE.findall(data)
+        if refs:
+            columns = {letters for letters, _ in refs}
+            widest = max(columns, key=lambda letters: (len(letters), letters))
+            extent.columns = max(extent.columns, column_number(widest))
+            extent.rows = max(extent.rows, max(int(digits) for _, digits in refs))
+        segments = data.split(b"<row")
+        row_cells += _cell_tags(segments[0])
+        for segment in segments[1:]:
+            extent.columns = max(extent.columns, row_cells)
+            row_cells = _cell_tags(segment)
+            tag = segment[: segment.find(b">") + 1]
+            number = _ROW_NUMBER_RE.search(tag)
+            row_number = int(number.group(1)) if number else row_number + 1
+            if row_cells:
+                extent.rows = max(extent.rows, row_number)
+        if extent.columns > MAX_COLUMNS or extent.rows > MAX_ROWS:
+            return extent  # refused already; no need to read further
+    extent.columns = max(extent.columns, row_cells)
+    return extent
+
+
+def _first_sheet(book: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | None:
+    """(sheet name, part name) of the workbook's first sheet, as the decoder finds it; ``None``
+    when the workbook does not say (namespaces are ignored, so strict OOXML reads too)."""
+    workbook = ElementTree.fromstring(_small_part(book, "xl/workbook.xml"))
+    sheet = next((e for e in workbook.iter() if _local(e.tag) == "sheet"), None)
+    if sheet is None:
+        return None
+    sheet_name = sheet.get("name") or "Sheet1"
+    rel_id = next((v for k, v in sheet.attrib.items() if _local(k) == "id"), None)
+    if not rel_id or "xl/_rels/workbook.xml.rels" not in names:
+        return None
+    rels = ElementTree.fromstring(_small_part(book, "xl/_rels/workbook.xml.rels"))
+    for rel in rels.iter():
+        if _local(rel.tag) == "Relationship" and rel.get("Id") == rel_id:
+            target = rel.get("Target") or ""
+            joined = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            return sheet_name, posixpath.normpath(joined)
+    return None
+
+
+def _local(tag: str) -> str:
+    """An XML name without its ``{namespace}``."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _small_part(book: zipfile.ZipFile, name: str) -> bytes:
+    with book.open(name) as stream:
+        data = stream.read(MAX_SMALL_PART + 1)
+    if len(data) > MAX_SMALL_PART:
+        raise Refusal("expansion")
+    return data
+
+
+def _is_encrypted(path: Path) -> bool:
+    """Whether an OLE2 compound file holds an encrypted workbook (its ``EncryptionInfo``
+    stream), read in bounded chunks."""
+    tail = b""
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK):
+            if _ENCRYPTION_INFO in tail + block:
+                return True
+            tail = block[-len(_ENCRYPTION_INFO) :]
+    return False
+
+
+def inspect_workbook(path: str | Path, name: str | None = None) -> str | None:
+    """Why the workbook at ``path`` must not be decoded (one Chinese sentence naming the file
+    and what to do, without the closing hint), or ``None`` when it is safe to decode.
+
+    Reads the zip directory, then streams the first sheet and the shared strings; memory stays
+    within a few chunks whatever the file. ``OSError`` from opening the file propagates.
+    """
+    path = Path(path)
+    name = name or path.name
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if not head:
+        return f"文件“{name}”是空文件（0 字节），请重新导出或复制完整的文件后再导入。"
+    if head == _CFB_MAGIC:
+        if _is_encrypted(path):
+            return (
+                f"文件“{name}”设有打开密码（已加密），系统无法读取，请在 Excel 中打开该文件，"
+                "在“文件→信息→保护工作簿→用密码进行加密”中清空密码后另存为 .xlsx。"
+            )
+        return (
+            f"文件“{name}”是旧版 Excel 97-2003 工作簿（.xls）改成了 .xlsx 扩展名，"
+            "请在 Excel 中打开后“另存为”Excel 工作簿（*.xlsx）。"
+        )
+    corrupt = (
+        f"文件“{name}”已损坏或不完整（可能没有下载或复制完），"
+        "请重新获取完整的文件，在 Excel 中能正常打开后再导入。"
+    )
+    try:
+        with zipfile.ZipFile(path) as book:
+            return _inspect_zip(book, name, path.stat().st_size)
+    except Refusal as refusal:
+        return _refusal_text(name, refusal)
+    except (zipfile.BadZipFile, EOFError, ElementTree.ParseError, ValueError, NotImplementedError):
+        if head.startswith(b"PK"):
+            return corrupt
+        return (
+            f"文件“{name}”不是 Excel 工作簿（可能是其他类型的文件改了扩展名），"
+            "请在 Excel 中打开确认后“另存为”Excel 工作簿（*.xlsx）。"
+        )
+    except zipfile.LargeZipFile:
+        return _refusal_text(name, Refusal("expansion"))
+
+
+def _inspect_zip(book: zipfile.ZipFile, name: str, size: int) -> str | None:
+    infos = book.infolist()
+    expanded = sum(info.file_size for info in infos)
+    if expanded > MAX_EXPANDED_BYTES and expanded > MAX_EXPANSION_RATIO * max(size, 1):
+        raise Refusal("expansion")
+    names = set(book.namelist())
+    if "xl/workbook.xml" not in names:
+        return (
+            f"文件“{name}”是压缩包，但不是 Excel 工作簿（找不到工作表），"
+            "请在 Excel 中打开确认后“另存为”Excel 工作簿（*.xlsx）。"
+        )
+    for part_name in names:
+        if part_name.lower().endswith("sharedstrings.xml"):
+            for _ in _chunks(book, part_name):  # only the text-run check
+                pass
+    first = _first_sheet(book, names)
+    if first is None or first[1] not in names:
+        # the decoder will say whether the workbook reads; every worksheet is checked meanwhile
+        parts = sorted(n for n in names if n.startswith("xl/worksheets/") and n.endswith(".xml"))
+        for part in parts:
+            refusal = _judge(name, first[0] if first else "Sheet1", book, part)
+            if refusal:
+                return refusal
+        return None
+    return _judge(name, first[0], book, first[1])
+
+
+def _judge(name: str, sheet_name: str, book: zipfile.ZipFile, part: str) -> str | None:
+    """The refusal for one worksheet part whose used range is too big, or ``None``."""
+    extent = _scan_sheet(book, part)
+    if extent.columns > MAX_COLUMNS:
+        return (
+            f"文件“{name}”第一个Sheet“{sheet_name}”的数据区域宽到第{column_letters(extent.columns)}列"
+            f"（{extent.columns}列），病案首页和申报人员数据最多只有{MAX_COLUMNS}列，未读取；"
+            "请删除表样以外的列和远处零散的单元格（在 Excel 中按 Ctrl+End 可找到最后一个单元格）后另存。"
+        )
+    if extent.rows > MAX_ROWS:
+        return (
+            f"文件“{name}”第一个Sheet“{sheet_name}”有{extent.rows}行，超过 Excel 的{MAX_ROWS}行上限，"
+            "不是 Excel 保存的正常文件，未读取；请在 Excel 中打开确认后另存为 .xlsx。"
+        )
+    dense = extent.rows * extent.columns
+    budget = max(MIN_DENSE_CELLS, SPARSE_RATIO * extent.cells)
+    if dense > budget and extent.bound:
+        extent = _exact_extent(book, part)
+        dense = extent.rows * extent.columns
+        budget = max(MIN_DENSE_CELLS, SPARSE_RATIO * extent.cells)
+    if dense > budget:
+        return (
+            f"文件“{name}”第一个Sheet“{sheet_name}”的数据区域大到第{extent.rows}行、"
+            f"第{column_letters(extent.columns)}列，但只有{extent.cells}个单元格，未读取；"
+            "请删除数据以外远处零散的单元格（在 Excel 中按 Ctrl+End 可找到最后一个单元格）后另存。"
+        )
+    return None
+
+
+def _refusal_text(name: str, refusal: Refusal) -> str:
+    if refusal.args and refusal.args[0] == _LONG_TEXT:
+        return (
+            f"文件“{name}”中有超过 Excel 单元格上限（32767个字符）的超长内容，不是正常的数据文件，"
+            "未读取；请在 Excel 中打开确认后另存为 .xlsx。"
+        )
+    return (
+        f"文件“{name}”解压后的内容远大于病案首页和申报人员数据可能的大小（压缩比异常），"
+        "疑似异常文件，未读取；请在 Excel 中打开确认后另存为 .xlsx。"
+    )
