@@ -1,5 +1,6 @@
 """The check engine (``checks.md``): runs every rule of :mod:`cwdx.rules` over one
-institution's frames and turns the hits into the finding table, the 29 counts and pass/fail.
+institution's frames and turns the hits into the finding table, the count of every rule and
+pass/fail.
 
 :func:`check_frames` is pure (frames in, :class:`InstitutionCheck` out);
 :func:`check_workspace` checks institutions of a :class:`~cwdx.workspace.Workspace` one at a
@@ -171,10 +172,10 @@ def check_frames(
 ) -> InstitutionCheck:
     """Check one institution's stored frames (``DESIGN.md`` row frame format).
 
-    ``all_staff_df`` holds every applicant of the workspace (E12/E13 look across
-    institutions; default: ``staff_df``). ``today`` is the check day (出生日期 must not be
-    later). A rule that raises is recorded in ``failed_rules`` with its error text, counts 0,
-    the other rules still run, and the institution does not pass.
+    ``all_staff_df`` holds every applicant of the workspace (the ``scope="workspace"`` rules,
+    E12/E13, look across institutions; default: ``staff_df``). ``today`` is the check day
+    (出生日期 must not be later). A rule that raises is recorded in ``failed_rules`` with its
+    error text, counts 0, the other rules still run, and the institution does not pass.
     """
     reference = reference or load_reference()
     today = today or date.today()
@@ -197,9 +198,10 @@ def check_frames(
         try:
             all_state = TableState("staff", all_staff_df, reference, today)
         except Exception as exc:
-            log.exception("数据检测 %s：全部申报人员表无法准备，E12/E13 记为运行出错", org)
-            for rid in ("E12", "E13"):
-                failed[rid] = _error_text(exc)
+            log.exception("数据检测 %s：全部申报人员表无法准备，跨机构规则记为运行出错", org)
+            for rule in RULES.values():
+                if rule.scope == "workspace":
+                    failed[rule.id] = _error_text(exc)
             all_state = None
 
     ctx = CheckContext(
@@ -213,14 +215,15 @@ def check_frames(
     if states["staff"] is not None:
         staff_error_rows = pd.Series(False, index=states["staff"].df.index)
 
-    ordered = [r for r in RULES.values() if r.id != "W12"] + [RULES["W12"]]
+    # rules declared ``after_errors`` (W12) see the staff rows with an error finding
+    ordered = sorted(RULES.values(), key=lambda r: r.after_errors)  # stable: catalogue order
     for rule in ordered:
         if rule.id in failed:
             continue
         state = states[rule.table]
         if state is None:
             continue
-        if rule.id == "W12":
+        if rule.after_errors:
             ctx.error_rows = staff_error_rows
         try:
             hits = rule.func(ctx)
