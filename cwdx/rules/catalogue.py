@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, overload
 
-from cwdx.reference import Reference, TableName
+from cwdx.reference import Reference, TableName, load_reference
 from cwdx.rules.model import Rule, RuleFunction, Scope, Severity, Unit, code_list
 
 #: A declared text or column list, or how to read it from the reference.
@@ -154,8 +154,6 @@ class Catalogue(MutableMapping[str, Rule]):
 
     def _built(self) -> dict[str, Rule]:
         if self._rules is None:
-            from cwdx.reference import load_reference
-
             reference = load_reference()
             ordered = sorted(_DECLARED.values(), key=lambda d: _catalogue_order(d.id))
             self._rules = {d.id: d.resolve(reference) for d in ordered}

@@ -23,7 +23,7 @@ from cwdx.columns import (
     STAFF_SPECIALTY,
 )
 from cwdx.reference import TableName
-from cwdx.rules.catalogue import codes_advice, every_column, rule
+from cwdx.rules.catalogue import RULES, codes_advice, every_column, rule
 from cwdx.rules.model import STAFF_TITLE, CheckContext, Hits, domain_title, format_hint
 
 #: What to do about a value outside its list (default: 请改为列表中的代码).
@@ -39,8 +39,6 @@ _REQUIRED = "此字段必填，请补充填写"
 def value_hits(ctx: CheckContext, table: TableName, rule_id: str) -> list[Hits]:
     """Filled cells of every column of ``table`` whose domain/format rule is ``rule_id`` and
     whose value does not fit, one :class:`Hits` per column."""
-    from cwdx.rules.catalogue import RULES
-
     state = ctx.state(table)
     with_column = RULES[rule_id].column_in_finding
     hits = []

@@ -17,8 +17,10 @@ from typing import Literal
 import pandas as pd
 
 from cwdx.columns import FILE, IMPORT, ORG, ROW, ROW_ORG, STAFF_LICENSE
+from cwdx.matching import isin_codes
 from cwdx.numbers import percent_text
 from cwdx.reference import ColumnSpec, Reference, TableName
+from cwdx.templates import domain_title as sheet_title
 from cwdx.values import (
     DATE_MAX,
     DATE_MIN,
@@ -167,8 +169,6 @@ def domain_title(spec: ColumnSpec, reference: Reference) -> str:
     """Where the column's codes are listed, as users find it (the template's code-list sheet
     or the ICD list's title), followed by the codes themselves when the list is short:
     ``《申报人员信息自然表-学历》：1=博士研究生、2=硕士研究生…``."""
-    from cwdx.templates import domain_title as sheet_title
-
     title = sheet_title(spec.domain)
     listed = code_list(reference, spec.domain, "、")
     return f"{title}：{listed}" if listed else title
@@ -186,8 +186,6 @@ def code_list(reference: Reference, domain: str, sep: str = "，", limit: int = 
 def in_domain(series: pd.Series, reference: Reference, domain: str) -> pd.Series:
     """Vectorised membership of (canonical) values in a domain's codes; False for NA (the one
     code-set lookup, :func:`cwdx.matching.isin_codes`)."""
-    from cwdx.matching import isin_codes
-
     return isin_codes(series.astype("string"), reference.domain_codes(domain))
 
 
@@ -213,6 +211,7 @@ class TableState:
         fallback_rule: str | None = None,
     ) -> None:
         if value_rules is None or fallback_rule is None:
+            # imported here: the catalogue is built from this module's Rule
             from cwdx.rules.catalogue import value_rule_ids
 
             value_rules, fallback_rule = value_rule_ids(table)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cwdx.columns import ORG, STAFF_DEPT, STAFF_END, STAFF_LICENSE, STAFF_NAME, STAFF_START
+from cwdx.matching import case_view, department_known, explain, match_staff
 from cwdx.rules.catalogue import rule
 from cwdx.rules.model import STAFF_TITLE, CheckContext, Hits
 from cwdx.rules.rows import group_frame, institution_group_hits, related_rows
@@ -46,16 +47,14 @@ def same_name_same_department(ctx: CheckContext) -> list[Hits]:
 )
 def department_not_in_cases(ctx: CheckContext) -> list[Hits]:
     """Applicants whose 所在科室 never occurs as the institution's 出院科别."""
-    from cwdx.matching import department_known
-
     state = ctx.staff
     ok = state.valid(ORG) & state.valid(STAFF_DEPT)
     mask = ok & ~department_known(ctx.cases.df, state.df).astype(bool)
     message = pd.Series("", index=state.df.index, dtype="object")
     if mask.any():
-        explain = _explain(ctx)
+        _, why_not = _matching(ctx)
         default = "申报人员的所在科室在本机构病案首页的出院科别中未出现"
-        message.loc[mask] = explain.loc[mask].where(explain.loc[mask] != "", default)
+        message.loc[mask] = why_not.loc[mask].where(why_not.loc[mask] != "", default)
     return [Hits("staff", mask, "", message, cells=STAFF_DEPT)]
 
 
@@ -79,21 +78,18 @@ def applicant_not_matched(ctx: CheckContext) -> list[Hits]:
     mask = pd.Series(False, index=state.df.index)
     message = pd.Series("", index=state.df.index, dtype="object")
     if candidates.any():
-        explain = _explain(ctx)
-        assert ctx.matched is not None  # set together with explain
-        mask = candidates & ~ctx.matched
+        matched, why_not = _matching(ctx)
+        mask = candidates & ~matched
         default = "在病案首页中未匹配到该申报人员"
-        message.loc[mask] = explain.loc[mask].where(explain.loc[mask] != "", default)
+        message.loc[mask] = why_not.loc[mask].where(why_not.loc[mask] != "", default)
     cells = f"{STAFF_NAME}|{STAFF_DEPT}|{STAFF_START}|{STAFF_END}"
     return [Hits("staff", mask, "", message, cells=cells)]
 
 
-def _explain(ctx: CheckContext) -> pd.Series:
+def _matching(ctx: CheckContext) -> tuple[pd.Series, pd.Series]:
     """Ask :mod:`cwdx.matching` (shared with the indicators) which applicants match and why
-    not, once per context; returns the why-not line of each applicant."""
+    not, once per context: (matched, why-not line) of each applicant."""
     if ctx.matched is None or ctx.explain is None:
-        from cwdx.matching import case_view, explain, match_staff
-
         cases, staff = ctx.cases.df, ctx.staff.df
         view = case_view(cases, ctx.reference)  # parse the case frame once for both calls
         counts = match_staff(cases, staff, ctx.reference, view=view)
@@ -101,4 +97,4 @@ def _explain(ctx: CheckContext) -> pd.Series:
         # both set together: a crash above must not leave W12 with ``matched`` but no ``explain``
         ctx.matched = counts["matched"].astype(bool)
         ctx.explain = lines.astype("object").fillna("")
-    return ctx.explain
+    return ctx.matched, ctx.explain

@@ -30,6 +30,7 @@ from cwdx.columns import (
     STAFF_SPECIALTY,
     STAFF_START,
 )
+from cwdx.matching import w09_repeated_rows
 from cwdx.rules.catalogue import rule
 from cwdx.rules.model import STAFF_TITLE, CheckContext, Hits, TableState
 
@@ -418,8 +419,6 @@ _W09_KEYS = (ORG, CASE_NO, CASE_ADMIT, CASE_MAIN_DIAG)
 def repeated_case(ctx: CheckContext) -> list[Hits]:
     """Later copies of a case (the grouping of :func:`cwdx.matching.w09_repeated_rows`),
     each naming the row it repeats."""
-    from cwdx.matching import w09_repeated_rows
-
     df = ctx.cases.df
     repeated = w09_repeated_rows(df, ctx.reference)
     mask = (repeated >= 0).astype(bool)
