@@ -1,5 +1,6 @@
 """The check engine (``checks.md``): runs every rule of :mod:`cwdx.rules` over one
-institution's frames and turns the hits into the finding table, the 29 counts and pass/fail.
+institution's frames and turns the hits into the finding table, the count of every rule and
+pass/fail.
 
 :func:`check_frames` is pure (frames in, :class:`InstitutionCheck` out);
 :func:`check_workspace` checks institutions of a :class:`~cwdx.workspace.Workspace` one at a
@@ -21,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from cwdx.reference import Reference, load_reference
+from cwdx.reference import Reference, TableName, load_reference
 from cwdx.rules import (
     RULE_IDS,
     RULES,
@@ -161,66 +162,62 @@ def _org_of(*frames: pd.DataFrame | None) -> str:
     return ""
 
 
-def check_frames(
+def _table_states(
     cases_df: pd.DataFrame | None,
     staff_df: pd.DataFrame | None,
-    all_staff_df: pd.DataFrame | None = None,
-    reference: Reference | None = None,
-    today: date | None = None,
-    org: str | None = None,
-) -> InstitutionCheck:
-    """Check one institution's stored frames (``DESIGN.md`` row frame format).
-
-    ``all_staff_df`` holds every applicant of the workspace (E12/E13 look across
-    institutions; default: ``staff_df``). ``today`` is the check day (出生日期 must not be
-    later). A rule that raises is recorded in ``failed_rules`` with its error text, counts 0,
-    the other rules still run, and the institution does not pass.
-    """
-    reference = reference or load_reference()
-    today = today or date.today()
-    org = org if org is not None else _org_of(cases_df, staff_df)
-    counts = dict.fromkeys(RULE_IDS, 0)
-    failed: dict[str, str] = {}
-    parts: list[pd.DataFrame] = []
-
-    states: dict[str, TableState | None] = {}
-    for name, frame in (("cases", cases_df), ("staff", staff_df)):
+    all_staff_df: pd.DataFrame | None,
+    reference: Reference,
+    today: date,
+    org: str,
+    failed: dict[str, str],
+) -> tuple[dict[TableName, TableState | None], TableState | None]:
+    """The institution's table states and the workspace's staff state. A table that cannot
+    even be parsed is ``None`` and fails all its rules (recorded in ``failed``); the workspace's
+    staff table likewise fails the ``scope="workspace"`` rules."""
+    states: dict[TableName, TableState | None] = {}
+    tables: tuple[tuple[TableName, pd.DataFrame | None], ...] = (
+        ("cases", cases_df),
+        ("staff", staff_df),
+    )
+    for name, frame in tables:
         try:
-            states[name] = TableState(name, frame, reference, today)  # type: ignore[arg-type]
-        except Exception as exc:  # a table that cannot even be parsed fails all its rules
+            states[name] = TableState(name, frame, reference, today)
+        except Exception as exc:
             log.exception("数据检测 %s：%s 表无法准备，相关规则记为运行出错", org, name)
             states[name] = None
-            for rule in rules_for(name):  # type: ignore[arg-type]
+            for rule in rules_for(name):
                 failed[rule.id] = _error_text(exc)
     all_state = states["staff"]
     if all_staff_df is not None and states["staff"] is not None:
         try:
             all_state = TableState("staff", all_staff_df, reference, today)
         except Exception as exc:
-            log.exception("数据检测 %s：全部申报人员表无法准备，E12/E13 记为运行出错", org)
-            for rid in ("E12", "E13"):
-                failed[rid] = _error_text(exc)
+            log.exception("数据检测 %s：全部申报人员表无法准备，跨机构规则记为运行出错", org)
+            for rule in RULES.values():
+                if rule.scope == "workspace":
+                    failed[rule.id] = _error_text(exc)
             all_state = None
+    return states, all_state
 
-    ctx = CheckContext(
-        cases=states["cases"],  # type: ignore[arg-type]
-        staff=states["staff"],  # type: ignore[arg-type]
-        all_staff=all_state,  # type: ignore[arg-type]
-        reference=reference,
-        today=today,
-    )
-    staff_error_rows: pd.Series | None = None
-    if states["staff"] is not None:
-        staff_error_rows = pd.Series(False, index=states["staff"].df.index)
 
-    ordered = [r for r in RULES.values() if r.id != "W12"] + [RULES["W12"]]
-    for rule in ordered:
-        if rule.id in failed:
-            continue
+def _run_rules(
+    ctx: CheckContext,
+    states: dict[TableName, TableState | None],
+    org: str,
+    counts: dict[str, int],
+    failed: dict[str, str],
+) -> list[pd.DataFrame]:
+    """Run every rule whose table could be prepared, in catalogue order with the
+    ``after_errors`` rules last (they see the staff rows with an error finding); fill
+    ``counts`` and ``failed`` and return the finding tables."""
+    parts: list[pd.DataFrame] = []
+    staff = states["staff"]
+    staff_error_rows = None if staff is None else pd.Series(False, index=staff.df.index)
+    for rule in sorted(RULES.values(), key=lambda r: r.after_errors):  # stable sort
         state = states[rule.table]
-        if state is None:
+        if rule.id in failed or state is None:
             continue
-        if rule.id == "W12":
+        if rule.after_errors:
             ctx.error_rows = staff_error_rows
         try:
             hits = rule.func(ctx)
@@ -240,6 +237,40 @@ def check_frames(
                     .fillna(False)
                     .astype(bool)
                 )
+    return parts
+
+
+def check_frames(
+    cases_df: pd.DataFrame | None,
+    staff_df: pd.DataFrame | None,
+    all_staff_df: pd.DataFrame | None = None,
+    reference: Reference | None = None,
+    today: date | None = None,
+    org: str | None = None,
+) -> InstitutionCheck:
+    """Check one institution's stored frames (``DESIGN.md`` row frame format).
+
+    ``all_staff_df`` holds every applicant of the workspace (the ``scope="workspace"`` rules,
+    E12/E13, look across institutions; default: ``staff_df``). ``today`` is the check day
+    (出生日期 must not be later). A rule that raises is recorded in ``failed_rules`` with its
+    error text, counts 0, the other rules still run, and the institution does not pass.
+    """
+    reference = reference or load_reference()
+    today = today or date.today()
+    org = org if org is not None else _org_of(cases_df, staff_df)
+    counts = dict.fromkeys(RULE_IDS, 0)
+    failed: dict[str, str] = {}
+    states, all_state = _table_states(
+        cases_df, staff_df, all_staff_df, reference, today, org, failed
+    )
+    ctx = CheckContext(
+        cases=states["cases"],  # type: ignore[arg-type]
+        staff=states["staff"],  # type: ignore[arg-type]
+        all_staff=all_state,  # type: ignore[arg-type]
+        reference=reference,
+        today=today,
+    )
+    parts = _run_rules(ctx, states, org, counts, failed)
 
     findings = pd.concat(parts, ignore_index=True) if parts else empty_findings()
     errors = severity_total(counts, "error")

@@ -61,7 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cwdx.reference import Reference
-from cwdx.values import typed_column, valid_org_code_mask
+from cwdx.values import DATE_MAX, DATE_MIN, typed_column, valid_org_code_mask
 
 # -- column names ----------------------------------------------------------------------------
 
@@ -113,8 +113,6 @@ LEFT_OUT_REASONS: tuple[str, ...] = (
 #: Largest key space joined through dense lookup tables (2 × 8 bytes per key: 64 MB); larger
 #: key spaces use a binary search over the applicants' sorted keys.
 DENSE_JOIN_LIMIT = 4_000_000
-_MIN_DATE = pd.Timestamp("1900-01-01")
-_MAX_DATE = pd.Timestamp("2100-12-31 23:59:59")
 
 
 # -- small helpers -----------------------------------------------------------------------------
@@ -128,7 +126,7 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
 def _datetime(frame: pd.DataFrame, column: str, kind: str) -> pd.Series:
     """Typed date/datetime of a canonical column, NaT when invalid or out of range."""
     values = typed_column(frame[column], kind)
-    in_range = (values >= _MIN_DATE) & (values <= _MAX_DATE)
+    in_range = (values >= DATE_MIN) & (values <= DATE_MAX)
     return values.where(in_range.fillna(False).astype(bool))
 
 
@@ -169,6 +167,13 @@ def _import_order(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _w09(cases: pd.DataFrame, reference: Reference, admit: pd.Series) -> np.ndarray:
+    """Positional W09 flags: later copies of a (组织机构代码, 病案号, 入院时间, 出院主要诊断编码)."""
+    return _w09_repeated(cases, reference, admit) >= 0
+
+
+def _w09_repeated(cases: pd.DataFrame, reference: Reference, admit: pd.Series) -> np.ndarray:
+    """For each later copy W09 removes, the position of the row it repeats (the first of its
+    group in import order); -1 for every other row."""
     org = _text(cases, ORG)
     record = _text(cases, RECORD_NO)
     dx = _text(cases, MAIN_DX)
@@ -179,7 +184,7 @@ def _w09(cases: pd.DataFrame, reference: Reference, admit: pd.Series) -> np.ndar
         & admit.notna().to_numpy(dtype=bool)
         & isin_codes(dx, reference.icd10).to_numpy(dtype=bool)
     )
-    result = np.zeros(len(cases), dtype=bool)
+    result = np.full(len(cases), -1, dtype="int64")
     if valid.sum() < 2:
         return result
     order = _import_order(cases)
@@ -192,7 +197,10 @@ def _w09(cases: pd.DataFrame, reference: Reference, admit: pd.Series) -> np.ndar
             "d": factorize_strings(arrow_strings(dx))[0][order],
         }
     )
-    result[order] = keys.duplicated(keep="first").to_numpy()
+    group = keys.groupby(["o", "r", "a", "d"], sort=False).ngroup().to_numpy()
+    _, first_index = np.unique(group, return_index=True)  # ngroup numbers groups 0..n-1
+    later = keys.duplicated(keep="first").to_numpy()
+    result[order[later]] = order[first_index][group[later]]
     return result
 
 
@@ -214,6 +222,13 @@ def w09_later_duplicates(cases: pd.DataFrame, reference: Reference) -> pd.Series
     """
     admit = _datetime(cases, ADMIT, "datetime")
     return pd.Series(_w09(cases, reference, admit), index=cases.index, name="W09")
+
+
+def w09_repeated_rows(cases: pd.DataFrame, reference: Reference) -> pd.Series:
+    """For each row W09 removes (see :func:`w09_later_duplicates`), the position
+    (``cases.iloc``) of the kept row it repeats; -1 for every other row."""
+    admit = _datetime(cases, ADMIT, "datetime")
+    return pd.Series(_w09_repeated(cases, reference, admit), index=cases.index, name="W09")
 
 
 @dataclass(frozen=True)

@@ -651,6 +651,10 @@ def normalise_series(
 # Parsing canonical strings
 # --------------------------------------------------------------------------------------------
 
+#: Dates and date-times must lie in this range (templates.md "Types"); the one copy of it.
+DATE_MIN = pd.Timestamp("1900-01-01")
+DATE_MAX = pd.Timestamp("2100-12-31 23:59:59.999999")
+
 _MIN_NS = "1677-09-22"
 _MAX_NS = "2262-04-10"
 

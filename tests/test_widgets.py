@@ -16,6 +16,7 @@ from ws_helper import case_row, staff_row, write_book
 
 from cwdx.errors import CwdxError
 from cwdx.reference import load_reference
+from cwdx.rules import RULE_IDS
 from cwdx.workspace import STAGE_COMPUTED, STAGE_PASSED, STAGE_UPLOADED
 from cwdx_widgets.common import UNEXPECTED, Alert, Download, LoadingButton, download_script
 from cwdx_widgets.institution import ErrorPage, InstitutionApp
@@ -256,7 +257,7 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
     assert html_text(app.check.verdict.value) == "数据检测通过"
     assert "错误 0 个，警告 0 个" in app.check.rules.value
     rules = app.check.rules.value
-    assert rules.count("<tr") == 1 + 29  # every rule, zero counts included
+    assert rules.count("<tr") == 1 + len(RULE_IDS)  # every rule, zero counts included
     assert app.check.run.button.disabled is True  # frozen
     for table, name in (("cases", "病案首页反馈表.xlsx"), ("staff", "申报人员反馈表.xlsx")):
         download = app.check.feedback[table]
