@@ -28,7 +28,7 @@ from cwdx import matching
 from cwdx.errors import CwdxError
 from cwdx.log import get_logger
 from cwdx.reference import TABLE_TITLES, Reference, load_reference
-from cwdx.values import typed_column
+from cwdx.values import arrow_strings, typed_column
 
 if TYPE_CHECKING:
     from cwdx.workspace import Workspace
@@ -211,7 +211,7 @@ def _scaled_decimal(series: pd.Series) -> tuple[pd.Series, int]:
     overflow (the usual case, done in Arrow); else Python integers (object dtype). Either
     way sums stay exact.
     """
-    array = matching.arrow_strings(series)
+    array = arrow_strings(series, large=True)
     parts = pc.extract_regex(array, _DECIMAL_RE)
     if len(array) and pc.sum(pc.and_(array.is_valid(), parts.is_null())).as_py() == 0:
         frac = pc.fill_null(pc.struct_field(parts, "frac"), "")
@@ -410,7 +410,7 @@ def compute_institution(
 
     # per case row
     dx_codes, dx_labels = matching.factorize_strings(
-        matching.arrow_strings(cases["出院主要诊断编码"])
+        arrow_strings(cases["出院主要诊断编码"], large=True)
     )
     cat3, cat3_labels = _prefix_codes(dx_codes, dx_labels, 3)
     los = pd.Series(length_of_stay(cases, view).to_numpy(dtype="float64", na_value=np.nan))
@@ -424,7 +424,9 @@ def compute_institution(
     has_procedure[procedures["case_pos"].to_numpy(dtype="int64")] = True
 
     # per eligible procedure
-    proc_codes, proc_labels = matching.factorize_strings(matching.arrow_strings(procedures["code"]))
+    proc_codes, proc_labels = matching.factorize_strings(
+        arrow_strings(procedures["code"], large=True)
+    )
     proc_sub, sub_labels = _prefix_codes(proc_codes, proc_labels, 5)
     level = procedures["level"].astype("string")
     proc_level = np.zeros(len(procedures), dtype="int64")  # 0 = 级别 empty or unknown

@@ -231,18 +231,20 @@ def valid_license_code_mask(series: pd.Series) -> pd.Series:
     return _pattern_mask(series, LICENSE_CODE_PATTERN)
 
 
-def arrow_strings(series: pd.Series) -> pa.Array:
-    """A Series of strings (any string dtype or object, NA/None/NaN for missing) as Arrow strings."""
+def arrow_strings(series: pd.Series, *, large: bool = False) -> pa.Array:
+    """A Series of strings (any string dtype or object, NA/None/NaN for missing) as one Arrow
+    ``string`` array (``large_string`` with ``large=True``, what matching's joins use)."""
+    type_ = pa.large_string() if large else pa.string()
     if isinstance(series.dtype, pd.StringDtype):
         try:
             arr = pa.array(series.array)
             if isinstance(arr, pa.ChunkedArray):
                 arr = arr.combine_chunks()
-            return arr.cast(pa.string())
+            return arr.cast(type_)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
             pass
     obj = series.astype(object).where(series.notna(), None)
-    return pa.array([None if v is None else str(v) for v in obj], type=pa.string())
+    return pa.array([None if v is None else str(v) for v in obj], type=type_)
 
 
 def _pattern_mask(series: pd.Series, pattern: str) -> pd.Series:
