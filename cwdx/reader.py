@@ -364,7 +364,7 @@ class _Header:
     """Row 1 of the first sheet matched against a template's columns."""
 
     #: header cell text per batch column
-    cells: list[object]
+    cells: list[str | None]
     #: the data rows (Excel row 2 on)
     data: pa.RecordBatch
     #: key (:func:`header_key`) -> template column
@@ -424,7 +424,7 @@ def _header_refusal(
         return _no_template_column(reader, batch, set(header.by_key), title, name)
     missing = [spec.name for spec in ref.columns(table) if spec.name not in header.matched]
     if missing or header.extra:
-        other = "staff" if table == "cases" else "cases"
+        other: TableArg = "staff" if table == "cases" else "cases"
         header_keys = {header_key(cell) for cell in header.cells}
         if all(header_key(spec.name) in header_keys for spec in ref.columns(other)):
             return (

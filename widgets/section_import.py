@@ -147,7 +147,7 @@ class ImportSection:
         )
 
     def _on_select(self, change: dict[str, Any]) -> None:
-        files = []
+        files: list[tuple[str, bytes | memoryview]] = []
         for item in change["new"] or ():
             content = item["content"]
             data = content if isinstance(content, memoryview) else memoryview(bytes(content))

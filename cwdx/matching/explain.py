@@ -8,6 +8,7 @@ statistician can see why the applicant got no cases.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -304,7 +305,7 @@ def _department_context(
     elig: np.ndarray,
     todo: pd.DataFrame,
     lookup: _Lookup,
-    kinds: dict[str, object],
+    kinds: Iterable[str],
 ) -> tuple[dict[int, np.ndarray], dict[tuple[str, int], dict[str, tuple[int, int]]]]:
     """The eligible rows of the (org, department) pairs of ``todo``: per pair, their sorted
     days; per (人员类别, pair), their main-role names with (count, first case position)."""
@@ -444,16 +445,16 @@ def _explain_one(
                 f"{_example(cases, dept_names[similar[0]][1])}"
             )
     start64, end64 = np.datetime64(start, "ns"), np.datetime64(end, "ns")
-    in_window = int(
+    rows_in_window = int(
         np.searchsorted(dept_days, end64, side="right")
         - np.searchsorted(dept_days, start64, side="left")
     )
-    if in_window == 0:
+    if rows_in_window == 0:
         return (
             f"申报科室 {key.dept} 在评价周期 {window} 内没有参与计算的出院病案"
             f"（该科室共有 {len(dept_days)} 条参与计算的病案）"
         )
     return (
-        f"姓名在本机构病案中未出现，申报科室 {key.dept} 评价周期内的 {in_window} 条病案中"
+        f"姓名在本机构病案中未出现，申报科室 {key.dept} 评价周期内的 {rows_in_window} 条病案中"
         "也没有相似姓名"
     )

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -50,6 +51,8 @@ from cwdx.reference import Reference, load_reference
 from cwdx.values import arrow_strings, typed_column
 
 NURSE_MAIN, NURSE_SECOND = CASE_NURSE_ROLES  # 责任护士, 质控护师
+#: One indicator column: a count array, or a list of values (None = empty).
+_Values = Sequence[object] | np.ndarray
 
 
 _DECIMAL_RE = r"^(?P<sign>-?)(?P<whole>\d{1,12})(?:\.(?P<frac>\d{1,6}))?$"
@@ -334,11 +337,11 @@ class _RolePairs:
         return self.pairs.select(self.role == ROLES.index(name))
 
 
-def _physician_indicators(sets: _RolePairs, q: _CaseQuantities) -> dict[str, object]:
+def _physician_indicators(sets: _RolePairs, q: _CaseQuantities) -> dict[str, _Values]:
     """The physician indicators of ``metrics.md`` (before the specialty catalogue)."""
     m, p, p_proc = sets.m, sets.p, sets.p_proc
     p_patients = p.distinct_cases()
-    r: dict[str, object] = {}
+    r: dict[str, _Values] = {}
     m_count = m.count()
     r["出院患者人数"] = m_count
     for column, name in zip(
@@ -374,7 +377,7 @@ def _catalogue_indicators(
     physician: np.ndarray,
     sets: _RolePairs,
     q: _CaseQuantities,
-) -> dict[str, object]:
+) -> dict[str, _Values]:
     """The specialty catalogue indicators: prefix tests on the distinct codes only."""
     n = len(staff)
     m, p, p_proc = sets.m, sets.p, sets.p_proc
@@ -411,7 +414,7 @@ def _catalogue_indicators(
     return dict(catalogue)
 
 
-def _nurse_indicators(sets: _RolePairs, q: _CaseQuantities) -> dict[str, object]:
+def _nurse_indicators(sets: _RolePairs, q: _CaseQuantities) -> dict[str, _Values]:
     """The nurse indicators of ``metrics.md``."""
     nurse_pairs = sets.nurse
     return {
@@ -428,7 +431,7 @@ def _summary(
     staff: pd.DataFrame,
     counts: pd.DataFrame,
     lines: pd.Series,
-    indicators: dict[str, object],
+    indicators: dict[str, _Values],
     physician: np.ndarray,
     nurse: np.ndarray,
 ) -> pd.DataFrame:

@@ -177,8 +177,9 @@ def _vector_datetime(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     return pc.and_(pc.fill_null(pc.or_(ok, is8), False), valid), canonical
 
 
-def _fast_canonical(values: pa.Array, type_: str) -> tuple[pa.Array, pa.Array] | None:
-    """(mask, canonical) for the values Arrow can read without Python; the rest go scalar."""
+def _fast_canonical(values: pa.Array, type_: str) -> tuple[pa.Array, pa.Array]:
+    """(mask, canonical) for the values of an int/decimal/date/datetime column Arrow can read
+    without Python; the rest go scalar."""
     if type_ in ("datetime", "date"):
         mask, canonical = _vector_datetime(values)
         if type_ == "date":
@@ -188,7 +189,7 @@ def _fast_canonical(values: pa.Array, type_: str) -> tuple[pa.Array, pa.Array] |
         return pc.match_substring_regex(values, _FAST_INT), values
     if type_ == "decimal":
         return pc.match_substring_regex(values, _FAST_DECIMAL), values
-    return None
+    raise ValueError(f"no vectorised form for type {type_!r}")
 
 
 def _change_key(values: pa.Array) -> pa.Array:
