@@ -24,6 +24,7 @@ from cwdx.check import InstitutionCheck, from_record, summary_rows
 from cwdx.errors import CwdxError
 from cwdx.reference import TableName, load_reference
 from cwdx.rules import RULE_IDS, RULES, SEVERITY_LABELS, severity_total
+from cwdx.values import arrow_strings
 from cwdx.workspace import unknown_orgs_message
 from cwdx.xlsx import Book, atomic_path
 
@@ -328,7 +329,7 @@ def _source_positions(ordered: _Sorted, shown: int, rows: pd.DataFrame | None) -
     if rows is None or not len(rows):
         return np.full(shown, -1, dtype="int64")
     shift = np.int64(1) << 32
-    file_rank = _ranks(pa.array(rows["_file"].astype("string").array), ordered.files)
+    file_rank = _ranks(arrow_strings(rows["_file"]), ordered.files)
     row = pd.to_numeric(rows["_row"]).to_numpy().astype("int64")
     source = np.where(file_rank >= 0, file_rank * shift + row, -1)
     keys, first = np.unique(source, return_index=True)

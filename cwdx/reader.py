@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cwdx.columns import ORG
 from cwdx.errors import os_error_text
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, ColumnSpec, Reference, load_reference
 from cwdx.values import (
@@ -282,24 +283,60 @@ def read_workbook(
     path = Path(path)
     name = display_name(path)
     result = ReadResult(file=name, path=path, sha256="", table=table)
-    title = TABLE_TITLES[table]
 
-    if path.is_dir():
-        return _reject(
-            result,
-            f"“{name}”是文件夹，不是文件，请选择文件夹中的 .xlsx 文件（可一次选择多个）。",
-        )
-    if path.suffix.lower() not in ACCEPTED_SUFFIXES:
-        return _reject(
-            result,
-            f"文件“{name}”不是 .xlsx 格式的 Excel 工作簿，系统只接受 .xlsx（或 .xlsm）文件，"
-            "请在 Excel 中“另存为”Excel 工作簿（*.xlsx）。",
-        )
+    refusal = _path_refusal(path, name)
+    if refusal is not None:
+        return _reject(result, refusal)
     digest = sha256 or file_sha256(path)
     if digest is None:
         return _reject(result, f"文件“{name}”无法打开（文件不存在或没有读取权限）。")
     result.sha256 = digest
+    loaded = _load_first_sheet(path, name)
+    if isinstance(loaded, str):
+        return _reject(result, loaded)
+    reader, batch, absolute = loaded
 
+    specs = ref.columns(table)
+    header = _match_header(batch, absolute, {header_key(spec.name): spec for spec in specs})
+    refusal = _header_refusal(header, reader, batch, ref, table, name)
+    if refusal is not None:
+        return _reject(result, refusal)
+
+    frame, report = _normalised_frame(header, specs, ref, name)
+    result.frame = frame
+    result.rows = len(frame)
+    result.report = report
+    counts = frame["_org"].value_counts(sort=False)
+    result.orgs = {str(org): int(n) for org, n in counts.items()}
+    result.org_names = _org_names(frame)
+    log.info(
+        "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
+        name,
+        table,
+        result.rows,
+        len(result.orgs),
+        report.total,
+    )
+    return result
+
+
+def _path_refusal(path: Path, name: str) -> str | None:
+    """Why a path is not a workbook we read (a folder, a non-.xlsx name), or ``None``."""
+    if path.is_dir():
+        return f"“{name}”是文件夹，不是文件，请选择文件夹中的 .xlsx 文件（可一次选择多个）。"
+    if path.suffix.lower() not in ACCEPTED_SUFFIXES:
+        return (
+            f"文件“{name}”不是 .xlsx 格式的 Excel 工作簿，系统只接受 .xlsx（或 .xlsm）文件，"
+            "请在 Excel 中“另存为”Excel 工作簿（*.xlsx）。"
+        )
+    return None
+
+
+def _load_first_sheet(
+    path: Path, name: str
+) -> tuple[fastexcel.ExcelReader, pa.RecordBatch, list[int]] | str:
+    """``(reader, first sheet as strings, absolute column index of each batch column)``, or
+    why the file cannot be read."""
     unreadable = (
         f"文件“{name}”不是可以读取的 Excel 工作簿（文件为空、已损坏、已加密或不是 .xlsx "
         "格式），请在 Excel 中打开确认，去掉密码后另存为 .xlsx。"
@@ -307,107 +344,145 @@ def read_workbook(
     try:
         refusal = inspect_workbook(path, name)
     except OSError as exc:
-        return _reject(result, f"文件“{name}”无法读取（{os_error_text(exc)}）。")
+        return f"文件“{name}”无法读取（{os_error_text(exc)}）。"
     if refusal is not None:
-        return _reject(result, refusal)
+        return refusal
     try:
         reader = fastexcel.read_excel(_decoder_source(path))
         if not reader.sheet_names:
-            return _reject(result, unreadable)
+            return unreadable
         sheet = reader.load_sheet(0, header_row=None, dtypes="string", skip_rows=0)
         batch = _with_unreadable_cells(*sheet.to_arrow_with_errors())
         absolute = [info.absolute_index for info in sheet.available_columns()]
     except Exception:  # fastexcel raises its own error types for every unreadable file
-        return _reject(result, unreadable)
+        return unreadable
+    return reader, batch, absolute
 
-    specs = ref.columns(table)
-    by_key: dict[str, ColumnSpec] = {header_key(spec.name): spec for spec in specs}
-    first_sheet = reader.sheet_names[0]
 
-    # Header (Excel row 1 = batch row 0) and data columns.
-    header_cells = [
-        batch.column(i)[0].as_py() if batch.num_rows else None for i in range(batch.num_columns)
-    ]
-    data = batch.slice(1) if batch.num_rows else batch
-    matched: dict[str, int] = {}
-    extra: list[str] = []
+@dataclass
+class _Header:
+    """Row 1 of the first sheet matched against a template's columns."""
+
+    #: header cell text per batch column
+    cells: list[str | None]
+    #: the data rows (Excel row 2 on)
+    data: pa.RecordBatch
+    #: key (:func:`header_key`) -> template column
+    by_key: dict[str, ColumnSpec]
+    #: template column name -> batch column
+    matched: dict[str, int] = field(default_factory=dict)
+    #: columns not in the template (quoted header, or 第X列 for a filled unnamed column)
+    extra: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+def _match_header(
+    batch: pa.RecordBatch, absolute: list[int], by_key: dict[str, ColumnSpec]
+) -> _Header:
+    """Match the header cells (Excel row 1 = batch row 0) to the template's columns."""
+    header = _Header(
+        cells=[
+            batch.column(i)[0].as_py() if batch.num_rows else None for i in range(batch.num_columns)
+        ],
+        data=batch.slice(1) if batch.num_rows else batch,
+        by_key=by_key,
+    )
     extra_keys: set[str] = set()
-    duplicates: list[str] = []
-    for i, cell in enumerate(header_cells):
+    for i, cell in enumerate(header.cells):
         key = header_key(cell)
         if not key:
-            if not _empty_mask(data.column(i)).all():
-                extra.append(f"第{column_letter(absolute[i])}列")
+            if not _empty_mask(header.data.column(i)).all():
+                header.extra.append(f"第{column_letter(absolute[i])}列")
             continue
         spec = by_key.get(key)
         if spec is None:
             shown = nfkc_strip(str(cell))
             if key not in extra_keys:
                 extra_keys.add(key)
-                extra.append(f"“{shown}”")
-            elif shown not in duplicates:
-                duplicates.append(shown)
-        elif spec.name in matched:
-            if spec.name not in duplicates:
-                duplicates.append(spec.name)
+                header.extra.append(f"“{shown}”")
+            elif shown not in header.duplicates:
+                header.duplicates.append(shown)
+        elif spec.name in header.matched:
+            if spec.name not in header.duplicates:
+                header.duplicates.append(spec.name)
         else:
-            matched[spec.name] = i
+            header.matched[spec.name] = i
+    return header
 
-    if not matched:
-        for index, other_sheet in enumerate(reader.sheet_names[1:], start=1):
-            try:
-                keys = _sheet_header_keys(reader, index)
-            except Exception:
-                continue
-            if keys & set(by_key):
-                return _reject(
-                    result,
-                    f"文件“{name}”的数据不在数据文件的第一个Sheet中：第一个Sheet“{first_sheet}”"
-                    f"没有《{title}》表样的列，数据在Sheet“{other_sheet}”中，"
-                    "请把数据放到第一个Sheet。",
-                )
-        lower = _header_row_below(batch, set(by_key))
-        if lower is not None:
-            return _reject(
-                result,
-                f"文件“{name}”第一个Sheet“{first_sheet}”的表头不在第1行（在第{lower}行），"
-                f"请删除表头上方的行，使第1行为表头。",
-            )
-        return _reject(
-            result,
-            f"文件“{name}”第一个Sheet“{first_sheet}”的第1行没有《{title}》表样中的任何列名，"
-            "不是该表样的数据文件。",
-        )
 
-    missing = [spec.name for spec in specs if spec.name not in matched]
-    if missing or extra:
-        other = "staff" if table == "cases" else "cases"
-        header_keys = {header_key(cell) for cell in header_cells}
+def _header_refusal(
+    header: _Header,
+    reader: fastexcel.ExcelReader,
+    batch: pa.RecordBatch,
+    ref: Reference,
+    table: TableArg,
+    name: str,
+) -> str | None:
+    """Why the header does not fit the template (and what the file is instead), or ``None``."""
+    title = TABLE_TITLES[table]
+    if not header.matched:
+        return _no_template_column(reader, batch, set(header.by_key), title, name)
+    missing = [spec.name for spec in ref.columns(table) if spec.name not in header.matched]
+    if missing or header.extra:
+        other: TableArg = "staff" if table == "cases" else "cases"
+        header_keys = {header_key(cell) for cell in header.cells}
         if all(header_key(spec.name) in header_keys for spec in ref.columns(other)):
-            return _reject(
-                result,
+            return (
                 f"文件“{name}”是《{TABLE_TITLES[other]}》的数据，不是《{title}》的数据，"
-                f"请作为《{TABLE_TITLES[other]}》导入。",
+                f"请作为《{TABLE_TITLES[other]}》导入。"
             )
     problems = []
     if missing:
         problems.append(f"缺少{len(missing)}列：{_quote_list(missing)}")
-    if extra:
-        problems.append(f"多出{len(extra)}列：{'、'.join(extra)}")
-    if duplicates:
-        problems.append(f"列名重复：{_quote_list(duplicates)}")
+    if header.extra:
+        problems.append(f"多出{len(header.extra)}列：{'、'.join(header.extra)}")
+    if header.duplicates:
+        problems.append(f"列名重复：{_quote_list(header.duplicates)}")
     if problems:
-        return _reject(
-            result,
-            f"文件“{name}”的列与《{title}》表样不一致，" + "；".join(problems) + "。",
-        )
+        return f"文件“{name}”的列与《{title}》表样不一致，" + "；".join(problems) + "。"
+    return None
 
-    # Normalise every template column.
+
+def _no_template_column(
+    reader: fastexcel.ExcelReader, batch: pa.RecordBatch, keys: set[str], title: str, name: str
+) -> str:
+    """Why row 1 holds no template column: the data is on another sheet, the header is lower
+    down, or the file is not of this template."""
+    first_sheet = reader.sheet_names[0]
+    for index, other_sheet in enumerate(reader.sheet_names[1:], start=1):
+        try:
+            sheet_keys = _sheet_header_keys(reader, index)
+        except Exception:
+            continue
+        if sheet_keys & keys:
+            return (
+                f"文件“{name}”的数据不在数据文件的第一个Sheet中：第一个Sheet“{first_sheet}”"
+                f"没有《{title}》表样的列，数据在Sheet“{other_sheet}”中，"
+                "请把数据放到第一个Sheet。"
+            )
+    lower = _header_row_below(batch, keys)
+    if lower is not None:
+        return (
+            f"文件“{name}”第一个Sheet“{first_sheet}”的表头不在第1行（在第{lower}行），"
+            f"请删除表头上方的行，使第1行为表头。"
+        )
+    return (
+        f"文件“{name}”第一个Sheet“{first_sheet}”的第1行没有《{title}》表样中的任何列名，"
+        "不是该表样的数据文件。"
+    )
+
+
+def _normalised_frame(
+    header: _Header, specs: tuple[ColumnSpec, ...], ref: Reference, name: str
+) -> tuple[pd.DataFrame, NormalisationReport]:
+    """The stored row frame (every template column normalised, rows whose cells are all empty
+    skipped, bookkeeping ``_file``, ``_row``, ``_org``) and what normalisation changed."""
+    data = header.data
     columns: dict[str, pa.Array] = {}
     report = NormalisationReport()
     for spec in specs:
         normalised = normalise_array(
-            data.column(matched[spec.name]),
+            data.column(header.matched[spec.name]),
             spec.type,
             spec.domain,
             ref,
@@ -424,30 +499,14 @@ def read_workbook(
     keep = np.flatnonzero(filled)
     if len(keep) < data.num_rows:
         take = pa.array(keep)
-        columns = {name: values.take(take) for name, values in columns.items()}
-    frame = pd.DataFrame({name: to_string_series(values) for name, values in columns.items()})
+        columns = {column: values.take(take) for column, values in columns.items()}
+    frame = pd.DataFrame({column: to_string_series(values) for column, values in columns.items()})
     frame["_file"] = name
     frame["_row"] = (keep + 2).astype("int64")
-    org_column = "组织机构代码"
-    frame["_org"] = _attribute_orgs(columns[org_column])
+    frame["_org"] = _attribute_orgs(columns[ORG])
     frame["_file"] = frame["_file"].astype("string")
     frame["_org"] = frame["_org"].astype("string")
-
-    result.frame = frame
-    result.rows = len(frame)
-    result.report = report
-    counts = frame["_org"].value_counts(sort=False)
-    result.orgs = {str(org): int(n) for org, n in counts.items()}
-    result.org_names = _org_names(frame)
-    log.info(
-        "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
-        name,
-        table,
-        result.rows,
-        len(result.orgs),
-        report.total,
-    )
-    return result
+    return frame, report
 
 
 def _attribute_orgs(codes: pa.Array) -> np.ndarray:

@@ -182,7 +182,7 @@ def test_unfreeze_while_a_computation_runs_is_refused(
         release.wait(60)
         return real_compute(*args, **kwargs)
 
-    monkeypatch.setattr(metrics, "compute_institution", slow_compute)
+    monkeypatch.setattr(metrics.compute, "compute_institution", slow_compute)
     thread = threading.Thread(target=metrics.compute_workspace, args=(ws, ["H001"]))
     thread.start()
     try:

@@ -507,7 +507,7 @@ def random_institution(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @pytest.mark.parametrize("dense_limit", [matching.DENSE_JOIN_LIMIT, 0])
 def test_credited_equals_brute_force_on_random_data(monkeypatch, dense_limit):
-    monkeypatch.setattr(matching, "DENSE_JOIN_LIMIT", dense_limit)  # 0: binary-search join
+    monkeypatch.setattr(matching.pairing, "DENSE_JOIN_LIMIT", dense_limit)  # 0: binary-search join
     cases, staff = random_institution(7)
     pairs = matching.credited(cases, staff, REF)
     got = {

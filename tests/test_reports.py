@@ -297,7 +297,7 @@ def test_failed_report_is_listed_at_the_end(
     assert code == 1
     assert err.splitlines()[-2:] == [
         "共 2 份报告：已生成 1 份，未生成 1 份：",
-        "机构 NOPE 的机构报告未生成：工作区中没有机构 NOPE，请用 status 命令查看已导入的机构代码。",
+        "机构 NOPE 的机构报告未生成：工作区中没有机构 NOPE，请用 status 命令（或机构列表）查看已导入的机构代码。",
     ]
     assert [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()] == [
         f"{orgs[1]}/机构报告.ipynb"

@@ -24,7 +24,7 @@ from cwdx.app import NOTEBOOK_DIR, PROJECT_DIR
 from cwdx.errors import CwdxError, make_output_dir, os_error_text
 from cwdx.feedback import _folder_name  # the folder the feedback workbooks go to
 from cwdx.log import get_logger
-from cwdx.workspace import Workspace
+from cwdx.workspace import Workspace, unknown_orgs_message
 from cwdx.xlsx import atomic_path
 
 log = get_logger("cwdx.reports")
@@ -220,9 +220,7 @@ def plan_reports(
     for org in targets:
         label = f"机构 {org} 的{INSTITUTION_REPORT}"
         if org not in infos:
-            failures.append(
-                f"{label}未生成：工作区中没有机构 {org}，请用 status 命令查看已导入的机构代码。"
-            )
+            failures.append(f"{label}未生成：{unknown_orgs_message([org])}")
             continue
         jobs.append(
             ReportJob(

@@ -1,0 +1,341 @@
+"""Vectorised values: whole columns in Arrow.
+
+:func:`normalise_array` / :func:`normalise_series` apply the scalar rules of
+:mod:`cwdx.values.cells` to a whole column over its *unique* values (Arrow dictionary
+encoding), with Arrow-vectorised fast paths for the common already-canonical forms, and count
+what changed for the import report. :func:`typed_column` parses canonical strings back for the
+check and the indicators; :func:`arrow_strings` and the ``*_mask`` functions are the shared
+Arrow helpers of the check and matching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cwdx.reference import ColumnSpec, Reference, load_reference
+from cwdx.values.cells import (
+    EMPTY_MARKS,
+    EXCEL_ERROR_VALUES,
+    LICENSE_CODE_PATTERN,
+    NUMBER_RE,
+    ORG_CODE_PATTERN,
+    SCALAR_CANONICAL,
+    UPPER_CASE_COLUMNS,
+    cell_text,
+    normalise_code,
+)
+
+
+def valid_org_code_mask(series: pd.Series) -> pd.Series:
+    """Vectorised :func:`is_valid_org_code` (False for NA)."""
+    return _pattern_mask(series, ORG_CODE_PATTERN)
+
+
+def valid_license_code_mask(series: pd.Series) -> pd.Series:
+    """Vectorised :func:`is_valid_license_code` (False for NA)."""
+    return _pattern_mask(series, LICENSE_CODE_PATTERN)
+
+
+def arrow_strings(series: pd.Series, *, large: bool = False) -> pa.Array:
+    """A Series of strings (any string dtype or object, NA/None/NaN for missing) as one Arrow
+    ``string`` array (``large_string`` with ``large=True``, what matching's joins use)."""
+    type_ = pa.large_string() if large else pa.string()
+    if isinstance(series.dtype, pd.StringDtype):
+        try:
+            arr = pa.array(series.array)
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            return arr.cast(type_)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
+    obj = series.astype(object).where(series.notna(), None)
+    return pa.array([None if v is None else str(v) for v in obj], type=type_)
+
+
+def _pattern_mask(series: pd.Series, pattern: str) -> pd.Series:
+    arr = arrow_strings(series)
+    mask = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
+    return pd.Series(mask.to_numpy(zero_copy_only=False), index=series.index, dtype=bool)
+
+
+def excel_error_mask(series: pd.Series) -> pd.Series:
+    """Vectorised: cells holding an Excel error value (``#N/A``, ``#DIV/0!``…)."""
+    arr = arrow_strings(series)
+    mask = pc.fill_null(pc.is_in(arr, value_set=pa.array(sorted(EXCEL_ERROR_VALUES))), False)
+    return pd.Series(mask.to_numpy(zero_copy_only=False), index=series.index, dtype=bool)
+
+
+def too_long_mask(series: pd.Series, max_length: int | None) -> pd.Series:
+    """Vectorised: filled cells longer than ``max_length`` characters (all False without a limit)."""
+    if max_length is None:
+        return pd.Series(False, index=series.index)
+    return (series.str.len() > max_length).fillna(False).astype(bool)
+
+
+# --------------------------------------------------------------------------------------------
+# Whole columns
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NormalisedColumn:
+    """A normalised column: Arrow strings (null = empty) and what normalisation changed."""
+
+    values: pa.Array
+    #: cells whose stored value differs from the raw text beyond white space and case
+    changed: int = 0
+    #: up to ``max_examples`` distinct ``(raw, stored)`` pairs, in order of first appearance
+    examples: list[tuple[str, str]] = field(default_factory=list)
+
+
+_FAST_DATETIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+_FAST_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_FAST_INT = r"^(0|-?[1-9]\d*)$"
+_FAST_DECIMAL = r"^(0|-?[1-9]\d{0,14})(\.\d*[1-9])?$|^-?0\.\d*[1-9]$"
+
+
+def _valid_canonical_dates(values: pa.Array, fmt: str) -> pa.Array:
+    """Which ``YYYY-MM-DD[ HH:MM:SS]``-shaped strings are real dates and times.
+
+    Arrow's strptime rolls impossible values over (``2020-02-30`` → ``2020-03-01``), so the
+    parsed components are compared with the written ones.
+    """
+    shape = _FAST_DATE if fmt == "%Y-%m-%d" else _FAST_DATETIME
+    shaped = pc.fill_null(pc.match_substring_regex(values, shape), False)
+    text = pc.if_else(shaped, values, pa.scalar(None, pa.string()))
+    parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+
+    def written(start: int, stop: int) -> pa.Array:
+        return pc.cast(pc.utf8_slice_codeunits(text, start, stop), pa.int64())
+
+    checks = [(pc.year, 0, 4), (pc.month, 5, 7), (pc.day, 8, 10)]
+    if fmt != "%Y-%m-%d":
+        checks += [(pc.hour, 11, 13), (pc.minute, 14, 16), (pc.second, 17, 19)]
+    ok = pc.is_valid(parsed)
+    for component, start, stop in checks:
+        ok = pc.and_(ok, pc.equal(component(parsed), written(start, stop)))
+    return pc.fill_null(ok, False)
+
+
+#: The text date forms with an optional ``H:MM[:SS]`` time, for Arrow (RE2 has no back-references,
+#: so the separators are captured and compared afterwards).
+_VECTOR_DATE = (
+    r"^(?P<y>\d{4})(?P<s1>[-/.年])(?P<m>\d{1,2})(?P<s2>[-/.月])(?P<d>\d{1,2})(?P<s3>日?)"
+    r"(?:(?:[ T]\s*|\s+)(?P<hh>\d{1,2}):(?P<mi>\d{2})(?::(?P<ss>\d{2}))?)?$"
+)
+_VECTOR_DATE_8 = r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$"
+
+
+def _vector_datetime(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(mask, ``YYYY-MM-DD HH:MM:SS``) for the common text forms, vectorised.
+
+    Covers ``YYYY-M-D`` / ``YYYY/M/D`` / ``YYYY.M.D`` / ``YYYY年M月D日`` (same separator twice) with an
+    optional ``H:MM[:SS]``, and ``YYYYMMDD``; other forms (fractional seconds, serial numbers) are
+    left to the scalar rules. Impossible dates and times are not in the mask.
+    """
+    parts = pc.extract_regex(values, _VECTOR_DATE)
+    get = {
+        name: pc.struct_field(parts, name)
+        for name in ("y", "s1", "m", "s2", "d", "s3", "hh", "mi", "ss")
+    }
+    same_sep = pc.and_(
+        pc.equal(get["s1"], get["s2"]),
+        pc.and_(pc.not_equal(get["s1"], "年"), pc.equal(get["s3"], "")),
+    )
+    chinese = pc.and_(
+        pc.and_(pc.equal(get["s1"], "年"), pc.equal(get["s2"], "月")), pc.equal(get["s3"], "日")
+    )
+    ok = pc.fill_null(pc.or_(same_sep, chinese), False)
+
+    def pad(array: pa.Array, default: str) -> pa.Array:
+        filled = pc.if_else(pc.equal(array, ""), default, array)
+        return pc.utf8_lpad(filled, width=2, padding="0")
+
+    canonical = pc.binary_join_element_wise(get["y"], pad(get["m"], "0"), pad(get["d"], "0"), "-")
+    time = pc.binary_join_element_wise(
+        pad(get["hh"], "0"), pad(get["mi"], "0"), pad(get["ss"], "0"), ":"
+    )
+    canonical = pc.binary_join_element_wise(canonical, time, " ")
+
+    eight = pc.extract_regex(values, _VECTOR_DATE_8)
+    canonical8 = pc.binary_join_element_wise(
+        pc.struct_field(eight, "y"),
+        pc.struct_field(eight, "m"),
+        pc.struct_field(eight, "d"),
+        "-",
+    )
+    canonical8 = pc.binary_join_element_wise(canonical8, "00:00:00", " ")
+    is8 = pc.is_valid(eight)
+    canonical = pc.if_else(ok, canonical, pc.if_else(is8, canonical8, pa.scalar(None, pa.string())))
+    valid = _valid_canonical_dates(pc.fill_null(canonical, "x"), "%Y-%m-%d %H:%M:%S")
+    return pc.and_(pc.fill_null(pc.or_(ok, is8), False), valid), canonical
+
+
+def _fast_canonical(values: pa.Array, type_: str) -> tuple[pa.Array, pa.Array]:
+    """(mask, canonical) for the values of an int/decimal/date/datetime column Arrow can read
+    without Python; the rest go scalar."""
+    if type_ in ("datetime", "date"):
+        mask, canonical = _vector_datetime(values)
+        if type_ == "date":
+            canonical = pc.utf8_slice_codeunits(canonical, 0, 10)
+        return mask, canonical
+    if type_ == "int":
+        return pc.match_substring_regex(values, _FAST_INT), values
+    if type_ == "decimal":
+        return pc.match_substring_regex(values, _FAST_DECIMAL), values
+    raise ValueError(f"no vectorised form for type {type_!r}")
+
+
+def _change_key(values: pa.Array) -> pa.Array:
+    """Raw/stored comparison key: white space (ASCII and Unicode, e.g. full-width ``\u3000``
+    and no-break spaces) removed, lower-case."""
+    return pc.utf8_lower(pc.replace_substring_regex(values, r"[\s\p{Z}]+", ""))
+
+
+def nfkc_strip_array(values: pa.Array) -> pa.Array:
+    """Vectorised :func:`normalise_text` on strings: NFKC + strip, null for an empty cell
+    (null, blank, white space, ``-``/``－``/``—``)."""
+    text = pc.utf8_trim_whitespace(pc.utf8_normalize(values, form="NFKC"))
+    empty = pc.is_in(text, value_set=pa.array(sorted(EMPTY_MARKS)))
+    return pc.if_else(empty, pa.scalar(None, pa.string()), text)
+
+
+def normalise_array(
+    raw: pa.Array | pa.ChunkedArray,
+    type_: str,
+    domain: str = "",
+    reference: Reference | None = None,
+    upper: bool = False,
+    max_examples: int = 3,
+    quiet_forms: bool = True,
+) -> NormalisedColumn:
+    """Normalise a column of raw cell strings (nulls allowed) as :func:`normalise_value` does.
+
+    Works on the unique values (Arrow dictionary encoding): Arrow kernels for NFKC, strip, empty
+    marks, name white space, upper-case and the already-canonical number/date forms; Python
+    only for the remaining distinct values. ``quiet_forms`` keeps two routine forms out of the
+    changed count: an Excel date cell in a date column (``2020-01-05 00:00:00`` → ``2020-01-05``)
+    and a plain date in a date-time column (``2020-01-05`` → ``2020-01-05 00:00:00``).
+    """
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks() if raw.num_chunks != 1 else raw.chunk(0)
+    if raw.type != pa.string():
+        raw = raw.cast(pa.string())
+    encoded = pc.dictionary_encode(raw)
+    uniques: pa.Array = encoded.dictionary
+    indices = encoded.indices
+
+    text = nfkc_strip_array(uniques)
+
+    if type_ == "name":
+        stored = pc.replace_substring_regex(text, r"\s+", "")
+    elif type_ == "code":
+        ref = reference or load_reference()
+        stored = pa.array(
+            [None if t is None else normalise_code(t, domain, ref) for t in text.to_pylist()],
+            type=pa.string(),
+        )
+    elif type_ in SCALAR_CANONICAL:
+        mask, canon = _fast_canonical(text, type_)
+        mask = pc.fill_null(mask, False)
+        # the rest (unusual forms, values that do not read) one distinct value at a time
+        rest = pc.and_(pc.invert(mask), pc.is_valid(text))
+        slow = SCALAR_CANONICAL[type_]
+        rest_values = [slow(v) or v for v in text.filter(rest).to_pylist()]
+        stored = pc.replace_with_mask(
+            pc.if_else(mask, canon, pa.scalar(None, pa.string())),
+            rest,
+            pa.array(rest_values, type=pa.string()),
+        )
+    else:
+        stored = pc.utf8_upper(text) if upper else text
+
+    # Changes beyond white space and case, counted in cells.
+    differs = pc.fill_null(pc.not_equal(_change_key(uniques), _change_key(stored)), False)
+    if quiet_forms and type_ in ("date", "datetime"):
+        # an Excel date cell in a date column, a date-only value in a date-time column
+        form = r"^\d{4}-\d{2}-\d{2} 00:00:00$" if type_ == "date" else _FAST_DATE
+        quiet = pc.fill_null(pc.match_substring_regex(uniques, form), False)
+        differs = pc.and_(differs, pc.invert(quiet))
+    changed_ids = np.flatnonzero(differs.to_numpy(zero_copy_only=False))
+    changed = 0
+    examples: list[tuple[str, str]] = []
+    if changed_ids.size:
+        ids = pc.fill_null(indices, len(uniques)).to_numpy(zero_copy_only=False)
+        counts = np.bincount(ids, minlength=len(uniques) + 1)
+        changed = int(counts[changed_ids].sum())
+        raw_list = uniques.take(pa.array(changed_ids[:max_examples])).to_pylist()
+        new_list = stored.take(pa.array(changed_ids[:max_examples])).to_pylist()
+        examples = [(r.strip(), n) for r, n in zip(raw_list, new_list, strict=True)]
+
+    return NormalisedColumn(values=stored.take(indices), changed=changed, examples=examples)
+
+
+def column_upper(spec: ColumnSpec) -> bool:
+    """Whether a template column is stored upper-case (组织机构代码, 执业证书编码)."""
+    return spec.name in UPPER_CASE_COLUMNS
+
+
+def to_string_series(values: pa.Array, index: pd.Index | None = None) -> pd.Series:
+    """Arrow strings as a pandas ``string[pyarrow]`` Series (NA for null)."""
+    return pd.Series(pd.arrays.ArrowStringArray(values), index=index, copy=False)
+
+
+def normalise_series(
+    series: pd.Series | Iterable[object],
+    spec: ColumnSpec,
+    reference: Reference | None = None,
+) -> pd.Series:
+    """Normalise any iterable of raw cells as the template column ``spec`` (``string`` dtype)."""
+    raw = pa.array([cell_text(v) for v in series], type=pa.string())
+    column = normalise_array(raw, spec.type, spec.domain, reference, upper=column_upper(spec))
+    index = series.index if isinstance(series, pd.Series) else None
+    return to_string_series(column.values, index)
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing canonical strings
+# --------------------------------------------------------------------------------------------
+
+#: Dates and date-times must lie in this range (templates.md "Types"); the one copy of it.
+DATE_MIN = pd.Timestamp("1900-01-01")
+DATE_MAX = pd.Timestamp("2100-12-31 23:59:59.999999")
+
+_MIN_NS = "1677-09-22"
+_MAX_NS = "2262-04-10"
+
+
+def typed_column(series: pd.Series, type_: str) -> pd.Series:
+    """Parse a stored (canonical) column: ``date``/``datetime`` → ``datetime64[ns]``, ``int`` →
+    ``Int64``, ``decimal`` → ``Float64``; anything else unchanged.
+
+    A value that is not canonical parses to NA (NaT): a filled cell with an NA typed value is a
+    format error. Dates outside what ``datetime64[ns]`` holds (before 1677-09-22, after
+    2262-04-10) also parse to NaT; they are outside 1900–2100 anyway.
+    """
+    if type_ not in ("date", "datetime", "int", "decimal"):
+        return series
+    arr = arrow_strings(series)
+    if type_ in ("date", "datetime"):
+        fmt = "%Y-%m-%d" if type_ == "date" else "%Y-%m-%d %H:%M:%S"
+        head = pc.utf8_slice_codeunits(arr, 0, 10)
+        in_ns = pc.and_(pc.greater_equal(head, _MIN_NS), pc.less(head, _MAX_NS))
+        ok = pc.and_(_valid_canonical_dates(arr, fmt), pc.fill_null(in_ns, False))
+        parsed = pc.strptime(
+            pc.if_else(ok, arr, pa.scalar(None, pa.string())), format=fmt, unit="s"
+        )
+        values = parsed.cast(pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+        return pd.Series(values, index=series.index, dtype="datetime64[ns]")
+    if type_ == "int":
+        ok = pc.fill_null(pc.match_substring_regex(arr, r"^-?\d{1,18}$"), False)
+        parsed = pc.cast(pc.if_else(ok, arr, pa.scalar(None, pa.string())), pa.int64())
+        return pd.Series(pd.array(parsed.to_pylist(), dtype="Int64"), index=series.index)
+    ok = pc.fill_null(pc.match_substring_regex(arr, NUMBER_RE.pattern), False)
+    parsed = pc.cast(pc.if_else(ok, arr, pa.scalar(None, pa.string())), pa.float64())
+    return pd.Series(pd.array(parsed.to_pylist(), dtype="Float64"), index=series.index)

@@ -1,0 +1,351 @@
+"""导入: upload workbooks of one table, see what was imported, preview, delete."""
+
+from __future__ import annotations
+
+import html
+import logging
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from cwdx.errors import CwdxError
+from cwdx.reference import TABLE_TITLES
+from cwdx.workspace import (
+    ImportOutcome,
+    InstitutionInfo,
+    Workspace,
+)
+from cwdx_widgets.common import (
+    Alert,
+    LoadingButton,
+    ProgressFn,
+    frame_table,
+    html_area,
+    note,
+    section,
+    without_command_lines,
+)
+from cwdx_widgets.section_base import (
+    PREVIEW_ROWS,
+    PageState,
+    Refresh,
+)
+
+log = logging.getLogger("cwdx.app")
+
+
+#: The notice the page shows above every import (templates.md, exact text).
+APPEND_NOTICE = "如需重新导入数据，请先删除历史数据后再操作。否则视为追加导入数据。"
+
+IMPORT_TITLES: dict[str, str] = {"cases": "导入病案首页数据", "staff": "导入申报人员信息"}
+ROW_UNITS: dict[str, str] = {"cases": "条", "staff": "人"}
+
+
+def _safe_name(name: str) -> str:
+    """The base name of an uploaded file, without any folder part."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return base or "上传文件.xlsx"
+
+
+def _frozen_label(org: str, info: InstitutionInfo | None) -> str:
+    """``org（名称，阶段）`` of a frozen institution named in a rejection."""
+    if info is None:
+        return org
+    return f"{org}（{info.name}，{info.stage}）" if info.name else f"{org}（{info.stage}）"
+
+
+class ImportSection:
+    """导入病案首页数据 / 导入申报人员信息: upload, import, per-file result, preview, delete."""
+
+    def __init__(self, ws: Workspace, table: str, refresh_page: Refresh) -> None:
+        self.ws = ws
+        self.table = table
+        self.refresh_page = refresh_page
+        self.title = TABLE_TITLES[table]
+        prefix = f"cwdx-{table}"
+        self.alert = Alert(f"{prefix}-alert")
+        self.upload = widgets.FileUpload(
+            accept=".xlsx,.xlsm", multiple=True, description="选择文件", icon="upload"
+        )
+        self.upload.add_class(f"{prefix}-upload")
+        self.selected = html_area(f"{prefix}-selected")
+        self.upload.observe(self._on_select, names="value")
+        self.import_button = LoadingButton(
+            "开始导入", self._import, self.alert, f"{prefix}-import", button_style="primary"
+        )
+        self.import_button.enabled = False
+        self.force_button = LoadingButton(
+            "仍然导入（重复数据）",
+            self._force_import,
+            self.alert,
+            f"{prefix}-force",
+            button_style="warning",
+        )
+        self.force_button.widget.layout.display = "none"
+        self.results = html_area(f"{prefix}-results")
+        self.count = html_area(f"{prefix}-count")
+        self.preview = html_area(f"{prefix}-preview")
+        self.delete_button = widgets.Button(
+            description="删除历史数据", icon="trash", layout=widgets.Layout(width="auto")
+        )
+        self.delete_button.add_class(f"{prefix}-delete")
+        self.delete_button.on_click(lambda _b: self.ask_delete())
+        self.confirm_text = widgets.HTML("")
+        self.confirm_button = LoadingButton(
+            "确认删除", self._delete, self.alert, f"{prefix}-delete-confirm", button_style="danger"
+        )
+        self.cancel_button = widgets.Button(description="取消", layout=widgets.Layout(width="auto"))
+        self.cancel_button.add_class(f"{prefix}-delete-cancel")
+        self.cancel_button.on_click(lambda _b: self.cancel_delete())
+        self.confirm_box = widgets.VBox(
+            [self.confirm_text, widgets.HBox([self.confirm_button.widget, self.cancel_button])],
+            layout=widgets.Layout(display="none"),
+        )
+        self.confirm_box.add_class(f"{prefix}-delete-box")
+        self._pending: list[tuple[str, bytes | memoryview]] = []
+        self._duplicates: list[tuple[str, bytes | memoryview]] = []
+        self._state = PageState()
+        notice = note(APPEND_NOTICE, f"{prefix}-notice")
+        hint = note(
+            "可一次选择多个 .xlsx 文件（每个文件不超过约 100 MB）；"
+            "大文件传到系统需要一些时间，请等出现“已选择”提示后再点击“开始导入”。"
+        )
+        self.widget = section(
+            IMPORT_TITLES[table],
+            f"cwdx-import {prefix}-section",
+            [
+                notice,
+                hint,
+                widgets.HBox([self.upload, self.import_button.widget]),
+                self.selected,
+                self.alert.widget,
+                self.force_button.widget,
+                self.results,
+                self.count,
+                self.preview,
+                widgets.HBox([self.delete_button]),
+                self.confirm_box,
+            ],
+        )
+
+    # ---- selecting and importing
+
+    def set_files(self, files: list[tuple[str, bytes]]) -> None:
+        """Select files as the upload widget would (``(name, content)`` pairs)."""
+        self.upload.value = tuple(
+            {
+                "name": name,
+                "type": "",
+                "size": len(data),
+                "content": memoryview(data),
+                "last_modified": datetime.now(UTC),
+            }
+            for name, data in files
+        )
+
+    def _on_select(self, change: dict[str, Any]) -> None:
+        files: list[tuple[str, bytes | memoryview]] = []
+        for item in change["new"] or ():
+            content = item["content"]
+            data = content if isinstance(content, memoryview) else memoryview(bytes(content))
+            files.append((_safe_name(item["name"]), data))
+        if not files:
+            return
+        self._pending = files
+        self.alert.clear()
+        self.results.value = ""
+        self.force_button.widget.layout.display = "none"
+        names = "、".join(html.escape(name) for name, _ in files)
+        self.selected.value = f'<div class="cwdx-note">已选择 {len(files)} 个文件：{names}</div>'
+        self.import_button.enabled = True
+
+    def _import(self, on_progress: ProgressFn) -> None:
+        files, self._pending = self._pending, []
+        self.import_button.enabled = False
+        selected = self.selected.value
+        try:
+            self._run_import(files, False, on_progress)
+        except CwdxError:
+            # refused as a whole (e.g. the workspace is busy): keep the choice for a retry
+            self._pending = files
+            self.selected.value = selected
+            self.import_button.enabled = bool(files)
+            raise
+
+    def _force_import(self, on_progress: ProgressFn) -> None:
+        files, self._duplicates = self._duplicates, []
+        self.force_button.widget.layout.display = "none"
+        try:
+            self._run_import(files, True, on_progress)
+        except CwdxError:
+            self._duplicates = files
+            self.force_button.widget.layout.display = "" if files else "none"
+            raise
+
+    def _run_import(
+        self, files: list[tuple[str, bytes | memoryview]], force: bool, on_progress: ProgressFn
+    ) -> None:
+        if not files:
+            raise CwdxError("请先点击“选择文件”选择要导入的 .xlsx 文件。")
+        self.selected.value = ""
+        with tempfile.TemporaryDirectory(prefix="cwdx-upload-") as tmp:
+            paths = []
+            for index, (name, data) in enumerate(files):
+                folder = Path(tmp) / str(index)  # two files may share a name
+                folder.mkdir()
+                path = folder / name
+                path.write_bytes(data)
+                paths.append(path)
+            log.info("上传 %s：%d 个文件%s", self.table, len(paths), "（强制）" if force else "")
+            try:
+                outcomes = self.ws.import_files(
+                    self.table, paths, force=force, on_progress=on_progress
+                )
+            finally:
+                self.upload.value = ()
+        self.refresh_page()
+        self._show_outcomes(outcomes, files)  # the alert comes last: the page is up to date
+
+    def _show_outcomes(
+        self, outcomes: list[ImportOutcome], files: list[tuple[str, bytes | memoryview]]
+    ) -> None:
+        unit = ROW_UNITS[self.table]
+        items = []
+        duplicates = []
+        institutions = {i.org: i for i in self._state.institutions}
+        kinds: set[str] = set()
+        for outcome, file in zip(outcomes, files, strict=False):
+            name = html.escape(outcome.file)
+            if outcome.ok:
+                text = f"{name}：导入 {outcome.rows:,} {unit}"
+                if len(outcome.org_rows) > 1:
+                    text += (
+                        "（"
+                        + "、".join(
+                            f"{html.escape(org)} {n:,} {unit}"
+                            for org, n in outcome.org_rows.items()
+                        )
+                        + "）"
+                    )
+                report = outcome.report.describe() if outcome.report is not None else ""
+                detail = f'<div class="cwdx-note">{html.escape(report)}</div>' if report else ""
+                items.append(f'<li class="cwdx-file-ok">{text}。{detail}</li>')
+                continue
+            kind, reason = self._rejection(outcome, institutions)
+            kinds.add(kind)
+            if kind == "duplicate":
+                duplicates.append(file)  # same content already imported: may be forced
+            items.append(
+                f'<li class="cwdx-file-rejected"><span style="color:#cf222e">{name}：未导入。'
+                f"{html.escape(reason)}</span></li>"
+            )
+        self.results.value = f"<ul>{''.join(items)}</ul>"
+        imported = [o for o in outcomes if o.ok]
+        rejected = len(outcomes) - len(imported)
+        rows = sum(o.rows for o in imported)
+        if rejected:
+            text = (
+                f"共 {len(outcomes)} 个文件：导入 {len(imported)} 个（{rows:,} {unit}），"
+                f"{rejected} 个文件未导入，原因见下方。"
+            )
+            if "file" in kinds:
+                text += "请按原因修改文件后重新导入。"
+            if "duplicate" in kinds:
+                text += "内容重复的文件如确需再次导入，请点击“仍然导入（重复数据）”。"
+            if "frozen" in kinds:
+                text += (
+                    "数据已检测（已冻结）：在本页面先点击“删除历史数据”（同时解冻），再重新导入。"
+                )
+            self.alert.error(text)
+        else:
+            self.alert.success(f"导入完成：{len(imported)} 个文件，共 {rows:,} {unit}。")
+        self._duplicates = duplicates
+        self.force_button.widget.layout.display = "" if duplicates else "none"
+
+    @staticmethod
+    def _rejection(
+        outcome: ImportOutcome, institutions: dict[str, InstitutionInfo]
+    ) -> tuple[str, str]:
+        """``(kind, reason)`` of a rejected file, in the page's words: ``duplicate`` (same
+        content as a file whose rows are in the workspace), ``frozen`` (rows of a checked
+        institution) or ``file`` (the file itself, e.g. an extra column). The workspace's
+        reasons also name command lines; the page names its own buttons instead."""
+        if outcome.rejected_kind == "duplicate" and outcome.duplicate_of:
+            earlier_file, earlier_time = outcome.duplicate_of
+            return "duplicate", (
+                f"内容与 {earlier_time} 已导入的文件“{earlier_file}”完全相同，为避免重复数据未再次导入。"
+                "如确需再次导入，请点击“仍然导入（重复数据）”。"
+            )
+        if outcome.rejected_kind == "frozen":
+            names = "、".join(
+                _frozen_label(org, institutions.get(org)) for org in outcome.frozen_orgs
+            )
+            return "frozen", (
+                f"文件含有已检测（已冻结）机构 {names}的数据，整个文件未导入。如需导入，请先点击"
+                "“删除历史数据”（同时解冻），再重新导入；或从文件中删去该机构的行后重新导入。"
+            )
+        return "file", without_command_lines(outcome.rejected or "")
+
+    # ---- deleting
+
+    def ask_delete(self) -> None:
+        """Show the confirmation step of 删除历史数据."""
+        rows = getattr(self._state, self.table)
+        if rows == 0:
+            self.alert.info(f"工作区中没有{self.title}，无需删除。")
+            return
+        frozen = [i for i in self._state.institutions if i.frozen]
+        text = f"确定删除已导入的全部{self.title}（{rows:,} {ROW_UNITS[self.table]}）吗？此操作不能撤销。"
+        if frozen:
+            text += (
+                "数据已检测，删除后检测结果和计算结果一并清除（解冻到“已上传”阶段），"
+                "重新导入后需要重新检测。"
+            )
+        self.confirm_text.value = (
+            f'<div class="cwdx-alert cwdx-alert-warning">{html.escape(text)}</div>'
+        )
+        self.confirm_box.layout.display = ""
+
+    def cancel_delete(self) -> None:
+        """Hide the confirmation step."""
+        self.confirm_box.layout.display = "none"
+
+    def _delete(self, _on_progress: ProgressFn) -> None:
+        self.confirm_box.layout.display = "none"
+        result = self.ws.delete(self.table, everything=True, force=True)
+        self.results.value = ""
+        self.force_button.widget.layout.display = "none"
+        self.refresh_page()
+        self.alert.success(f"已删除{self.title} {result.total:,} {ROW_UNITS[self.table]}。")
+
+    # ---- state
+
+    def refresh(self, state: PageState) -> None:
+        """Show the row count and the preview of the first rows."""
+        self._state = state
+        if self._duplicates and any(i.frozen for i in state.institutions):
+            # checked since: the data is frozen, a forced import would be refused
+            self._duplicates = []
+            self.force_button.widget.layout.display = "none"
+        rows = getattr(state, self.table)
+        unit = ROW_UNITS[self.table]
+        self.delete_button.disabled = rows == 0
+        if rows == 0:
+            self.count.value = f'<div class="cwdx-note">当前工作区中{self.title}：0 {unit}。</div>'
+            self.preview.value = ""
+            return
+        self.count.value = (
+            f'<div class="cwdx-note">当前工作区中{self.title}：<b>{rows:,}</b> {unit}。</div>'
+        )
+        head = self.ws.head(self.table, PREVIEW_ROWS)
+        columns = [c for c in head.columns if not str(c).startswith("_")]
+        shown = head[columns].copy()
+        shown.insert(0, "行号", head["_row"])
+        shown.insert(0, "文件", head["_file"])
+        caption = f"预览：前 {len(head):,} 行（共 {rows:,} 行）"
+        self.preview.value = f'<div class="cwdx-note">{caption}</div>' + frame_table(
+            shown, limit=PREVIEW_ROWS
+        )
