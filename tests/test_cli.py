@@ -123,7 +123,9 @@ def test_delete_unfreeze_and_frozen_refusal(
     ws = str(tmp_path / "ws")
     run(capsys, "-w", ws, "import", "staff", str(books["staff"]))
     run(capsys, "-w", ws, "import", "cases", str(books["cases"]))
-    Workspace(ws).save_check("H001", True, {"E01": 0}, pd.DataFrame({"rule_id": []}), [])
+    Workspace(ws).save_check(
+        "H001", True, {"E01": 0}, pd.DataFrame({"rule_id": []}), [], errors=0, warnings=0
+    )
     code, out, err = run(capsys, "-w", ws, "delete", "all", "--org", "H001")
     assert (code, out) == (2, "")
     assert err == (
@@ -168,7 +170,15 @@ def test_check_and_compute_exit_codes(
         calls.append(("check", list(orgs)))
         for org in orgs:
             passed = org == "H002"
-            ws.save_check(org, passed, {"E01": 0 if passed else 2, "W01": 1}, pd.DataFrame(), [])
+            ws.save_check(
+                org,
+                passed,
+                {"E01": 0 if passed else 2, "W01": 1},
+                pd.DataFrame(),
+                [],
+                errors=0 if passed else 2,
+                warnings=1,
+            )
         return {}
 
     def fake_compute(ws, orgs=None, on_progress=None, case_list=False):
