@@ -192,9 +192,7 @@ def test_rejected_file_leaves_nothing_but_its_record(ws: Workspace, tmp_path: Pa
 def test_freeze_refusals_and_unfreeze_transitions(ws: Workspace, tmp_path: Path) -> None:
     ws.import_files("staff", [staff_book(tmp_path / "a.xlsx", "H001", "H002")])
     ws.save_check("H001", True, {"E01": 0, "W01": 1}, _findings(), [], errors=0, warnings=1)
-    ws.save_check(
-        "H002", False, {"E01": 2, "W01": 0}, _findings(), ["E05"], errors=2, warnings=0
-    )
+    ws.save_check("H002", False, {"E01": 2, "W01": 0}, _findings(), ["E05"], errors=2, warnings=0)
     info = ws.institution("H001")
     assert (info.stage, info.frozen, info.passed, info.errors, info.warnings) == (
         STAGE_PASSED,
