@@ -43,7 +43,6 @@ from cwdx_widgets.common import (
     note,
     report_exception,
     section,
-    without_command_lines,
 )
 
 log = logging.getLogger("cwdx.app")
@@ -419,7 +418,7 @@ class ImportSection:
                 f"文件含有已检测（已冻结）机构 {names}的数据，整个文件未导入。如需导入，请先点击"
                 "“删除历史数据”（同时解冻），再重新导入；或从文件中删去该机构的行后重新导入。"
             )
-        return "file", without_command_lines(outcome.rejected or "")
+        return "file", outcome.rejected or ""
 
     # ---- deleting
 
