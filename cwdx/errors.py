@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 
 
 class ErrorKind(Enum):
@@ -36,13 +36,13 @@ class ErrorKind(Enum):
 _EXIT_CODES = {ErrorKind.CHECK_FAILED: 1}
 
 
-@dataclass(frozen=True)
-class Hint:
+class Hint(NamedTuple):
     """The next step a refusal suggests, as data: each front end renders it its own way (the
     command line as a command, the apps as a button).
 
     ``action`` is ``"unfreeze"`` (``orgs`` at ``stage`` ``check`` or ``compute``) or
-    ``"force_import"`` (import the same content again on purpose).
+    ``"force_import"`` (import the same content again on purpose). A named tuple, not a
+    dataclass: ``dataclasses`` would add about 10 ms to every ``cwdx`` start.
     """
 
     action: str

@@ -35,7 +35,7 @@ from cwdx.errors import CwdxError, make_output_dir, os_error_text
 from cwdx.log import get_logger
 
 if TYPE_CHECKING:
-    from cwdx.workspace import Workspace
+    from cwdx.workspace import Action, Workspace
 
 log = get_logger("cli")
 
@@ -207,7 +207,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _split_targets(
-    ws: Workspace, orgs: Sequence[str] | None, action: str
+    ws: Workspace, orgs: Sequence[str] | None, action: Action
 ) -> tuple[list[str], list[str]]:
     """(allowed, refused) institutions for ``action``; refusals are printed."""
     wanted = list(dict.fromkeys(orgs)) if orgs else [i.org for i in ws.institutions()]

@@ -69,6 +69,7 @@ def _positive(text: str) -> int:
 
 def _table_argument(parser: argparse.ArgumentParser, with_all: bool = False) -> None:
     """The positional ``cases|staff`` (``cases|staff|all`` for delete)."""
+    choices: tuple[str, ...]
     if with_all:
         choices, help_text = ("cases", "staff", "all"), "cases、staff 或 all（两张表）"
     else:
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", action="store_true", help="不显示进度条")
     # -w and --quiet are also accepted after the command (``cwdx import cases F --quiet``).
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "-w", "--workspace", metavar="工作区", default=argparse.SUPPRESS, help="工作区文件夹"
     )
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
         return plain_add(name, parents=[common], **kwargs)
 
-    sub.add_parser = add_parser  # type: ignore[method-assign]
+    sub.add_parser = add_parser  # type: ignore[method-assign,assignment]
     _add_data_commands(sub)
     _add_workspace_commands(sub)
     _add_tool_commands(sub)

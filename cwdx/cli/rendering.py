@@ -3,7 +3,6 @@ next step rendered as a command line."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 import threading
 import time
@@ -120,6 +119,8 @@ def hint_text(hint: Hint, workspace: str | Path | None) -> str:
     """A refusal's next step as the command line says it: ``命令行：cwdx -w WS unfreeze --org
     H001 --stage check`` or ``命令行加 --force``; empty for a step it cannot name."""
     if hint.action == "unfreeze":
+        import shlex  # only a refusal needs it: kept off the start-up path
+
         folder = shlex.quote(str(workspace)) if workspace else "工作区"
         orgs = " ".join(shlex.quote(org) for org in hint.orgs)
         return f"命令行：cwdx -w {folder} unfreeze --org {orgs} --stage {hint.stage}"

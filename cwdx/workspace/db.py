@@ -121,6 +121,8 @@ class Database:
     path: Path
     db_path: Path
     read_only: bool
+    #: the log file this process writes (in the workspace unless it is read-only)
+    log_path: Path
 
     def _has_data_files(self) -> bool:
         """Whether the folder holds any stored file (data, checks or results)."""

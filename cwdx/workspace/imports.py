@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -80,6 +80,7 @@ class Imports(WriteLock):
 
     def _import_one(self, table: str, path: Path, force: bool) -> ImportOutcome:
         started = time.monotonic()
+        table_name = cast(Literal["cases", "staff"], table)  # checked by import_files
         shown = reader.display_name(path)  # a GBK name on Linux cannot be printed or stored
         outcome = ImportOutcome(file=shown, path=reader.display_path(path), table=table, sha256="")
         if not path.is_file() and not path.is_dir():  # the reader explains a folder
@@ -107,7 +108,7 @@ class Imports(WriteLock):
                 outcome.hint = Hint(action="force_import")
                 return self._record_rejection(outcome)
         try:
-            result = reader.read_workbook(path, table, sha256=outcome.sha256 or None)
+            result = reader.read_workbook(path, table_name, sha256=outcome.sha256 or None)
         except Exception:
             log.exception("读取文件 %s（%s）时发生内部错误", shown, table)
             outcome.rejected = (
