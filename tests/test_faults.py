@@ -202,7 +202,7 @@ def test_interrupt_exits_with_a_documented_status(
     def interrupted(args: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_status", interrupted)
+    monkeypatch.setattr(cli.commands, "cmd_status", interrupted)
     code, out, err = _main(capsys, "-w", str(tmp_path / "ws"), "status")
     assert (code, out) == (2, "")
     assert err == "操作已中断，未完成的操作不会留下数据；如需完成，请重新运行该命令。\n"
