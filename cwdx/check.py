@@ -401,7 +401,15 @@ def _check_locked(
         if result.failed_rules:
             # also when the rule ran in a worker process, whose log records go nowhere
             log.error("数据检测 %s：运行出错的规则 %s", org, "; ".join(failed_rule_list(result)))
-        ws.save_check(org, result.passed, result.counts, result.findings, failed_rule_list(result))
+        ws.save_check(
+            org,
+            result.passed,
+            result.counts,
+            result.findings,
+            failed_rule_list(result),
+            errors=result.errors,
+            warnings=result.warnings,
+        )
         results[org] = result
         if on_progress:
             on_progress(len(results), total, f"数据检测：{org}")

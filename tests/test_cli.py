@@ -123,13 +123,15 @@ def test_delete_unfreeze_and_frozen_refusal(
     ws = str(tmp_path / "ws")
     run(capsys, "-w", ws, "import", "staff", str(books["staff"]))
     run(capsys, "-w", ws, "import", "cases", str(books["cases"]))
-    Workspace(ws).save_check("H001", True, {"E01": 0}, pd.DataFrame({"rule_id": []}), [])
+    Workspace(ws).save_check(
+        "H001", True, {"E01": 0}, pd.DataFrame({"rule_id": []}), [], errors=0, warnings=0
+    )
     code, out, err = run(capsys, "-w", ws, "delete", "all", "--org", "H001")
     assert (code, out) == (2, "")
     assert err == (
         "机构 H001（测试医院）处于「已检测-通过」阶段，数据已冻结，不能删除数据；"
-        f"请先「在上传阶段解冻数据检测」（命令行：cwdx -w {Path(ws).resolve()} unfreeze --org H001"
-        " --stage check）后再操作。\n"
+        "请先「在上传阶段解冻数据检测」后再操作"
+        f"（命令行：cwdx -w {Path(ws).resolve()} unfreeze --org H001 --stage check）。\n"
     )
     code, out, _ = run(capsys, "-w", ws, "unfreeze", "--org", "H001", "--stage", "compute")
     assert (code, out) == (0, "没有需要解冻的机构（所选机构未处于可解冻的阶段）。\n")
@@ -168,7 +170,15 @@ def test_check_and_compute_exit_codes(
         calls.append(("check", list(orgs)))
         for org in orgs:
             passed = org == "H002"
-            ws.save_check(org, passed, {"E01": 0 if passed else 2, "W01": 1}, pd.DataFrame(), [])
+            ws.save_check(
+                org,
+                passed,
+                {"E01": 0 if passed else 2, "W01": 1},
+                pd.DataFrame(),
+                [],
+                errors=0 if passed else 2,
+                warnings=1,
+            )
         return {}
 
     def fake_compute(ws, orgs=None, on_progress=None, case_list=False):
@@ -237,20 +247,6 @@ def test_internal_error_goes_to_the_log(
     assert err == f"发生内部错误，详情已写入日志文件 {log_path}。\n"
     text = log_path.read_text(encoding="utf-8")
     assert "Traceback" in text and "RuntimeError: unexpected" in text
-
-
-def test_missing_engine_is_a_clear_message(
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    books: dict[str, Path],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    ws = str(tmp_path / "ws")
-    run(capsys, "-w", ws, "import", "staff", str(books["staff"]))
-    monkeypatch.setitem(sys.modules, "cwdx.reports", None)  # a broken installation
-    code, _, err = run(capsys, "-w", ws, "report", "--all", "-o", str(tmp_path / "r"))
-    assert code == 2
-    assert err == "当前安装的 cwdx 不包含批量报告功能（cwdx.reports），请安装完整版本。\n"
 
 
 def test_installed_command(tmp_path: Path, books: dict[str, Path]) -> None:
@@ -453,3 +449,29 @@ def test_platform_app_says_it_is_not_provided(capsys: pytest.CaptureFixture[str]
     code, out, err = run(capsys, "app", "platform", "--port", "8899")
     assert (code, out) == (2, "")
     assert err == "平台版尚未提供，目前可以使用机构版：cwdx app institution。\n"
+
+
+def test_a_file_with_rows_of_a_frozen_institution_names_the_unfreeze_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The workspace's refusal carries the unfreeze step as data; the command line renders it
+    as the command to type, the workspace folder quoted for the shell."""
+    ws = str(tmp_path / "工作 区")
+    run(capsys, "-w", ws, "import", "staff", str(staff_book(tmp_path / "a.xlsx", "H001")))
+    Workspace(ws).save_check("H001", False, {"E01": 1}, pd.DataFrame(), [], errors=1, warnings=0)
+    code, out, err = run(
+        capsys, "-w", ws, "import", "staff", str(staff_book(tmp_path / "b.xlsx", "H001", "H001"))
+    )
+    assert (code, out) == (2, "共 1 个文件：导入 0 个（0 行），未导入 1 个。\n")
+    assert err == (
+        "未导入：文件“b.xlsx”含有已冻结机构 H001（测试医院，已检测-未通过）的数据，整个文件未导入；"
+        "如需导入，请从文件中删去该机构的行后重新导入，或先对该机构「在上传阶段解冻数据检测」"
+        f"（命令行：cwdx -w '{Path(ws).resolve()}' unfreeze --org H001 --stage check）。\n"
+    )
+    code, out, err = run(capsys, "-w", ws, "compute", "--org", "H001")
+    assert (code, out) == (1, "")
+    assert err == (
+        "机构 H001（测试医院）数据检测未通过，不能计算；请按反馈表修改数据，删除并重新导入数据后再检测，"
+        "删除前须先「在上传阶段解冻数据检测」"
+        f"（命令行：cwdx -w '{Path(ws).resolve()}' unfreeze --org H001 --stage check）。\n"
+    )

@@ -173,7 +173,7 @@ def test_unfreeze_while_a_computation_runs_is_refused(
     ws = Workspace(tmp_path / "ws")
     ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
     ws.import_files("cases", [case_book(tmp_path / "c.xlsx", "H001")])
-    ws.save_check("H001", True, {}, check.empty_findings(), [])
+    ws.save_check("H001", True, {}, check.empty_findings(), [], errors=0, warnings=0)
     started, release = threading.Event(), threading.Event()
     real_compute = metrics.compute_institution
 
@@ -202,7 +202,7 @@ def test_interrupt_exits_with_a_documented_status(
     def interrupted(args: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_status", interrupted)
+    monkeypatch.setattr(cli.commands, "cmd_status", interrupted)
     code, out, err = _main(capsys, "-w", str(tmp_path / "ws"), "status")
     assert (code, out) == (2, "")
     assert err == "操作已中断，未完成的操作不会留下数据；如需完成，请重新运行该命令。\n"
@@ -289,19 +289,19 @@ def test_disk_full_during_a_later_file_names_the_files_already_imported(
 ) -> None:
     import errno
 
-    from cwdx import workspace
+    from cwdx.workspace import files
 
     ws = Workspace(tmp_path / "ws")
     first = staff_book(tmp_path / "一.xlsx", "H001")
     second = staff_book(tmp_path / "二.xlsx", "H002")
-    real_write = workspace._write_parquet_atomic
+    real_write = files.write_parquet_atomic
 
     def write_until_full(table: object, target: Path) -> None:
         if "/H002/" in target.as_posix():
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(table, target)
 
-    monkeypatch.setattr(workspace, "_write_parquet_atomic", write_until_full)
+    monkeypatch.setattr(files, "write_parquet_atomic", write_until_full)
     with pytest.raises(CwdxError) as full:
         ws.import_files("staff", [first, second])
     assert full.value.message == (

@@ -566,13 +566,36 @@ def test_duplicate_offer_goes_once_the_data_is_checked(app: InstitutionApp, tmp_
     assert app.state.staff == 1
 
 
-def test_refusals_never_show_command_lines() -> None:
+def test_a_refusal_offers_its_unfreeze_step_as_a_button(
+    app: InstitutionApp, tmp_path: Path
+) -> None:
+    """The workspace's refusal carries its next step as data: the page shows the sentence
+    (no command line) and a button beside the refused action that performs the unfreeze."""
+    import pandas as pd
+    from ws_helper import staff_book
+
     from cwdx_widgets.common import report_exception
 
-    alert = Alert()
-    refusal = CwdxError(
-        "机构 H001 已检测，不能删除；请先「在上传阶段解冻数据检测」"
-        "（命令行：cwdx -w /tmp/ws unfreeze --org H001 --stage check）后再操作。"
+    app.ws.import_files("staff", [staff_book(tmp_path / "a.xlsx", "H001")])
+    app.ws.save_check("H001", False, {"E01": 1}, pd.DataFrame(), [], errors=1, warnings=0)
+    app.refresh()
+    with pytest.raises(CwdxError) as refused:
+        app.ws.require_stage("H001", "check")
+    step = app.check.run.next_step
+    assert step.button.layout.display == "none"
+    report_exception(app.check.alert, "数据检测", refused.value, step)
+    assert app.check.alert.text == (
+        "机构 H001（测试医院）处于「已检测-未通过」阶段，数据已冻结，不能重新检测；"
+        "请先「在上传阶段解冻数据检测」后再操作。"
     )
-    report_exception(alert, "删除历史数据", refusal)
-    assert alert.text == ("机构 H001 已检测，不能删除；请先「在上传阶段解冻数据检测」后再操作。")
+    assert (step.button.layout.display, step.button.description) == (
+        "",
+        "在上传阶段解冻数据检测（H001）",
+    )
+    step.button.click()
+    assert step.button.layout.display == "none"
+    assert app.ws.institution("H001").stage == STAGE_UPLOADED
+    assert app.alert.text == "已解冻：H001（已检测-未通过 → 已上传）。"
+    # an error without a next step shows no button
+    report_exception(app.check.alert, "数据检测", CwdxError("工作区正忙。"), step)
+    assert step.button.layout.display == "none"

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from ws_helper import case_book, staff_book, staff_row, write_book
 
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, ErrorKind, Hint
 from cwdx.log import get_logger
 from cwdx.reference import UNKNOWN_ORG
 from cwdx.workspace import (
@@ -132,9 +132,10 @@ def test_same_file_is_refused_unless_forced(ws: Workspace, tmp_path: Path) -> No
     [again] = ws.import_files("staff", [copy])
     assert again.rejected == (
         f"文件“副本.xlsx”与 {first_time} 已导入的文件“a.xlsx”内容完全相同，为避免重复数据未再次导入；"
-        "如确需重复导入，请确认后强制导入（命令行加 --force）。"
+        "如确需重复导入，请确认后强制导入。"
     )
     assert (again.rejected_kind, again.duplicate_of) == ("duplicate", ("a.xlsx", first_time))
+    assert again.hint == Hint(action="force_import")
     assert ws.institution("H001").staff == 2
     # the same content is fine in the other table's guard (it is rejected by the reader there)
     [forced] = ws.import_files("staff", [copy], force=True)
@@ -190,8 +191,8 @@ def test_rejected_file_leaves_nothing_but_its_record(ws: Workspace, tmp_path: Pa
 
 def test_freeze_refusals_and_unfreeze_transitions(ws: Workspace, tmp_path: Path) -> None:
     ws.import_files("staff", [staff_book(tmp_path / "a.xlsx", "H001", "H002")])
-    ws.save_check("H001", True, {"E01": 0, "W01": 1}, _findings(), [])
-    ws.save_check("H002", False, {"E01": 2, "W01": 0}, _findings(), ["E05"])
+    ws.save_check("H001", True, {"E01": 0, "W01": 1}, _findings(), [], errors=0, warnings=1)
+    ws.save_check("H002", False, {"E01": 2, "W01": 0}, _findings(), ["E05"], errors=2, warnings=0)
     info = ws.institution("H001")
     assert (info.stage, info.frozen, info.passed, info.errors, info.warnings) == (
         STAGE_PASSED,
@@ -209,26 +210,30 @@ def test_freeze_refusals_and_unfreeze_transitions(ws: Workspace, tmp_path: Path)
         ["E05"],
     )
     assert check.findings["excel_row"].tolist() == [3]
-    cli = f"cwdx -w {ws.path} unfreeze --org H001 --stage check"
+    unfreeze_h001 = Hint(action="unfreeze", orgs=("H001",), stage="check")
 
     # a file with rows of a frozen institution is rejected whole
     [out] = ws.import_files("staff", [staff_book(tmp_path / "b.xlsx", "H003", "H001")])
     assert out.rejected == (
         "文件“b.xlsx”含有已冻结机构 H001（测试医院，已检测-通过）的数据，整个文件未导入；如需导入，"
-        f"请先对该机构「在上传阶段解冻数据检测」（命令行：{cli}），"
-        "或从文件中删去该机构的行后重新导入。"
+        "请从文件中删去该机构的行后重新导入，或先对该机构「在上传阶段解冻数据检测」。"
     )
-    assert (out.rejected_kind, out.frozen_orgs) == ("frozen", ["H001"])
+    assert (out.rejected_kind, out.frozen_orgs, out.hint) == ("frozen", ["H001"], unfreeze_h001)
     assert [i.org for i in ws.institutions()] == ["H001", "H002"]
 
     with pytest.raises(CwdxError) as err:
         ws.delete("staff", ["H001"])
     assert err.value.message == (
         "机构 H001（测试医院）处于「已检测-通过」阶段，数据已冻结，不能删除数据；"
-        f"请先「在上传阶段解冻数据检测」（命令行：{cli}）后再操作。"
+        "请先「在上传阶段解冻数据检测」后再操作。"
+    )
+    assert (err.value.kind, err.value.hint, err.value.exit_code) == (
+        ErrorKind.REFUSED,
+        unfreeze_h001,
+        2,
     )
     with pytest.raises(CwdxError) as err:
-        ws.save_check("H001", True, {}, _findings(), [])
+        ws.save_check("H001", True, {}, _findings(), [], errors=0, warnings=0)
     assert "不能重新检测" in err.value.message
     with pytest.raises(CwdxError) as err:
         ws.require_stage("H002", "compute")
@@ -238,6 +243,7 @@ def test_freeze_refusals_and_unfreeze_transitions(ws: Workspace, tmp_path: Path)
     assert err.value.message == (
         "工作区中没有机构 H404，请用 status 命令（或机构列表）查看已导入的机构代码。"
     )
+    assert (err.value.kind, err.value.hint) == (ErrorKind.NOT_FOUND, None)
 
     ws.save_results("H001", {"指标汇总": pd.DataFrame({"姓名": ["甲1"], "出院患者人数": [3]})})
     assert ws.institution("H001").stage == STAGE_COMPUTED
@@ -245,9 +251,9 @@ def test_freeze_refusals_and_unfreeze_transitions(ws: Workspace, tmp_path: Path)
     with pytest.raises(CwdxError) as err:
         ws.require_stage("H001", "compute")
     assert err.value.message == (
-        "机构 H001（测试医院）已计算，数据已冻结；如需重新计算，请先「解冻数据检测和计算」"
-        f"（命令行：cwdx -w {ws.path} unfreeze --org H001 --stage compute）。"
+        "机构 H001（测试医院）已计算，数据已冻结；如需重新计算，请先「解冻数据检测和计算」。"
     )
+    assert err.value.hint == Hint(action="unfreeze", orgs=("H001",), stage="compute")
 
     assert ws.unfreeze(["H001", "H002"], stage="compute") == {
         "H001": (STAGE_COMPUTED, STAGE_PASSED)
@@ -288,18 +294,18 @@ def test_deletes_per_table_org_and_everything(ws: Workspace, tmp_path: Path) -> 
     assert err.value.message == (
         "请指定要删除数据的机构（--org 机构代码），或选择全部机构（--everything）。"
     )
-    ws.save_check("H003", True, {}, _findings(), [])
+    ws.save_check("H003", True, {}, _findings(), [], errors=0, warnings=0)
     with pytest.raises(CwdxError) as err:
         ws.delete("all", everything=True)
     assert err.value.message.startswith("机构 H003（测试医院）处于「已检测-通过」阶段")
-    ws.save_check("H001", False, {}, _findings(), [])
+    ws.save_check("H001", False, {}, _findings(), [], errors=0, warnings=0)
     with pytest.raises(CwdxError) as err:
         ws.delete("all", everything=True)
     assert err.value.message == (
         "机构 H001（已检测-未通过）、H003（已检测-通过）的数据已冻结，不能删除数据，本次操作未执行；"
-        "请先「在上传阶段解冻数据检测」"
-        f"（命令行：cwdx -w {ws.path} unfreeze --org H001 H003 --stage check）后再操作。"
+        "请先「在上传阶段解冻数据检测」后再操作。"
     )
+    assert err.value.hint == Hint(action="unfreeze", orgs=("H001", "H003"), stage="check")
     assert len(ws.institutions()) == 2
     out = ws.delete("all", everything=True, force=True)
     assert out.total == 2 and out.removed == ["H001", "H003"]
@@ -449,7 +455,7 @@ def test_mixed_type_result_columns_are_stored(ws: Workspace, tmp_path: Path) -> 
         19800101,
         "x",
     ]
-    ws.save_check("H001", False, {"E02": 1}, mixed, [])
+    ws.save_check("H001", False, {"E02": 1}, mixed, [], errors=1, warnings=0)
     check = ws.load_check("H001")
     assert check is not None and check.findings["value"].tolist() == ["文本", "19800101"]
 
@@ -506,9 +512,51 @@ def test_queued_task_runs_under_its_own_id(ws: Workspace) -> None:
 def test_forced_delete_of_one_table_unfreezes_what_is_left(ws: Workspace, tmp_path: Path) -> None:
     ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
     ws.import_files("cases", [case_book(tmp_path / "c.xlsx", "H001", "H001")])
-    ws.save_check("H001", False, {"E01": 1}, _findings(), [])
+    ws.save_check("H001", False, {"E01": 1}, _findings(), [], errors=1, warnings=0)
     out = ws.delete("cases", everything=True, force=True)
     assert (out.rows, out.removed) == ({"H001": {"cases": 2}}, [])
     assert _summary(ws) == [("H001", STAGE_UPLOADED, False, 0, 1)]
     assert ws.load_check("H001") is None
     assert _files(ws) == {"data/staff/H001/1.parquet"}
+
+
+def test_a_version_2_workspace_gains_the_check_totals_from_its_counts(ws: Workspace) -> None:
+    """Workspaces made before the totals were stored: opening one sums each stored check's
+    counts per rule into errors (E..) and warnings (W.., X..), as the rule catalogue says."""
+    import sqlite3
+
+    from cwdx.rules import RULES
+
+    assert {rid for rid, rule in RULES.items() if rule.severity == "error"} == {
+        rid for rid in RULES if rid.startswith("E")
+    }
+    ws.import_files("staff", [staff_book(ws.path.parent / "a.xlsx", "H001")])
+    counts = {"E01": 2, "E16": 1, "W03": 4, "X01": 5}
+    ws.save_check("H001", False, counts, _findings(), [], errors=3, warnings=9)
+    con = sqlite3.connect(ws.path / "cwdx.sqlite", isolation_level=None)
+    con.execute("ALTER TABLE checks DROP COLUMN errors")  # the version 2 schema
+    con.execute("ALTER TABLE checks DROP COLUMN warnings")
+    con.execute("PRAGMA user_version = 2")
+    con.close()
+
+    info = Workspace(ws.path).institution("H001")
+    assert (info.stage, info.errors, info.warnings, info.counts) == (
+        STAGE_FAILED,
+        3,
+        9,
+        counts,
+    )
+    con = sqlite3.connect(ws.path / "cwdx.sqlite")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    con.close()
+
+
+def test_the_workspace_package_does_not_import_the_rules() -> None:
+    """The workspace stores check totals itself: importing it loads none of the engines."""
+    code = (
+        "import sys, cwdx.workspace; "
+        "print(sorted(m for m in sys.modules if m.split('.')[1:2] and m.split('.')[1] in "
+        "('rules', 'check', 'metrics', 'outputs', 'feedback', 'results')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -13,7 +13,6 @@ import base64
 import html
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,8 @@ from datetime import UTC, datetime
 import ipywidgets as widgets
 from IPython.display import Javascript
 
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, Hint
+from cwdx.workspace.stages import UNFREEZE_CHECK, UNFREEZE_COMPUTE
 from cwdx.xlsx import is_missing
 
 log = logging.getLogger("cwdx.app")
@@ -135,21 +135,62 @@ class Alert:
         self.widget.value = ""
 
 
-#: A command-line hint inside a workspace message: "（命令行：cwdx -w … unfreeze …）",
-#: "（命令行加 --force）". The page offers buttons, not commands.
-_COMMAND_LINE = re.compile(r"（命令行[^）]*）")
+class NextStepButton:
+    """A button offering a refusal's next step (:attr:`CwdxError.hint`): where the command
+    line prints ``cwdx … unfreeze --org …``, the page offers 「在上传阶段解冻数据检测（H001）」.
+
+    Hidden until :meth:`offer` gets a hint it can perform: an ``unfreeze`` hint, once
+    :attr:`unfreeze` (the page's way to unfreeze, then refresh) is set. Errors of the step
+    itself are shown in ``alert``.
+    """
+
+    def __init__(self, alert: Alert, css_class: str = "cwdx-next-step") -> None:
+        self.alert = alert
+        self.unfreeze: Callable[[Hint], None] | None = None
+        self.hint: Hint | None = None
+        self.button = widgets.Button(
+            description="", button_style="warning", layout=widgets.Layout(width="auto")
+        )
+        self.button.add_class(css_class)
+        self.button.layout.display = "none"
+        self.button.on_click(lambda _button: self.click())
+
+    def offer(self, hint: Hint | None) -> None:
+        """Show the button for ``hint`` (hide it when there is nothing it can do)."""
+        usable = hint is not None and hint.action == "unfreeze" and self.unfreeze is not None
+        self.hint = hint if usable else None
+        if hint is not None and usable:
+            what = UNFREEZE_COMPUTE if hint.stage == "compute" else UNFREEZE_CHECK
+            self.button.description = f"{what}（{'、'.join(hint.orgs)}）"
+        self.button.layout.display = "" if usable else "none"
+
+    def click(self) -> None:
+        """Perform the offered step once (the button hides); errors become an alert."""
+        hint, unfreeze = self.hint, self.unfreeze
+        self.offer(None)
+        if hint is None or unfreeze is None:
+            return
+        try:
+            unfreeze(hint)
+        except Exception as exc:  # the widget layer never lets an exception reach the page
+            report_exception(self.alert, "解冻", exc)
 
 
-def without_command_lines(text: str) -> str:
-    """``text`` without its command-line hints (the page's users click buttons)."""
-    return _COMMAND_LINE.sub("", text)
+def show_error(alert: Alert, error: CwdxError, next_step: NextStepButton | None = None) -> None:
+    """Show a refusal: its sentence in ``alert``, its next step (if any) as ``next_step``."""
+    alert.error(error.message)
+    if next_step is not None:
+        next_step.offer(error.hint)
 
 
-def report_exception(alert: Alert, action: str, exc: BaseException) -> None:
-    """Show ``exc`` in ``alert`` as one Chinese sentence; log the traceback of unexpected ones."""
+def report_exception(
+    alert: Alert, action: str, exc: BaseException, next_step: NextStepButton | None = None
+) -> None:
+    """Show ``exc`` in ``alert`` as one Chinese sentence (a refusal's next step as
+    ``next_step``); log the traceback of unexpected ones."""
     if isinstance(exc, CwdxError):
         log.warning("%s：已拒绝（%s）", action, type(exc).__name__)
-        alert.error(without_command_lines(exc.message))
+        show_error(alert, exc, next_step)
         return
     log.error("%s：意外错误 %s", action, type(exc).__name__, exc_info=exc)
     alert.error(UNEXPECTED.format(action=action, kind=type(exc).__name__))
@@ -193,7 +234,10 @@ class LoadingButton:
         self.progress.add_class(f"{css_class}-progress")
         self.status = widgets.Label(value="")
         self.status.add_class(f"{css_class}-status")
-        self.widget = widgets.HBox([self.button, self.progress, self.status])
+        #: a refusal's next step (unfreeze), offered beside the button once the page sets
+        #: ``next_step.unfreeze``
+        self.next_step = NextStepButton(alert, f"{css_class}-next-step")
+        self.widget = widgets.HBox([self.button, self.progress, self.status, self.next_step.button])
         self.running = False
         self._enabled = True
         self._ended: datetime | None = None
@@ -240,12 +284,13 @@ class LoadingButton:
         self.progress.value, self.progress.max = 0, 1
         self.progress.layout.display = ""
         self.status.value = "正在处理，请稍候…"
+        self.next_step.offer(None)
         ok = False
         try:
             self.action(self.on_progress)
             ok = True
         except Exception as exc:  # the widget layer never lets an exception reach the page
-            report_exception(self.alert, self.description, exc)
+            report_exception(self.alert, self.description, exc, self.next_step)
         finally:
             self.running = False
             self.progress.layout.display = "none"

@@ -14,6 +14,7 @@ from pathlib import Path
 import ipywidgets as widgets
 from IPython.display import display
 
+from cwdx.errors import Hint
 from cwdx_widgets.common import STYLE, Alert, report_exception
 from cwdx_widgets.sections import (
     AboutSection,
@@ -83,6 +84,8 @@ class InstitutionApp:
             ]
         )
         self.widget.add_class("cwdx-app")
+        for step in (self.check, self.compute):  # a refusal's unfreeze step as a button
+            step.run.next_step.unfreeze = self.unfreeze
         self.state = PageState()
         self.refresh()
         log.info("机构版页面已打开：%d 个机构", len(self.state.institutions))
@@ -101,6 +104,16 @@ class InstitutionApp:
                 part.refresh(self.state)
         except Exception as exc:  # never a traceback in the page
             report_exception(self.alert, "读取工作区状态", exc)
+
+    def unfreeze(self, hint: Hint) -> None:
+        """Perform a refusal's unfreeze step (the button beside the refused action)."""
+        changed = self.ws.unfreeze(
+            hint.orgs, stage="compute" if hint.stage == "compute" else "check"
+        )
+        self.refresh()
+        if changed and not self.alert.kind:
+            names = "、".join(f"{org}（{old} → {new}）" for org, (old, new) in changed.items())
+            self.alert.success(f"已解冻：{names}。")
 
     def reload_clicked(self) -> None:
         """刷新状态: re-read the workspace and say so (the page may look the same)."""

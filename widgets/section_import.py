@@ -26,7 +26,6 @@ from cwdx_widgets.common import (
     html_area,
     note,
     section,
-    without_command_lines,
 )
 from cwdx_widgets.section_base import (
     PREVIEW_ROWS,
@@ -287,7 +286,7 @@ class ImportSection:
                 f"文件含有已检测（已冻结）机构 {names}的数据，整个文件未导入。如需导入，请先点击"
                 "“删除历史数据”（同时解冻），再重新导入；或从文件中删去该机构的行后重新导入。"
             )
-        return "file", without_command_lines(outcome.rejected or "")
+        return "file", outcome.rejected or ""
 
     # ---- deleting
 

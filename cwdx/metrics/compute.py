@@ -11,7 +11,7 @@ from datetime import datetime
 import pandas as pd
 
 import cwdx
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, ErrorKind, Hint
 from cwdx.log import get_logger
 from cwdx.metrics.definitions import MATCHED, PROVENANCE
 from cwdx.metrics.indicators import InstitutionResults, compute_institution
@@ -97,20 +97,26 @@ def _compute_locked(
             raise CwdxError(
                 "没有可以计算的机构：只有数据检测通过（已检测-通过）的机构才能计算，"
                 "请先执行数据检测并按反馈表修改数据。",
-                exit_code=1 if any(i.stage == STAGE_FAILED for i in infos.values()) else 2,
+                ErrorKind.CHECK_FAILED
+                if any(i.stage == STAGE_FAILED for i in infos.values())
+                else ErrorKind.REFUSED,
             )
     else:
         targets = list(dict.fromkeys(orgs))
         refusals = []
+        hint: Hint | None = None
         failed = False
         for org in targets:
             try:
                 ws.require_stage(org, "compute")
             except CwdxError as error:
                 refusals.append(error.message)
+                hint = error.hint if not refusals[:-1] else None  # one refusal: its next step
                 failed = failed or (org in infos and infos[org].stage == STAGE_FAILED)
         if refusals:
-            raise CwdxError("".join(refusals), exit_code=1 if failed else 2)
+            raise CwdxError(
+                "".join(refusals), ErrorKind.CHECK_FAILED if failed else ErrorKind.REFUSED, hint
+            )
 
     reference = load_reference()
     out: dict[str, InstitutionResults] = {}

@@ -1,0 +1,121 @@
+"""Stored files: every data file is written under a temporary name, flushed, fsynced and
+renamed (:func:`write_parquet_atomic`); frames become Arrow tables for it; and the test hook
+:func:`pause` that lets tests kill a process at a named point."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+_BOOKKEEPING_INT = ("_row", "_import")
+
+
+def org_dirname(org: str) -> str:
+    """A file-system-safe folder name for an institution code (stable, unique per code)."""
+    if re.fullmatch(r"[A-Za-z0-9-]{1,60}", org):
+        return org
+    return "_" + hashlib.sha1(org.encode("utf-8")).hexdigest()[:16]
+
+
+def pause(point: str) -> None:
+    """Test hook: sleep at a named point when ``CWDX_TEST_PAUSE_AT`` names it.
+
+    ``CWDX_TEST_PAUSE_FILE`` (optional) is created when the pause starts, so a test can kill
+    the process at exactly that point.
+    """
+    if os.environ.get("CWDX_TEST_PAUSE_AT") != point:
+        return
+    marker = os.environ.get("CWDX_TEST_PAUSE_FILE")
+    if marker:
+        Path(marker).write_text(point, encoding="utf-8")
+    time.sleep(float(os.environ.get("CWDX_TEST_PAUSE_SECONDS", "60")))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_parquet_atomic(table: pa.Table, target: Path) -> None:
+    """Write ``table`` to ``target`` via a fsynced temporary file and a rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk: give the space back at once
+            tmp.unlink()
+        raise
+    pause("after_write")
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+
+
+def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """The stored row frame as Arrow: every column a string except ``_row``/``_import``."""
+    fields = [
+        pa.field(str(c), pa.int64() if c in _BOOKKEEPING_INT else pa.string())
+        for c in frame.columns
+    ]
+    return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
+
+
+def _text_or_none(value: object) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def any_frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """A result or finding table as Arrow; object columns of mixed types are stored as text."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        fixed = frame.copy()
+        for name in fixed.columns:
+            if fixed[name].dtype == object:
+                fixed[name] = fixed[name].map(_text_or_none)
+        return pa.Table.from_pandas(fixed, preserve_index=False)
+
+
+def split_by_org(arrow: pa.Table, org_rows: dict[str, int]) -> Iterator[tuple[str, pa.Table]]:
+    """The rows of each institution, in file order: one stable sort, then zero-copy slices."""
+    if len(org_rows) == 1:
+        yield next(iter(org_rows)), arrow
+        return
+    ordered = arrow.take(pc.sort_indices(arrow, sort_keys=[("_org", "ascending")]))
+    offset = 0
+    for org in sorted(org_rows):
+        part = ordered.slice(offset, org_rows[org])
+        offset += org_rows[org]
+        column = part["_org"]
+        if column[0].as_py() != org or column[-1].as_py() != org:  # pragma: no cover
+            raise RuntimeError(f"rows of institution {org} are not contiguous after sorting")
+        yield org, part
+    if offset != arrow.num_rows:  # pragma: no cover
+        raise RuntimeError("institution row counts do not add up to the file's rows")
+
+
+# --------------------------------------------------------------------------------------------
+# Public records

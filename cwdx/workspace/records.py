@@ -1,0 +1,173 @@
+"""The records the workspace returns: import outcomes, institutions, imports, checks,
+deletes and tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from cwdx.errors import Hint
+
+
+def institution_label(org: str, name: str) -> str:
+    """How an institution is named to users: ``ORG（名称）``, or just the code without a name."""
+    return f"{org}（{name}）" if name else org
+
+
+def unknown_orgs_message(orgs: Sequence[str]) -> str:
+    """The refusal for institution codes the workspace does not hold."""
+    return (
+        f"工作区中没有机构 {'、'.join(orgs)}，请用 status 命令（或机构列表）查看已导入的机构代码。"
+    )
+
+
+@dataclass
+class ImportOutcome:
+    """What happened to one file of :meth:`Workspace.import_files`."""
+
+    file: str
+    path: str
+    table: str
+    sha256: str
+    rows: int = 0
+    #: institution -> rows imported for it (empty when rejected)
+    org_rows: dict[str, int] = field(default_factory=dict)
+    #: institution -> name as read from the file
+    org_names: dict[str, str] = field(default_factory=dict)
+    #: the full Chinese message when the file was rejected, else ``None``
+    rejected: str | None = None
+    #: why it was rejected: ``duplicate`` (same content already imported), ``frozen`` (rows of
+    #: frozen institutions, listed in :attr:`frozen_orgs`) or ``file`` (the file itself)
+    rejected_kind: str | None = None
+    frozen_orgs: list[str] = field(default_factory=list)
+    #: ``(file name, import time)`` of the earlier import with the same content
+    duplicate_of: tuple[str, str] | None = None
+    #: the reader's normalisation report (has ``describe()``), ``None`` when not read
+    report: Any = None
+    import_id: int | None = None
+    forced: bool = False
+    #: the next step the rejection suggests (import again on purpose, unfreeze), if any
+    hint: Hint | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the file was imported."""
+        return self.rejected is None
+
+    def describe(self) -> str:
+        """One Chinese line for the user: rows per file, or ``未导入：`` and the rejection."""
+        if self.rejected:
+            return f"未导入：{self.rejected}"
+        orgs = "、".join(f"{org} {n} 行" for org, n in self.org_rows.items())
+        text = f"文件 {self.file}：导入 {self.rows} 行"
+        return f"{text}（{orgs}）。" if orgs else f"{text}。"
+
+    def lines(self) -> list[str]:
+        """What the command line shows for this file: :meth:`describe`, then (indented) what
+        reading rewrote beyond white space and case (``0304 → 03.04``), if anything."""
+        lines = [self.describe()]
+        report = self.report
+        if self.ok and report is not None and getattr(report, "columns", None):
+            lines.append("  " + report.describe())
+        return lines
+
+
+@dataclass
+class InstitutionInfo:
+    """One institution of the workspace with its counts, stage and last check."""
+
+    org: str
+    name: str
+    stage: str
+    frozen: bool
+    cases: int
+    staff: int
+    created: str
+    updated: str
+    checked: bool = False
+    passed: bool | None = None
+    errors: int | None = None
+    warnings: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    checked_at: str | None = None
+    computed_at: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """``ORG（名称）`` or just the code when no name is known."""
+        return institution_label(self.org, self.name)
+
+
+@dataclass
+class ImportRecord:
+    """One row of the import history (also the rejected files)."""
+
+    id: int
+    table: str
+    file: str
+    sha256: str
+    rows: int
+    time: str
+    rejected: str | None
+    forced: bool
+    #: rows of this import still in the workspace (deletes reduce it)
+    current_rows: int
+
+
+@dataclass
+class CheckRecord:
+    """The stored last check of one institution."""
+
+    org: str
+    passed: bool
+    counts: dict[str, int]
+    findings: pd.DataFrame | None
+    failed_rules: list[str]
+    time: str
+    #: totals of error and warning findings (stored with the check)
+    errors: int = 0
+    warnings: int = 0
+
+
+@dataclass
+class DeleteOutcome:
+    """What :meth:`Workspace.delete` removed."""
+
+    #: institution -> table -> rows deleted
+    rows: dict[str, dict[str, int]]
+    #: institutions left with no rows, hence removed
+    removed: list[str]
+
+    @property
+    def total(self) -> int:
+        """All rows deleted."""
+        return sum(n for per in self.rows.values() for n in per.values())
+
+
+@dataclass
+class TaskRecord:
+    """One background task (check, compute, import, ...)."""
+
+    id: int
+    kind: str
+    orgs: list[str]
+    started_by: str
+    pid: int
+    queued: str
+    start: str | None
+    end: str | None
+    state: str
+    details: dict[str, Any]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (``None`` while not finished)."""
+        if not self.start or not self.end:
+            return None
+        fmt = "%Y-%m-%d %H:%M:%S"
+        delta = datetime.strptime(self.end, fmt) - datetime.strptime(self.start, fmt)
+        return delta.total_seconds()
