@@ -33,6 +33,7 @@ from cwdx.rules import (
     rules_for,
     severity_total,
 )
+from cwdx.rules.catalogue import value_rule_ids
 
 log = logging.getLogger("cwdx.check")
 
@@ -181,7 +182,7 @@ def _table_states(
     )
     for name, frame in tables:
         try:
-            states[name] = TableState(name, frame, reference, today)
+            states[name] = TableState(name, frame, reference, today, *value_rule_ids(name))
         except Exception as exc:
             log.exception("数据检测 %s：%s 表无法准备，相关规则记为运行出错", org, name)
             states[name] = None
@@ -190,7 +191,9 @@ def _table_states(
     all_state = states["staff"]
     if all_staff_df is not None and states["staff"] is not None:
         try:
-            all_state = TableState("staff", all_staff_df, reference, today)
+            all_state = TableState(
+                "staff", all_staff_df, reference, today, *value_rule_ids("staff")
+            )
         except Exception as exc:
             log.exception("数据检测 %s：全部申报人员表无法准备，跨机构规则记为运行出错", org)
             for rule in RULES.values():

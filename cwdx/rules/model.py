@@ -199,7 +199,7 @@ class TableState:
     ``cell_rule``).
 
     ``value_rules`` are the ids of the declared ``cell_values`` rules and ``fallback_rule``
-    the table's ``format_fallback`` rule (default: read from the catalogue).
+    the table's ``format_fallback`` rule (``catalogue.value_rule_ids(table)`` gives both).
     """
 
     def __init__(
@@ -208,14 +208,9 @@ class TableState:
         df: pd.DataFrame | None,
         reference: Reference,
         today: date,
-        value_rules: frozenset[str] | None = None,
-        fallback_rule: str | None = None,
+        value_rules: frozenset[str],
+        fallback_rule: str,
     ) -> None:
-        if value_rules is None or fallback_rule is None:
-            # imported here: the catalogue is built from this module's Rule
-            from cwdx.rules.catalogue import value_rule_ids
-
-            value_rules, fallback_rule = value_rule_ids(table)
         self.table = table
         self.specs: dict[str, ColumnSpec] = {s.name: s for s in reference.columns(table)}
         df = pd.DataFrame() if df is None else df
