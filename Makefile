@@ -29,8 +29,8 @@ system-deps:
 	fi
 
 lint: install
-	$(VENV)/bin/ruff check cwdx widgets tests benchmarks
-	$(VENV)/bin/ruff format --check cwdx widgets tests benchmarks
+	$(VENV)/bin/ruff check cwdx widgets tests benchmarks tools setup.py
+	$(VENV)/bin/ruff format --check cwdx widgets tests benchmarks tools setup.py
 
 # mypy over cwdx/ and widgets/ ([tool.mypy] in pyproject.toml)
 typecheck: install
