@@ -1,8 +1,7 @@
 """Reference data: code lists, value domains and the two template definitions.
 
 Everything is loaded from the shipped ``cwdx/resources/reference/`` folder (or
-``$CWDX_REFERENCE_DIR``)
-once and cached; every other part of cwdx calls :func:`load_reference`.
+``$CWDX_REFERENCE_DIR``) once and cached; every other part of cwdx calls :func:`load_reference`.
 """
 
 from __future__ import annotations

@@ -118,6 +118,38 @@ def test_constraints_pin_every_declared_dependency() -> None:
     assert "python-calamine" not in pinned
 
 
+def test_resources_are_found_in_the_package_and_the_reference_folder_can_be_overridden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cwdx import reference, resources
+
+    monkeypatch.delenv("CWDX_REFERENCE_DIR", raising=False)
+    assert resources.resource_root() == ROOT / "cwdx" / "resources"
+    assert reference.reference_dir() == resources.reference_dir()
+    assert all((resources.reference_dir() / name).is_file() for name in reference.REFERENCE_FILES)
+    assert (resources.jupyter_template_root() / "voila/templates/cwdx/index.html.j2").is_file()
+    assert resources.package_parent() == ROOT
+    monkeypatch.setenv("CWDX_REFERENCE_DIR", str(tmp_path))
+    assert reference.reference_dir() == tmp_path
+
+
+def test_a_zipped_cwdx_is_refused_in_chinese(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cwdx import resources
+    from cwdx.errors import CwdxError
+
+    archive = tmp_path / "cwdx.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("cwdx/resources/voila.json", "{}")
+    monkeypatch.setattr(resources, "files", lambda _name: zipfile.Path(archive, "cwdx/resources/"))
+    with pytest.raises(CwdxError) as refused:
+        resources.notebook_path("institution.ipynb")
+    assert refused.value.message == (
+        "cwdx 的数据文件不在普通文件夹中（可能是从压缩包运行），请用 pip install 安装 cwdx 后重试。"
+    )
+
+
 def _free_port() -> int:
     import socket
 
