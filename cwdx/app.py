@@ -1,9 +1,10 @@
 """``cwdx app``: serve the Voilà apps on this machine.
 
-The institution app (机构版) is ``notebooks/institution.ipynb`` run by Voilà on 127.0.0.1. The
-workspace folder is handed to the notebook's kernel through the ``CWDX_WORKSPACE`` environment
-variable; the Voilà settings (upload size, kernel culling, no file serving) are in the
-project's ``voila.json``.
+The institution app (机构版) is the shipped notebook ``institution.ipynb`` (in
+``cwdx/resources/notebooks/``) run by Voilà on 127.0.0.1. The workspace folder is handed to the
+notebook's kernel through the ``CWDX_WORKSPACE`` environment variable; the Voilà settings
+(upload size, kernel culling, no file serving) are in the shipped ``voila.json``
+(see :mod:`cwdx.resources`).
 
 ``make app`` writes the demo workbooks, imports the first demo institution into
 ``demo-workspace/`` and serves the institution app on it.
@@ -19,19 +20,11 @@ import sys
 import threading
 from pathlib import Path
 
+from cwdx import resources
 from cwdx.errors import CwdxError
 
 #: Environment variable through which the app's kernel learns its workspace folder.
 WORKSPACE_ENV = "CWDX_WORKSPACE"
-
-#: The project folder (holds ``notebooks/`` and ``voila.json``).
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-#: The app and report notebooks.
-NOTEBOOK_DIR = PROJECT_DIR / "notebooks"
-
-#: Jupyter data folder of the project (holds the Voilà page template ``cwdx``).
-TEMPLATE_ROOT = PROJECT_DIR / "share" / "jupyter"
 
 NOTEBOOKS: dict[str, str] = {"institution": "institution.ipynb", "platform": "platform.ipynb"}
 
@@ -56,7 +49,7 @@ def notebook_path(edition: str) -> Path:
         raise CwdxError(
             f"未知的应用版本“{edition}”，请使用 institution（机构版）或 platform（平台版）。"
         )
-    path = NOTEBOOK_DIR / NOTEBOOKS[edition]
+    path = resources.notebook_path(NOTEBOOKS[edition])
     if not path.is_file() and edition == "platform":
         raise CwdxError("平台版尚未提供，目前可以使用机构版：cwdx app institution。")
     if not path.is_file():
@@ -70,9 +63,8 @@ def voila_command(edition: str, port: int, max_kernels: int | None = None) -> li
     """The command line that runs Voilà for ``edition`` on 127.0.0.1:``port``.
 
     Voilà runs through :mod:`cwdx.serve_voila` (Host check, kernel cap, Chinese error pages,
-    upload limit in the page) and reads ``voila.json`` from the project folder (given as its
-    only config path, so a stray ``voila.json`` in the current folder cannot change the
-    settings). ``max_kernels`` overrides the setting ``CwdxVoila.max_kernels`` of voila.json.
+    upload limit in the page) and reads the shipped ``voila.json`` (its folder is Voilà's only
+    config path, so a stray ``voila.json`` in the current folder cannot change the settings). ``max_kernels`` overrides the setting ``CwdxVoila.max_kernels`` of voila.json.
     """
     command = [
         sys.executable,
@@ -83,7 +75,7 @@ def voila_command(edition: str, port: int, max_kernels: int | None = None) -> li
         f"--port={int(port)}",
         "--Voila.ip=127.0.0.1",
         "--Voila.port_retries=0",
-        f"--Voila.config_file_paths={PROJECT_DIR}",
+        f"--Voila.config_file_paths={resources.voila_config_dir()}",
         f"--CwdxVoila.edition={edition}",
     ]
     if max_kernels is not None:
@@ -93,11 +85,14 @@ def voila_command(edition: str, port: int, max_kernels: int | None = None) -> li
 
 def app_environment(workspace: Path) -> dict[str, str]:
     """The environment of the Voilà process: ours plus ``CWDX_WORKSPACE``, and
-    ``JUPYTER_PATH`` extended so Voilà finds the project's page template."""
+    ``JUPYTER_PATH`` extended so Voilà finds the shipped page template."""
     env = dict(os.environ)
     env[WORKSPACE_ENV] = str(workspace)
-    # the page template "cwdx" (voila.json) lives in share/jupyter/voila/templates/cwdx
-    paths = [str(TEMPLATE_ROOT), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
+    # the page template "cwdx" (voila.json) lives in resources/share/jupyter/voila/templates/cwdx
+    paths = [
+        str(resources.jupyter_template_root()),
+        *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep)),
+    ]
     env["JUPYTER_PATH"] = os.pathsep.join(paths)
     return env
 

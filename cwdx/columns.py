@@ -1,7 +1,7 @@
 """The one vocabulary of column names and coded values, shared by every layer.
 
-Names are the exact template headers (``reference/*_template.csv``). Each constant says which
-table it belongs to: ``CASE_*`` for 病案首页数据, ``STAFF_*`` for 申报人员信息自然表, and a
+Names are the exact template headers (``cwdx/resources/reference/*_template.csv``). Each
+constant says which table it belongs to: ``CASE_*`` for 病案首页数据, ``STAFF_*`` for 申报人员信息自然表, and a
 plain name for a header both tables share (组织机构代码, 医疗机构名称). Use these instead of
 spelling a header again, so that "科室" never means 所在科室 in one module and 出院科别 in another.
 """

@@ -1,7 +1,7 @@
 """Reference data: code lists, value domains and the two template definitions.
 
-Everything is loaded from the project's ``reference/`` folder (or ``$CWDX_REFERENCE_DIR``)
-once and cached; every other part of cwdx calls :func:`load_reference`.
+Everything is loaded from the shipped ``cwdx/resources/reference/`` folder (or
+``$CWDX_REFERENCE_DIR``) once and cached; every other part of cwdx calls :func:`load_reference`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal
+
+from cwdx import resources
 
 TableName = Literal["cases", "staff"]
 
@@ -35,11 +37,12 @@ UNKNOWN_ORG = "（未识别机构）"
 
 
 def reference_dir() -> Path:
-    """The folder the reference CSVs are read from."""
+    """The folder the reference CSVs are read from: ``$CWDX_REFERENCE_DIR`` when set (a
+    province's own lists), else the lists shipped in the package."""
     env = os.environ.get("CWDX_REFERENCE_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "reference"
+    return resources.reference_dir()
 
 
 @dataclass(frozen=True)

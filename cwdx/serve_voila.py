@@ -184,8 +184,9 @@ def guarded(handler_class: type) -> type:
 def _parse_static_path(self: web.StaticFileHandler, url_path: str) -> str:
     # Voilà's template file handler fails with 500 on a path without "<template>/static/":
     # a malformed address is a page that does not exist
+    parent: Any = super(type(self), self)  # the wrapped handler class's own parse_url_path
     try:
-        return super(type(self), self).parse_url_path(url_path)
+        return str(parent.parse_url_path(url_path))
     except (ValueError, AssertionError):
         raise web.HTTPError(404) from None
 

@@ -1,4 +1,5 @@
-"""The downloadable template workbooks (表样), built from ``reference/*_template.csv``.
+"""The downloadable template workbooks (表样), built from the template definitions
+``cwdx/resources/reference/*_template.csv``.
 
 Sheet 1 holds the exact template header and one realistic sample row that passes every rule;
 sheet 填写说明 describes every column; the short code lists follow on their own sheets (the ICD
@@ -63,8 +64,8 @@ def domain_title(domain: str) -> str:
 
 #: Lists too long for a sheet, referred to by name.
 LONG_LISTS: dict[str, str] = {
-    "ICD10-NC2": "见《疾病分类与代码国家临床版2.0》（本系统 reference/icd10_national_clinical_v2.csv）",
-    "ICD9CM3-NC3": "见《手术操作分类代码国家临床版3.0》（本系统 reference/icd9cm3_national_clinical_v3.csv）",
+    "ICD10-NC2": "见《疾病分类与代码国家临床版2.0》（本系统随附的代码表 icd10_national_clinical_v2.csv）",
+    "ICD9CM3-NC3": "见《手术操作分类代码国家临床版3.0》（本系统随附的代码表 icd9cm3_national_clinical_v3.csv）",
 }
 
 # One realistic record per template; it passes every rule of checks.md.

@@ -23,7 +23,7 @@ import papermill
 import pytest
 from ws_helper import case_book, staff_book
 
-from cwdx import reports
+from cwdx import reports, resources
 from cwdx.check import check_workspace
 from cwdx.cli import main
 from cwdx.demo import write_demo
@@ -32,7 +32,7 @@ from cwdx.metrics import compute_workspace
 from cwdx.reports import runner
 from cwdx.workspace import STAGE_COMPUTED, STAGE_FAILED, Workspace
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = resources.notebook_dir()
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -336,7 +336,7 @@ def test_a_notebook_error_becomes_one_chinese_sentence(
         },
     )
     nbformat.write(notebook, folder / reports.INSTITUTION_NOTEBOOK)
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", folder)
+    monkeypatch.setattr(resources, "notebook_dir", lambda: folder)
     lines: list[str] = []
     progress: list[tuple[int, int]] = []
     code = reports.run_reports(

@@ -340,9 +340,9 @@ def test_log_section(app: InstitutionApp, tmp_path: Path) -> None:
 def test_voila_config_allows_big_uploads_and_culls_idle_kernels() -> None:
     import json
 
-    from cwdx.app import PROJECT_DIR
+    from cwdx import resources
 
-    config = json.loads((PROJECT_DIR / "voila.json").read_text(encoding="utf-8"))
+    config = json.loads((resources.voila_config_dir() / "voila.json").read_text(encoding="utf-8"))
     size = config["Voila"]["tornado_settings"]["websocket_max_message_size"]
     assert isinstance(size, int) and size >= 100 * 1024 * 1024 * 4 // 3 + 10 * 1024 * 1024
     kernels = config["MappingKernelManager"]
@@ -352,14 +352,17 @@ def test_voila_config_allows_big_uploads_and_culls_idle_kernels() -> None:
 
 
 def test_voila_command_and_default_workspace(tmp_path: Path, monkeypatch) -> None:
-    from cwdx.app import PROJECT_DIR, default_workspace, voila_command
+    from cwdx import resources
+    from cwdx.app import default_workspace, voila_command
 
     command = voila_command("institution", 9999)
-    notebook = str(PROJECT_DIR / "notebooks" / "institution.ipynb")
+    notebook = str(resources.notebook_dir() / "institution.ipynb")
+    assert Path(notebook).is_file()
     assert command[1:4] == ["-m", "cwdx.serve_voila", notebook]
     assert "--CwdxVoila.edition=institution" in command
     assert "--port=9999" in command and "--Voila.ip=127.0.0.1" in command
-    assert f"--Voila.config_file_paths={PROJECT_DIR}" in command
+    assert f"--Voila.config_file_paths={resources.voila_config_dir()}" in command
+    assert (resources.voila_config_dir() / "voila.json").is_file()
     monkeypatch.setattr("sys.platform", "linux")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_workspace() == tmp_path / "cwdx" / "workspace"

@@ -1,6 +1,6 @@
 """The institution app (机构版): one page, top to bottom as ``apps.md`` lists it.
 
-``notebooks/institution.ipynb`` only runs ``InstitutionApp.from_environment().show()``.
+``cwdx/resources/notebooks/institution.ipynb`` only runs ``InstitutionApp.from_environment().show()``.
 """
 
 from __future__ import annotations

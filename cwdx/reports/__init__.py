@@ -1,7 +1,8 @@
 """Batch reports (批量报告, ``apps.md`` "Batch reports (papermill)").
 
-Two parameterised notebooks, ``notebooks/report_institution.ipynb`` (parameters ``workspace``,
-``org``) and ``notebooks/report_province.ipynb`` (parameter ``workspace``), are thin: they call
+Two parameterised notebooks (package data in ``cwdx/resources/notebooks/``),
+``report_institution.ipynb`` (parameters ``workspace``, ``org``) and ``report_province.ipynb``
+(parameter ``workspace``), are thin: they call
 :func:`build_institution_report` / :func:`build_province_report` and display the result. All
 the logic (tables, charts, texts) is here, as plain tested Python:
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cwdx.app import NOTEBOOK_DIR, PROJECT_DIR
+from cwdx import resources
 from cwdx.errors import CwdxError, make_output_dir, os_error_text
 from cwdx.feedback import _folder_name  # the folder the feedback workbooks go to
 from cwdx.log import get_logger
@@ -29,7 +29,7 @@ from cwdx.xlsx import atomic_path
 
 log = get_logger("cwdx.reports")
 
-#: The parameterised notebooks (in :data:`cwdx.app.NOTEBOOK_DIR`).
+#: The parameterised notebooks (shipped in ``cwdx/resources/notebooks/``).
 INSTITUTION_NOTEBOOK = "report_institution.ipynb"
 PROVINCE_NOTEBOOK = "report_province.ipynb"
 
@@ -73,11 +73,10 @@ def _kernel_manager_class() -> type:
             # the kernel's own chatter (transport warnings, shutdown notices) is not for users
             kwargs.setdefault("stdout", subprocess.DEVNULL)
             kwargs.setdefault("stderr", subprocess.DEVNULL)
-            # the kernel imports this very cwdx, even when it runs from a source folder (the
-            # project folder holds the package)
+            # the kernel imports this very cwdx, even when it runs from a source folder
             env = dict(kwargs.get("env") or os.environ)
             env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(PROJECT_DIR), env.get("PYTHONPATH", "")) if p
+                p for p in (str(resources.package_parent()), env.get("PYTHONPATH", "")) if p
             )
             kwargs["env"] = env
             await super().start_kernel(**kwargs)
@@ -174,7 +173,7 @@ def _require_packages() -> None:
 
 def _notebook(name: str) -> Path:
     """The path of a report notebook (:class:`CwdxError` when it is missing)."""
-    path = NOTEBOOK_DIR / name
+    path = resources.notebook_path(name)
     if not path.is_file():
         raise CwdxError(f"找不到报告笔记本 {path}，请确认 cwdx 安装完整后重试。")
     return path

@@ -110,9 +110,10 @@ def test_kernel_cap_refuses_the_extra_tab_in_chinese(start_app) -> None:
 
 
 def test_default_cap_is_four_pages(tmp_path: Path) -> None:
-    from cwdx.app import PROJECT_DIR, voila_command
+    from cwdx import resources
+    from cwdx.app import voila_command
 
-    settings = json.loads((PROJECT_DIR / "voila.json").read_text(encoding="utf-8"))
+    settings = json.loads((resources.voila_config_dir() / "voila.json").read_text(encoding="utf-8"))
     assert settings["CwdxVoila"]["max_kernels"] == 4
     assert not any("max_kernels" in part for part in voila_command("institution", 9999))
     assert "--CwdxVoila.max_kernels=7" in voila_command("institution", 9999, 7)
