@@ -88,8 +88,8 @@ def run_oneshot(
     passed = [org for org, result in checks.items() if result.passed]
     computed: set[str] = set()
     if passed:
-        done = compute_workspace(ws, orgs=passed, on_progress=on_progress, case_list=case_list)
-        computed = set(done)
+        results = compute_workspace(ws, orgs=passed, on_progress=on_progress, case_list=case_list)
+        computed = set(results)
 
     export_feedback(ws, out)  # each export ends with summary.json
     if computed:

@@ -13,12 +13,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from cwdx.code_lists import DOMAIN_SHEETS, LONG_LISTS, TEMPLATE_SHEET_NAMES, domain_sheet
 from cwdx.errors import CwdxError, os_error_text
 from cwdx.reference import TABLE_TITLES, ColumnSpec, Reference, TableName, load_reference
 from cwdx.xlsx import Book, atomic_path
 
-#: Name of the first (data) sheet of each template.
-TEMPLATE_SHEET_NAMES: dict[str, str] = {"cases": "病案首页数据", "staff": "申报人员信息自然表"}
 #: Suggested file names for the downloads.
 TEMPLATE_FILE_NAMES: dict[str, str] = {
     "cases": "病案首页数据表样.xlsx",
@@ -42,32 +41,6 @@ LEVEL_NAMES: dict[str, str] = {
     "important-if-procedure": "有主要手术操作时重要",
     "optional": "选填",
 }
-#: Sheet names of the short code lists (the check messages cite these names).
-DOMAIN_SHEETS: dict[str, str] = {
-    "STAFF_SEX": "性别",
-    "STAFF_KIND": "人员类别",
-    "STAFF_LEVEL": "拟申报级别",
-    "STAFF_EDU": "学历",
-    "SPECIALTY": "申报专业列表",
-}
-
-
-def domain_title(domain: str) -> str:
-    """The name under which users find a code list, as the check messages cite it:
-    ``《申报人员信息自然表-性别》``, ``《病案首页数据表样-RC023》``, or the ICD list's title."""
-    if domain in LONG_LISTS:
-        return LONG_LISTS[domain].removeprefix("见").split("（", 1)[0]
-    if domain.startswith("STAFF_") or domain == "SPECIALTY":
-        return f"《{TEMPLATE_SHEET_NAMES['staff']}-{_domain_sheet(domain)}》"
-    return f"《{TEMPLATE_SHEET_NAMES['cases']}表样-{_domain_sheet(domain)}》"
-
-
-#: Lists too long for a sheet, referred to by name.
-LONG_LISTS: dict[str, str] = {
-    "ICD10-NC2": "见《疾病分类与代码国家临床版2.0》（本系统随附的代码表 icd10_national_clinical_v2.csv）",
-    "ICD9CM3-NC3": "见《手术操作分类代码国家临床版3.0》（本系统随附的代码表 icd9cm3_national_clinical_v3.csv）",
-}
-
 # One realistic record per template; it passes every rule of checks.md.
 _ORG = "12330100470000001X"
 _HOSPITAL = "示例市第一人民医院"
@@ -185,15 +158,11 @@ def _note_zh(note: str) -> str:
 _RANGE_CLAUSE = re.compile(r"^(ASCII|\d+-\d+ chars|integer|number|1900-01-01)")
 
 
-def _domain_sheet(domain: str) -> str:
-    return DOMAIN_SHEETS.get(domain, domain)
-
-
 def _value_range(spec: ColumnSpec, ref: Reference) -> str:
     if spec.domain in LONG_LISTS:
         return LONG_LISTS[spec.domain]
     if spec.domain:
-        sheet = _domain_sheet(spec.domain)
+        sheet = domain_sheet(spec.domain)
         codes = sorted(ref.domain_codes(spec.domain))
         if 0 < len(codes) <= 12 and spec.domain != "SPECIALTY":
             listed = "、".join(
@@ -351,7 +320,7 @@ def _fill(book: Book, table: TableName, ref: Reference) -> None:
             continue
         codes = ref.domains.get(domain, {})
         book.write_table(
-            _domain_sheet(domain),
+            domain_sheet(domain),
             ["代码", "名称"],
             [[code, name] for code, name in codes.items()],
             column_formats={0: book.text},
@@ -364,7 +333,8 @@ def _specialty_sheet(book: Book, ref: Reference) -> None:
     rows = []
     for name, info in ref.specialties.items():
         kind = str(info["staff_kind"])
-        departments = [str(d) for d in info["departments"]]  # type: ignore[union-attr]
+        listed = info["departments"]
+        departments = [str(d) for d in listed] if isinstance(listed, list | tuple) else []
         rows.append(
             [
                 name,

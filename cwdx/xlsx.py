@@ -292,6 +292,7 @@ class Book:
                 sheet = start_sheet()
                 row_in_sheet = 0
             row_in_sheet += 1
+            assert sheet is not None  # started above on the first row
             write_string = sheet.write_string
             for col, value in enumerate(row):
                 if cell_style is not None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cwdx.code_lists import TEMPLATE_SHEET_NAMES
 from cwdx.columns import CASE_DISCHARGE, CASE_NO
 from cwdx.demo.forms import accepted_case_forms, accepted_staff_forms
 from cwdx.demo.known import special_applicants, special_row, special_specs
@@ -34,7 +35,6 @@ from cwdx.demo.rows import Institution, staff_row
 from cwdx.errors import CwdxError, os_error_text
 from cwdx.reference import TableName, load_reference
 from cwdx.rules import RULE_IDS
-from cwdx.templates import TEMPLATE_SHEET_NAMES
 from cwdx.xlsx import Book, atomic_path
 
 _log = logging.getLogger("cwdx.demo")

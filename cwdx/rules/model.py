@@ -16,11 +16,11 @@ from typing import Literal
 
 import pandas as pd
 
+from cwdx.code_lists import domain_title as sheet_title
 from cwdx.columns import FILE, IMPORT, ORG, ROW, ROW_ORG, STAFF_LICENSE
 from cwdx.matching import isin_codes
 from cwdx.numbers import percent_text
 from cwdx.reference import ColumnSpec, Reference, TableName
-from cwdx.templates import domain_title as sheet_title
 from cwdx.values import (
     DATE_MAX,
     DATE_MIN,
