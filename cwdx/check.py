@@ -154,7 +154,8 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _org_of(*frames: pd.DataFrame | None) -> str:
+def institution_of(*frames: pd.DataFrame | None) -> str:
+    """The institution the rows of the first non-empty frame are attributed to (``_org``)."""
     for frame in frames:
         if frame is not None and len(frame) and "_org" in frame:
             value = frame["_org"].dropna()
@@ -260,7 +261,7 @@ def check_frames(
     """
     reference = reference or load_reference()
     today = today or date.today()
-    org = org if org is not None else _org_of(cases_df, staff_df)
+    org = org if org is not None else institution_of(cases_df, staff_df)
     counts = dict.fromkeys(RULE_IDS, 0)
     failed: dict[str, str] = {}
     states, all_state = _table_states(

@@ -493,7 +493,7 @@ def export_feedback(ws: Any, out_dir: str | Path, orgs: list[str] | None = None)
             for table, file_name in FEEDBACK_FILES.items():
                 written.append(
                     write_table_feedback(
-                        out / _folder_name(info.org) / file_name,
+                        out / institution_folder(info.org) / file_name,
                         table,  # type: ignore[arg-type]
                         check,
                         ws.load(table, [info.org]),
@@ -506,6 +506,6 @@ def export_feedback(ws: Any, out_dir: str | Path, orgs: list[str] | None = None)
     return written
 
 
-def _folder_name(org: str) -> str:
+def institution_folder(org: str) -> str:
     """The per-institution folder: the 组织机构代码 (characters unsafe in paths replaced)."""
     return "".join("_" if ch in '\\/:*?"<>|' else ch for ch in org) or "_"

@@ -160,7 +160,7 @@ def export_results(
     ``out_dir/计算结果表.xlsx`` with every exported institution. Named institutions that are
     not computed are refused with :class:`CwdxError` before anything is written.
     """
-    from cwdx.feedback import _folder_name  # the folder the feedback workbooks go to
+    from cwdx.feedback import institution_folder
     from cwdx.summary import write_summary
 
     wanted = None if orgs is None else list(dict.fromkeys(orgs))
@@ -178,7 +178,9 @@ def export_results(
     for org in targets:
         tables = ws.load_results(org)
         every.append(tables)
-        written.append(write_results_workbook(out / _folder_name(org) / RESULTS_FILE, [tables]))
+        written.append(
+            write_results_workbook(out / institution_folder(org) / RESULTS_FILE, [tables])
+        )
     written.append(write_results_workbook(out / RESULTS_FILE, every))
     written.append(write_summary(ws, out))
     log.info("计算结果表：%d 个机构，%d 个文件", len(targets), len(written))

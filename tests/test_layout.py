@@ -153,3 +153,17 @@ def test_import_graph_has_no_cycles() -> None:
         if node not in state:
             visit(node, [node])
     assert cycles == []
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """A helper used across modules is public (named without a leading underscore)."""
+    private = []
+    for name, path in FILES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cwdx"):
+                private += [
+                    f"{name} ← {node.module}.{alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
+    assert private == []

@@ -17,16 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cwdx.cli.parser import _chinese_argparse, build_parser
+from cwdx.cli.parser import build_parser, chinese_argparse
 from cwdx.cli.rendering import (
     EXIT_CHECK_FAILED,
     EXIT_INTERNAL,
     EXIT_OK,
     EXIT_USAGE,
     ProgressBar,
-    _err,
     error_text,
     format_table,
+    say_error,
 )
 from cwdx.errors import CwdxError
 from cwdx.log import attach_log_file, default_log_path, get_logger
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    with _chinese_argparse():
+    with chinese_argparse():
         parser = build_parser()
         try:
             args = parser.parse_args(list(argv) if argv is not None else None)
@@ -76,11 +76,11 @@ def _main(argv: Sequence[str] | None) -> int:
         log.info("命令 %s 结束，退出码 %d", args.command, code)
         return code
     except CwdxError as exc:
-        _err(error_text(exc, _workspace_folder(args)))
+        say_error(error_text(exc, _workspace_folder(args)))
         log.info("命令 %s 被拒绝或未完成，退出码 %d", args.command, exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
-        _err("操作已中断，未完成的操作不会留下数据；如需完成，请重新运行该命令。")
+        say_error("操作已中断，未完成的操作不会留下数据；如需完成，请重新运行该命令。")
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         with contextlib.suppress(OSError):
@@ -90,7 +90,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except Exception:
         path = args._log_path or attach_log_file(default_log_path())
         log.exception("命令 %s 发生内部错误", args.command)
-        _err(f"发生内部错误，详情已写入日志文件 {path}。")
+        say_error(f"发生内部错误，详情已写入日志文件 {path}。")
         return EXIT_INTERNAL
 
 

@@ -25,10 +25,10 @@ from cwdx.cli.rendering import (
     EXIT_USAGE,
     TABLE_WORDS,
     ProgressBar,
-    _err,
-    _out,
     error_text,
     format_table,
+    say,
+    say_error,
     with_hint,
 )
 from cwdx.errors import CwdxError, make_output_dir, os_error_text
@@ -103,7 +103,7 @@ def cmd_template(args: argparse.Namespace) -> int:
     from cwdx.templates import write_template  # 1.1 s
 
     path = write_template(args.table, args.output)
-    _out(f"已写入{TABLE_WORDS[args.table]}表样：{path}")
+    say(f"已写入{TABLE_WORDS[args.table]}表样：{path}")
     return EXIT_OK
 
 
@@ -143,10 +143,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not outcome.ok:
             lines[0] = with_hint(lines[0], outcome.hint, ws.path)
         for line in lines:
-            (_out if outcome.ok else _err)(line)
+            (say if outcome.ok else say_error)(line)
     imported = len(outcomes) - rejected
     rows = sum(o.rows for o in outcomes)
-    _out(
+    say(
         f"共 {len(outcomes)} 个文件：导入 {imported} 个（{rows} 行）"
         + (f"，未导入 {rejected} 个。" if rejected else "。")
     )
@@ -159,9 +159,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     ws = _open(args)
     infos = ws.institutions()
-    _out(f"工作区：{ws.path}")
+    say(f"工作区：{ws.path}")
     if not infos:
-        _out("工作区中还没有数据。")
+        say("工作区中还没有数据。")
     else:
         rows = [
             (
@@ -186,23 +186,23 @@ def cmd_status(args: argparse.Namespace) -> int:
             "错误",
             "警告",
         )
-        _out(format_table(header, rows))
-        _out(
+        say(format_table(header, rows))
+        say(
             f"共 {len(infos)} 个机构；病案记录 {sum(i.cases for i in infos)} 行，"
             f"申报人员 {sum(i.staff for i in infos)} 行。"
         )
     files = ws.imported_files()
     bad = [f for f in files if f.rejected]
     if files:
-        _out(
+        say(
             f"已导入文件 {len(files) - len(bad)} 个"
             + (f"，未导入文件 {len(bad)} 个：" if bad else "。")
         )
         for record in bad:
-            _out(f"  {record.file}：{record.rejected}")
+            say(f"  {record.file}：{record.rejected}")
     running = [t for t in ws.tasks(limit=50) if t.state in (TASK_RUNNING, TASK_QUEUED)]
     for task in running:
-        _out(f"进行中的任务 #{task.id}：{task.kind}（{task.started_by}，开始于 {task.start}）")
+        say(f"进行中的任务 #{task.id}：{task.kind}（{task.started_by}，开始于 {task.start}）")
     return EXIT_OK
 
 
@@ -219,7 +219,7 @@ def _split_targets(
         except CwdxError as exc:
             refused.append(org)
             if orgs:
-                _err(error_text(exc, ws.path))
+                say_error(error_text(exc, ws.path))
     return allowed, refused
 
 
@@ -246,7 +246,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not args.org:
         for org in refused:
             info = infos[org]
-            _out(
+            say(
                 f"机构 {info.display_name}：已处于「{info.stage}」，未重新检测（如需重新检测请先解冻）。"
             )
     failed = False
@@ -260,7 +260,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             if crashed
             else ""
         )
-        _out(
+        say(
             f"机构 {info.display_name}：{verdict}（错误 {info.errors}，警告 {info.warnings}{note}）。"
         )
     if not args.org:
@@ -284,11 +284,11 @@ def cmd_compute(args: argparse.Namespace) -> int:
         for org in refused:
             info = infos[org]
             if info.stage == STAGE_FAILED:
-                _out(f"机构 {info.display_name}：数据检测未通过，不能计算。")
+                say(f"机构 {info.display_name}：数据检测未通过，不能计算。")
             elif info.stage == STAGE_UPLOADED:
-                _out(f"机构 {info.display_name}：尚未进行数据检测，未计算。")
+                say(f"机构 {info.display_name}：尚未进行数据检测，未计算。")
             elif info.stage == STAGE_COMPUTED:
-                _out(f"机构 {info.display_name}：已计算（如需重新计算请先解冻计算）。")
+                say(f"机构 {info.display_name}：已计算（如需重新计算请先解冻计算）。")
     if not targets:
         if failed:
             return EXIT_CHECK_FAILED
@@ -316,7 +316,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
             detail = f"申报人员 {len(summary)} 人，已匹配 {matched} 人，未匹配 {len(summary) - matched} 人"
         else:
             detail = f"申报人员 {info.staff} 人"
-        _out(f"机构 {info.display_name}：指标计算完成（{detail}）。")
+        say(f"机构 {info.display_name}：指标计算完成（{detail}）。")
     if failed:
         return EXIT_CHECK_FAILED
     return EXIT_USAGE if args.org and refused else EXIT_OK
@@ -339,7 +339,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     make_output_dir(args.dir)
     with _working(args, f"正在写出{label}"), _writing_files():
         export(ws, args.dir, orgs=orgs)
-    _out(f"已写入{label}和 summary.json：{Path(args.dir).resolve()}")
+    say(f"已写入{label}和 summary.json：{Path(args.dir).resolve()}")
     return EXIT_OK
 
 
@@ -355,11 +355,11 @@ def cmd_delete(args: argparse.Namespace) -> int:
     outcome = ws.delete(args.table, orgs=args.org, everything=args.everything)
     for org, per in outcome.rows.items():
         parts = "，".join(f"{TABLE_WORDS[t]} {n} 行" for t, n in per.items())
-        _out(f"机构 {names.get(org, org)}：已删除{parts}。")
+        say(f"机构 {names.get(org, org)}：已删除{parts}。")
     for org in outcome.removed:
-        _out(f"机构 {names.get(org, org)}已没有数据，已从工作区移除。")
+        say(f"机构 {names.get(org, org)}已没有数据，已从工作区移除。")
     if not outcome.rows:
-        _out("工作区中没有可删除的数据。")
+        say("工作区中没有可删除的数据。")
     return EXIT_OK
 
 
@@ -369,9 +369,9 @@ def cmd_unfreeze(args: argparse.Namespace) -> int:
     changed = ws.unfreeze(orgs=args.org, everything=args.everything, stage=args.stage)
     names = _display_names(ws)
     for org, (old, new) in changed.items():
-        _out(f"机构 {names.get(org, org)}：{old} → {new}")
+        say(f"机构 {names.get(org, org)}：{old} → {new}")
     if not changed:
-        _out("没有需要解冻的机构（所选机构未处于可解冻的阶段）。")
+        say("没有需要解冻的机构（所选机构未处于可解冻的阶段）。")
     return EXIT_OK
 
 
@@ -406,7 +406,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     code = int(serve(args.edition, workspace, args.port, args.max_kernels) or 0)
     if code != EXIT_OK:  # the server's own status would not be one of ours
         log.error("网页服务异常退出，退出码 %d", code)
-        _err("网页服务意外停止，请重新启动应用；如仍不能启动，请把日志文件发给技术支持。")
+        say_error("网页服务意外停止，请重新启动应用；如仍不能启动，请把日志文件发给技术支持。")
         return EXIT_INTERNAL
     return EXIT_OK
 
@@ -420,5 +420,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
         options["seed"] = args.seed
     with _working(args, "正在生成演示数据"):
         write_demo(args.dir, **options)
-    _out(f"已写入演示数据：{Path(args.dir).resolve()}")
+    say(f"已写入演示数据：{Path(args.dir).resolve()}")
     return EXIT_OK

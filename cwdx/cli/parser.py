@@ -35,7 +35,7 @@ _ARGPARSE_ZH = {
 
 
 @contextlib.contextmanager
-def _chinese_argparse() -> Iterator[None]:
+def chinese_argparse() -> Iterator[None]:
     """Translate argparse's built-in texts to Chinese while the parser is built and used."""
     original = argparse._  # type: ignore[attr-defined]
 
@@ -98,7 +98,7 @@ def _scope_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``cwdx`` argument parser (build inside :func:`_chinese_argparse` for Chinese help)."""
+    """The ``cwdx`` argument parser (build inside :func:`chinese_argparse` for Chinese help)."""
     parser = _Parser(
         prog="cwdx",
         description="cwdx 临床工作数据提取：导入病案首页数据和申报人员信息，数据检测，指标计算，导出反馈表和计算结果表。",

@@ -107,11 +107,13 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _out(text: str) -> None:
+def say(text: str) -> None:
+    """Print one line for the user on stdout (unprintable characters replaced)."""
     print(_printable(text), flush=True)
 
 
-def _err(text: str) -> None:
+def say_error(text: str) -> None:
+    """Print one line for the user on stderr (unprintable characters replaced)."""
     print(_printable(text), file=sys.stderr, flush=True)
 
 

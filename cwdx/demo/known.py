@@ -27,7 +27,9 @@ from cwdx.reference import Reference
 
 
 def _round2(value: Decimal) -> float:
-    """``value`` rounded half-up to two decimals, as the indicators are."""
+    """``value`` rounded half-up to two decimals, as the indicators are. Deliberately not
+    :mod:`cwdx.numbers`: the demo's expected indicators are an oracle worked out apart from the
+    engine they check."""
     return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 

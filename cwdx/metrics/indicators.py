@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cwdx import matching
-from cwdx.check import _org_of  # the institution the rows are attributed to
+from cwdx.check import institution_of
 from cwdx.columns import (
     ASSISTANT,
     CASE_MAIN_DIAG,
@@ -225,7 +225,7 @@ def compute_institution(
     years = year_detail(staff, m_own, p.select(physician[p.staff]), n_own, q.year, physician)
     listing = case_list_table(cases, staff, lean, procedures) if case_list else None
     return InstitutionResults(
-        _org_of(staff, cases), summary, diseases, procedure_table, years, listing
+        institution_of(staff, cases), summary, diseases, procedure_table, years, listing
     )
 
 

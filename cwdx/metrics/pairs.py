@@ -9,17 +9,14 @@ import pandas as pd
 
 from cwdx import matching
 from cwdx.metrics.definitions import DETAIL_KEYS
+from cwdx.numbers import round_half_up
 
 
 def half_up(numerator: int, denominator: int) -> float | None:
     """``numerator / denominator`` rounded half up to two decimals, ``None`` when the
     denominator is 0. Exact on integers (no float or decimal intermediate rounding)."""
-    if denominator == 0:
-        return None
-    sign = -1 if (numerator < 0) != (denominator < 0) else 1
-    num, den = abs(int(numerator)), abs(int(denominator))
-    hundredths = (200 * num + den) // (2 * den)
-    return sign * hundredths / 100
+    value = round_half_up(numerator, denominator)
+    return None if value is None else float(value)
 
 
 def percent(count: int, total: int) -> float | None:

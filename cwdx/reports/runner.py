@@ -22,7 +22,7 @@ from typing import Any
 
 from cwdx import resources
 from cwdx.errors import CwdxError, make_output_dir, os_error_text
-from cwdx.feedback import _folder_name  # the folder the feedback workbooks go to
+from cwdx.feedback import institution_folder
 from cwdx.log import get_logger
 from cwdx.workspace import Workspace, unknown_orgs_message
 from cwdx.xlsx import atomic_path
@@ -226,7 +226,7 @@ def plan_reports(
                 f"机构 {infos[org].display_name}的{INSTITUTION_REPORT}",
                 notebook,
                 {"workspace": workspace, "org": org},
-                out / _folder_name(org) / f"{INSTITUTION_REPORT}{suffix}",
+                out / institution_folder(org) / f"{INSTITUTION_REPORT}{suffix}",
             )
         )
     return jobs, failures

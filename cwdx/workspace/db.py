@@ -21,7 +21,7 @@ DB_NAME = "cwdx.sqlite"
 #: warning totals of a check (``checks.errors``/``checks.warnings``).
 _SCHEMA_VERSION = 3
 #: Where stored files live; ``pending`` paths outside them are never removed.
-_DATA_DIRS = ("data", "checks", "results")
+DATA_DIRS = ("data", "checks", "results")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS institutions (
@@ -111,7 +111,8 @@ def _upgrade_to_3(con: sqlite3.Connection) -> None:
         )
 
 
-def _now() -> str:
+def now_text() -> str:
+    """The local time as stored in the database (``2026-12-02 08:30:00``)."""
     return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -126,7 +127,7 @@ class Database:
 
     def _has_data_files(self) -> bool:
         """Whether the folder holds any stored file (data, checks or results)."""
-        for top in _DATA_DIRS:
+        for top in DATA_DIRS:
             for _dirpath, _dirnames, filenames in os.walk(self.path / top):
                 if filenames:
                     return True

@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-_BOOKKEEPING_INT = ("_row", "_import")
+#: Bookkeeping columns stored as integers (the others are text).
+BOOKKEEPING_INT_COLUMNS = ("_row", "_import")
 
 
 def org_dirname(org: str) -> str:
@@ -75,7 +76,7 @@ def write_parquet_atomic(table: pa.Table, target: Path) -> None:
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
     """The stored row frame as Arrow: every column a string except ``_row``/``_import``."""
     fields = [
-        pa.field(str(c), pa.int64() if c in _BOOKKEEPING_INT else pa.string())
+        pa.field(str(c), pa.int64() if c in BOOKKEEPING_INT_COLUMNS else pa.string())
         for c in frame.columns
     ]
     return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)

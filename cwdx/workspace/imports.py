@@ -19,8 +19,14 @@ from cwdx.log import get_logger
 from cwdx.reader import BOOKKEEPING_COLUMNS, file_sha256
 from cwdx.reference import TABLE_TITLES, load_reference
 from cwdx.workspace import files
-from cwdx.workspace.db import _now
-from cwdx.workspace.files import _BOOKKEEPING_INT, frame_to_arrow, org_dirname, pause, split_by_org
+from cwdx.workspace.db import now_text
+from cwdx.workspace.files import (
+    BOOKKEEPING_INT_COLUMNS,
+    frame_to_arrow,
+    org_dirname,
+    pause,
+    split_by_org,
+)
 from cwdx.workspace.lock import WriteLock
 from cwdx.workspace.records import ImportOutcome, ImportRecord
 from cwdx.workspace.stages import (
@@ -193,7 +199,7 @@ class Imports(WriteLock):
                 files.write_parquet_atomic(part, self.path / rel)
                 written.append((org, rel, rows))
             pause("after_rename")
-            now = _now()
+            now = now_text()
             with self._txn() as con:
                 con.execute(
                     "INSERT INTO imports (id, tbl, file, sha256, rows, time, rejected, forced)"
@@ -237,7 +243,7 @@ class Imports(WriteLock):
             cur = con.execute(
                 "INSERT INTO imports (tbl, file, sha256, rows, time, rejected, forced)"
                 " VALUES (?, ?, ?, 0, ?, ?, 0)",
-                (outcome.table, outcome.file, outcome.sha256, _now(), outcome.rejected),
+                (outcome.table, outcome.file, outcome.sha256, now_text(), outcome.rejected),
             )
             outcome.import_id = int(cur.lastrowid or 0)
         log.info("文件 %s（%s）未导入，导入编号 %s", outcome.file, outcome.table, outcome.import_id)
@@ -355,7 +361,7 @@ def _empty_frame(table: str) -> pd.DataFrame:
     columns = [spec.name for spec in load_reference().columns(table)]  # type: ignore[arg-type]
     return pd.DataFrame(
         {
-            c: pd.Series([], dtype="int64" if c in _BOOKKEEPING_INT else "str")
+            c: pd.Series([], dtype="int64" if c in BOOKKEEPING_INT_COLUMNS else "str")
             for c in [*columns, *BOOKKEEPING_COLUMNS]
         }
     )

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from cwdx.errors import CwdxError, ErrorKind
 from cwdx.log import get_logger
-from cwdx.workspace.db import _DATA_DIRS, Database, _now
+from cwdx.workspace.db import DATA_DIRS, Database, now_text
 
 try:
     import fcntl
@@ -35,7 +35,7 @@ log = get_logger("workspace")
 LOCK_NAME = ".write.lock"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (on this machine)."""
     if pid <= 0:
         return False
@@ -168,7 +168,7 @@ class WriteLock(Database):
                     ) from None
                 leftover = _read_marker(fd)
                 marker = json.dumps(
-                    {"pid": os.getpid(), "operation": operation, "since": _now()},
+                    {"pid": os.getpid(), "operation": operation, "since": now_text()},
                     ensure_ascii=False,
                 ).encode("utf-8")
                 try:
@@ -240,7 +240,7 @@ class WriteLock(Database):
         references them: files this transaction drops (removed after its commit), or files an
         operation is about to write (see :meth:`_claim`). Returns them as a list."""
         doomed = list(rel_paths)
-        now = _now()
+        now = now_text()
         con.executemany(
             "INSERT OR REPLACE INTO pending (path, operation, since) VALUES (?, ?, ?)",
             [(rel, operation, now) for rel in doomed],
@@ -256,12 +256,12 @@ class WriteLock(Database):
         removed = 0
         for rel in pending:
             parts = rel.split("/")
-            if rel in refs or parts[0] not in _DATA_DIRS or ".." in parts:
+            if rel in refs or parts[0] not in DATA_DIRS or ".." in parts:
                 continue
             with contextlib.suppress(OSError):
                 (self.path / rel).unlink()
                 removed += 1
-        for top in _DATA_DIRS:
+        for top in DATA_DIRS:
             root = self.path / top
             for dirpath, dirnames, filenames in os.walk(root, topdown=False):
                 for name in filenames:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from cwdx.errors import CwdxError, ErrorKind, Hint
 from cwdx.log import get_logger
 from cwdx.workspace import files
-from cwdx.workspace.db import _now
+from cwdx.workspace.db import now_text
 from cwdx.workspace.files import any_frame_to_arrow, org_dirname
 from cwdx.workspace.lock import WriteLock
 from cwdx.workspace.records import (
@@ -227,7 +227,7 @@ class Stages(WriteLock):
             doomed: list[str] = []
             deleted: dict[str, dict[str, int]] = {}
             removed: list[str] = []
-            now = _now()
+            now = now_text()
             for org in targets:
                 parts = con.execute(
                     f"""SELECT p.import_id, p.path, p.rows, m.tbl FROM parts p
@@ -307,7 +307,7 @@ class Stages(WriteLock):
         doomed: list[str] = []
         with self._write_lock("解冻数据"), self._txn() as con:
             targets = self._target_orgs(con, orgs, everything, "解冻")
-            now = _now()
+            now = now_text()
             for org in targets:
                 old = (stage_of(con, org) or (STAGE_UPLOADED, ""))[0]
                 if stage == "check" and old != STAGE_UPLOADED:
@@ -369,14 +369,14 @@ class Stages(WriteLock):
                             json.dumps({k: int(v) for k, v in counts.items()}),
                             rel,
                             json.dumps(list(failed_rules)),
-                            _now(),
+                            now_text(),
                             int(errors),
                             int(warnings),
                         ),
                     )
                     con.execute(
                         "UPDATE institutions SET stage = ?, frozen = 1, updated = ? WHERE org = ?",
-                        (new, _now(), org),
+                        (new, now_text(), org),
                     )
             except BaseException:
                 self._unlink([rel])
@@ -441,11 +441,11 @@ class Stages(WriteLock):
                     self._settle(con, paths.values())
                     con.execute(
                         "INSERT OR REPLACE INTO results (org, paths, time) VALUES (?, ?, ?)",
-                        (org, json.dumps(paths, ensure_ascii=False), _now()),
+                        (org, json.dumps(paths, ensure_ascii=False), now_text()),
                     )
                     con.execute(
                         "UPDATE institutions SET stage = ?, frozen = 1, updated = ? WHERE org = ?",
-                        (STAGE_COMPUTED, _now(), org),
+                        (STAGE_COMPUTED, now_text(), org),
                     )
             except BaseException:
                 self._unlink(paths.values())

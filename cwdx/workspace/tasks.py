@@ -12,8 +12,8 @@ from typing import Any
 
 from cwdx.errors import CwdxError
 from cwdx.log import get_logger
-from cwdx.workspace.db import _now
-from cwdx.workspace.lock import WriteLock, _pid_alive
+from cwdx.workspace.db import now_text
+from cwdx.workspace.lock import WriteLock, pid_alive
 from cwdx.workspace.records import TaskRecord
 
 log = get_logger("workspace")
@@ -41,7 +41,7 @@ def _insert_task(
             json.dumps(list(orgs), ensure_ascii=False),
             started_by,
             os.getpid(),
-            start or _now(),
+            start or now_text(),
             start,
             state,
         ),
@@ -81,13 +81,13 @@ class Tasks(WriteLock):
                 (TASK_RUNNING, TASK_QUEUED),
             ).fetchall()
             for row in rows:
-                if _pid_alive(int(row["pid"])):
+                if pid_alive(int(row["pid"])):
                     continue
                 details = json.loads(row["details"] or "{}")
                 details["error"] = "任务所在进程已意外终止，任务未完成。"
                 con.execute(
                     "UPDATE tasks SET state = ?, end = ?, details = ? WHERE id = ?",
-                    (TASK_FAILED, _now(), json.dumps(details, ensure_ascii=False), row["id"]),
+                    (TASK_FAILED, now_text(), json.dumps(details, ensure_ascii=False), row["id"]),
                 )
                 log.warning("任务 %d 的进程 %d 已不存在，标记为失败", row["id"], row["pid"])
 
@@ -121,7 +121,7 @@ class Tasks(WriteLock):
                     if task_id is not None:
                         self._finish_task(task_id, TASK_FAILED, {"error": exc.message})
                     raise
-            now = _now()
+            now = now_text()
             with self._connect() as con:
                 if task_id is None:
                     task_id = _insert_task(con, kind, orgs, started_by, TASK_RUNNING, start=now)
@@ -148,7 +148,7 @@ class Tasks(WriteLock):
         with self._connect() as con:
             con.execute(
                 "UPDATE tasks SET state = ?, end = ?, details = ? WHERE id = ?",
-                (state, _now(), json.dumps(details, ensure_ascii=False, default=str), task_id),
+                (state, now_text(), json.dumps(details, ensure_ascii=False, default=str), task_id),
             )
         log.info("任务 %d 结束：%s", task_id, state)
 
