@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from province_lib import (  # noqa: E402 - the helper module sits next to this script
-    ARGV_BUDGET,
+    RUN_ARGV,
     Measurement,
     Province,
     argv_batches,
@@ -100,9 +100,9 @@ def step_commands(step: Step, prov: Province, ws: Path, out: Path) -> list[list[
         return [[*on_ws, "export", what, str(out / what)]]
     cases, staff = map(str, prov.case_files), map(str, prov.staff_files)
     command = [*cwdx_cmd, "run", "--cases", *cases, "--staff", *staff, "--out", str(out / "run")]
-    if sum(len(os.fsencode(arg)) + 1 for arg in command) > ARGV_BUDGET:
+    if sum(len(os.fsencode(arg)) + 1 for arg in command) > RUN_ARGV:
         raise SystemExit(
-            f"一键运行的参数超过 {ARGV_BUDGET} 字节（{len(prov.case_files)} 个病案文件），"
+            f"一键运行的参数超过 {RUN_ARGV} 字节（{len(prov.case_files)} 个病案文件），"
             "请用 --stages 去掉 run 或换一个路径更短的 --cache。"
         )
     return [command]
