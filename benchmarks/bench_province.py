@@ -180,14 +180,13 @@ def stage_rows(results: dict[str, Measurement], prov: Province) -> list[list[obj
     total = Measurement()
     for key in keys[1:]:
         total.add(results[key])
+    entries = [(k, results[k]) for k in keys]
+    if len(keys) > 2:  # the yardstick and at least two stages
+        entries.append(("stages", total))
+    if "run" in results:
+        entries.append(("run", results["run"]))
     rows = []
-    for key, m in (
-        [(k, results[k]) for k in keys]
-        + [("stages", total)]
-        + ([("run", results["run"])] if "run" in results else [])
-    ):
-        if key == "stages" and len(keys) < 3:
-            continue
+    for key, m in entries:
         codes = "、".join(map(str, sorted(set(m.exit_codes)))) or "-"
         peak = max((p for _count, p in m.peaks.values()), default=0)
         ratios = [f"{m.seconds / yard:.2f}", f"{m.cpu / yard_cpu:.2f}"]
@@ -222,9 +221,14 @@ def growth_rows(
             [LABELS[key], *(f"{t:.2f}" for t in per_row), f"{growth:.2f}"]
             + [f"{vs_yard[-1] / vs_yard[0]:.2f}", f"{cpu[-1] / max(cpu[0], 1e-9):.2f}", verdict]
         )
-        for label in runs[first][key].peaks:
+        labels = dict.fromkeys(label for s in scales for label in runs[s][key].peaks)
+        for label in labels:  # a stage may start workers only at the larger scales
             peaks = [runs[s][key].peaks.get(label, (0, 0))[1] for s in scales]
-            grew = peaks[-1] / max(peaks[0], 1)
+            if not (peaks[0] and peaks[-1]):
+                shown = [mb(p) if p else "-" for p in peaks]
+                memory.append([LABELS[key], label, *shown, "-", "（各规模的进程不同，不比较）"])
+                continue
+            grew = peaks[-1] / peaks[0]
             flat = "平稳" if grew <= GROWTH_LIMIT else f"⚠ 随数据增长（>{GROWTH_LIMIT}×）"
             memory.append([LABELS[key], label, *map(mb, peaks), f"{grew:.2f}", flat])
     return times, memory
