@@ -216,10 +216,25 @@ def growth_rows(
         vs_yard = [runs[s][key].seconds / runs[s][YARDSTICK].seconds for s in scales]
         growth = per_row[-1] / per_row[0]
         cpu = [runs[s][key].cpu / provs[s].case_rows for s in scales]
-        verdict = "线性" if growth <= GROWTH_LIMIT else f"⚠ 非线性（>{GROWTH_LIMIT}×）"
+        # seconds per 100,000 rows added between consecutive scales: free of the fixed cost of
+        # starting a command, which makes the plain per-row time fall as the data grows
+        marginal = [
+            (runs[b][key].seconds - runs[a][key].seconds)
+            * 100_000
+            / (provs[b].case_rows - provs[a].case_rows)
+            for a, b in zip(scales, scales[1:], strict=False)
+        ]
+        bend = marginal[-1] / marginal[0] if len(marginal) > 1 and marginal[0] > 0 else None
+        if growth > GROWTH_LIMIT:
+            verdict = f"⚠ 非线性（每行用时 >{GROWTH_LIMIT}×）"
+        elif bend is not None and bend > GROWTH_LIMIT:
+            verdict = f"⚠ 边际用时增长 >{GROWTH_LIMIT}×"
+        else:
+            verdict = "线性"
         times.append(
             [LABELS[key], *(f"{t:.2f}" for t in per_row), f"{growth:.2f}"]
-            + [f"{vs_yard[-1] / vs_yard[0]:.2f}", f"{cpu[-1] / max(cpu[0], 1e-9):.2f}", verdict]
+            + [f"{vs_yard[-1] / vs_yard[0]:.2f}", f"{cpu[-1] / max(cpu[0], 1e-9):.2f}"]
+            + [" / ".join(f"{m:.2f}" for m in marginal), verdict]
         )
         labels = dict.fromkeys(label for s in scales for label in runs[s][key].peaks)
         for label in labels:  # a stage may start workers only at the larger scales
@@ -334,7 +349,17 @@ def main(argv: list[str] | None = None) -> int:
             f"\n【数据量增长】每10万行病案首页的用时（秒），从 {args.scales[0]}× 到 {tail.split('/')[0]}"
         )
         heads = [f"{s}×" for s in args.scales]
-        print(table(["阶段", *heads, tail, "与基线之比的增长", f"CPU {tail}", "判断"], times))
+        spans = " / ".join(f"{a}→{b}×" for a, b in zip(args.scales, args.scales[1:], strict=False))
+        print(
+            table(
+                ["阶段", *heads, tail, "与基线之比的增长", f"CPU {tail}", f"边际 {spans}", "判断"],
+                times,
+            )
+        )
+        print(
+            "边际＝相邻两个规模之间每多 10 万行所增加的秒数（不含命令启动等固定开销）；"
+            f"最后一段比第一段多 {GROWTH_LIMIT} 倍以上时也标为非线性。"
+        )
         print("\n【峰值内存增长】（MB；按机构分工后，每个工作进程的内存应保持平稳）")
         print(table(["阶段", "进程", *heads, tail, "判断"], mem))
     print(f"\n结束时负载：{load_text()}；总用时 {(dt.datetime.now(dt.UTC) - started).seconds} 秒")
