@@ -211,6 +211,7 @@ def growth_rows(
 ) -> tuple[list[list[object]], list[list[object]]]:
     """Time per 100,000 case rows and peak memory per process, from the first scale to each."""
     first, times, memory = scales[0], [], []
+    yard_bend = None
     for key in runs[first]:
         per_row = [runs[s][key].seconds * 100_000 / provs[s].case_rows for s in scales]
         vs_yard = [runs[s][key].seconds / runs[s][YARDSTICK].seconds for s in scales]
@@ -225,16 +226,21 @@ def growth_rows(
             for a, b in zip(scales, scales[1:], strict=False)
         ]
         bend = marginal[-1] / marginal[0] if len(marginal) > 1 and marginal[0] > 0 else None
+        if key == YARDSTICK:
+            yard_bend = bend
+        # relative to the yardstick's own bend: a busy machine slows both alike
+        relative = bend / yard_bend if bend is not None and yard_bend else None
         if growth > GROWTH_LIMIT:
             verdict = f"⚠ 非线性（每行用时 >{GROWTH_LIMIT}×）"
-        elif bend is not None and bend > GROWTH_LIMIT:
-            verdict = f"⚠ 边际用时增长 >{GROWTH_LIMIT}×"
+        elif relative is not None and relative > GROWTH_LIMIT:
+            verdict = f"⚠ 边际用时增长 >{GROWTH_LIMIT}×（相对基线）"
         else:
             verdict = "线性"
         times.append(
             [LABELS[key], *(f"{t:.2f}" for t in per_row), f"{growth:.2f}"]
             + [f"{vs_yard[-1] / vs_yard[0]:.2f}", f"{cpu[-1] / max(cpu[0], 1e-9):.2f}"]
-            + [" / ".join(f"{m:.2f}" for m in marginal), verdict]
+            + [" / ".join(f"{m:.2f}" for m in marginal)]
+            + ["-" if relative is None else f"{relative:.2f}", verdict]
         )
         labels = dict.fromkeys(label for s in scales for label in runs[s][key].peaks)
         for label in labels:  # a stage may start workers only at the larger scales
@@ -352,13 +358,23 @@ def main(argv: list[str] | None = None) -> int:
         spans = " / ".join(f"{a}→{b}×" for a, b in zip(args.scales, args.scales[1:], strict=False))
         print(
             table(
-                ["阶段", *heads, tail, "与基线之比的增长", f"CPU {tail}", f"边际 {spans}", "判断"],
+                [
+                    "阶段",
+                    *heads,
+                    tail,
+                    "与基线之比的增长",
+                    f"CPU {tail}",
+                    f"边际 {spans}",
+                    "边际增长÷基线",
+                    "判断",
+                ],
                 times,
             )
         )
         print(
-            "边际＝相邻两个规模之间每多 10 万行所增加的秒数（不含命令启动等固定开销）；"
-            f"最后一段比第一段多 {GROWTH_LIMIT} 倍以上时也标为非线性。"
+            "边际＝相邻两个规模之间每多 10 万行所增加的秒数（不含命令启动等固定开销）；边际增长＝"
+            "最后一段÷第一段，再除以基线的边际增长（机器忙闲对两者影响相同），"
+            f"超过 {GROWTH_LIMIT} 也标为非线性。"
         )
         print("\n【峰值内存增长】（MB；按机构分工后，每个工作进程的内存应保持平稳）")
         print(table(["阶段", "进程", *heads, tail, "判断"], mem))
