@@ -27,6 +27,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import unicodedata
@@ -283,6 +284,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Generate (or reuse) the provinces, measure every scale and print the report."""
     args = parse_args(argv)
+    # ``kill`` as Ctrl-C: the running command is stopped and the temporary workspace removed
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(128 + signal.SIGTERM))
     institutions, cases = SIZES[args.size]
     selected = [s for s in STEPS if s.group in args.stages]
     last = max((STEPS.index(s) for s in selected if s.key != "run"), default=-1)

@@ -214,19 +214,24 @@ def measure(argv: list[str], log: Path, single: str = SINGLE, poll: float = 0.1)
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         watched = psutil.Process(proc.pid)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            main_peak = max(main_peak, _high_water_kb(proc.pid))
-            try:
-                descendants = watched.children(recursive=True)
-            except psutil.Error:
-                descendants = []
-            for child in descendants:
-                label, peak = children.get(child.pid) or (_child_label(child), 0)
-                children[child.pid] = (label, max(peak, _high_water_kb(child.pid)))
-            time.sleep(poll)
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                main_peak = max(main_peak, _high_water_kb(proc.pid))
+                try:
+                    descendants = watched.children(recursive=True)
+                except psutil.Error:
+                    descendants = []
+                for child in descendants:
+                    label, peak = children.get(child.pid) or (_child_label(child), 0)
+                    children[child.pid] = (label, max(peak, _high_water_kb(child.pid)))
+                time.sleep(poll)
+        except BaseException:  # interrupted: leave no cwdx command running behind
+            proc.kill()
+            proc.wait()
+            raise
         seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, not by Popen
     result = Measurement(seconds, usage.ru_utime + usage.ru_stime, [proc.returncode])
