@@ -226,7 +226,9 @@ def growth_rows(
             / (provs[b].case_rows - provs[a].case_rows)
             for a, b in zip(scales, scales[1:], strict=False)
         ]
-        bend = marginal[-1] / marginal[0] if len(marginal) > 1 and marginal[0] > 0 else None
+        # a margin at or below zero is noise (the machine got faster meanwhile): no judgement
+        usable = len(marginal) > 1 and min(marginal) > 0
+        bend = marginal[-1] / marginal[0] if usable else None
         if key == YARDSTICK:
             yard_bend = bend
         # relative to the yardstick's own bend: a busy machine slows both alike
