@@ -56,9 +56,12 @@ demo: install
 app: install demo
 	$(VENV)/bin/cwdx app institution --workspace $(DEMO_WS) --port $(PORT)
 
+# The province benchmark (quick size: 20 institutions × 5,000 rows at 1×, 2× and 4×) caches its
+# demo data in ~/.cache/cwdx-bench; the full size: benchmarks/bench_province.py --size full.
 bench: install
 	$(PY) benchmarks/bench_import.py
 	$(PY) benchmarks/bench_compute.py
+	$(PY) benchmarks/bench_province.py --size quick
 
 clean:
 	rm -rf $(VENV) $(DEMO_DATA) $(DEMO_WS)

@@ -82,14 +82,14 @@ def write_demo(
     case_rows = {}
     for inst in insts:
         step(f"正在生成 {inst.name} 的病案")
-        case_rows[inst.index] = _build_cases(inst)
+        case_rows[inst.index] = build_cases(inst)
     for inst in insts:
-        _build_staff(inst)
+        build_staff(inst)
     cross_institution_staff([i for i in insts if not i.clean])
     manifests = []
     try:
         for inst in insts:
-            manifests.append(_write_institution(out, inst, case_rows[inst.index], step))
+            manifests.append(write_institution(out, inst, case_rows[inst.index], step))
             del case_rows[inst.index]
         manifest = DemoManifest(seed, institutions, cases, manifests)
         _write_text(
@@ -133,7 +133,7 @@ def _allocation(extra: dict[str, int], total: int) -> dict[str, int]:
     return counts
 
 
-def _build_cases(inst: Institution) -> list[dict[str, Any]]:
+def build_cases(inst: Institution) -> list[dict[str, Any]]:
     """All case rows of ``inst`` in file order: clean rows, the special rows (clean
     institution), two duplicates (W09), then accepted forms and plants in free rows."""
     n_dups = 0 if inst.clean else 2
@@ -184,7 +184,7 @@ def _build_cases(inst: Institution) -> list[dict[str, Any]]:
     return rows
 
 
-def _build_staff(inst: Institution) -> None:
+def build_staff(inst: Institution) -> None:
     """The staff rows of ``inst``: four per department, then specials or plants, forms."""
     rows = inst.staff_rows
     members: dict[str, list[str]] = {}
@@ -241,7 +241,7 @@ def _write_rows(
         )
 
 
-def _write_institution(
+def write_institution(
     out: Path, inst: Institution, rows: list[dict[str, Any]], step: Callable[[str], None]
 ) -> InstitutionManifest:
     """Write the three workbooks of ``inst`` and return its manifest entry."""
