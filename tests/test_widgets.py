@@ -246,7 +246,12 @@ def test_duplicate_file_needs_confirmation(app: InstitutionApp, tmp_path: Path) 
 def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> None:
     app.cases.set_files([cases_upload(tmp_path, n=3)])
     app.cases.import_button.click()
-    assert app.check.run.button.disabled is True  # staff still missing
+    # staff still missing: the check says which table instead of running
+    missing = "还没有导入申报人员信息，请先在上方“导入申报人员信息”中导入，再开始检测。"
+    assert html_text(app.check.hint.value) == missing
+    assert app.check.run.click() is False
+    assert app.check.alert.text == missing
+    assert app.state.institutions[0].stage == STAGE_UPLOADED
     app.staff.set_files([staff_upload(tmp_path)])
     app.staff.import_button.click()
     assert app.check.run.button.disabled is False
@@ -493,7 +498,9 @@ def test_failing_check_shows_red_rows_and_blocks_compute(
     app.staff.import_button.click()
     assert app.check.run.click() is True
     assert html_text(app.check.verdict.value) == "数据检测不通过"
-    assert app.check.alert.text.startswith("检测完成：1 个机构有错误")
+    assert app.check.alert.text == (
+        "检测完成：本机构数据有错误，请保存反馈表，按反馈表修改数据后删除历史数据并重新导入。"
+    )
     assert app.check.rules.value.count('class="cwdx-row-error"') == 1
     assert "“性别”，不在规定取值范围内（参见《申报人员信息自然表-性别》），共有1个字段。" in (
         app.check.rules.value
