@@ -221,10 +221,11 @@ def sample_row(table: TableName) -> dict[str, Any]:
     return {spec.name: sample.get(spec.name) for spec in ref.columns(table)}
 
 
-#: The columns that tell the template's sample record from a real one.
+#: The columns that tell the template's sample record from a real one (not the 组织机构代码:
+#: a clerk may have typed the own code into the sample row and kept the rest).
 SAMPLE_KEYS: dict[str, tuple[str, ...]] = {
-    "cases": ("组织机构代码", "病案号"),
-    "staff": ("组织机构代码", "姓名"),
+    "cases": ("病案号", "出院主要诊断编码"),
+    "staff": ("姓名", "执业证书编码"),
 }
 
 

@@ -312,6 +312,11 @@ class ImportSection:
                 f"文件含有已检测（已冻结）机构 {names}的数据，整个文件未导入。如需导入，请先点击"
                 "“删除历史数据”（同时解冻），再重新导入；或从文件中删去该机构的行后重新导入。"
             )
+        if outcome.rejected_kind == "institution" and outcome.sample_rows:
+            rows = "、".join(str(row) for row in outcome.sample_rows)
+            return "file", (
+                f"{outcome.rejected}（文件第 {rows} 行是表样中的示例数据，请删去该行。）"
+            )
         return "file", outcome.rejected or ""
 
     # ---- deleting

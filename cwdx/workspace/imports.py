@@ -143,11 +143,11 @@ class Imports(WriteLock):
             return self._record_rejection(outcome)
         org_rows = {str(k): int(v) for k, v in dict(result.orgs).items() if int(v) > 0}
         org_names = {str(k): str(v) for k, v in dict(result.org_names or {}).items() if v}
+        outcome.sample_rows = _rows_equal_to(result.frame, sample) if sample else []
         if self._reject_frozen(outcome, org_rows, org_names):
             return self._record_rejection(outcome)
         if single_institution and self._reject_other_institution(outcome, org_rows):
             return self._record_rejection(outcome)
-        outcome.sample_rows = _rows_equal_to(result.frame, sample) if sample else []
         self._store_rows(outcome, result, org_rows, org_names, force)
         log.info(
             "导入 %s 文件 %s：导入编号 %d，%d 行，%d 个机构，用时 %.1f 秒%s",
@@ -203,7 +203,7 @@ class Imports(WriteLock):
             mine = "、".join(f"{org}（{name}）" if name else org for org, name in own.items())
             outcome.rejected = (
                 f"文件“{outcome.file}”含有组织机构代码为 {'、'.join(others)} 的数据，"
-                f"而本工作区是机构 {mine} 的工作区，整个文件未导入。机构版每个工作区只处理一家"
+                f"而本工作区是机构 {mine}的工作区，整个文件未导入。机构版每个工作区只处理一家"
                 "机构的数据：请核对文件中的“组织机构代码”，删去其他机构的行后重新导入。"
             )
         elif len(org_rows) > 1:
