@@ -71,6 +71,7 @@ class CheckSection(StepSection):
         self.pick_label = html_area("cwdx-check-pick-label")
         self.pick = widgets.ToggleButtons(options=[], value=None, style={"button_width": "auto"})
         self.pick.add_class("cwdx-check-pick")
+        self.pick.layout.display = "none"  # until a check has findings
         self.pick.observe(self._on_pick, names="value")
         self.findings = html_area("cwdx-check-findings")
         self.feedback = {
