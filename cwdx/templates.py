@@ -221,6 +221,20 @@ def sample_row(table: TableName) -> dict[str, Any]:
     return {spec.name: sample.get(spec.name) for spec in ref.columns(table)}
 
 
+#: The columns that tell the template's sample record from a real one (not the 组织机构代码:
+#: a clerk may have typed the own code into the sample row and kept the rest).
+SAMPLE_KEYS: dict[str, tuple[str, ...]] = {
+    "cases": ("病案号", "出院主要诊断编码"),
+    "staff": ("姓名", "执业证书编码"),
+}
+
+
+def sample_identity(table: TableName) -> dict[str, str]:
+    """The sample record's :data:`SAMPLE_KEYS` as stored text (a row still holding them is the
+    template's example, not data)."""
+    return {column: str(SAMPLE_ROWS[table][column]) for column in SAMPLE_KEYS[table]}
+
+
 def _check_table(table: str) -> None:
     if table not in TEMPLATE_SHEET_NAMES:
         raise CwdxError(

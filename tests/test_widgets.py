@@ -246,7 +246,12 @@ def test_duplicate_file_needs_confirmation(app: InstitutionApp, tmp_path: Path) 
 def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> None:
     app.cases.set_files([cases_upload(tmp_path, n=3)])
     app.cases.import_button.click()
-    assert app.check.run.button.disabled is True  # staff still missing
+    # staff still missing: the check says which table instead of running
+    missing = "还没有导入申报人员信息，请先在上方“导入申报人员信息”中导入，再开始检测。"
+    assert html_text(app.check.hint.value) == missing
+    assert app.check.run.click() is False
+    assert app.check.alert.text == missing
+    assert app.state.institutions[0].stage == STAGE_UPLOADED
     app.staff.set_files([staff_upload(tmp_path)])
     app.staff.import_button.click()
     assert app.check.run.button.disabled is False
@@ -461,13 +466,12 @@ def test_two_institutions_give_zips_and_a_combined_results_book(
 ) -> None:
     import zipfile
 
+    # the page imports one hospital only; the command line may fill a workspace with two
     rows = [case_row("H001", "BA1"), case_row("H002", "BA2", 医疗机构名称="第二医院")]
-    app.cases.set_files([xlsx_bytes(tmp_path, "两院病案.xlsx", "cases", rows)])
-    app.cases.import_button.click()
-    assert "两院病案.xlsx：导入 2 条（H001 1 条、H002 1 条）" in html_text(app.cases.results.value)
     staff = [staff_row("H001", "张三", cert="C1"), staff_row("H002", "李四", cert="C2")]
-    app.staff.set_files([xlsx_bytes(tmp_path, "两院人员.xlsx", "staff", staff)])
-    app.staff.import_button.click()
+    app.ws.import_files("cases", [write_book(tmp_path / "两院病案.xlsx", "cases", rows)])
+    app.ws.import_files("staff", [write_book(tmp_path / "两院人员.xlsx", "staff", staff)])
+    app.refresh()
     app.check.run.click()
     assert [i.checked for i in app.state.institutions] == [True, True]
     assert app.check.rules.value.count("<h4>") == 2
@@ -493,7 +497,9 @@ def test_failing_check_shows_red_rows_and_blocks_compute(
     app.staff.import_button.click()
     assert app.check.run.click() is True
     assert html_text(app.check.verdict.value) == "数据检测不通过"
-    assert app.check.alert.text.startswith("检测完成：1 个机构有错误")
+    assert app.check.alert.text == (
+        "检测完成：本机构数据有错误，请保存反馈表，按反馈表修改数据后删除历史数据并重新导入。"
+    )
     assert app.check.rules.value.count('class="cwdx-row-error"') == 1
     assert "“性别”，不在规定取值范围内（参见《申报人员信息自然表-性别》），共有1个字段。" in (
         app.check.rules.value
@@ -602,3 +608,154 @@ def test_a_refusal_offers_its_unfreeze_step_as_a_button(
     # an error without a next step shows no button
     report_exception(app.check.alert, "数据检测", CwdxError("工作区正忙。"), step)
     assert step.button.layout.display == "none"
+
+
+# ------------------------------------------------------------------------------- issue 11
+
+
+def test_page_keeps_one_hospital_per_workspace(app: InstitutionApp, tmp_path: Path) -> None:
+    from cwdx.templates import sample_row
+
+    app.cases.set_files([cases_upload(tmp_path, n=2)])  # the first import defines it: H001
+    app.cases.import_button.click()
+    app.staff.set_files([staff_upload(tmp_path, "第二医院人员.xlsx", org="H002")])
+    app.staff.import_button.click()
+    assert html_text(app.staff.results.value) == (
+        "第二医院人员.xlsx：未导入。文件“第二医院人员.xlsx”含有组织机构代码为 H002 的数据，"
+        "而本工作区是机构 H001（测试医院）的工作区，整个文件未导入。机构版每个工作区只处理一家"
+        "机构的数据：请核对文件中的“组织机构代码”，删去其他机构的行后重新导入。"
+    )
+    assert app.state.staff == 0
+    assert [i.org for i in app.state.institutions] == ["H001"]
+
+    # the template's sample row left in the file: imported, with a warning naming the row
+    sample = {k: v for k, v in sample_row("staff").items() if v is not None}
+    rows = [staff_row("H001", "张三"), {**sample, "组织机构代码": "H001"}]
+    app.staff.set_files([xlsx_bytes(tmp_path, "申报人员-含示例.xlsx", "staff", rows)])
+    app.staff.import_button.click()
+    warning = (
+        "注意：文件“申报人员-含示例.xlsx”第 3 行是表样中的示例数据（姓名 李明、执业证书编码 "
+        "110330100012345），不是本机构的数据；请删除历史数据，从文件中删去该行后重新导入。"
+    )
+    assert app.staff.alert.kind == "warning"
+    assert app.staff.alert.text == "导入完成：1 个文件，共 2 人。" + warning
+    assert warning in html_text(app.staff.results.value)
+    assert app.state.staff == 2
+
+    # the sample row left as it is (the sample's own code): refused, the row named
+    app.cases.set_files(
+        [
+            xlsx_bytes(
+                tmp_path,
+                "病案-含示例.xlsx",
+                "cases",
+                [
+                    case_row("H001", "BA7"),
+                    {k: v for k, v in sample_row("cases").items() if v is not None},
+                ],
+            )
+        ]
+    )
+    app.cases.import_button.click()
+    assert html_text(app.cases.results.value) == (
+        "病案-含示例.xlsx：未导入。文件“病案-含示例.xlsx”含有组织机构代码为 12330100470000001X 的数据，"
+        "而本工作区是机构 H001（测试医院）的工作区，整个文件未导入。机构版每个工作区只处理一家"
+        "机构的数据：请核对文件中的“组织机构代码”，删去其他机构的行后重新导入。"
+        "（文件第 3 行是表样中的示例数据，请删去该行。）"
+    )
+
+
+def test_page_refuses_a_file_of_two_hospitals(app: InstitutionApp, tmp_path: Path) -> None:
+    rows = [case_row("H001", "BA1"), case_row("H002", "BA2", 医疗机构名称="第二医院")]
+    app.cases.set_files([xlsx_bytes(tmp_path, "两院病案.xlsx", "cases", rows)])
+    app.cases.import_button.click()
+    assert html_text(app.cases.results.value) == (
+        "两院病案.xlsx：未导入。文件“两院病案.xlsx”含有 2 个机构（H001、H002）的数据，整个文件"
+        "未导入。机构版每个工作区只处理一家机构的数据：请只保留本机构的行后重新导入。"
+    )
+    assert app.state.cases == 0
+    # the command line stays multi-institution
+    outcomes = app.ws.import_files("cases", [write_book(tmp_path / "两院.xlsx", "cases", rows)])
+    assert outcomes[0].ok and outcomes[0].org_rows == {"H001": 1, "H002": 1}
+
+
+def test_check_without_cases_names_the_missing_table(app: InstitutionApp, tmp_path: Path) -> None:
+    app.staff.set_files([staff_upload(tmp_path)])
+    app.staff.import_button.click()
+    missing = "还没有导入病案首页数据，请先在上方“导入病案首页数据”中导入，再开始检测。"
+    assert html_text(app.check.hint.value) == missing
+    assert app.check.run.click() is False
+    assert app.check.alert.text == missing
+    assert not app.state.institutions[0].checked
+
+
+def test_rule_table_shows_findings_first_and_a_rules_findings_on_click(
+    app: InstitutionApp, tmp_path: Path
+) -> None:
+    rows = [case_row("H001", f"BA{i}") for i in range(3)]
+    app.cases.set_files([xlsx_bytes(tmp_path, "病案.xlsx", "cases", rows)])
+    app.cases.import_button.click()
+    app.staff.set_files([staff_upload(tmp_path, 性别="男")])
+    app.staff.import_button.click()
+    assert app.check.run.click() is True
+    info = app.state.institutions[0]
+    found = [rule for rule, n in info.counts.items() if n]
+    rules = app.check.rules.value
+    first_table = rules.split('<details class="cwdx-rules-clean">')[0]
+    assert first_table.count("<tbody><tr") == 1 and first_table.count("<tr") == 1 + len(found)
+    assert "cwdx-row-error" in first_table.split("</tr>")[1]  # the first rule is an error
+    assert f"其余 {len(RULE_IDS) - len(found)} 条规则未发现问题（点击展开）" in html_text(rules)
+    assert list(app.check.pick.options) == [(r, ("H001", r)) for r in found]
+    assert "点击规则编号，查看该规则的前 100 个问题：" in app.check.pick_label.value
+    assert app.check.findings.value == ""
+
+    app.check.pick.value = ("H001", found[0])  # the click on the rule
+    shown = app.check.findings.value
+    rule = found[0]
+    assert f"规则 {rule}（错误）共 1 个问题；全部问题见反馈表。" in html_text(shown)
+    assert "<th>文件</th><th>行号</th><th>列</th><th>值</th><th>说明</th>" in shown
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", shown)
+    assert cells[:4] == ["申报人员.xlsx", "2", "性别", "男"]
+    assert "性别" in cells[4]
+
+
+def test_clerks_words(app: InstitutionApp, tmp_path: Path) -> None:
+    # no folder path at the top of the page
+    assert str(app.ws.path) not in app.widget.children[0].value
+    assert "工作区：" not in app.widget.children[0].value
+
+    # the import note: one line, details folded, the dagger/asterisk completion in words
+    rows = [case_row("H001", f"BA{i}", 出院科别="０３．０４") for i in range(3)]
+    rows.append(case_row("H001", "BA9", 出院主要诊断编码="E11.200x011"))
+    app.cases.set_files([xlsx_bytes(tmp_path, "病案.xlsx", "cases", rows)])
+    app.cases.import_button.click()
+    result = app.cases.results.value
+    summary = re.search(r"<summary>(.*?)</summary>", result)
+    assert summary is not None
+    assert summary.group(1) == "按规范改写了 4 个单元格，主要是全角字符改为半角（点击查看明细）"
+    details = html_text(result.split("</summary>")[1])
+    assert "“出院科别”列 3 个，如 “０３．０４”改为“03.04”。" in details
+    assert (
+        "“出院主要诊断编码”列 1 个，如 “E11.200x011”按《疾病分类与代码国家临床版2.0》补全为"
+        "“E11.200X011+N08.3*”：E11.200X011 是病因编码（剑号编码），N08.3* 是它规定要同时填写的"
+        "临床表现编码（星号编码），两者用“+”连写。"
+    ) in details
+
+    # 关于: the reference lists by their Chinese titles
+    about = html_text(AboutSection.render())
+    assert "《疾病分类与代码国家临床版2.0》" in about
+    assert "《手术操作分类代码国家临床版3.0》" in about
+
+    # 日志: time, level in Chinese, message; no process id, no 通过=True
+    app.staff.set_files([staff_upload(tmp_path)])
+    app.staff.import_button.click()
+    app.check.run.click()
+    app.logs.widget.selected_index = 0
+    lines = [line for line in app.logs.text.value.split("\n") if line]
+    assert lines and all(
+        re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  (信息|警告|错误)  ", x) for x in lines
+    )
+    assert any(re.search(r"  信息  上传 cases：1 个文件$", x) for x in lines)
+    text = app.logs.text.value
+    assert "通过=" not in text and "[" not in text and "cwdx.app" not in text
+    assert "，通过" in text

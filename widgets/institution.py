@@ -69,10 +69,7 @@ class InstitutionApp:
             self.about,
             self.logs,
         ]
-        header = widgets.HTML(
-            HEADER
-            + f'<div class="cwdx-note">工作区：<code>{html.escape(str(self.ws.path))}</code></div>'
-        )
+        header = widgets.HTML(HEADER)  # no folder path: the clerk needs none
         self.widget = widgets.VBox(
             [
                 header,

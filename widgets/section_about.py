@@ -18,6 +18,7 @@ from cwdx_widgets.common import (
 from cwdx_widgets.section_base import (
     PageState,
 )
+from cwdx_widgets.words import reference_title
 
 
 class AboutSection:
@@ -43,8 +44,8 @@ class AboutSection:
         """The section's HTML."""
         files = load_reference().files
         table = html_table(
-            ["参考数据文件", "行数", "SHA-256"],
-            [(f.file, f"{f.rows:,}", f.sha256) for f in files],
+            ["参考数据", "文件", "行数", "SHA-256"],
+            [(reference_title(f.file), f.file, f"{f.rows:,}", f.sha256) for f in files],
             numeric=["行数"],
         )
         return (

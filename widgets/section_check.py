@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 
@@ -21,8 +22,10 @@ from cwdx_widgets.common import (
     Download,
     Downloader,
     ProgressFn,
+    frame_table,
     html_area,
     html_table,
+    report_exception,
 )
 from cwdx_widgets.section_base import (
     PageState,
@@ -31,6 +34,17 @@ from cwdx_widgets.section_base import (
     files_to_download,
     read_state,
 )
+
+#: Findings of one rule the page lists (the feedback workbooks have them all).
+FINDINGS_SHOWN = 100
+#: Finding columns as the page names them.
+FINDING_HEADERS: dict[str, str] = {
+    "excel_file": "文件",
+    "excel_row": "行号",
+    "column": "列",
+    "value": "值",
+    "message": "说明",
+}
 
 FEEDBACK_LABELS: dict[str, str] = {
     "cases": "保存病案首页反馈表",
@@ -54,6 +68,12 @@ class CheckSection(StepSection):
         )
         self.verdict = html_area("cwdx-check-verdict")
         self.rules = html_area("cwdx-check-rules")
+        self.pick_label = html_area("cwdx-check-pick-label")
+        self.pick = widgets.ToggleButtons(options=[], value=None, style={"button_width": "auto"})
+        self.pick.add_class("cwdx-check-pick")
+        self.pick.layout.display = "none"  # until a check has findings
+        self.pick.observe(self._on_pick, names="value")
+        self.findings = html_area("cwdx-check-findings")
         self.feedback = {
             table: Downloader(
                 label,
@@ -64,18 +84,29 @@ class CheckSection(StepSection):
             for table, label in FEEDBACK_LABELS.items()
         }
         self.widget = self.build(
-            [self.verdict, self.rules, widgets.HBox([d.widget for d in self.feedback.values()])]
+            [
+                self.verdict,
+                self.rules,
+                self.pick_label,
+                self.pick,
+                self.findings,
+                widgets.HBox([d.widget for d in self.feedback.values()]),
+            ]
         )
 
     def _check(self, on_progress: ProgressFn) -> None:
         state = read_state(self.ws)
+        missing = _missing_table(state)
+        if missing:
+            raise CwdxError(missing)
         orgs = [i.org for i in state.at(STAGE_UPLOADED)]
         results = check_workspace(self.ws, orgs=orgs, on_progress=on_progress)
         self.refresh_page()
         failed = [org for org, r in results.items() if not r.passed]
         if failed:
+            who = "本机构数据" if len(results) == 1 else f"{len(failed)} 个机构"
             self.alert.error(
-                f"检测完成：{len(failed)} 个机构有错误，请保存反馈表，按反馈表修改数据后删除历史数据并重新导入。"
+                f"检测完成：{who}有错误，请保存反馈表，按反馈表修改数据后删除历史数据并重新导入。"
             )
         else:
             self.alert.success("检测完成：没有错误，可以进行指标计算。")
@@ -94,10 +125,12 @@ class CheckSection(StepSection):
     def refresh(self, state: PageState) -> None:
         """Enable the check when both tables have rows; show the stored verdict and counts."""
         uploaded = state.at(STAGE_UPLOADED)
-        ready = state.cases > 0 and state.staff > 0 and bool(uploaded)
-        self.run.enabled = ready
-        if state.cases == 0 or state.staff == 0:
+        # one table missing: the button stays clickable and says which (see _check)
+        self.run.enabled = bool(uploaded)
+        if state.cases == 0 and state.staff == 0:
             self.show_hint("请先导入病案首页数据和申报人员信息。")
+        elif _missing_table(state):
+            self.show_hint(_missing_table(state))
         elif not uploaded:
             self.show_hint("数据已检测。如需重新检测，请删除历史数据后重新导入。")
         else:
@@ -110,9 +143,11 @@ class CheckSection(StepSection):
             self.alert.clear()
             self.verdict.value = ""
             self.rules.value = ""
+            self._offer_rules([])
             return
         # the table first: the verdict appears with its table, never before it
         self.rules.value = "".join(self._rule_table(info, len(checked) > 1) for info in checked)
+        self._offer_rules(checked)
         if all(i.passed for i in checked):
             self.verdict.value = '<div class="cwdx-verdict cwdx-verdict-pass">数据检测通过</div>'
         else:
@@ -120,36 +155,111 @@ class CheckSection(StepSection):
 
     @staticmethod
     def _rule_table(info: InstitutionInfo, heading: bool) -> str:
+        """The rules with findings first (errors, then warnings), the rules without findings
+        folded into one line."""
         columns = ["规则编号", "级别", "数量", "说明", "处理建议"]
-        rows, classes = [], []
-        for rule in RULES.values():
+        found = [rule for rule in RULES.values() if int(info.counts.get(rule.id, 0))]
+        found.sort(key=lambda rule: rule.severity != "error")  # stable: catalogue order within
+        clean = [rule for rule in RULES.values() if not int(info.counts.get(rule.id, 0))]
+
+        def row(rule: Any) -> list[object]:
             count = int(info.counts.get(rule.id, 0))
-            rows.append(
-                [rule.id, rule.severity_label, count, rule.summary(count, info.cases), rule.advice]
-            )
-            if count and rule.severity == "error":
-                classes.append("cwdx-row-error")
-            elif count:
-                classes.append("cwdx-row-warning")
-            else:
-                classes.append("")
-        title = ""
-        if heading:
-            word = "通过" if info.passed else "不通过"
-            title = f"<h4>{html.escape(info.display_name)}：{word}</h4>"
-        summary = (
-            f'<div class="cwdx-note cwdx-check-totals">错误 {info.errors:,} 个，警告 {info.warnings:,} 个'
-            f"（检测时间 {html.escape(info.checked_at or '')}）</div>"
-        )
-        return (
-            title
-            + summary
-            + html_table(
+            return [
+                rule.id,
+                rule.severity_label,
+                count,
+                rule.summary(count, info.cases),
+                rule.advice,
+            ]
+
+        def table(rules: list[Any], classes: list[str]) -> str:
+            return html_table(
                 columns,
-                rows,
-                css_class="cwdx-rules-wrap",  # taller: 29 rules with advice, read top to bottom
+                [row(rule) for rule in rules],
+                css_class="cwdx-rules-wrap",  # taller: rules with advice, read top to bottom
                 row_classes=classes,
                 numeric=["数量"],
                 wrap=["说明", "处理建议"],
             )
+
+        title = ""
+        if heading:
+            word = "通过" if info.passed else "不通过"
+            title = f"<h4>{html.escape(info.display_name)}：{word}</h4>"
+        text = (
+            f'<div class="cwdx-note cwdx-check-totals">错误 {info.errors:,} 个，警告 {info.warnings:,} 个'
+            f"（检测时间 {html.escape(info.checked_at or '')}）</div>"
         )
+        if found:
+            text += table(
+                found,
+                ["cwdx-row-error" if r.severity == "error" else "cwdx-row-warning" for r in found],
+            )
+        if clean:
+            line = (
+                f"其余 {len(clean)} 条规则未发现问题"
+                if found
+                else f"{len(clean)} 条规则均未发现问题"
+            )
+            text += (
+                f'<details class="cwdx-rules-clean"><summary>{line}（点击展开）</summary>'
+                + table(clean, [""] * len(clean))
+                + "</details>"
+            )
+        return title + text
+
+    def _offer_rules(self, checked: list[InstitutionInfo]) -> None:
+        """One button per rule with findings; a click lists its first findings below."""
+        options = []
+        for info in checked:
+            for rule in RULES.values():
+                if int(info.counts.get(rule.id, 0)):
+                    label = rule.id if len(checked) == 1 else f"{info.org} {rule.id}"
+                    options.append((label, (info.org, rule.id)))
+        options.sort(key=lambda o: RULES[o[1][1]].severity != "error")
+        if [o[1] for o in options] == [o[1] for o in self.pick.options]:
+            return  # same check: keep the rule the user is looking at
+        self.pick.options = options
+        self.pick.value = None
+        self.findings.value = ""
+        self.pick.layout.display = "" if options else "none"
+        self.pick_label.value = (
+            f'<div class="cwdx-note">点击规则编号，查看该规则的前 {FINDINGS_SHOWN} 个问题：</div>'
+            if options
+            else ""
+        )
+
+    def show_findings(self, org: str, rule_id: str) -> None:
+        """List the first :data:`FINDINGS_SHOWN` findings of ``rule_id`` in ``org``'s check."""
+        record = self.ws.load_check(org)
+        if record is None or record.findings is None:
+            self.findings.value = ""
+            return
+        rows = record.findings[record.findings["rule_id"] == rule_id]
+        shown = rows.head(FINDINGS_SHOWN)[list(FINDING_HEADERS)].rename(columns=FINDING_HEADERS)
+        rule = RULES[rule_id]
+        caption = (
+            f"规则 {rule_id}（{rule.severity_label}）共 {len(rows):,} 个问题"
+            + (f"，下面列出前 {len(shown):,} 个" if len(rows) > len(shown) else "")
+            + "；全部问题见反馈表。"
+        )
+        self.findings.value = f'<div class="cwdx-note">{html.escape(caption)}</div>' + frame_table(
+            shown, limit=FINDINGS_SHOWN, wrap=["说明"]
+        )
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        if change["new"] is None:
+            self.findings.value = ""
+            return
+        try:
+            self.show_findings(*change["new"])
+        except Exception as exc:  # never a traceback in the page
+            report_exception(self.alert, "读取检测问题", exc)
+
+
+def _missing_table(state: PageState) -> str:
+    """Why the check cannot run yet: the table still missing (``""`` when both are there)."""
+    for rows, title in ((state.cases, "病案首页数据"), (state.staff, "申报人员信息")):
+        if rows == 0:
+            return f"还没有导入{title}，请先在上方“导入{title}”中导入，再开始检测。"
+    return ""

@@ -13,6 +13,7 @@ import ipywidgets as widgets
 
 from cwdx.errors import CwdxError
 from cwdx.reference import TABLE_TITLES
+from cwdx.templates import sample_identity
 from cwdx.workspace import (
     ImportOutcome,
     InstitutionInfo,
@@ -32,6 +33,7 @@ from cwdx_widgets.section_base import (
     PageState,
     Refresh,
 )
+from cwdx_widgets.words import import_note
 
 log = logging.getLogger("cwdx.app")
 
@@ -201,7 +203,12 @@ class ImportSection:
             log.info("上传 %s：%d 个文件%s", self.table, len(paths), "（强制）" if force else "")
             try:
                 outcomes = self.ws.import_files(
-                    self.table, paths, force=force, on_progress=on_progress
+                    self.table,
+                    paths,
+                    force=force,
+                    on_progress=on_progress,
+                    single_institution=True,  # 机构版: one hospital per workspace
+                    sample=sample_identity(self.table),  # type: ignore[arg-type]
                 )
             finally:
                 self.upload.value = ()
@@ -229,8 +236,12 @@ class ImportSection:
                         )
                         + "）"
                     )
-                report = outcome.report.describe() if outcome.report is not None else ""
-                detail = f'<div class="cwdx-note">{html.escape(report)}</div>' if report else ""
+                detail = import_note(outcome.report)
+                if outcome.sample_rows:
+                    detail += (
+                        '<div class="cwdx-sample-warning" style="color:#9a6700">'
+                        f"{html.escape(self._sample_warning(outcome))}</div>"
+                    )
                 items.append(f'<li class="cwdx-file-ok">{text}。{detail}</li>')
                 continue
             kind, reason = self._rejection(outcome, institutions)
@@ -260,9 +271,24 @@ class ImportSection:
                 )
             self.alert.error(text)
         else:
-            self.alert.success(f"导入完成：{len(imported)} 个文件，共 {rows:,} {unit}。")
+            text = f"导入完成：{len(imported)} 个文件，共 {rows:,} {unit}。"
+            samples = [self._sample_warning(o) for o in imported if o.sample_rows]
+            if samples:
+                self.alert.warning(text + "".join(samples))
+            else:
+                self.alert.success(text)
         self._duplicates = duplicates
         self.force_button.widget.layout.display = "" if duplicates else "none"
+
+    def _sample_warning(self, outcome: ImportOutcome) -> str:
+        """The warning for a file that still holds the template's sample record."""
+        rows = "、".join(str(row) for row in outcome.sample_rows)
+        sample = sample_identity(self.table)  # type: ignore[arg-type]
+        keys = "、".join(f"{column} {value}" for column, value in sample.items())
+        return (
+            f"注意：文件“{outcome.file}”第 {rows} 行是表样中的示例数据（{keys}），不是本机构的数据；"
+            "请删除历史数据，从文件中删去该行后重新导入。"
+        )
 
     @staticmethod
     def _rejection(
@@ -285,6 +311,11 @@ class ImportSection:
             return "frozen", (
                 f"文件含有已检测（已冻结）机构 {names}的数据，整个文件未导入。如需导入，请先点击"
                 "“删除历史数据”（同时解冻），再重新导入；或从文件中删去该机构的行后重新导入。"
+            )
+        if outcome.rejected_kind == "institution" and outcome.sample_rows:
+            rows = "、".join(str(row) for row in outcome.sample_rows)
+            return "file", (
+                f"{outcome.rejected}（文件第 {rows} 行是表样中的示例数据，请删去该行。）"
             )
         return "file", outcome.rejected or ""
 

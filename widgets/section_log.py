@@ -21,6 +21,7 @@ from cwdx_widgets.common import (
 from cwdx_widgets.section_base import (
     PageState,
 )
+from cwdx_widgets.words import log_text
 
 #: The last part of the log file the page shows (the download gives the whole file).
 LOG_TAIL_BYTES = 1_000_000
@@ -90,7 +91,7 @@ class LogSection:
         except OSError as exc:
             self.alert.error(f"无法读取日志文件 {path}（{os_error_text(exc)}），请检查文件权限。")
             return
-        text = data.decode("utf-8", errors="replace")
+        text = log_text(data.decode("utf-8", errors="replace"))
         if size > LOG_TAIL_BYTES:
             text = "……（仅显示最后部分，完整内容请下载日志文件）\n" + text.split("\n", 1)[-1]
         self._content = text or "（日志为空）"

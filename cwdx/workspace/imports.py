@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -51,13 +51,20 @@ class Imports(WriteLock):
         paths: Sequence[str | os.PathLike[str]],
         force: bool = False,
         on_progress: ProgressCallback | None = None,
+        *,
+        single_institution: bool = False,
+        sample: Mapping[str, str] | None = None,
     ) -> list[ImportOutcome]:
         """Append the files to ``table`` (``cases`` or ``staff``) in the given order.
 
         Each file is independent and all-or-nothing. A file is rejected (and recorded with its
         message) when the reader rejects it, when the same content (SHA-256) is already in the
         workspace for this table and ``force`` is false, or when it holds rows of a frozen
-        institution. Raises :class:`CwdxError` when the workspace is busy, read-only or damaged,
+        institution. With ``single_institution`` (the 机构版 page) a file is also rejected when
+        its rows belong to another institution than the workspace's (the one whose rows it
+        holds; the first import defines it) or to several. ``sample`` (column -> value, the
+        template's sample record) lists the Excel rows that still hold it in
+        :attr:`ImportOutcome.sample_rows`. Raises :class:`CwdxError` when the workspace is busy, read-only or damaged,
         or its disk is full (then naming the files this call had already imported).
         """
         _check_table(table)
@@ -69,7 +76,7 @@ class Imports(WriteLock):
                 if on_progress:
                     on_progress(index, total, f"正在导入 {reader.display_name(path)}")
                 try:
-                    outcome = self._import_one(table, path, force)
+                    outcome = self._import_one(table, path, force, single_institution, sample)
                 except OSError as exc:
                     error = self._storage_error(exc, f"导入文件“{reader.display_name(path)}”")
                     if error is None:
@@ -84,7 +91,14 @@ class Imports(WriteLock):
                 on_progress(total, total, "导入完成")
         return outcomes
 
-    def _import_one(self, table: str, path: Path, force: bool) -> ImportOutcome:
+    def _import_one(
+        self,
+        table: str,
+        path: Path,
+        force: bool,
+        single_institution: bool = False,
+        sample: Mapping[str, str] | None = None,
+    ) -> ImportOutcome:
         started = time.monotonic()
         table_name = cast(Literal["cases", "staff"], table)  # checked by import_files
         shown = reader.display_name(path)  # a GBK name on Linux cannot be printed or stored
@@ -129,7 +143,10 @@ class Imports(WriteLock):
             return self._record_rejection(outcome)
         org_rows = {str(k): int(v) for k, v in dict(result.orgs).items() if int(v) > 0}
         org_names = {str(k): str(v) for k, v in dict(result.org_names or {}).items() if v}
+        outcome.sample_rows = _rows_equal_to(result.frame, sample) if sample else []
         if self._reject_frozen(outcome, org_rows, org_names):
+            return self._record_rejection(outcome)
+        if single_institution and self._reject_other_institution(outcome, org_rows):
             return self._record_rejection(outcome)
         self._store_rows(outcome, result, org_rows, org_names, force)
         log.info(
@@ -169,6 +186,35 @@ class Imports(WriteLock):
             outcome.hint = unfreeze_hint(orgs, "check")
             return True
         return False
+
+    def _reject_other_institution(self, outcome: ImportOutcome, org_rows: dict[str, int]) -> bool:
+        """Mark ``outcome`` rejected when its rows are not all of the workspace's institution
+        (the one whose rows the workspace holds), or, in an empty workspace, of one."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT DISTINCT p.org, COALESCE(i.name, '') AS name FROM parts p"
+                " LEFT JOIN institutions i ON i.org = p.org ORDER BY p.org"
+            ).fetchall()
+        own = {row["org"]: row["name"] for row in rows}
+        if own:
+            others = [org for org in org_rows if org not in own]
+            if not others:
+                return False
+            mine = "、".join(f"{org}（{name}）" if name else org for org, name in own.items())
+            outcome.rejected = (
+                f"文件“{outcome.file}”含有组织机构代码为 {'、'.join(others)} 的数据，"
+                f"而本工作区是机构 {mine}的工作区，整个文件未导入。机构版每个工作区只处理一家"
+                "机构的数据：请核对文件中的“组织机构代码”，删去其他机构的行后重新导入。"
+            )
+        elif len(org_rows) > 1:
+            outcome.rejected = (
+                f"文件“{outcome.file}”含有 {len(org_rows)} 个机构（{'、'.join(org_rows)}）的数据，"
+                "整个文件未导入。机构版每个工作区只处理一家机构的数据：请只保留本机构的行后重新导入。"
+            )
+        else:
+            return False
+        outcome.rejected_kind = "institution"
+        return True
 
     def _store_rows(
         self,
@@ -348,6 +394,16 @@ def _after_imported(outcomes: Sequence[ImportOutcome], error: CwdxError) -> Cwdx
     if not done:
         return error
     return CwdxError(f"已导入文件 {'、'.join(done)}；{error.message}", error.kind, error.hint)
+
+
+def _rows_equal_to(frame: pd.DataFrame, values: Mapping[str, str]) -> list[int]:
+    """Excel row numbers (``_row``) of the rows holding all of ``values`` (column -> text)."""
+    if any(column not in frame.columns for column in values):
+        return []
+    same = pd.Series(True, index=frame.index)
+    for column, value in values.items():
+        same &= frame[column].astype("string").fillna("") == value
+    return [int(row) for row in frame.loc[same, "_row"]]
 
 
 def _check_table(table: str) -> None:

@@ -41,7 +41,8 @@ class ImportOutcome:
     #: the full Chinese message when the file was rejected, else ``None``
     rejected: str | None = None
     #: why it was rejected: ``duplicate`` (same content already imported), ``frozen`` (rows of
-    #: frozen institutions, listed in :attr:`frozen_orgs`) or ``file`` (the file itself)
+    #: frozen institutions, listed in :attr:`frozen_orgs`), ``institution`` (rows of another
+    #: institution than the single one of a 机构版 workspace) or ``file`` (the file itself)
     rejected_kind: str | None = None
     frozen_orgs: list[str] = field(default_factory=list)
     #: ``(file name, import time)`` of the earlier import with the same content
@@ -50,6 +51,8 @@ class ImportOutcome:
     report: Any = None
     import_id: int | None = None
     forced: bool = False
+    #: Excel row numbers of rows equal to the template's sample record (a warning)
+    sample_rows: list[int] = field(default_factory=list)
     #: the next step the rejection suggests (import again on purpose, unfreeze), if any
     hint: Hint | None = None
 

@@ -156,7 +156,7 @@ def rule_counts(page) -> dict[str, int]:
     """规则编号 -> 数量 as the page's rule table shows them."""
     counts = {}
     for row in page.locator(".cwdx-check-rules tbody tr").all():
-        cells = row.locator("td").all_inner_texts()
+        cells = row.locator("td").all_text_contents()  # the rules without findings are folded
         counts[cells[0]] = int(cells[2].replace(",", ""))
     return counts
 
@@ -250,7 +250,7 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     status = page.locator(".cwdx-status").inner_text()
     assert f"病案首页数据 {failing.case_rows:,} 条，申报人员 {failing.staff_rows:,} 人" in status
     run_check(
-        page, "检测完成：1 个机构有错误，请保存反馈表，按反馈表修改数据后删除历史数据并重新导入。"
+        page, "检测完成：本机构数据有错误，请保存反馈表，按反馈表修改数据后删除历史数据并重新导入。"
     )
     verdict = page.locator(".cwdx-check-verdict .cwdx-verdict")
     assert verdict.inner_text() == "数据检测不通过"
@@ -262,6 +262,16 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     assert page.locator(".cwdx-check-rules tr.cwdx-row-error").count() == sum(
         1 for k, v in failing.expected_counts.items() if v and k.startswith("E")
     )
+    # findings first: the error rules lead; a click on one lists its findings in the page
+    first = page.locator(".cwdx-check-rules tbody tr").first
+    assert "cwdx-row-error" in (first.get_attribute("class") or "")
+    rule = first.locator("td").first.inner_text()
+    page.locator(".cwdx-check-pick button", has_text=rule).first.click()
+    findings = page.locator(".cwdx-check-findings")
+    findings.get_by_text(f"规则 {rule}（错误）共").wait_for()
+    header = findings.locator("th").all_inner_texts()
+    assert header == ["文件", "行号", "列", "值", "说明"]
+    assert findings.locator("tbody tr").count() == min(failing.expected_counts[rule], 100)
     assert page.locator("button.cwdx-compute-run").is_disabled()
     # the README's screenshot is rewritten only when asked (it is a tracked file)
     shot = DOCS if os.environ.get("CWDX_UPDATE_SCREENSHOT") else tmp_path
@@ -322,6 +332,7 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     assert f"产品版本：cwdx {cwdx.__version__}" in about.inner_text()
     for ref_file in load_reference().files:
         assert ref_file.sha256 in about.inner_text()
+    assert "《疾病分类与代码国家临床版2.0》" in about.inner_text()
     text = open_log(page, "下载：计算结果表.xlsx")
     log_box = page.locator(".cwdx-log-text textarea")
     log_box.click()
@@ -332,6 +343,7 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     )
     for name in [*clean.case_files, clean.staff_file]:
         assert Path(name).name in text
+    assert "通过=" not in text and "INFO" not in text  # time, level in Chinese, message
     assert str(app.workspace / "logs") in page.locator(".cwdx-log-folder").inner_text()
     name, data = download(page, "cwdx-log-download")
     assert name == "cwdx.log"
