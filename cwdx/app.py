@@ -123,7 +123,8 @@ def serve(
     ``workspace`` defaults to :func:`default_workspace`; the workspace is opened (created when
     missing) before Voilà starts, so a folder that cannot be a workspace is refused with a
     :class:`CwdxError` instead of serving a broken page, and so is a port already in use.
-    Prints the address, then blocks; returns Voilà's exit status (0 after Ctrl+C).
+    The server prints the address once it accepts connections (not before: an early click
+    would be refused), then blocks; returns Voilà's exit status (0 after Ctrl+C).
     """
     from cwdx.workspace import Workspace
 
@@ -136,10 +137,8 @@ def serve(
             f"http://127.0.0.1:{int(port)}/）；如需再启动一个，请用 --port 指定其他端口，"
             f"例如 --port {int(port) + 1}。"
         )
-    url = f"http://127.0.0.1:{int(port)}/"
-    print(f"cwdx {EDITION_TITLES[edition]}已启动：{url}", flush=True)
-    print(f"工作区：{folder}", flush=True)
-    print("请用浏览器打开上面的地址；按 Ctrl+C 停止。", flush=True)
+    # the server itself prints the address once its port accepts connections, then one
+    # Chinese line per page opened or closed; its English log goes to logs/app-server.log
     process = subprocess.Popen(command, env=app_environment(folder))
 
     def _stop(signum: int, _frame: object) -> None:

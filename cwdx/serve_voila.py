@@ -15,6 +15,12 @@ four additions, made in one place for the 机构版 and the 平台版 alike (the
 * **Upload limit in the page**: the largest upload the websocket accepts
   (``websocket_max_message_size``) and the Chinese refusal are handed to the page template
   (``page_config``), whose script refuses a bigger selection before anything is sent.
+* **A quiet terminal**: standard output carries one Chinese line per event worth telling
+  (started, once the port accepts connections; page opened; page closed; Host or cap
+  refusal). Everything else the server and its kernels print (Voilà's English log, kernel
+  warnings, tracebacks) goes to :data:`SERVER_LOG_NAME` in the workspace's ``logs`` folder.
+* **Closing a tab frees its kernel**: the page is served with the ``_xsrf`` cookie, which the
+  page's shutdown beacon (sent on ``beforeunload``) must carry to be accepted.
 """
 
 from __future__ import annotations
@@ -24,14 +30,19 @@ import ipaddress
 import json
 import os
 import sys
+import time
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from jupyter_core.utils import ensure_async
-from tornado import httputil, web
+from tornado import httputil, ioloop, web
 from traitlets import Int, List, Unicode
 from voila.app import Voila
+from voila.handler import VoilaHandler
+
+from cwdx.log import default_log_path
 
 #: Editions and their Chinese names (the same words as ``cwdx.app.EDITION_TITLES``).
 EDITIONS: dict[str, str] = {"institution": "机构版", "platform": "平台版"}
@@ -58,6 +69,56 @@ ERROR_TEXTS: dict[int, tuple[str, str]] = {
 
 #: What a request under a foreign ``Host`` gets (e.g. a DNS-rebinding page).
 HOST_REFUSED_TEXT = "请在本机浏览器中用启动时显示的地址（例如 http://127.0.0.1:端口/）打开本系统。"
+
+
+#: The file (in the workspace's ``logs`` folder) that takes what the server process and its
+#: kernels write on standard error.
+SERVER_LOG_NAME = "app-server.log"
+
+#: Size at which the server log is moved aside (to ``app-server.log.1``) when the app starts.
+SERVER_LOG_MAX_BYTES = 5 * 1024 * 1024
+
+
+def tell(text: str) -> None:
+    """One timestamped Chinese line for the user on standard output, and the same line in the
+    server log (standard error)."""
+    line = f"[{time.strftime('%H:%M:%S')}] {text}"
+    print(line, flush=True)
+    print(f"cwdx: {line}", file=sys.stderr, flush=True)
+
+
+def server_log_path(workspace: str) -> Path:
+    """Where the server's own output goes: ``WORKSPACE/logs/app-server.log``, or beside the
+    default log file (:func:`cwdx.log.default_log_path`) without a workspace."""
+    folder = Path(workspace) / "logs" if workspace else default_log_path().parent
+    return folder / SERVER_LOG_NAME
+
+
+def redirect_stderr(path: Path) -> None:
+    """Send file descriptor 2 of this process (inherited by the kernels it starts) to
+    ``path`` (appended; a file over :data:`SERVER_LOG_MAX_BYTES` is moved aside first).
+
+    When the file cannot be opened, standard error is left as it is."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file() and path.stat().st_size > SERVER_LOG_MAX_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return
+    sys.stderr.flush()
+    os.dup2(descriptor, 2)
+    os.close(descriptor)
+
+
+def started_lines(edition: str, url: str, workspace: str, log_path: Path) -> list[str]:
+    """What the terminal shows once the app accepts connections."""
+    return [
+        f"cwdx {EDITIONS.get(edition, edition)}已启动：{url}",
+        f"工作区：{workspace}" if workspace else "",
+        f"运行记录：{log_path}",
+        "请用浏览器打开上面的地址；按 Ctrl+C 停止。",
+    ]
 
 
 def too_many_pages_text(max_kernels: int) -> str:
@@ -130,10 +191,17 @@ class GuardedHandler(web.RequestHandler):
         super().set_default_headers()
         self.clear_header("Server")
 
-    def prepare(self) -> Any:
+    async def prepare(self) -> None:
         if not host_allowed(self.request.host, self.settings.get("cwdx_allowed_hosts", ())):
+            tell(f"拒绝了一个不是从本机地址打开的请求（Host：{self.request.host[:80]}）。")
             raise HostRefused(self.request.host)  # tornado logs it: 403 GET /… (ip): 拒绝了…
-        return super().prepare()
+        prepared = super().prepare()  # jupyter_server's is async: it sets the current user
+        if prepared is not None:
+            await prepared
+        if isinstance(self, VoilaHandler):
+            # the page's shutdown beacon sends this cookie; without it the kernel of a closed
+            # tab is refused shutdown ("'_xsrf' argument missing") and lives until culled
+            self.xsrf_token  # noqa: B018 - reading it sets the cookie
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
@@ -159,8 +227,8 @@ class GuardedHandler(web.RequestHandler):
 class GuardedNotFoundHandler(GuardedHandler):
     """What answers a URL no route matches: the Chinese 404."""
 
-    def prepare(self) -> Any:
-        super().prepare()
+    async def prepare(self) -> None:
+        await super().prepare()
         raise web.HTTPError(404)
 
 
@@ -205,6 +273,7 @@ def cap_kernels(kernel_manager: Any, max_kernels: int) -> None:
         if kwargs.get("kernel_id") in kernel_manager.list_kernel_ids():
             return await ensure_async(start_kernel(*args, **kwargs))  # reuses a live kernel
         if len(starting.union(kernel_manager.list_kernel_ids())) >= max_kernels:
+            tell(f"已打开 {max_kernels} 个页面（上限），拒绝了新页面：请先关闭其他标签页。")
             raise TooManyPages(max_kernels)
         kernel_id = kwargs.setdefault("kernel_id", str(uuid.uuid4()))
         starting.add(kernel_id)
@@ -214,6 +283,30 @@ def cap_kernels(kernel_manager: Any, max_kernels: int) -> None:
             starting.discard(kernel_id)
 
     kernel_manager.start_kernel = start_capped_kernel
+
+
+def tell_pages(kernel_manager: Any) -> None:
+    """Make ``kernel_manager`` say on the terminal when a page's kernel starts and stops."""
+    start_kernel, shutdown_kernel = kernel_manager.start_kernel, kernel_manager.shutdown_kernel
+
+    def count() -> int:
+        return len(kernel_manager.list_kernel_ids())
+
+    async def start_told_kernel(*args: Any, **kwargs: Any) -> str:
+        known = kwargs.get("kernel_id") in kernel_manager.list_kernel_ids()
+        kernel_id = str(await ensure_async(start_kernel(*args, **kwargs)))
+        if not known:
+            tell(f"打开了一个页面（当前共 {count()} 个页面）。")
+        return kernel_id
+
+    async def shutdown_told_kernel(kernel_id: str, *args: Any, **kwargs: Any) -> None:
+        known = kernel_id in kernel_manager.list_kernel_ids()
+        await ensure_async(shutdown_kernel(kernel_id, *args, **kwargs))
+        if known:
+            tell(f"关闭了一个页面（当前共 {count()} 个页面）。")
+
+    kernel_manager.start_kernel = start_told_kernel
+    kernel_manager.shutdown_kernel = shutdown_told_kernel
 
 
 class CwdxVoila(Voila):
@@ -229,13 +322,24 @@ class CwdxVoila(Voila):
 
     def init_settings(self) -> dict:
         settings = super().init_settings()
+        tell_pages(self.kernel_manager)
         cap_kernels(self.kernel_manager, max(1, self.max_kernels))
         settings["cwdx_allowed_hosts"] = sorted(
             {*LOOPBACK_HOSTS, self.ip, *self.allowed_hosts} - {"", "0.0.0.0", "::"}
         )
         settings["default_handler_class"] = GuardedNotFoundHandler
         self._install_page_config_hook()
+        # runs once listen() has bound the port and the loop serves: only then the address
+        ioloop.IOLoop.current().add_callback(self._say_started)
         return settings
+
+    def _say_started(self) -> None:
+        workspace = os.environ.get("CWDX_WORKSPACE", "")
+        url = f"http://127.0.0.1:{self.port}/"
+        for line in started_lines(self.edition, url, workspace, server_log_path(workspace)):
+            if line:
+                print(line, flush=True)
+        print("cwdx: 已启动", url, file=sys.stderr, flush=True)
 
     def init_handlers(self) -> list:
         return [(rule[0], guarded(rule[1]), *rule[2:]) for rule in super().init_handlers()]
@@ -262,7 +366,9 @@ class CwdxVoila(Voila):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run :class:`CwdxVoila` with Voilà's command line (``argv`` defaults to ``sys.argv``)."""
+    """Run :class:`CwdxVoila` with Voilà's command line (``argv`` defaults to ``sys.argv``);
+    its standard error goes to the server log (:func:`server_log_path`)."""
+    redirect_stderr(server_log_path(os.environ.get("CWDX_WORKSPACE", "")))
     CwdxVoila.launch_instance(argv if argv is not None else sys.argv[1:])
 
 

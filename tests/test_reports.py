@@ -152,6 +152,22 @@ def assert_no_code(text: str) -> None:
     assert "In [" not in visible and "Out[" not in visible
     assert "build_institution_report" not in visible and "build_province_report" not in visible
     assert "import" not in visible and "Traceback" not in visible
+    assert_self_contained(text)
+
+
+#: A reference the browser would fetch: an attribute, a CSS url(), an import or a script/style
+#: file name (a URL in a CSS comment or an SVG namespace is not fetched).
+FETCHED_URL = re.compile(
+    r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?|import\s*\(?\s*["'])https?://"""
+    r"""|https?://[^\s"'<>()]+\.(?:js|mjs|css|woff2?|ttf)\b""",
+    re.I,
+)
+
+
+def assert_self_contained(text: str) -> None:
+    """The report loads nothing from other hosts (no require.js, MathJax or mermaid CDN): it
+    opens the same on a hospital PC without internet."""
+    assert FETCHED_URL.findall(text) == []
 
 
 INSTITUTION_HEADINGS = ["数据量", "检测结果", "问题最多的字段", "申报人员指标", "未匹配的申报人员"]

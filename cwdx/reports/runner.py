@@ -117,11 +117,14 @@ def _failure_text(job: ReportJob, exc: BaseException) -> str:
 
 
 def _export_html(notebook: Any, title: str) -> str:
-    """The executed notebook as HTML without code cells or prompts."""
+    """The executed notebook as HTML without code cells or prompts, and without anything to
+    load from other hosts (template ``cwdx_report``: no require.js, MathJax or mermaid)."""
     # lazy: jupyter_client, nbconvert and papermill cost seconds of start-up (measured)
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(
+        template_name="cwdx_report",
+        extra_template_basedirs=[str(resources.report_template_root())],
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,

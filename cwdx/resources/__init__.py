@@ -57,6 +57,12 @@ def jupyter_template_root() -> Path:
     return resource_root() / "share" / "jupyter"
 
 
+def report_template_root() -> Path:
+    """The folder holding the nbconvert template ``cwdx_report`` of the HTML reports (lab's
+    template without the scripts it would load from CDNs)."""
+    return jupyter_template_root() / "nbconvert" / "templates"
+
+
 def package_parent() -> Path:
     """The folder that holds the imported ``cwdx`` package (a checkout or ``site-packages``):
     put on a kernel's ``PYTHONPATH`` so it imports this very cwdx."""

@@ -38,7 +38,7 @@ def free_port() -> int:
 
 @dataclass
 class RunningApp:
-    """A started app: its address, workspace and server log."""
+    """A started app: its address, workspace and terminal output."""
 
     url: str
     workspace: Path
@@ -46,8 +46,14 @@ class RunningApp:
     process: subprocess.Popen
 
     def server_log(self) -> str:
-        """What the server printed so far."""
+        """What the app printed on the terminal so far (standard output and error)."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def server_file(self) -> str:
+        """The server's log file (its English log, kernel warnings), beside the workspace's
+        own log."""
+        path = self.workspace / "logs" / "app-server.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -100,14 +106,9 @@ def _launch(
             if "已被占用" in text or "already in use" in text:
                 return None, text
             raise AssertionError("应用未能启动：\n" + text)
-        # Voilà's own line (our "已启动" line is printed before Voilà starts), and the port
-        # answers: the server is this app, not whoever else may hold the port
-        if f"Voilà is running at:\n{url}" in app.server_log():
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return app, ""
-            except OSError:
-                pass
+        # the server prints its address once the port accepts connections
+        if f"已启动：{url}" in app.server_log():
+            return app, ""
         time.sleep(0.1)
     _stop(process)
     raise AssertionError(f"应用 {START_TIMEOUT} 秒内未开始服务：\n" + app.server_log())

@@ -74,7 +74,8 @@ def test_foreign_host_is_refused(start_app) -> None:
     ):
         for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}"):
             assert_chinese_error(fetch(app.url, path, host=host), 403, "无权访问", HOST_REFUSED)
-    assert "403 GET / (127.0.0.1): 拒绝了 Host 为 'evil.example' 的请求" in app.server_log()
+    assert "403 GET / (127.0.0.1): 拒绝了 Host 为 'evil.example' 的请求" in app.server_file()
+    assert "拒绝了一个不是从本机地址打开的请求（Host：evil.example）。" in app.server_log()
     # the served address, under every name of this machine's loopback
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", "127.0.0.1"):
         reply = fetch(app.url, "/voila/static/voila.js", host=host)
