@@ -27,7 +27,7 @@ from cwdx.rules import RULE_IDS, RULES, SEVERITY_LABELS, severity_total
 from cwdx.sheet_values import marked_values, typed_frame
 from cwdx.values import arrow_strings
 from cwdx.workspace import unknown_orgs_message
-from cwdx.xlsx import DATE_FORMAT, DATETIME_FORMAT, Book, atomic_path
+from cwdx.xlsx import DATE_FORMATS, FILLS, Book, atomic_path
 
 log = logging.getLogger("cwdx.feedback")
 
@@ -306,21 +306,12 @@ def write_table_feedback(
 
 
 def _mark_formats(book: Book, types: list[str]) -> list[dict[str, Any]]:
-    """Per template column, the 标注数据 format of an error / warning cell: the fill, plus the
-    date format on ``date`` / ``datetime`` columns (so a date cell keeps reading as a date)."""
-    fills = {
-        "error": {"bg_color": "#FFC7CE", "font_color": "#9C0006"},
-        "warning": {"bg_color": "#FFEB9C", "font_color": "#9C5700"},
-    }
-    plain = {"error": book.error_fill, "warning": book.warning_fill}
-    dated = {
-        kind: {
-            severity: book.workbook.add_format({**props, "num_format": number_format})
-            for severity, props in fills.items()
-        }
-        for kind, number_format in (("date", DATE_FORMAT), ("datetime", DATETIME_FORMAT))
-    }
-    return [dated.get(kind, plain) for kind in types]
+    """Per template column (of template type ``types[i]``), the 标注数据 format of an error /
+    warning cell: its fill, with the date format on ``date`` / ``datetime`` columns."""
+    return [
+        {severity: book.fill(severity, DATE_FORMATS.get(kind)) for severity in FILLS}
+        for kind in types
+    ]
 
 
 def _detail_rows(
