@@ -24,9 +24,10 @@ from cwdx.check import InstitutionCheck, from_record, summary_rows
 from cwdx.errors import CwdxError
 from cwdx.reference import TableName, load_reference
 from cwdx.rules import RULE_IDS, RULES, SEVERITY_LABELS, severity_total
+from cwdx.sheet_values import marked_values, typed_frame
 from cwdx.values import arrow_strings
 from cwdx.workspace import unknown_orgs_message
-from cwdx.xlsx import Book, atomic_path
+from cwdx.xlsx import DATE_FORMATS, FILLS, Book, atomic_path
 
 log = logging.getLogger("cwdx.feedback")
 
@@ -39,7 +40,8 @@ DETAIL_SHEET = "问题明细"
 MARKED_SHEET = "标注数据"
 BRIEF_SHEET = "精简版反馈信息"
 
-SUMMARY_COLUMNS = ("规则编号", "级别", "说明", "处理建议")
+#: outputs.md's four columns, then 数量 (the rule's count; docs/DECISIONS.md).
+SUMMARY_COLUMNS = ("规则编号", "级别", "说明", "处理建议", "数量")
 DETAIL_COLUMNS = ("文件", "行号", "列名", "原值", "规则编号", "级别", "说明")
 MARKED_PREFIX = ("文件", "行号", "问题说明")
 BRIEF_COLUMNS = (
@@ -254,25 +256,27 @@ def write_table_feedback(
         errors = [row["severity"] == "error" for row in summary]
 
         def summary_style(i: int, col: int):
-            if col >= 2:
+            if col in (2, 3):
                 return red_wrap if errors[i] else book.wrap
             return red_font if errors[i] else None
 
         sheet = book.write_table(
             SUMMARY_SHEET,
             SUMMARY_COLUMNS,
-            ([row[c] for c in SUMMARY_COLUMNS] for row in summary),
+            ([*(row[c] for c in SUMMARY_COLUMNS[:4]), row["count"]] for row in summary),
             cell_style=summary_style,
             widths={2: 60, 3: 60},
         )[-1]
         for i, note in enumerate(notes):
             sheet.write_string(len(summary) + 2 + i, 0, note, note_format)
 
+        detail_groups = int(np.searchsorted(ordered.group_start, detail_shown))
+        source = _source_positions(ordered, max(detail_groups, marked_shown), rows)
         detail_formats = _RowValues()
         sheet = book.write_table(
             DETAIL_SHEET,
             DETAIL_COLUMNS,
-            _detail_rows(ordered, detail_shown, detail_formats, red_font),
+            _detail_rows(ordered, detail_shown, detail_formats, red_font, rows, source),
             cell_style=lambda i, col: detail_formats.get(i) if col in (4, 5) else None,
             widths={6: 60},
         )[-1]
@@ -280,21 +284,18 @@ def write_table_feedback(
             sheet.write_string(detail_shown + 2, 0, notes[0], note_format)
 
         marks = _RowValues()
-        error_fmt, warning_fmt = book.error_fill, book.warning_fill
         offset = len(MARKED_PREFIX)
+        types = {spec.name: spec.type for spec in reference.columns(table)}
+        fills = _mark_formats(book, [types[name] for name in columns])
 
         def mark_style(i: int, col: int):
             severity = marks.get(i).get(col - offset) if col >= offset else None
-            if severity == "error":
-                return error_fmt
-            if severity == "warning":
-                return warning_fmt
-            return None
+            return fills[col - offset].get(severity) if severity else None
 
         sheet = book.write_table(
             MARKED_SHEET,
             [*MARKED_PREFIX, *columns],
-            _marked_rows(ordered, marked_shown, rows, columns, marks),
+            _marked_rows(ordered, marked_shown, rows, columns, marks, source, types),
             cell_style=mark_style,
             widths={2: 60},
         )[-1]
@@ -304,19 +305,44 @@ def write_table_feedback(
     return path
 
 
+def _mark_formats(book: Book, types: list[str]) -> list[dict[str, Any]]:
+    """Per template column (of template type ``types[i]``), the 标注数据 format of an error /
+    warning cell: its fill, with the date format on ``date`` / ``datetime`` columns."""
+    return [
+        {severity: book.fill(severity, DATE_FORMATS.get(kind)) for severity in FILLS}
+        for kind in types
+    ]
+
+
 def _detail_rows(
-    ordered: _Sorted, stop: int, formats: _RowValues, red_font: Any
+    ordered: _Sorted,
+    stop: int,
+    formats: _RowValues,
+    red_font: Any,
+    rows: pd.DataFrame | None,
+    source: np.ndarray,
 ) -> Iterator[list[Any]]:
     """The 问题明细 rows of the first ``stop`` sorted findings; pushes each row's 规则编号/级别
-    format to ``formats``."""
-    for chunk in _chunks(ordered, stop, SHOWN_COLUMNS):
-        for file, row, column, value, rule_id, severity, message in zip(*chunk, strict=True):
+    format to ``formats``. A finding without a column (a row-level rule) is shown with the
+    columns it marks (its ``cells``) as 列名 and, when it carries no value, their values in the
+    input row as 原值 (``docs/DECISIONS.md``)."""
+    begin = 0
+    for chunk in _chunks(ordered, stop, (*SHOWN_COLUMNS, "cells")):
+        group = np.searchsorted(
+            ordered.group_start, np.arange(begin, begin + len(chunk[0])), "right"
+        )
+        cell_values = marked_values(rows, source[group - 1], chunk[2], chunk[3], chunk[7])
+        begin += len(chunk[0])
+        for (file, row, column, value, rule_id, severity, message, cells), shown in zip(
+            zip(*chunk, strict=True), cell_values, strict=True
+        ):
             formats.push(red_font if severity == "error" else None)
+            names = "、".join(cells.split("|")) if not column and cells else column
             yield [
                 file,
                 row,
-                column or None,
-                value or None,
+                names or None,
+                value or shown,
                 rule_id,
                 SEVERITY_LABELS.get(severity),
                 message,
@@ -344,14 +370,16 @@ def _marked_rows(
     rows: pd.DataFrame | None,
     columns: list[str],
     marks: _RowValues,
+    source: np.ndarray,
+    types: dict[str, str],
 ) -> Iterator[list[Any]]:
     """The 标注数据 rows (文件, 行号, 问题说明, template columns) of the first ``shown`` input rows
     with a finding, in order; pushes per row the severity to paint on each template column
-    index to ``marks``. Input rows are taken from ``rows`` a chunk at a time."""
+    index to ``marks``. Input rows are taken from ``rows`` (at ``source``) a chunk at a time;
+    numbers and dates are written as such where they parse (``types``: template types)."""
     if not shown:
         return
     position = {name: i for i, name in enumerate(columns)}
-    source = _source_positions(ordered, shown, rows)
     end = ordered.group_start[shown] if shown < len(ordered.group_start) else ordered.total
     empty = [None] * len(columns)
     pending: list[tuple[str, int, list[str], dict[int, str]]] = []
@@ -362,8 +390,8 @@ def _marked_rows(
         at = source[done : done + len(pending)]
         records: Iterator[tuple] = iter(())
         if rows is not None and (at >= 0).any():
-            data = rows.iloc[at[at >= 0]].reindex(columns=columns).astype("object")
-            records = data.where(data.notna(), None).itertuples(index=False, name=None)
+            data = rows.iloc[at[at >= 0]].reindex(columns=columns)
+            records = typed_frame(data, types).itertuples(index=False, name=None)
         for (file, row, texts, painted), pos in zip(pending, at, strict=True):
             marks.push(painted)
             yield [file, row, "；".join(texts), *(next(records) if pos >= 0 else empty)]

@@ -17,6 +17,8 @@ import pandas as pd
 
 from cwdx import metrics
 from cwdx.errors import CwdxError
+from cwdx.reference import load_reference
+from cwdx.sheet_values import code_names, icd10_category_names, procedure_group_names, typed_cells
 from cwdx.xlsx import Book, atomic_path
 
 if TYPE_CHECKING:
@@ -41,6 +43,59 @@ _COLUMNS = {
     metrics.YEARS: metrics.YEAR_COLUMNS,
     metrics.CASE_LIST: metrics.CASE_LIST_COLUMNS,
 }
+#: The name written right after a code column (an extra column: the columns of outputs.md and
+#: metrics.md keep their order; docs/DECISIONS.md).
+NAME_COLUMNS: dict[str, str] = {
+    "所在科室": "所在科室名称",
+    "人员类别": "人员类别名称",
+    "拟申报级别": "拟申报级别名称",
+    "疾病类目": "疾病类目名称",
+    "术种": "术种名称",
+}
+#: Columns written as date cells where the stored text parses, with their template type.
+DATE_COLUMNS: dict[str, str] = {
+    "现专业技术职务聘任时间": "date",
+    "提取工作量数据截止时间": "date",
+    "出院时间": "datetime",
+}
+
+
+def sheet_columns(sheet: str) -> list[str]:
+    """The columns of a result sheet as written: the stored ones, each code column followed by
+    its name column (:data:`NAME_COLUMNS`)."""
+    columns: list[str] = []
+    for column in _COLUMNS[sheet]:
+        columns.append(column)
+        if column in NAME_COLUMNS:
+            columns.append(NAME_COLUMNS[column])
+    return columns
+
+
+def _name_lists() -> dict[str, dict[str, str]]:
+    """Per code column of :data:`NAME_COLUMNS`, code → name from the reference lists."""
+    reference = load_reference()
+    lists = {
+        column: reference.domains.get(reference.column("staff", column).domain, {})
+        for column in ("所在科室", "人员类别", "拟申报级别")
+    }
+    lists["疾病类目"] = icd10_category_names(reference)
+    lists["术种"] = procedure_group_names(reference)
+    return lists
+
+
+def _shown(frame: pd.DataFrame, sheet: str, names: dict[str, dict[str, str]]) -> pd.DataFrame:
+    """The stored table of one sheet as written: name columns added, dates as date cells."""
+    frame = frame.reindex(columns=list(_COLUMNS[sheet]))
+    out = {}
+    for column in sheet_columns(sheet):
+        if column in DATE_COLUMNS:
+            out[column] = typed_cells(frame[column], DATE_COLUMNS[column])
+        elif column in frame.columns:
+            out[column] = frame[column]
+        else:
+            code = next(c for c, name in NAME_COLUMNS.items() if name == column)
+            out[column] = code_names(frame[code], names[code])
+    return pd.DataFrame(out, index=frame.index)
 
 
 def computed_orgs(ws: Workspace, orgs: Iterable[str] | None = None) -> list[str]:
@@ -120,20 +175,20 @@ def write_results_workbook(path: str | Path, tables: Sequence[dict[str, pd.DataF
 
 
 def _write_sheets(target: Path, tables: Sequence[dict[str, pd.DataFrame]]) -> None:
+    names = _name_lists()
     with Book(target, constant_memory=True) as book:
         for sheet in SHEETS:
             frames = [t[sheet] for t in tables if sheet in t]
             if sheet == metrics.CASE_LIST and not frames:
                 continue
-            columns = list(_COLUMNS[sheet])
-            frame = (
-                pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-            )
-            frame = frame.reindex(columns=columns)
+            stored = list(_COLUMNS[sheet])
+            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=stored)
+            frame = _shown(frame, sheet, names)
+            columns = list(frame.columns)
             text_columns = {
                 i: book.text
                 for i, c in enumerate(columns)
-                if str(frame[c].dtype) in ("string", "object", "str")
+                if c not in DATE_COLUMNS and str(frame[c].dtype) in ("string", "object", "str")
             }
             book.write_frame(
                 sheet,

@@ -49,6 +49,13 @@ MAX_WIDTH = 60.0
 
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+#: Number format of the cells of a template column type, when written as a date cell.
+DATE_FORMATS: dict[str, str] = {"date": DATE_FORMAT, "datetime": DATETIME_FORMAT}
+#: Cell fills of the feedback tables: an error (light red, dark red font) or a warning (yellow).
+FILLS: dict[str, dict[str, str]] = {
+    "error": {"bg_color": "#FFC7CE", "font_color": "#9C0006"},
+    "warning": {"bg_color": "#FFEB9C", "font_color": "#9C5700"},
+}
 
 
 @contextmanager
@@ -154,9 +161,23 @@ class Book:
         self.bold = wb.add_format({"bold": True})
         self.wrap = wb.add_format({"text_wrap": True, "valign": "top"})
         self.percent2 = wb.add_format({"num_format": "0.00"})
-        self.error_fill = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"})
-        self.warning_fill = wb.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700"})
+        self.error_fill = wb.add_format(FILLS["error"])
+        self.warning_fill = wb.add_format(FILLS["warning"])
+        self._fills: dict[tuple[str, str | None], Format] = {
+            ("error", None): self.error_fill,
+            ("warning", None): self.warning_fill,
+        }
         self._names: set[str] = set()
+
+    def fill(self, severity: str, number_format: str | None = None) -> Format:
+        """The fill of an ``error`` / ``warning`` cell (:data:`FILLS`), with ``number_format``
+        when given (a painted date cell keeps reading as a date); one format per combination."""
+        key = (severity, number_format)
+        if key not in self._fills:
+            self._fills[key] = self.workbook.add_format(
+                {**FILLS[severity], "num_format": number_format}
+            )
+        return self._fills[key]
 
     # -- context manager -------------------------------------------------------------------
     def __enter__(self) -> Book:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import openpyxl
 import pyarrow as pa
@@ -43,11 +43,13 @@ def test_case_feedback_workbook(tmp_path):
     assert book.sheetnames == ["检测结果汇总", "问题明细", "标注数据"]
 
     summary = _rows(book["检测结果汇总"])
-    assert summary[0] == ["规则编号", "级别", "说明", "处理建议"]
+    # outputs.md's four columns in their order, then 数量 (docs/DECISIONS.md)
+    assert summary[0] == ["规则编号", "级别", "说明", "处理建议", "数量"]
     ids = [r[0] for r in summary[1:]]
     assert ids == [r for r in RULES if RULES[r].table == "cases"]
     by_id = {r[0]: r for r in summary[1:]}
     assert by_id["E16"][1:3] == ["错误", "病案首页信息中，字段为空，共有1个字段。"]
+    assert (by_id["E16"][4], by_id["W07"][4], by_id["W09"][4]) == (1, 1, 0)
     assert by_id["W07"][2].endswith("共有1条记录，占33.33%。")
     assert (
         by_id["W09"][2].startswith("病案首页信息中，组织机构代码")
@@ -72,7 +74,7 @@ def test_case_feedback_workbook(tmp_path):
         [
             "病案首页.xlsx",
             4,
-            None,
+            "主治医师",  # the column W01 marks (a row-level rule)
             None,
             "W01",
             "警告",
@@ -219,9 +221,9 @@ def test_long_detail_and_marked_sheets_are_capped_with_a_note(tmp_path, monkeypa
     n = len(full_summary)
     assert summary[:n] == full_summary
     assert summary[n:] == [
-        [None] * 4,
-        [detail_note, None, None, None],
-        [marked_note, None, None, None],
+        [None] * 5,
+        [detail_note, None, None, None, None],
+        [marked_note, None, None, None, None],
     ]
 
 
@@ -233,6 +235,8 @@ def test_chunked_streaming_writes_the_same_workbook(tmp_path, monkeypatch):
     bad = {"出院科别": "99", "主治医师": None, "病案号": None}
     case_frame = cases(bad, {}, bad, {"性别": "男"}, bad)
     result = _result(case_frame, staff({}))
+    # as findings stored before the cells column existed read back (cells = column)
+    result.findings = result.findings.assign(cells=result.findings["column"])
     whole = openpyxl.load_workbook(
         write_table_feedback(tmp_path / "a.xlsx", "cases", result, case_frame)
     )
@@ -256,7 +260,6 @@ def test_chunked_streaming_writes_the_same_workbook(tmp_path, monkeypatch):
     )
     assert _rows(chunked["问题明细"])[:6] == whole_detail[:6]
     monkeypatch.setattr(feedback, "DETAIL_ROW_CAP", 10_000)
-    result.findings = result.findings.assign(cells=result.findings["column"])
     whole = openpyxl.load_workbook(
         write_table_feedback(tmp_path / "c.xlsx", "cases", result, case_frame)
     )
@@ -267,3 +270,74 @@ def test_chunked_streaming_writes_the_same_workbook(tmp_path, monkeypatch):
         assert _rows(chunked[name]) == _rows(whole[name])
         fills = [[c.fill.fgColor.rgb for c in row] for row in whole[name].iter_rows()]
         assert [[c.fill.fgColor.rgb for c in row] for row in chunked[name].iter_rows()] == fills
+
+
+def test_row_level_findings_name_their_cells_and_marked_cells_keep_their_type(tmp_path):
+    case_frame = cases(
+        {},
+        {
+            "出院主要诊断编码": "Z99.999",  # W03 (row-level: no column in the finding)
+            "出院其他诊断编码2": "BAD1",  # X01 on two of the other diagnoses
+            "出院其他诊断编码3": "BAD2",
+            "出院其他诊断编码1": "I21.000",
+            "出院时间": "2020-13-01 00:00:00",  # E15: not a date, stays text
+        },
+        # W07; 0123 is not canonical: stays text; discharged before admitted: an error on a date
+        {"出院科别": "99", "住院次数": "0123", "出院时间": "2019-12-31 08:00:00"},
+    )
+    result = _result(case_frame, staff({}))
+    # the finding table (and so summary.json's counts) is unchanged: no column for W03/X01
+    findings = result.findings.set_index("rule_id")
+    assert (findings.loc["W03", "column"], findings.loc["W03", "value"]) == ("", "Z99.999")
+    assert (findings.loc["X01", "column"], findings.loc["X01", "value"]) == ("", "")
+    assert (result.counts["W03"], result.counts["X01"]) == (1, 1)
+    path = write_table_feedback(tmp_path / "病案首页反馈表.xlsx", "cases", result, case_frame)
+    book = openpyxl.load_workbook(path)
+
+    summary = {r[0]: r for r in _rows(book["检测结果汇总"])[1:]}
+    counts = [summary[rule_id][4] for rule_id in ("W03", "X01", "E15", "W07", "E16")]
+    assert counts == [1, 1, 2, 1, 0]  # E15: the bad date and the early discharge
+    assert book["检测结果汇总"].cell(2, 5).data_type == "n"
+
+    detail = {r[4]: r for r in _rows(book["问题明细"])[1:]}
+    assert detail["W03"][:4] == ["病案首页.xlsx", 3, "出院主要诊断编码", "Z99.999"]
+    assert detail["X01"][:4] == [
+        "病案首页.xlsx",
+        3,
+        "出院其他诊断编码2、出院其他诊断编码3",
+        "BAD1、BAD2",
+    ]
+
+    marked = book["标注数据"]
+    header = [c.value for c in marked[1]]
+
+    def cell(row: int, name: str):
+        return marked.cell(row, header.index(name) + 1)
+
+    assert marked.max_row == 3
+    # numbers as numbers, dates as dates, on the clean row and the marked one
+    for row in (2, 3):
+        age = cell(row, "年龄（岁）")
+        assert (age.value, age.data_type) == (60, "n")
+        cost = cell(row, "住院总费用")
+        assert (cost.value, cost.data_type) == (12345.5, "n")
+        birth = cell(row, "出生日期")
+        assert birth.is_date and birth.value == datetime(1960, 1, 1)
+        assert birth.number_format == "yyyy-mm-dd"
+        admitted = cell(row, "入院时间")
+        assert admitted.is_date and admitted.value == datetime(2020, 1, 1, 8, 0)
+        assert admitted.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert (cell(2, "住院次数").value, cell(2, "住院次数").data_type) == (1, "n")
+    # what does not parse stays the text it was
+    assert (cell(3, "住院次数").value, cell(3, "住院次数").data_type) == ("0123", "s")
+    bad_date = cell(2, "出院时间")
+    assert (bad_date.value, bad_date.data_type) == ("2020-13-01 00:00:00", "s")
+    assert bad_date.fill.fgColor.rgb.endswith("FFC7CE")  # E15: still painted as an error
+    # a marked date cell keeps both its fill and its date format
+    early = cell(3, "出院时间")
+    assert early.is_date and early.value == datetime(2019, 12, 31, 8, 0)
+    assert early.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert early.fill.fgColor.rgb.endswith("FFC7CE")
+    assert cell(2, "出院主要诊断编码").fill.fgColor.rgb.endswith("FFEB9C")
+    assert cell(2, "出院其他诊断编码2").value == "BAD1"
+    assert cell(2, "医疗机构名称").data_type == "s"

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "cwdx.matching": 3, "cwdx.rules": 3, "cwdx.check": 3,
     "cwdx.metrics": 4,
     "cwdx.feedback": 5, "cwdx.results": 5, "cwdx.summary": 5, "cwdx.templates": 5,
+    "cwdx.sheet_values": 5,
     "cwdx.run": 6, "cwdx.reports": 6, "cwdx.demo": 6, "cwdx.tasks": 6,
     "cwdx.app": 7, "cwdx.serve_voila": 7, "cwdx.cli": 7,
     "cwdx_widgets": 8,

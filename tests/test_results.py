@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 
 import openpyxl
@@ -99,7 +100,19 @@ def test_export_results_workbooks(workspace, tmp_path):
     assert book.sheetnames == ["指标汇总", "病种明细", "术种明细", "年度明细", "口径说明"]
     sheet = book["指标汇总"]
     header = [c.value for c in sheet[1]]
-    assert header == list(metrics.SUMMARY_COLUMNS)
+    # outputs.md's columns in their order, each coded one followed by its name
+    assert [c for c in header if c not in results.NAME_COLUMNS.values()] == list(
+        metrics.SUMMARY_COLUMNS
+    )
+    assert header[4:10] == [
+        "所在科室",
+        "所在科室名称",
+        "人员类别",
+        "人员类别名称",
+        "申报专业",
+        "拟申报级别",
+    ]
+    assert header[10] == "拟申报级别名称"
     rows = {r[2]: dict(zip(header, r, strict=True)) for r in sheet.iter_rows(2, values_only=True)}
     assert list(rows) == ["张三", "赵六", "周八"]
     zhang = rows["张三"]
@@ -107,6 +120,16 @@ def test_export_results_workbooks(workspace, tmp_path):
     assert zhang["医疗机构名称"] == "=1+1"  # text stays text
     assert sheet["B2"].data_type == "s"
     assert (zhang["匹配状态"], zhang["说明"]) == ("已匹配", None)
+    assert (zhang["所在科室"], zhang["所在科室名称"]) == ("03.04", "心血管内科专业")
+    assert (zhang["人员类别"], zhang["人员类别名称"]) == ("1", "医师")
+    assert (zhang["拟申报级别"], zhang["拟申报级别名称"]) == ("1", "正高级")
+    assert (rows["赵六"]["人员类别"], rows["赵六"]["人员类别名称"]) == ("2", "护士")
+    # dates are date cells
+    hired = sheet.cell(2, header.index("现专业技术职务聘任时间") + 1)
+    assert hired.is_date and hired.number_format == "yyyy-mm-dd"
+    assert hired.value == datetime(2015, 1, 1)
+    until = sheet.cell(2, header.index("提取工作量数据截止时间") + 1)
+    assert until.is_date and until.value == datetime(2024, 12, 31)
     assert (zhang["出院患者人数"], zhang["平均住院日"], zhang["次均费用"]) == (2, 6.5, 6222.75)
     assert (zhang["手术例数"], zhang["四级手术占比(%)"], zhang["目录术种覆盖率(%)"]) == (1, 100, 20)
     assert zhang["责任护理出院患者人数"] is None
@@ -121,8 +144,21 @@ def test_export_results_workbooks(workspace, tmp_path):
     assert rows["赵六"]["出院患者人数"] is None
 
     procedures = list(book["术种明细"].iter_rows(values_only=True))
-    assert procedures[0] == metrics.PROCEDURE_COLUMNS
-    assert procedures[1][5:] == ("36.06", 1, 0, 0, 0, 1, 0)
+    assert procedures[0] == (
+        *metrics.DETAIL_KEYS[:3],
+        "所在科室",
+        "所在科室名称",
+        "人员类别",
+        "人员类别名称",
+        "术种",
+        "术种名称",
+        *metrics.PROCEDURE_COLUMNS[6:],
+    )
+    assert procedures[1][3:7] == ("03.04", "心血管内科专业", "1", "医师")
+    assert procedures[1][7:] == ("36.06", "非-药物洗脱冠状动脉支架置入", 1, 0, 0, 0, 1, 0)
+    diseases = list(book["病种明细"].iter_rows(values_only=True))
+    assert diseases[0][7:] == ("疾病类目", "疾病类目名称", "病例数")
+    assert diseases[1][7:] == ("I21", "急性心肌梗死", 2)
 
     explain = {(r[0], r[1]): r for r in book["口径说明"].iter_rows(2, values_only=True)}
     assert explain[("版本", "口径版本")][2] == cwdx.METRICS_VERSION
@@ -157,9 +193,9 @@ def test_case_list_sheet_when_computed_with_it(workspace, tmp_path):
     book = openpyxl.load_workbook(tmp_path / "out" / "H001" / "计算结果表.xlsx")
     assert book.sheetnames == SHEETS_WITH_CASE_LIST
     rows = list(book["病例清单"].iter_rows(values_only=True))
-    assert rows[0] == metrics.CASE_LIST_COLUMNS
+    assert rows[0] == tuple(results.sheet_columns(metrics.CASE_LIST))
     # 张三: B1 as 主（副主）任医师, B2 also as 术者; 赵六: both as 责任护士
-    assert [(r[1], r[5], r[8], r[10]) for r in rows[1:]] == [
+    assert [(r[1], r[7], r[10], r[12]) for r in rows[1:]] == [
         ("张三", "B1", "主（副主）任医师", 2),
         ("张三", "B2", "主（副主）任医师、术者（主要手术操作）", 3),
         ("赵六", "B1", "责任护士", 2),
@@ -236,25 +272,25 @@ def test_cli_compute_case_list_export_and_exit_codes(capsys, tmp_path):
     assert openpyxl.load_workbook(workbook).sheetnames == SHEETS_WITH_CASE_LIST
     # both records: I21.000, discharged 2020-01-10; B2 holds a 四级 36.0600 by 张三
     assert [tuple(r.values())[1:] for r in _sheet(workbook, "病种明细")] == [
-        ("张三", "110000001", "03.04", "1", "I21", 2)
+        ("张三", "110000001", "03.04", "心血管内科专业", "1", "医师", "I21", "急性心肌梗死", 2)
     ]
-    assert [tuple(r.values())[5:] for r in _sheet(workbook, "术种明细")] == [
-        ("36.06", 1, 0, 0, 0, 1, 0)
+    assert [tuple(r.values())[7:] for r in _sheet(workbook, "术种明细")] == [
+        ("36.06", "非-药物洗脱冠状动脉支架置入", 1, 0, 0, 0, 1, 0)
     ]
     assert [tuple(r.values())[1:] for r in _sheet(workbook, "年度明细")] == [
-        ("张三", "110000001", "03.04", "1", 2020, 2, 1, None)
+        ("张三", "110000001", "03.04", "心血管内科专业", "1", "医师", 2020, 2, 1, None)
     ]
     listing = [
         (r["姓名"], r["病案号"], r["住院次数"], r["出院时间"], r["角色"], r["文件"], r["行号"])
         for r in _sheet(workbook, "病例清单")
     ]
     assert listing == [
-        ("张三", "B1", 1, "2020-01-10 08:00:00", "主（副主）任医师", "病案.xlsx", 2),
+        ("张三", "B1", 1, datetime(2020, 1, 10, 8), "主（副主）任医师", "病案.xlsx", 2),
         (
             "张三",
             "B2",
             1,
-            "2020-01-10 08:00:00",
+            datetime(2020, 1, 10, 8),  # a date cell
             "主（副主）任医师、术者（主要手术操作）",
             "病案.xlsx",
             3,

@@ -305,7 +305,7 @@ def test_adding_a_rule_is_one_decorated_function(test_prefix_rule, tmp_path):
     path = write_table_feedback(tmp_path / "病案首页反馈表.xlsx", "cases", result, case_frame)
     book = openpyxl.load_workbook(path)
     summary = [list(r) for r in book["检测结果汇总"].iter_rows(values_only=True)]
-    assert ["W99", "警告", line["说明"], line["处理建议"]] in summary
+    assert ["W99", "警告", line["说明"], line["处理建议"], 2] in summary
     detail = [list(r) for r in book["问题明细"].iter_rows(values_only=True)]
     w99 = [r for r in detail if r[4] == "W99"]
     assert [(r[1], r[2], r[3], r[6]) for r in w99] == [
