@@ -195,8 +195,9 @@ def _read_cache(path: Path) -> Reference | None:
     """The cached parse at ``path``, or ``None`` when it is missing or unreadable."""
     try:
         with path.open("rb") as handle:
-            # our own file in the user's cache folder, written by _write_cache below
-            cached = pickle.load(handle)  # noqa: S301
+            if hasattr(os, "getuid") and os.fstat(handle.fileno()).st_uid != os.getuid():
+                return None  # unpickling runs code: only a file this user wrote is read
+            cached = pickle.load(handle)  # noqa: S301 - written by _write_cache below
     except FileNotFoundError:
         return None
     except Exception as exc:  # a truncated or foreign file: parse again and overwrite it
@@ -215,9 +216,11 @@ def _write_cache(path: Path, reference: Reference) -> None:
         with os.fdopen(fd, "wb") as handle:
             pickle.dump(reference, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+        tmp = None
     except OSError as exc:
         log.info("参考数据缓存无法写入 %s（%s），下次仍解析代码表", path.parent, exc.strerror)
-        if tmp is not None:
+    finally:
+        if tmp is not None:  # not renamed: a full disk, or the process was interrupted
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
 

@@ -100,3 +100,25 @@ def test_the_cache_folder_follows_xdg_and_can_be_overridden(
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_dir() == tmp_path / "home" / ".cache" / "cwdx"
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file away needs root"
+)
+def test_a_cache_file_of_another_user_is_not_unpickled(
+    lists: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _fresh_load()
+    (written,) = _pickles(tmp_path / "cache")
+    os.chown(tmp_path / "cache" / written, 54321, 54321)
+    parsed: list[Path] = []
+    parse = reference.parse_reference
+
+    def counting(base: Path, files: object = None) -> Reference:
+        parsed.append(base)
+        return parse(base, files)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reference, "parse_reference", counting)
+    assert _fresh_load() == expected
+    assert parsed == [lists]
+    assert os.stat(tmp_path / "cache" / written).st_uid == os.getuid()  # replaced by ours
