@@ -367,7 +367,7 @@ def _check_table(table: str) -> None:
 
 
 def _empty_frame(table: str) -> pd.DataFrame:
-    import pandas as pd  # ~0.3 s at start-up: only the data paths need it
+    import pandas as pd  # ~0.45 s at start-up: only the data paths need it
 
     columns = [spec.name for spec in load_reference().columns(table)]  # type: ignore[arg-type]
     return pd.DataFrame(
