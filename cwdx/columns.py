@@ -77,3 +77,7 @@ FILE = "_file"
 ROW = "_row"
 IMPORT = "_import"
 ROW_ORG = "_org"
+
+#: Bookkeeping columns of the stored row frame, in stored order (the reader fills all but
+#: ``_import``, which the workspace adds).
+BOOKKEEPING_COLUMNS = (FILE, ROW, IMPORT, ROW_ORG)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 
 from cwdx.columns import ORG
 from cwdx.errors import os_error_text
+from cwdx.hashing import file_sha256
 from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, ColumnSpec, Reference, load_reference
 from cwdx.values import (
     EXCEL_ERRORS,
@@ -46,10 +46,6 @@ TableArg = Literal["cases", "staff"]
 FIX_HINT = "请在系统中下载相关表样，重新整理数据后上传。"
 
 ACCEPTED_SUFFIXES = (".xlsx", ".xlsm")
-
-#: Bookkeeping columns of the stored row frame, in stored order (the reader fills all but
-#: ``_import``, which the workspace adds).
-BOOKKEEPING_COLUMNS = ("_file", "_row", "_import", "_org")
 
 # Folds applied to header text after NFKC (which already maps Ⅰ→I, Ⅱ→II, （→( ).
 _HEADER_FOLD = str.maketrans({"Ⅰ": "I", "Ⅱ": "II", "ⅰ": "I", "ⅱ": "II"})
@@ -142,18 +138,6 @@ class ReadResult:
     def ok(self) -> bool:
         """Whether the file was accepted."""
         return self.rejected is None
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str | None:
-    """SHA-256 (hex) of a file's bytes, or None when the file cannot be opened."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 def display_name(path: str | os.PathLike[str]) -> str:

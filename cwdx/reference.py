@@ -1,20 +1,28 @@
 """Reference data: code lists, value domains and the two template definitions.
 
 Everything is loaded from the shipped ``cwdx/resources/reference/`` folder (or
-``$CWDX_REFERENCE_DIR``) once and cached; every other part of cwdx calls :func:`load_reference`.
+``$CWDX_REFERENCE_DIR``) once per process; every other part of cwdx calls :func:`load_reference`.
+Parsing the CSVs takes a few tenths of a second, so the parsed lists are also kept in a pickle in
+the user's cache folder (:func:`cache_dir`), keyed by the SHA-256 of every CSV and of this
+module's source: a changed list or loader makes a new key, and a missing, unreadable or
+unwritable cache falls back to parsing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
+import pickle
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from cwdx import resources
+from cwdx import __version__, resources
+from cwdx.log import get_logger
 
 TableName = Literal["cases", "staff"]
 
@@ -34,6 +42,8 @@ REFERENCE_FILES: tuple[str, ...] = (
 TABLE_TITLES: dict[str, str] = {"cases": "病案首页数据", "staff": "申报人员信息自然表"}
 
 UNKNOWN_ORG = "（未识别机构）"
+
+log = get_logger("reference")
 
 
 def reference_dir() -> Path:
@@ -159,10 +169,82 @@ def _file_info(path: Path) -> ReferenceFile:
     return ReferenceFile(path.name, rows, hashlib.sha256(data).hexdigest())
 
 
+def cache_dir() -> Path:
+    """The folder of the parsed-reference cache: ``$CWDX_CACHE_DIR`` when set, else
+    ``$XDG_CACHE_HOME/cwdx`` (``~/.cache/cwdx``; ``%LOCALAPPDATA%\\cwdx`` on Windows)."""
+    env = os.environ.get("CWDX_CACHE_DIR")
+    if env:
+        return Path(env)
+    if os.name == "nt":
+        local = os.environ.get("LOCALAPPDATA")
+        return (Path(local) if local else Path.home() / "AppData" / "Local") / "cwdx"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "cwdx"
+
+
+def _cache_path(files: tuple[ReferenceFile, ...]) -> Path:
+    """Where the parse of exactly these files, by exactly this loader, is cached."""
+    key = hashlib.sha256(__version__.encode())
+    key.update(Path(__file__).read_bytes())  # a changed loader or dataclass: a new key
+    for info in files:
+        key.update(f"\n{info.file}:{info.sha256}".encode())
+    return cache_dir() / f"reference-{key.hexdigest()[:32]}.pickle"
+
+
+def _read_cache(path: Path) -> Reference | None:
+    """The cached parse at ``path``, or ``None`` when it is missing or unreadable."""
+    try:
+        with path.open("rb") as handle:
+            if hasattr(os, "getuid") and os.fstat(handle.fileno()).st_uid != os.getuid():
+                return None  # unpickling runs code: only a file this user wrote is read
+            cached = pickle.load(handle)  # noqa: S301 - written by _write_cache below
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a truncated or foreign file: parse again and overwrite it
+        log.info("参考数据缓存 %s 无法读取（%s），重新解析代码表", path.name, type(exc).__name__)
+        return None
+    return cached if isinstance(cached, Reference) else None
+
+
+def _write_cache(path: Path, reference: Reference) -> None:
+    """Store ``reference`` at ``path`` via a temporary file and a rename; a folder that cannot
+    be written only costs the next process the parse."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".reference-", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(reference, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        log.info("参考数据缓存无法写入 %s（%s），下次仍解析代码表", path.parent, exc.strerror)
+    finally:
+        if tmp is not None:  # not renamed: a full disk, or the process was interrupted
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
 @cache
 def load_reference(directory: str | None = None) -> Reference:
-    """Load (once per process) every reference list from ``directory`` or :func:`reference_dir`."""
+    """Load (once per process) every reference list from ``directory`` or :func:`reference_dir`:
+    from the cache (:func:`cache_dir`) when it holds the parse of these very files, else by
+    parsing the CSVs (and caching the result)."""
     base = Path(directory) if directory else reference_dir()
+    files = tuple(_file_info(base / name) for name in REFERENCE_FILES)
+    path = _cache_path(files)
+    reference = _read_cache(path)
+    if reference is None:
+        reference = parse_reference(base, files)
+        _write_cache(path, reference)
+    return reference
+
+
+def parse_reference(base: Path, files: tuple[ReferenceFile, ...] | None = None) -> Reference:
+    """Parse the reference CSVs in ``base``, without the cache (``files``: their
+    :class:`ReferenceFile` records when the caller has them already)."""
+    if files is None:
+        files = tuple(_file_info(base / name) for name in REFERENCE_FILES)
     domains: dict[str, dict[str, str]] = {}
     for row in _read_csv(base / "value_domains.csv"):
         domains.setdefault(row["domain"], {})[row["code"]] = row["name"]
@@ -210,5 +292,5 @@ def load_reference(directory: str | None = None) -> Reference:
         specialties=specialties,
         specialty_groups=groups,
         complications=complications,
-        files=tuple(_file_info(base / name) for name in REFERENCE_FILES),
+        files=files,
     )

@@ -23,7 +23,6 @@ import itertools
 import math
 import numbers
 import os
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from decimal import Decimal
@@ -36,6 +35,8 @@ import xlsxwriter
 from xlsxwriter.exceptions import FileCreateError
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
+
+from cwdx.display import display_width
 
 #: Rows of one Excel worksheet (header included).
 EXCEL_MAX_ROWS = 1_048_576
@@ -72,11 +73,6 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with suppress(OSError):  # never hide the error that stopped the write
             tmp.unlink(missing_ok=True)
-
-
-def display_width(text: str) -> int:
-    """Width of ``text`` in Excel character units: wide (CJK, full-width) characters count 2."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
 def is_missing(value: object) -> bool:

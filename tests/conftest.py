@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -56,3 +59,19 @@ def make_xlsx(tmp_path: Path) -> Callable[..., Path]:
         return write_xlsx(tmp_path / name, rows, **kwargs)  # type: ignore[arg-type]
 
     return _make
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The parsed reference lists (``cwdx.reference.cache_dir``) are cached in a folder of
+    this run, not the user's: set before any test module loads them."""
+    if "CWDX_CACHE_DIR" not in os.environ:
+        os.environ["CWDX_CACHE_DIR"] = tempfile.mkdtemp(prefix="cwdx-test-cache-")
+        config.cwdx_cache_dir = os.environ["CWDX_CACHE_DIR"]  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the run's reference cache folder (when this run made it)."""
+    folder = getattr(config, "cwdx_cache_dir", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("CWDX_CACHE_DIR", None)

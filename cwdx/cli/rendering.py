@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from cwdx.display import display_width
 from cwdx.errors import CwdxError, Hint
 
 EXIT_OK = 0
@@ -89,8 +90,6 @@ class ProgressBar:
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain text table aligned for Chinese (wide) characters."""
-    from cwdx.xlsx import display_width  # wide characters count 2, as in Excel
-
     cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(display_width(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join(

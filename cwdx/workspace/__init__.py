@@ -33,7 +33,7 @@ given to :meth:`Workspace.save_check` and stored.
 
 from __future__ import annotations
 
-from cwdx.reader import file_sha256
+from cwdx.hashing import file_sha256
 from cwdx.reference import UNKNOWN_ORG
 from cwdx.workspace.core import Workspace
 from cwdx.workspace.db import DB_NAME

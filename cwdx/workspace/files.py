@@ -11,11 +11,11 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 #: Bookkeeping columns stored as integers (the others are text).
 BOOKKEEPING_INT_COLUMNS = ("_row", "_import")
@@ -57,6 +57,9 @@ def _fsync_dir(path: Path) -> None:
 
 def write_parquet_atomic(table: pa.Table, target: Path) -> None:
     """Write ``table`` to ``target`` via a fsynced temporary file and a rename."""
+    # pyarrow costs ~0.15 s at start-up: only the data paths import it (``cwdx status`` doesn't)
+    import pyarrow.parquet as pq
+
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
@@ -75,6 +78,8 @@ def write_parquet_atomic(table: pa.Table, target: Path) -> None:
 
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
     """The stored row frame as Arrow: every column a string except ``_row``/``_import``."""
+    import pyarrow as pa  # ~0.15 s at start-up: see write_parquet_atomic
+
     fields = [
         pa.field(str(c), pa.int64() if c in BOOKKEEPING_INT_COLUMNS else pa.string())
         for c in frame.columns
@@ -83,6 +88,8 @@ def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
 
 
 def _text_or_none(value: object) -> str | None:
+    import pandas as pd  # loaded already: the caller holds a frame
+
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return None
     return str(value)
@@ -90,6 +97,8 @@ def _text_or_none(value: object) -> str | None:
 
 def any_frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
     """A result or finding table as Arrow; object columns of mixed types are stored as text."""
+    import pyarrow as pa  # ~0.15 s at start-up: see write_parquet_atomic
+
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowTypeError, pa.ArrowInvalid):
@@ -102,6 +111,8 @@ def any_frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
 
 def split_by_org(arrow: pa.Table, org_rows: dict[str, int]) -> Iterator[tuple[str, pa.Table]]:
     """The rows of each institution, in file order: one stable sort, then zero-copy slices."""
+    import pyarrow.compute as pc  # ~0.15 s at start-up: see write_parquet_atomic
+
     if len(org_rows) == 1:
         yield next(iter(org_rows)), arrow
         return

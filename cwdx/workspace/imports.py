@@ -7,16 +7,12 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from cwdx import reader
+from cwdx.columns import BOOKKEEPING_COLUMNS
 from cwdx.errors import CwdxError, Hint
+from cwdx.hashing import file_sha256
 from cwdx.log import get_logger
-from cwdx.reader import BOOKKEEPING_COLUMNS, file_sha256
 from cwdx.reference import TABLE_TITLES, load_reference
 from cwdx.workspace import files
 from cwdx.workspace.db import now_text
@@ -36,6 +32,9 @@ from cwdx.workspace.stages import (
     stage_of,
     unfreeze_hint,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = get_logger("workspace")
 
@@ -67,6 +66,9 @@ class Imports(WriteLock):
         :attr:`ImportOutcome.sample_rows`. Raises :class:`CwdxError` when the workspace is busy, read-only or damaged,
         or its disk is full (then naming the files this call had already imported).
         """
+        # the reader (pandas, pyarrow, fastexcel) costs ~0.5 s at start-up: only imports need it
+        from cwdx import reader
+
         _check_table(table)
         outcomes: list[ImportOutcome] = []
         total = len(paths)
@@ -99,6 +101,8 @@ class Imports(WriteLock):
         single_institution: bool = False,
         sample: Mapping[str, str] | None = None,
     ) -> ImportOutcome:
+        from cwdx import reader  # ~0.5 s at start-up: see import_files
+
         started = time.monotonic()
         table_name = cast(Literal["cases", "staff"], table)  # checked by import_files
         shown = reader.display_name(path)  # a GBK name on Linux cannot be printed or stored
@@ -349,6 +353,8 @@ class Imports(WriteLock):
             paths = [row[0] for row in con.execute(query + " ORDER BY p.import_id, p.org", params)]
         if not paths:
             return _empty_frame(table)
+        import pyarrow as pa  # ~0.15 s at start-up: only the data paths need it
+
         tables = [self._read_parquet(rel) for rel in paths]
         combined = pa.concat_tables(tables, promote_options="default")
         if len(tables) > 1:
@@ -361,6 +367,9 @@ class Imports(WriteLock):
         Same columns as :meth:`load`, but reads only the first ``n`` rows of the first imports'
         files, so it stays fast however much data the workspace holds.
         """
+        import pyarrow as pa  # ~0.15 s at start-up: only the data paths need it
+        import pyarrow.parquet as pq
+
         _check_table(table)
         with self._connect() as con:
             parts = con.execute(
@@ -398,6 +407,8 @@ def _after_imported(outcomes: Sequence[ImportOutcome], error: CwdxError) -> Cwdx
 
 def _rows_equal_to(frame: pd.DataFrame, values: Mapping[str, str]) -> list[int]:
     """Excel row numbers (``_row``) of the rows holding all of ``values`` (column -> text)."""
+    import pandas as pd  # ~0.45 s at start-up: only the data paths need it
+
     if any(column not in frame.columns for column in values):
         return []
     same = pd.Series(True, index=frame.index)
@@ -414,6 +425,8 @@ def _check_table(table: str) -> None:
 
 
 def _empty_frame(table: str) -> pd.DataFrame:
+    import pandas as pd  # ~0.45 s at start-up: only the data paths need it
+
     columns = [spec.name for spec in load_reference().columns(table)]  # type: ignore[arg-type]
     return pd.DataFrame(
         {

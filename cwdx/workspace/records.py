@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from cwdx.errors import Hint
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def institution_label(org: str, name: str) -> str:

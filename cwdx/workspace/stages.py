@@ -12,12 +12,7 @@ import json
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Literal
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Literal
 
 from cwdx.errors import CwdxError, ErrorKind, Hint
 from cwdx.log import get_logger
@@ -32,6 +27,10 @@ from cwdx.workspace.records import (
     institution_label,
     unknown_orgs_message,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 log = get_logger("workspace")
 
@@ -408,6 +407,11 @@ class Stages(WriteLock):
         """The findings of ``table`` in ``org``'s last check, a batch at a time (big feedback
         exports never hold them all): the ``columns`` the stored file has, in Arrow. Nothing
         when ``org`` has not been checked; a missing or damaged file is a :class:`CwdxError`."""
+        # pyarrow costs ~0.15 s at start-up: only the data paths import it (``cwdx status`` doesn't)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         with self._connect() as con:
             row = con.execute("SELECT findings_path FROM checks WHERE org = ?", (org,)).fetchone()
         if row is None:
