@@ -42,10 +42,8 @@ from traitlets import Int, List, Unicode
 from voila.app import Voila
 from voila.handler import VoilaHandler
 
+from cwdx.app import EDITION_TITLES, WORKSPACE_ENV
 from cwdx.log import default_log_path
-
-#: Editions and their Chinese names (the same words as ``cwdx.app.EDITION_TITLES``).
-EDITIONS: dict[str, str] = {"institution": "机构版", "platform": "平台版"}
 
 #: Host names always accepted: the loopback addresses the app is opened under.
 LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -114,7 +112,7 @@ def redirect_stderr(path: Path) -> None:
 def started_lines(edition: str, url: str, workspace: str, log_path: Path) -> list[str]:
     """What the terminal shows once the app accepts connections."""
     return [
-        f"cwdx {EDITIONS.get(edition, edition)}已启动：{url}",
+        f"cwdx {EDITION_TITLES.get(edition, edition)}已启动：{url}",
         f"工作区：{workspace}" if workspace else "",
         f"运行记录：{log_path}",
         "请用浏览器打开上面的地址；按 Ctrl+C 停止。",
@@ -334,7 +332,7 @@ class CwdxVoila(Voila):
         return settings
 
     def _say_started(self) -> None:
-        workspace = os.environ.get("CWDX_WORKSPACE", "")
+        workspace = os.environ.get(WORKSPACE_ENV, "")
         url = f"http://127.0.0.1:{self.port}/"
         for line in started_lines(self.edition, url, workspace, server_log_path(workspace)):
             if line:
@@ -352,7 +350,7 @@ class CwdxVoila(Voila):
     def _install_page_config_hook(self) -> None:
         previous = self.voila_configuration.page_config_hook
         limit = self.upload_limit()
-        workspace = os.environ.get("CWDX_WORKSPACE", "")
+        workspace = os.environ.get(WORKSPACE_ENV, "")
         refusal = upload_refusal_text(self.edition, workspace, limit // (1024 * 1024))
 
         def page_config_hook(page_config: dict, **kwargs: Any) -> dict:
@@ -368,7 +366,7 @@ class CwdxVoila(Voila):
 def main(argv: list[str] | None = None) -> None:
     """Run :class:`CwdxVoila` with Voilà's command line (``argv`` defaults to ``sys.argv``);
     its standard error goes to the server log (:func:`server_log_path`)."""
-    redirect_stderr(server_log_path(os.environ.get("CWDX_WORKSPACE", "")))
+    redirect_stderr(server_log_path(os.environ.get(WORKSPACE_ENV, "")))
     CwdxVoila.launch_instance(argv if argv is not None else sys.argv[1:])
 
 
