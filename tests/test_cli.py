@@ -244,7 +244,7 @@ def test_internal_error_goes_to_the_log(
     code, out, err = run(capsys, "-w", str(ws), "status")
     log_path = ws / "logs" / "cwdx.log"
     assert (code, out) == (3, "")
-    assert err == f"发生内部错误，详情已写入日志文件 {log_path}。\n"
+    assert err == f"发生内部错误，请把日志文件 {log_path} 发给技术支持。\n"
     text = log_path.read_text(encoding="utf-8")
     assert "Traceback" in text and "RuntimeError: unexpected" in text
 

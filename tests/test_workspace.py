@@ -435,7 +435,7 @@ def test_reader_crash_rejects_only_that_file(
     good = staff_book(tmp_path / "good.xlsx", "H002")
     outs = ws.import_files("staff", [boom, good])
     assert outs[0].rejected == (
-        f"文件“boom.xlsx”读取时发生内部错误，未导入；详情已写入日志文件 {ws.log_path}。"
+        f"文件“boom.xlsx”读取时发生内部错误，未导入；请把日志文件 {ws.log_path} 发给技术支持。"
     )
     assert outs[1].ok and [i.org for i in ws.institutions()] == ["H002"]
     assert "ValueError: reader bug" in ws.log_path.read_text(encoding="utf-8")

@@ -90,7 +90,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except Exception:
         path = args._log_path or attach_log_file(default_log_path())
         log.exception("命令 %s 发生内部错误", args.command)
-        say_error(f"发生内部错误，详情已写入日志文件 {path}。")
+        say_error(f"发生内部错误，请把日志文件 {path} 发给技术支持。")
         return EXIT_INTERNAL
 
 

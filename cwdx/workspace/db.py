@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from cwdx.errors import CwdxError, ErrorKind
+from cwdx.errors import CwdxError, ErrorKind, os_error_kind
 from cwdx.log import get_logger
 from cwdx.workspace.files import pause
 
@@ -150,7 +150,6 @@ class Database:
 
     def _storage_error(self, exc: OSError | sqlite3.Error, operation: str) -> CwdxError | None:
         """The Chinese refusal for a full or read-only disk, else ``None``."""
-        import errno
 
         if isinstance(exc, sqlite3.Error):
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
@@ -158,8 +157,8 @@ class Database:
             # SQLITE_IOERR: e.g. the WAL index could not grow on a full disk
             full = full or (code == 10 and self._disk_nearly_full())
         else:
-            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-            read_only = exc.errno == errno.EROFS
+            kind = os_error_kind(exc)
+            full, read_only = kind is ErrorKind.DISK_FULL, kind is ErrorKind.READ_ONLY
         if read_only:
             return self._read_only_error(operation)
         if full:

@@ -135,9 +135,7 @@ class Imports(WriteLock):
             result = reader.read_workbook(path, table_name, sha256=outcome.sha256 or None)
         except Exception:
             log.exception("读取文件 %s（%s）时发生内部错误", shown, table)
-            outcome.rejected = (
-                f"文件“{shown}”读取时发生内部错误，未导入；详情已写入日志文件 {self.log_path}。"
-            )
+            outcome.rejected = f"文件“{shown}”读取时发生内部错误，未导入；请把日志文件 {self.log_path} 发给技术支持。"
             return self._record_rejection(outcome)
         pause("after_read")
         outcome.report = result.report
