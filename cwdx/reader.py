@@ -36,7 +36,7 @@ from cwdx.values import (
     normalise_array,
     to_string_series,
 )
-from cwdx.xlsx_guard import inspect_workbook
+from cwdx.xlsx_guard import column_letters, inspect_workbook
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,7 @@ def header_key(text: str | None) -> str:
 
 def column_letter(index: int) -> str:
     """Excel column letters of a 0-based column index (0 → A, 28 → AC)."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(ord("A") + rest) + letters
-    return letters
+    return column_letters(index + 1)
 
 
 @dataclass

@@ -9,8 +9,9 @@ import pandas as pd
 from frames_helper import cases, staff
 
 from cwdx.check import check_frames
+from cwdx.numbers import percent_text as percent
 from cwdx.reference import load_reference
-from cwdx.rules import RULE_IDS, RULES, percent
+from cwdx.rules import RULE_IDS, RULES
 
 TODAY = date(2025, 6, 1)
 

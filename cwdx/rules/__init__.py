@@ -34,7 +34,6 @@ from cwdx.rules.model import (
     code_list,
     format_hint,
     in_domain,
-    percent,
 )
 
 __all__ = [
@@ -51,7 +50,6 @@ __all__ = [
     "code_list",
     "format_hint",
     "in_domain",
-    "percent",
     "registered",
     "rule",
     "rules_for",

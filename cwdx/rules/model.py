@@ -107,13 +107,8 @@ class Rule:
         the percentage of ``case_rows`` (two decimals, rounded half up)."""
         text = re.sub(r"\*\*?", str(count), self.message, count=1)
         if self.percent:
-            text = text.replace("**%", f"{percent(count, case_rows)}%", 1)
+            text = text.replace("**%", f"{percent_text(count, case_rows)}%", 1)
         return text
-
-
-def percent(count: int, total: int) -> str:
-    """``count ÷ total × 100`` with two decimals, rounded half up; ``0.00`` when total is 0."""
-    return percent_text(count, total)
 
 
 # --------------------------------------------------------------------------- value helpers
