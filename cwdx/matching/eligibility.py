@@ -174,8 +174,13 @@ class CaseView:
     procedures: pd.DataFrame
 
 
-def case_view(cases: pd.DataFrame, reference: Reference) -> CaseView:
-    """Parse the case frame once for :func:`credited`, :func:`match_staff` and :func:`explain`."""
+def case_view(
+    cases: pd.DataFrame, reference: Reference, repeated: np.ndarray | None = None
+) -> CaseView:
+    """Parse the case frame once for :func:`credited`, :func:`match_staff` and :func:`explain`.
+
+    ``repeated`` is :func:`w09_repeated_rows` of ``cases`` as positions, when the caller (the
+    W09 rule) has already worked it out; otherwise the W09 grouping runs here."""
     admit = datetime_column(cases, CASE_ADMIT, "datetime")
     admit_day = admit.dt.normalize()
     discharge = datetime_column(cases, CASE_DISCHARGE, "datetime").dt.normalize()
@@ -184,7 +189,7 @@ def case_view(cases: pd.DataFrame, reference: Reference) -> CaseView:
     ).to_numpy(dtype=bool)
     reasons = (
         ~isin_codes(text_column(cases, CASE_MAIN_DIAG), reference.icd10).to_numpy(dtype=bool),
-        _w09(cases, reference, admit),
+        _w09(cases, reference, admit) if repeated is None else repeated >= 0,
         ~discharge_ok,
         ~isin_codes(text_column(cases, CASE_DEPT), reference.domain_codes("RC023")).to_numpy(
             dtype=bool

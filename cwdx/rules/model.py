@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from cwdx.code_lists import domain_title as sheet_title
@@ -296,6 +297,8 @@ class CheckContext:
     error_rows: pd.Series | None = None
     explain: pd.Series | None = None
     matched: pd.Series | None = None
+    #: positions of the rows W09 found each later copy repeating (-1: none), once W09 ran
+    w09_repeated: np.ndarray | None = None
 
     def state(self, table: TableName) -> TableState:
         """The institution's state of ``table``."""

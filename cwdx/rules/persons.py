@@ -91,7 +91,8 @@ def _matching(ctx: CheckContext) -> tuple[pd.Series, pd.Series]:
     not, once per context: (matched, why-not line) of each applicant."""
     if ctx.matched is None or ctx.explain is None:
         cases, staff = ctx.cases.df, ctx.staff.df
-        view = case_view(cases, ctx.reference)  # parse the case frame once for both calls
+        # parse the case frame once for both calls, reusing W09's grouping when it ran
+        view = case_view(cases, ctx.reference, repeated=ctx.w09_repeated)
         counts = match_staff(cases, staff, ctx.reference, view=view)
         lines = explain(cases, staff, ctx.reference, counts, view=view)
         # both set together: a crash above must not leave W12 with ``matched`` but no ``explain``

@@ -421,6 +421,7 @@ def repeated_case(ctx: CheckContext) -> list[Hits]:
     each naming the row it repeats."""
     df = ctx.cases.df
     repeated = w09_repeated_rows(df, ctx.reference)
+    ctx.w09_repeated = repeated.to_numpy()  # the matching of W11/W12 reuses the grouping
     mask = (repeated >= 0).astype(bool)
     message = pd.Series("", index=df.index, dtype="object")
     if mask.any():
