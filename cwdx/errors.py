@@ -32,8 +32,11 @@ class ErrorKind(Enum):
     IO = "io"
 
 
-#: The documented exit codes (README, docs/DECISIONS.md): 1 a failed check, else 2.
-_EXIT_CODES = {ErrorKind.CHECK_FAILED: 1}
+#: The documented exit codes (README, docs/DECISIONS.md), shared by every command.
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
 
 
 class Hint(NamedTuple):
@@ -69,7 +72,7 @@ class CwdxError(Exception):
     @property
     def exit_code(self) -> int:
         """The command line's exit status: 1 for a failed check, 2 for everything else."""
-        return _EXIT_CODES.get(self.kind, 2)
+        return EXIT_CHECK_FAILED if self.kind is ErrorKind.CHECK_FAILED else EXIT_USAGE
 
 
 #: Chinese wording of the operating-system errors users meet when writing files.

@@ -16,13 +16,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cwdx.errors import CwdxError, os_error_text
+from cwdx.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, CwdxError, os_error_text
 
 log = logging.getLogger("cwdx.run")
 
 WORKSPACE_DIR = ".cwdx-workspace"
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -108,7 +106,7 @@ def run_oneshot(
     log.info("一键运行：%d 个机构，%d 个通过，%d 个已计算", len(checks), len(passed), len(computed))
     if failed:
         say(f"数据检测未通过的机构：{'、'.join(failed)}；请查看各机构的反馈表。")
-        return EXIT_FAILED
+        return EXIT_CHECK_FAILED
     if set(passed) - computed:
-        return EXIT_FAILED
+        return EXIT_CHECK_FAILED
     return EXIT_OK

@@ -19,16 +19,12 @@ from typing import Any
 
 from cwdx.cli.parser import build_parser, chinese_argparse
 from cwdx.cli.rendering import (
-    EXIT_CHECK_FAILED,
-    EXIT_INTERNAL,
-    EXIT_OK,
-    EXIT_USAGE,
     ProgressBar,
     error_text,
     format_table,
     say_error,
 )
-from cwdx.errors import CwdxError
+from cwdx.errors import EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, CwdxError
 from cwdx.log import attach_log_file, default_log_path, get_logger
 
 log = get_logger("cli")

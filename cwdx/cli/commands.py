@@ -21,10 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cwdx.cli.rendering import (
-    EXIT_CHECK_FAILED,
-    EXIT_INTERNAL,
-    EXIT_OK,
-    EXIT_USAGE,
     TABLE_WORDS,
     ProgressBar,
     error_text,
@@ -33,7 +29,15 @@ from cwdx.cli.rendering import (
     say_error,
     with_hint,
 )
-from cwdx.errors import CwdxError, make_output_dir, os_error_text
+from cwdx.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    CwdxError,
+    make_output_dir,
+    os_error_text,
+)
 from cwdx.log import get_logger
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import Any
 
 from cwdx import __version__
 from cwdx.cli import commands
-from cwdx.cli.rendering import EXIT_USAGE
+from cwdx.errors import EXIT_USAGE
 
 _ARGPARSE_ZH = {
     "usage: ": "用法：",

@@ -13,11 +13,6 @@ from typing import TextIO
 from cwdx.display import display_width
 from cwdx.errors import CwdxError, Hint
 
-EXIT_OK = 0
-EXIT_CHECK_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 3
-
 TABLE_WORDS = {"cases": "病案首页数据", "staff": "申报人员信息", "all": "全部数据"}
 
 
