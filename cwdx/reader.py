@@ -247,21 +247,24 @@ def _quote_list(names: list[str]) -> str:
 
 def read_workbook(
     path: str | Path,
-    table: TableArg,
+    table: TableArg | None,
     reference: Reference | None = None,
     sha256: str | None = None,
 ) -> ReadResult:
-    """Read the first sheet of an .xlsx/.xlsm workbook as ``table`` ("cases" or "staff").
+    """Read the first sheet of an .xlsx/.xlsm workbook as ``table`` ("cases" or "staff"), or,
+    when ``table`` is ``None``, as the table its header row belongs to (:func:`recognise_table`;
+    :attr:`ReadResult.table` then says which, ``""`` when the file was refused before).
 
     Returns a :class:`ReadResult`; ``rejected`` holds the full Chinese message when the file is
-    rejected whole (wrong type, unreadable, wrong header), and ``frame`` is then ``None``.
+    rejected whole (wrong type, unreadable, wrong header, a header of neither table), and
+    ``frame`` is then ``None``.
     """
-    if table not in TABLE_TITLES:
+    if table is not None and table not in TABLE_TITLES:
         raise ValueError(f"unknown table {table!r}")
     ref = reference or load_reference()
     path = Path(path)
     name = display_name(path)
-    result = ReadResult(file=name, path=path, sha256="", table=table)
+    result = ReadResult(file=name, path=path, sha256="", table=table or "")
 
     refusal = _path_refusal(path, name)
     if refusal is not None:
@@ -274,6 +277,11 @@ def read_workbook(
     if isinstance(loaded, str):
         return _reject(result, loaded)
     reader, batch, absolute = loaded
+    if table is None:
+        table = recognise_table(_header_cells(batch), ref)
+        if table is None:
+            return _reject(result, _unrecognised(reader, batch, ref, name))
+        result.table = table
 
     specs = ref.columns(table)
     header = _match_header(batch, absolute, {header_key(spec.name): spec for spec in specs})
@@ -422,11 +430,56 @@ def _header_refusal(
     return None
 
 
+def _header_cells(batch: pa.RecordBatch) -> list[str | None]:
+    """The cells of Excel row 1 (the header row) of the first sheet."""
+    if not batch.num_rows:
+        return []
+    return [batch.column(i)[0].as_py() for i in range(batch.num_columns)]
+
+
+def _template_keys(ref: Reference, table: TableArg) -> set[str]:
+    return {header_key(spec.name) for spec in ref.columns(table)}
+
+
+def recognise_table(cells: list[str | None], ref: Reference | None = None) -> TableArg | None:
+    """Which table a header row (the cells of Excel row 1) belongs to: the one with more of its
+    own column names in it (names both templates have, such as 组织机构代码, do not count);
+    ``None`` when neither has any, or both as many."""
+    ref = ref or load_reference()
+    keys = {header_key(cell) for cell in cells}
+    cases, staff = _template_keys(ref, "cases"), _template_keys(ref, "staff")
+    shared = cases & staff
+    in_cases, in_staff = len((cases - shared) & keys), len((staff - shared) & keys)
+    if in_cases == in_staff:
+        return None
+    return "cases" if in_cases > in_staff else "staff"
+
+
+def _unrecognised(
+    reader: fastexcel.ExcelReader, batch: pa.RecordBatch, ref: Reference, name: str
+) -> str:
+    """Why a file's table cannot be told from its header row: no template column in row 1
+    (data on another sheet, header lower down, or neither table), or columns of both."""
+    both = f"{TABLE_TITLES['cases']}》或《{TABLE_TITLES['staff']}"
+    keys = _template_keys(ref, "cases") | _template_keys(ref, "staff")
+    if not keys & {header_key(cell) for cell in _header_cells(batch)}:
+        return _no_template_column(reader, batch, keys, both, name, "不是这两种表样的数据文件")
+    return (
+        f"文件“{name}”第一个Sheet“{reader.sheet_names[0]}”第1行的列名无法判断是《{both}》"
+        "的数据（两种表样的列都有，或只有两种表样共有的列），未导入。"
+    )
+
+
 def _no_template_column(
-    reader: fastexcel.ExcelReader, batch: pa.RecordBatch, keys: set[str], title: str, name: str
+    reader: fastexcel.ExcelReader,
+    batch: pa.RecordBatch,
+    keys: set[str],
+    title: str,
+    name: str,
+    verdict: str = "不是该表样的数据文件",
 ) -> str:
     """Why row 1 holds no template column: the data is on another sheet, the header is lower
-    down, or the file is not of this template."""
+    down, or the file is not of this template (``verdict``)."""
     first_sheet = reader.sheet_names[0]
     for index, other_sheet in enumerate(reader.sheet_names[1:], start=1):
         try:
@@ -446,8 +499,7 @@ def _no_template_column(
             f"请删除表头上方的行，使第1行为表头。"
         )
     return (
-        f"文件“{name}”第一个Sheet“{first_sheet}”的第1行没有《{title}》表样中的任何列名，"
-        "不是该表样的数据文件。"
+        f"文件“{name}”第一个Sheet“{first_sheet}”的第1行没有《{title}》表样中的任何列名，{verdict}。"
     )
 
 

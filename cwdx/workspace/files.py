@@ -42,7 +42,8 @@ def pause(point: str) -> None:
     time.sleep(float(os.environ.get("CWDX_TEST_PAUSE_SECONDS", "60")))
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk; ignored where unsupported."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -73,7 +74,7 @@ def write_parquet_atomic(table: pa.Table, target: Path) -> None:
         raise
     pause("after_write")
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:

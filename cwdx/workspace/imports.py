@@ -1,37 +1,29 @@
-"""Imports: appending workbooks to the workspace (each file all-or-nothing), the import
-history, and reading the stored rows back."""
+"""Imports: appending workbooks to the workspace (each file all-or-nothing, a batch of files
+decoded by a :mod:`cwdx.fanout` mapper and recorded in one transaction), the import history,
+and reading the stored rows back."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from cwdx.columns import BOOKKEEPING_COLUMNS
 from cwdx.errors import CwdxError, Hint
+from cwdx.fanout import Mapper, serial_map
 from cwdx.hashing import file_sha256
 from cwdx.log import get_logger
 from cwdx.reference import TABLE_TITLES, load_reference
 from cwdx.workspace import files
 from cwdx.workspace.db import now_text
-from cwdx.workspace.files import (
-    BOOKKEEPING_INT_COLUMNS,
-    frame_to_arrow,
-    org_dirname,
-    pause,
-    split_by_org,
-)
+from cwdx.workspace.decode import Decoded, DecodePiece, decode_file, part_name
+from cwdx.workspace.files import BOOKKEEPING_INT_COLUMNS, pause
 from cwdx.workspace.lock import WriteLock
 from cwdx.workspace.records import ImportOutcome, ImportRecord
-from cwdx.workspace.stages import (
-    FROZEN_STAGES,
-    STAGE_UPLOADED,
-    UNFREEZE_CHECK,
-    stage_of,
-    unfreeze_hint,
-)
+from cwdx.workspace.stages import FROZEN_STAGES, STAGE_UPLOADED, UNFREEZE_CHECK, unfreeze_hint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +31,23 @@ if TYPE_CHECKING:
 log = get_logger("workspace")
 
 ProgressCallback = Callable[[int, int, str], None]
+
+
+#: The ``table`` of :meth:`Imports.import_files` that takes each file as the table its header
+#: row belongs to (病案首页 or 申报人员; :func:`cwdx.reader.recognise_table`).
+AUTO_TABLE = "auto"
+
+
+@dataclass
+class _Snapshot:
+    """What judging a batch needs of the workspace, read once (the write lock is held)."""
+
+    #: institution -> (stage, name)
+    institutions: dict[str, tuple[str, str]]
+    #: institutions holding rows -> name (grows as the batch accepts files)
+    own: dict[str, str]
+    #: (table, SHA-256) -> (file, time) of the first import of that content still holding rows
+    imported: dict[tuple[str, str], tuple[str, str]]
 
 
 class Imports(WriteLock):
@@ -53,249 +62,302 @@ class Imports(WriteLock):
         *,
         single_institution: bool = False,
         sample: Mapping[str, str] | None = None,
+        mapper: Mapper | None = None,
     ) -> list[ImportOutcome]:
-        """Append the files to ``table`` (``cases`` or ``staff``) in the given order.
+        """Append the files to ``table`` (``cases``, ``staff``, or :data:`AUTO_TABLE`: each file
+        to the table its header row belongs to) in the given order.
 
         Each file is independent and all-or-nothing. A file is rejected (and recorded with its
         message) when the reader rejects it, when the same content (SHA-256) is already in the
-        workspace for this table and ``force`` is false, or when it holds rows of a frozen
-        institution. With ``single_institution`` (the 机构版 page) a file is also rejected when
-        its rows belong to another institution than the workspace's (the one whose rows it
-        holds; the first import defines it) or to several. ``sample`` (column -> value, the
-        template's sample record) lists the Excel rows that still hold it in
-        :attr:`ImportOutcome.sample_rows`. Raises :class:`CwdxError` when the workspace is busy, read-only or damaged,
-        or its disk is full (then naming the files this call had already imported).
-        """
-        # the reader (pandas, pyarrow, fastexcel) costs ~0.5 s at start-up: only imports need it
-        from cwdx import reader
+        workspace for this table (or earlier in ``paths``) and ``force`` is false, or when it
+        holds rows of a frozen institution. With ``single_institution`` (the 机构版 page) a file
+        is also rejected when its rows belong to another institution than the workspace's (the
+        one whose rows it holds; the first import defines it) or to several. ``sample`` (column
+        -> value, the template's sample record) lists the Excel rows that still hold it in
+        :attr:`ImportOutcome.sample_rows`. A file whose table cannot be told (:data:`AUTO_TABLE`)
+        is rejected without a record in the import history.
 
-        _check_table(table)
-        outcomes: list[ImportOutcome] = []
-        total = len(paths)
-        with self._write_lock(f"导入{TABLE_TITLES[table]}"):
-            for index, raw_path in enumerate(paths):
-                path = Path(raw_path)
-                if on_progress:
-                    on_progress(index, total, f"正在导入 {reader.display_name(path)}")
-                try:
-                    outcome = self._import_one(table, path, force, single_institution, sample)
-                except OSError as exc:
-                    error = self._storage_error(exc, f"导入文件“{reader.display_name(path)}”")
-                    if error is None:
-                        raise
-                    raise _after_imported(outcomes, error) from exc
-                except CwdxError as exc:
-                    if not any(o.ok for o in outcomes):
-                        raise
-                    raise _after_imported(outcomes, exc) from exc
-                outcomes.append(outcome)
+        The files are decoded by ``mapper`` (:mod:`cwdx.fanout`; ``None``: one after another in
+        this process), each writing its parts under temporary names; this process then judges
+        them in order, renames the parts and records the whole batch in one transaction.
+        Raises :class:`CwdxError` when the workspace is busy, read-only or damaged, or its disk
+        is full (then the files before the one that did not fit are imported, and named).
+        """
+        if table != AUTO_TABLE:
+            _check_table(table)
+        files_ = [Path(p) for p in paths]
+        with self._write_lock(f"导入{TABLE_TITLES.get(table, '数据文件')}"):
+            snapshot = self._snapshot(force)
+            outcomes, pieces = self._prepare(table, files_, snapshot, sample)
+            decoded = self._decode(outcomes, pieces, mapper, on_progress)
+            try:
+                outcomes, stop = self._judge_all(
+                    outcomes, decoded, snapshot, force, single_institution
+                )
+                self._commit(outcomes, decoded, force)
+            finally:
+                _drop_staged(self.path, decoded.values())
             if on_progress:
-                on_progress(total, total, "导入完成")
+                on_progress(len(files_), len(files_), "导入完成")
+        if stop is not None:
+            raise _after_imported(outcomes, stop) if isinstance(stop, CwdxError) else stop
         return outcomes
 
-    def _import_one(
+    def _snapshot(self, force: bool) -> _Snapshot:
+        with self._connect() as con:
+            institutions = {
+                row["org"]: (row["stage"], row["name"] or "")
+                for row in con.execute("SELECT org, stage, name FROM institutions")
+            }
+            own = {
+                row[0]: institutions.get(row[0], ("", ""))[1]
+                for row in con.execute("SELECT DISTINCT org FROM parts")
+            }
+            imported: dict[tuple[str, str], tuple[str, str]] = {}
+            if not force:
+                for row in con.execute(
+                    """SELECT m.tbl, m.sha256, m.file, m.time FROM imports m
+                       WHERE m.rejected IS NULL
+                       AND EXISTS (SELECT 1 FROM parts p WHERE p.import_id = m.id)
+                       ORDER BY m.id"""
+                ):
+                    imported.setdefault((row["tbl"], row["sha256"]), (row["file"], row["time"]))
+        return _Snapshot(institutions, own, imported)
+
+    def _prepare(
         self,
         table: str,
-        path: Path,
-        force: bool,
-        single_institution: bool = False,
-        sample: Mapping[str, str] | None = None,
-    ) -> ImportOutcome:
-        from cwdx import reader  # ~0.5 s at start-up: see import_files
+        paths: list[Path],
+        snapshot: _Snapshot,
+        sample: Mapping[str, str] | None,
+    ) -> tuple[list[ImportOutcome], list[tuple[int, DecodePiece]]]:
+        """An outcome per file (each with the import id reserved for it: ids follow the order
+        of ``paths``), rejecting missing files and content already imported, and the pieces
+        to decode (index into the outcomes, piece)."""
+        from cwdx import reader  # ~0.5 s at start-up: only imports need it
 
-        started = time.monotonic()
-        table_name = cast(Literal["cases", "staff"], table)  # checked by import_files
-        shown = reader.display_name(path)  # a GBK name on Linux cannot be printed or stored
-        outcome = ImportOutcome(file=shown, path=reader.display_path(path), table=table, sha256="")
-        if not path.is_file() and not path.is_dir():  # the reader explains a folder
-            outcome.rejected = (
-                f"找不到文件 {reader.display_path(path)}，请检查文件名和路径后重新导入。"
+        with self._connect() as con:
+            first_id = int(
+                con.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM imports").fetchone()[0]
             )
-            return self._record_rejection(outcome)
-        outcome.sha256 = file_sha256(path) or ""
-        if not force:
-            with self._connect() as con:
-                dup = con.execute(
-                    """SELECT m.file, m.time FROM imports m WHERE m.tbl = ? AND m.sha256 = ?
-                       AND m.rejected IS NULL
-                       AND EXISTS (SELECT 1 FROM parts p WHERE p.import_id = m.id)
-                       ORDER BY m.id LIMIT 1""",
-                    (table, outcome.sha256),
-                ).fetchone()
-            if dup is not None:
-                outcome.rejected_kind = "duplicate"
-                outcome.duplicate_of = (dup["file"], dup["time"])
+        auto = table == AUTO_TABLE
+        reference_dir = os.environ.get("CWDX_REFERENCE_DIR") or None
+        outcomes, pieces = [], []
+        for index, path in enumerate(paths):
+            outcome = ImportOutcome(
+                file=reader.display_name(path),  # a GBK name on Linux cannot be printed or stored
+                path=reader.display_path(path),
+                table="" if auto else table,
+                sha256="",
+                import_id=first_id + index,
+            )
+            outcomes.append(outcome)
+            if not path.is_file() and not path.is_dir():  # the reader explains a folder
+                outcome.rejected_kind = "file"
                 outcome.rejected = (
-                    f"文件“{shown}”与 {dup['time']} 已导入的文件“{dup['file']}”内容完全相同，"
-                    "为避免重复数据未再次导入；如确需重复导入，请确认后强制导入。"
+                    f"找不到文件 {reader.display_path(path)}，请检查文件名和路径后重新导入。"
                 )
-                outcome.hint = Hint(action="force_import")
-                return self._record_rejection(outcome)
+                continue
+            outcome.sha256 = file_sha256(path) or ""
+            for known in ("cases", "staff") if auto else (table,):
+                if (known, outcome.sha256) in snapshot.imported:
+                    outcome.table = known
+                    _reject_duplicate(outcome, *snapshot.imported[(known, outcome.sha256)])
+                    break
+            else:
+                piece = DecodePiece(
+                    path=os.path.abspath(path),
+                    table=None if auto else table,
+                    workspace=str(self.path),
+                    import_id=first_id + index,
+                    sha256=outcome.sha256,
+                    sample=tuple(sample.items()) if sample and not auto else (),
+                    reference_dir=reference_dir,
+                )
+                pieces.append((index, piece))
+        return outcomes, pieces
+
+    def _decode(
+        self,
+        outcomes: list[ImportOutcome],
+        pieces: list[tuple[int, DecodePiece]],
+        mapper: Mapper | None,
+        on_progress: ProgressCallback | None,
+    ) -> dict[int, Decoded]:
+        """Run the pieces through ``mapper``: outcome index -> what its piece returned."""
+        decoded: dict[int, Decoded] = {}
+        total = len(outcomes)
+        done = total - len(pieces)
+        if on_progress:
+            on_progress(done, total, f"正在导入 {outcomes[pieces[0][0]].file}" if pieces else "")
+        run = mapper or serial_map
         try:
-            result = reader.read_workbook(path, table_name, sha256=outcome.sha256 or None)
-        except Exception:
-            log.exception("读取文件 %s（%s）时发生内部错误", shown, table)
-            outcome.rejected = f"文件“{shown}”读取时发生内部错误，未导入；请把日志文件 {self.log_path} 发给技术支持。"
-            return self._record_rejection(outcome)
-        pause("after_read")
-        outcome.report = result.report
-        outcome.sha256 = result.sha256 or outcome.sha256
-        if result.rejected:
-            outcome.rejected = result.rejected
-            return self._record_rejection(outcome)
-        org_rows = {str(k): int(v) for k, v in dict(result.orgs).items() if int(v) > 0}
-        org_names = {str(k): str(v) for k, v in dict(result.org_names or {}).items() if v}
-        outcome.sample_rows = _rows_equal_to(result.frame, sample) if sample else []
-        if self._reject_frozen(outcome, org_rows, org_names):
-            return self._record_rejection(outcome)
-        if single_institution and self._reject_other_institution(outcome, org_rows):
-            return self._record_rejection(outcome)
-        self._store_rows(outcome, result, org_rows, org_names, force)
-        log.info(
-            "导入 %s 文件 %s：导入编号 %d，%d 行，%d 个机构，用时 %.1f 秒%s",
-            table,
-            shown,
-            outcome.import_id,
-            outcome.rows,
-            len(org_rows),
-            time.monotonic() - started,
-            "（强制重复导入）" if force else "",
-        )
-        return outcome
+            results = run(decode_file, [piece for _, piece in pieces])
+            for position, ((index, _), result) in enumerate(zip(pieces, results, strict=True)):
+                decoded[index] = result
+                done += 1
+                if on_progress and position + 1 < len(pieces):
+                    next_file = outcomes[pieces[position + 1][0]].file
+                    on_progress(done, total, f"正在导入 {next_file}")
+        except BaseException:
+            _drop_staged(self.path, decoded.values())
+            raise
+        return decoded
 
-    def _reject_frozen(
-        self, outcome: ImportOutcome, org_rows: dict[str, int], org_names: dict[str, str]
-    ) -> bool:
-        """Mark ``outcome`` rejected when the file holds rows of frozen institutions."""
-        with self._connect() as con:
-            frozen = []
-            for org in org_rows:
-                found = stage_of(con, org)
-                if found and found[0] in FROZEN_STAGES:
-                    frozen.append((org, found[1] or org_names.get(org, ""), found[0]))
-        if frozen:
-            names = "、".join(
-                f"{org}（{name}，{stage}）" if name else f"{org}（{stage}）"
-                for org, name, stage in frozen
-            )
-            orgs = [org for org, _, _ in frozen]
-            outcome.rejected_kind = "frozen"
-            outcome.frozen_orgs = orgs
-            outcome.rejected = (
-                f"文件“{outcome.file}”含有已冻结机构 {names}的数据，整个文件未导入；如需导入，"
-                f"请从文件中删去该机构的行后重新导入，或先对该机构「{UNFREEZE_CHECK}」。"
-            )
-            outcome.hint = unfreeze_hint(orgs, "check")
-            return True
-        return False
+    def _judge_all(
+        self,
+        outcomes: list[ImportOutcome],
+        decoded: dict[int, Decoded],
+        snapshot: _Snapshot,
+        force: bool,
+        single_institution: bool,
+    ) -> tuple[list[ImportOutcome], CwdxError | OSError | None]:
+        """Judge the decoded files in order. A file that could not be written (a full disk)
+        ends the batch: returns the outcomes before it and the error to raise after they are
+        committed."""
+        batch: dict[tuple[str, str], ImportOutcome] = {}  # content accepted in this batch
+        for index, outcome in enumerate(outcomes):
+            result = decoded.get(index)
+            if result is None:  # rejected before decoding
+                continue
+            if result.os_error is not None:
+                number, text, name = result.os_error
+                exc = OSError(number, text, name) if name else OSError(number, text)
+                error = self._storage_error(exc, f"导入文件“{outcome.file}”")
+                return outcomes[:index], error or exc
+            self._judge(outcome, result, snapshot, batch if not force else None, single_institution)
+        return outcomes, None
 
-    def _reject_other_institution(self, outcome: ImportOutcome, org_rows: dict[str, int]) -> bool:
-        """Mark ``outcome`` rejected when its rows are not all of the workspace's institution
-        (the one whose rows the workspace holds), or, in an empty workspace, of one."""
-        with self._connect() as con:
-            rows = con.execute(
-                "SELECT DISTINCT p.org, COALESCE(i.name, '') AS name FROM parts p"
-                " LEFT JOIN institutions i ON i.org = p.org ORDER BY p.org"
-            ).fetchall()
-        own = {row["org"]: row["name"] for row in rows}
-        if own:
-            others = [org for org in org_rows if org not in own]
-            if not others:
-                return False
-            mine = "、".join(f"{org}（{name}）" if name else org for org, name in own.items())
-            outcome.rejected = (
-                f"文件“{outcome.file}”含有组织机构代码为 {'、'.join(others)} 的数据，"
-                f"而本工作区是机构 {mine}的工作区，整个文件未导入。机构版每个工作区只处理一家"
-                "机构的数据：请核对文件中的“组织机构代码”，删去其他机构的行后重新导入。"
-            )
-        elif len(org_rows) > 1:
-            outcome.rejected = (
-                f"文件“{outcome.file}”含有 {len(org_rows)} 个机构（{'、'.join(org_rows)}）的数据，"
-                "整个文件未导入。机构版每个工作区只处理一家机构的数据：请只保留本机构的行后重新导入。"
-            )
-        else:
-            return False
-        outcome.rejected_kind = "institution"
-        return True
-
-    def _store_rows(
+    def _judge(
         self,
         outcome: ImportOutcome,
-        result: Any,
-        org_rows: dict[str, int],
-        org_names: dict[str, str],
+        result: Decoded,
+        snapshot: _Snapshot,
+        batch: dict[tuple[str, str], ImportOutcome] | None,
+        single_institution: bool,
+    ) -> None:
+        """Accept or reject one decoded file, as if the files before it were imported alone
+        (``batch``: contents accepted so far, ``None`` when duplicates are forced)."""
+        outcome.table = result.table or outcome.table
+        outcome.sha256 = result.sha256 or outcome.sha256
+        outcome.report = result.report
+        outcome.sample_rows = result.sample_rows
+        key = (outcome.table, outcome.sha256)
+        if result.failure is not None:
+            log.error(
+                "读取文件 %s（%s）时发生内部错误：\n%s", outcome.file, outcome.table, result.failure
+            )
+            outcome.rejected = f"文件“{outcome.file}”读取时发生内部错误，未导入；请把日志文件 {self.log_path} 发给技术支持。"
+        elif result.rejected:
+            outcome.rejected = result.rejected
+        elif batch is not None and key in batch:
+            _reject_duplicate(outcome, batch[key].file, now_text())
+        elif not _reject_frozen(outcome, result, snapshot) and not (
+            single_institution and _reject_other_institution(outcome, result, snapshot)
+        ):
+            outcome.rows = result.rows
+            outcome.org_rows = result.org_rows
+            outcome.org_names = result.org_names
+            if batch is not None:
+                batch.setdefault(key, outcome)
+            for org in result.org_rows:
+                known = snapshot.institutions.get(org, ("", ""))[1]
+                snapshot.own.setdefault(org, known or result.org_names.get(org, ""))
+            return
+        outcome.rejected_kind = outcome.rejected_kind or "file"
+
+    def _commit(
+        self, outcomes: list[ImportOutcome], decoded: dict[int, Decoded], force: bool
+    ) -> None:
+        """Record the batch: claim the accepted files' parts, rename them from their temporary
+        names, then one transaction records every file (rejections too) with its parts."""
+        accepted = [(o, decoded[i]) for i, o in enumerate(outcomes) if o.ok and i in decoded]
+        recorded = [o for o in outcomes if o.table]
+        for outcome in outcomes:
+            if not outcome.table:  # a file of neither table: no history, so no import id
+                outcome.import_id = None
+        if not recorded:
+            return
+        renames = [
+            (staged, part_name(o.table, org, cast(int, o.import_id)))
+            for o, result in accepted
+            for org, staged in result.staged.items()
+        ]
+        claimed = [final for _, final in renames]
+        if claimed:
+            self._claim(claimed, f"导入 {accepted[0][0].import_id}–{accepted[-1][0].import_id}")
+        try:
+            folders = set()
+            for staged, final in renames:
+                os.replace(self.path / staged, self.path / final)
+                folders.add((self.path / final).parent)
+            for folder in sorted(folders):
+                files.fsync_dir(folder)
+            pause("after_rename")
+            self._record(recorded, accepted, claimed, force)
+        except BaseException:
+            self._unlink(claimed)
+            raise
+        pause("after_commit")
+        for outcome, result in accepted:
+            outcome.forced = force
+            log.info(
+                "导入 %s 文件 %s：导入编号 %d，%d 行，%d 个机构，读取用时 %.1f 秒%s",
+                outcome.table,
+                outcome.file,
+                outcome.import_id,
+                outcome.rows,
+                len(outcome.org_rows),
+                result.seconds,
+                "（强制重复导入）" if force else "",
+            )
+        for outcome in recorded:
+            if not outcome.ok:
+                log.info(
+                    "文件 %s（%s）未导入，导入编号 %s",
+                    outcome.file,
+                    outcome.table,
+                    outcome.import_id,
+                )
+
+    def _record(
+        self,
+        recorded: list[ImportOutcome],
+        accepted: list[tuple[ImportOutcome, Decoded]],
+        claimed: list[str],
         force: bool,
     ) -> None:
-        """Write the rows of each institution to its file and record the import: the files
-        are claimed first, written, then committed with the import in one transaction."""
-        table, shown = outcome.table, outcome.file
-
-        with self._connect() as con:
-            import_id = con.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM imports").fetchone()[0]
-        frame = result.frame
-        stored = frame.assign(_import=import_id)
-        tail = list(BOOKKEEPING_COLUMNS)
-        stored = stored[[c for c in stored.columns if c not in tail] + tail]
-        arrow = frame_to_arrow(stored)
-        written: list[tuple[str, str, int]] = []  # (org, rel path, rows)
-        claimed = [f"data/{table}/{org_dirname(org)}/{import_id}.parquet" for org in org_rows]
-        self._claim(claimed, f"导入 {import_id}")
-        try:
-            for org, part in split_by_org(arrow, org_rows):
-                rows = part.num_rows
-                rel = f"data/{table}/{org_dirname(org)}/{import_id}.parquet"
-                files.write_parquet_atomic(part, self.path / rel)
-                written.append((org, rel, rows))
-            pause("after_rename")
-            now = now_text()
-            with self._txn() as con:
-                con.execute(
-                    "INSERT INTO imports (id, tbl, file, sha256, rows, time, rejected, forced)"
-                    " VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-                    (
-                        import_id,
-                        table,
-                        shown,
-                        outcome.sha256,
-                        int(result.rows),
-                        now,
-                        int(force),
-                    ),
-                )
-                self._settle(con, claimed)
-                for org, rel, rows in written:
+        """The batch's one transaction: imports (in file order), parts and institutions."""
+        now = now_text()
+        with self._txn() as con:
+            con.executemany(
+                "INSERT INTO imports (id, tbl, file, sha256, rows, time, rejected, forced)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (o.import_id, o.table, o.file, o.sha256, o.rows, now, o.rejected)
+                    + (int(force and o.ok),)
+                    for o in recorded
+                ],
+            )
+            self._settle(con, claimed)
+            for outcome, result in accepted:
+                for org, rows in result.org_rows.items():
                     con.execute(
                         "INSERT INTO parts (import_id, org, path, rows) VALUES (?, ?, ?, ?)",
-                        (import_id, org, rel, rows),
+                        (
+                            outcome.import_id,
+                            org,
+                            part_name(outcome.table, org, cast(int, outcome.import_id)),
+                            rows,
+                        ),
                     )
                     con.execute(
                         """INSERT INTO institutions (org, name, stage, frozen, created, updated)
                            VALUES (?, ?, ?, 0, ?, ?)
                            ON CONFLICT (org) DO UPDATE SET updated = excluded.updated,
                              name = COALESCE(NULLIF(institutions.name, ''), excluded.name)""",
-                        (org, org_names.get(org, ""), STAGE_UPLOADED, now, now),
+                        (org, result.org_names.get(org, ""), STAGE_UPLOADED, now, now),
                     )
-        except BaseException:
-            self._unlink(claimed)
-            raise
-        pause("after_commit")
-        outcome.rows = int(result.rows)
-        outcome.org_rows = org_rows
-        outcome.org_names = org_names
-        outcome.import_id = import_id
-        outcome.forced = force
-
-    def _record_rejection(self, outcome: ImportOutcome) -> ImportOutcome:
-        outcome.rejected_kind = outcome.rejected_kind or "file"
-        with self._txn() as con:
-            cur = con.execute(
-                "INSERT INTO imports (tbl, file, sha256, rows, time, rejected, forced)"
-                " VALUES (?, ?, ?, 0, ?, ?, 0)",
-                (outcome.table, outcome.file, outcome.sha256, now_text(), outcome.rejected),
-            )
-            outcome.import_id = int(cur.lastrowid or 0)
-        log.info("文件 %s（%s）未导入，导入编号 %s", outcome.file, outcome.table, outcome.import_id)
-        return outcome
 
     def imported_files(self, include_cleared: bool = False) -> list[ImportRecord]:
         """The import history in import order, rejected files included.
@@ -403,16 +465,77 @@ def _after_imported(outcomes: Sequence[ImportOutcome], error: CwdxError) -> Cwdx
     return CwdxError(f"已导入文件 {'、'.join(done)}；{error.message}", error.kind, error.hint)
 
 
-def _rows_equal_to(frame: pd.DataFrame, values: Mapping[str, str]) -> list[int]:
-    """Excel row numbers (``_row``) of the rows holding all of ``values`` (column -> text)."""
-    import pandas as pd  # ~0.45 s at start-up: only the data paths need it
+def _reject_duplicate(outcome: ImportOutcome, file: str, time: str) -> None:
+    """Mark ``outcome`` rejected as the same content as ``file`` imported at ``time``."""
+    outcome.rejected_kind = "duplicate"
+    outcome.duplicate_of = (file, time)
+    outcome.rejected = (
+        f"文件“{outcome.file}”与 {time} 已导入的文件“{file}”内容完全相同，"
+        "为避免重复数据未再次导入；如确需重复导入，请确认后强制导入。"
+    )
+    outcome.hint = Hint(action="force_import")
 
-    if any(column not in frame.columns for column in values):
-        return []
-    same = pd.Series(True, index=frame.index)
-    for column, value in values.items():
-        same &= frame[column].astype("string").fillna("") == value
-    return [int(row) for row in frame.loc[same, "_row"]]
+
+def _reject_frozen(outcome: ImportOutcome, result: Decoded, snapshot: _Snapshot) -> bool:
+    """Mark ``outcome`` rejected when the file holds rows of frozen institutions."""
+    frozen = []
+    for org in result.org_rows:
+        stage, name = snapshot.institutions.get(org, ("", ""))
+        if stage in FROZEN_STAGES:
+            frozen.append((org, name or result.org_names.get(org, ""), stage))
+    if not frozen:
+        return False
+    names = "、".join(
+        f"{org}（{name}，{stage}）" if name else f"{org}（{stage}）" for org, name, stage in frozen
+    )
+    orgs = [org for org, _, _ in frozen]
+    outcome.rejected_kind = "frozen"
+    outcome.frozen_orgs = orgs
+    outcome.rejected = (
+        f"文件“{outcome.file}”含有已冻结机构 {names}的数据，整个文件未导入；如需导入，"
+        f"请从文件中删去该机构的行后重新导入，或先对该机构「{UNFREEZE_CHECK}」。"
+    )
+    outcome.hint = unfreeze_hint(orgs, "check")
+    return True
+
+
+def _reject_other_institution(outcome: ImportOutcome, result: Decoded, snapshot: _Snapshot) -> bool:
+    """Mark ``outcome`` rejected when its rows are not all of the workspace's institution (the
+    one whose rows the workspace holds), or, in an empty workspace, of one."""
+    org_rows, own = result.org_rows, snapshot.own
+    if own:
+        others = [org for org in org_rows if org not in own]
+        if not others:
+            return False
+        mine = "、".join(f"{org}（{own[org]}）" if own[org] else org for org in sorted(own))
+        outcome.rejected = (
+            f"文件“{outcome.file}”含有组织机构代码为 {'、'.join(others)} 的数据，"
+            f"而本工作区是机构 {mine}的工作区，整个文件未导入。机构版每个工作区只处理一家"
+            "机构的数据：请核对文件中的“组织机构代码”，删去其他机构的行后重新导入。"
+        )
+    elif len(org_rows) > 1:
+        outcome.rejected = (
+            f"文件“{outcome.file}”含有 {len(org_rows)} 个机构（{'、'.join(org_rows)}）的数据，"
+            "整个文件未导入。机构版每个工作区只处理一家机构的数据：请只保留本机构的行后重新导入。"
+        )
+    else:
+        return False
+    outcome.rejected_kind = "institution"
+    return True
+
+
+def _drop_staged(workspace: Path, results: Iterable[Decoded]) -> None:
+    """Remove the parts pieces wrote that were not renamed (rejected files, a failed batch),
+    and the folders that leaves empty."""
+    for result in results:
+        for rel in result.staged.values():
+            staged = workspace / rel
+            try:
+                staged.unlink()
+            except OSError:  # renamed (imported), or never written
+                continue
+            with contextlib.suppress(OSError):
+                staged.parent.rmdir()  # only when empty
 
 
 def _check_table(table: str) -> None:

@@ -1,0 +1,153 @@
+"""The piece of an import that runs wherever the mapper sends it (:mod:`cwdx.fanout`): one file
+read, normalised and written as Parquet parts (one per institution) under temporary names.
+
+:func:`decode_file` is a picklable top-level function of a picklable :class:`DecodePiece`; it
+never touches the database and returns a small :class:`Decoded` (counts, the normalisation
+report, the temporary part names). The calling process validates the outcomes, renames the parts
+and records the whole batch in one transaction (:mod:`cwdx.workspace.imports`). A file the reader
+refuses, an internal error and a failed write (a full disk) come back as data, so every piece
+of a batch finishes and leaves no file behind but its own parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cwdx.columns import BOOKKEEPING_COLUMNS
+from cwdx.reference import load_reference
+from cwdx.workspace import files
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Suffix of a part written by a piece and not yet renamed by the caller (a temporary file for
+#: the workspace's clean-up: hidden, with ``.tmp-`` in its name).
+STAGED_SUFFIX = ".tmp-staged"
+
+
+def part_name(table: str, org: str, import_id: int) -> str:
+    """The stored part of ``org``'s rows of import ``import_id`` (relative to the workspace)."""
+    return f"data/{table}/{files.org_dirname(org)}/{import_id}.parquet"
+
+
+def staged_name(table: str, org: str, import_id: int) -> str:
+    """Where a piece writes that part before the caller renames it to :func:`part_name`."""
+    final = part_name(table, org, import_id)
+    folder, _, name = final.rpartition("/")
+    return f"{folder}/.{name}{STAGED_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class DecodePiece:
+    """One file to decode (picklable: plain strings and numbers)."""
+
+    #: the file as the user named it
+    path: str
+    #: ``cases`` or ``staff``; ``None``: recognised from the header row
+    table: str | None
+    #: the workspace folder (absolute): the parts go under its ``data/``
+    workspace: str
+    #: the import id the caller reserved for this file (stored in the ``_import`` column)
+    import_id: int
+    #: the file's SHA-256 as the caller computed it ("" when it could not)
+    sha256: str
+    #: the template's sample record (column, value) whose Excel rows are reported
+    sample: tuple[tuple[str, str], ...] = ()
+    #: ``$CWDX_REFERENCE_DIR`` of the caller (``None``: the shipped lists)
+    reference_dir: str | None = None
+
+
+@dataclass
+class Decoded:
+    """What :func:`decode_file` returns for one file (small: no rows)."""
+
+    #: the table read (``""``: refused before it could be told)
+    table: str
+    sha256: str
+    rows: int = 0
+    org_rows: dict[str, int] = field(default_factory=dict)
+    org_names: dict[str, str] = field(default_factory=dict)
+    #: the reader's :class:`~cwdx.reader.NormalisationReport` (``None`` when not read)
+    report: Any = None
+    #: the reader's refusal (full Chinese message)
+    rejected: str | None = None
+    #: the traceback of an internal error while reading (the caller logs it)
+    failure: str | None = None
+    #: ``(errno, strerror, filename)`` of a failed write (a full disk): nothing was left behind
+    os_error: tuple[int | None, str | None, str | None] | None = None
+    sample_rows: list[int] = field(default_factory=list)
+    #: institution -> its part under the temporary name (relative to the workspace)
+    staged: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def decode_file(piece: DecodePiece) -> Decoded:
+    """Read, normalise and write one file's parts under temporary names (see the module)."""
+    from cwdx import reader  # pandas, pyarrow, fastexcel: ~0.5 s at start-up
+
+    started = time.monotonic()
+    reference = (
+        load_reference(piece.reference_dir) if piece.reference_dir else load_reference()
+    )  # once per process: a pickle, not the CSVs
+    out = Decoded(table=piece.table or "", sha256=piece.sha256)
+    try:
+        table: Any = piece.table  # checked by the caller
+        result = reader.read_workbook(
+            piece.path, table, reference=reference, sha256=piece.sha256 or None
+        )
+    except Exception:
+        out.failure = traceback.format_exc()
+        return out
+    files.pause("after_read")
+    out.table, out.report = result.table, result.report
+    out.sha256 = result.sha256 or out.sha256
+    if result.rejected:
+        out.rejected = result.rejected
+        return out
+    frame = result.frame
+    out.rows = int(result.rows)
+    out.org_rows = {str(k): int(v) for k, v in dict(result.orgs).items() if int(v) > 0}
+    out.org_names = {str(k): str(v) for k, v in dict(result.org_names or {}).items() if v}
+    if piece.sample:
+        out.sample_rows = rows_equal_to(frame, dict(piece.sample))
+    try:
+        _write_parts(piece, out, frame)
+    except OSError as exc:
+        for rel in out.staged.values():
+            with contextlib.suppress(OSError):
+                (Path(piece.workspace) / rel).unlink()
+        out.staged = {}
+        out.os_error = (exc.errno, exc.strerror, os.fsdecode(exc.filename or "") or None)
+    out.seconds = time.monotonic() - started
+    return out
+
+
+def _write_parts(piece: DecodePiece, out: Decoded, frame: pd.DataFrame) -> None:
+    """Write the rows of each institution to its staged part (``_import`` = the reserved id)."""
+    stored = frame.assign(_import=piece.import_id)
+    tail = list(BOOKKEEPING_COLUMNS)
+    stored = stored[[c for c in stored.columns if c not in tail] + tail]
+    arrow = files.frame_to_arrow(stored)
+    for org, part in files.split_by_org(arrow, out.org_rows):
+        rel = staged_name(out.table, org, piece.import_id)
+        out.staged[org] = rel  # before writing: a failed write is removed with the others
+        files.write_parquet_atomic(part, Path(piece.workspace) / rel)
+
+
+def rows_equal_to(frame: pd.DataFrame, values: Mapping[str, str]) -> list[int]:
+    """Excel row numbers (``_row``) of the rows holding all of ``values`` (column -> text)."""
+    import pandas as pd  # ~0.45 s at start-up: only the data paths need it
+
+    if any(column not in frame.columns for column in values):
+        return []
+    same = pd.Series(True, index=frame.index)
+    for column, value in values.items():
+        same &= frame[column].astype("string").fillna("") == value
+    return [int(row) for row in frame.loc[same, "_row"]]
