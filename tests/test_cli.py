@@ -40,7 +40,8 @@ def test_help_and_usage_errors_are_chinese(capsys: pytest.CaptureFixture[str]) -
     code, _, err = run(capsys, "-w", "x", "import", "books", "a.xlsx")
     assert code == 2
     assert err.splitlines()[-1] == (
-        "cwdx import：错误：参数 cases|staff：无效的选项 'books'（可选：'cases', 'staff'）。"
+        "cwdx import：错误：参数 cases|staff|inbox：无效的选项 'books'"
+        "（可选：'cases', 'staff', 'inbox'）。"
         "请用 cwdx import --help 查看用法。"
     )
     code, _, err = run(capsys, "-w", "x", "delete", "cases")

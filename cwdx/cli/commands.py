@@ -135,26 +135,43 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """``cwdx -w WS import cases|staff F… [--force]``."""
-    ws = _open(args, create=True)
+    """``cwdx -w WS import cases|staff F… [--force]`` and ``cwdx -w WS import inbox [--force]``."""
+    inbox = args.table == "inbox"
+    ws = _open(args, create=not inbox)
     bar = ProgressBar(not args.quiet)
     try:
-        outcomes = ws.import_files(args.table, args.files, force=args.force, on_progress=bar)
+        if inbox:
+            from cwdx.inbox import import_inbox
+
+            outcomes = import_inbox(ws, force=args.force, on_progress=bar)
+        else:
+            outcomes = ws.import_files(args.table, args.files, force=args.force, on_progress=bar)
     finally:
         bar.close()
+    if inbox and not outcomes:
+        say(f"inbox 文件夹 {ws.path / 'inbox'} 中没有要导入的文件，请先把 .xlsx 文件放进去。")
+        return EXIT_OK
     rejected = 0
     for outcome in outcomes:
         rejected += not outcome.ok
         lines = outcome.lines()
         if not outcome.ok:
             lines[0] = with_hint(lines[0], outcome.hint, ws.path)
+        elif inbox:
+            where = (
+                f"已移到 {outcome.moved_to}"
+                if outcome.moved_to
+                else "但未能移到 inbox/done，请手工移走（原因见日志）"
+            )
+            lines.insert(1, f"  按表头识别为{TABLE_WORDS[outcome.table]}，{where}。")
         for line in lines:
             (say if outcome.ok else say_error)(line)
     imported = len(outcomes) - rejected
     rows = sum(o.rows for o in outcomes)
+    reasons = "，原因见 inbox/未导入原因.txt。" if inbox else "。"
     say(
         f"共 {len(outcomes)} 个文件：导入 {imported} 个（{rows} 行）"
-        + (f"，未导入 {rejected} 个。" if rejected else "。")
+        + (f"，未导入 {rejected} 个{reasons}" if rejected else "。")
     )
     return EXIT_USAGE if rejected else EXIT_OK
 

@@ -127,13 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         return plain_add(name, parents=[common], **kwargs)
 
     sub.add_parser = add_parser  # type: ignore[method-assign,assignment]
-    _add_data_commands(sub)
+    _add_data_commands(sub, common)
     _add_workspace_commands(sub)
     _add_tool_commands(sub)
     return parser
 
 
-def _add_data_commands(sub: Any) -> None:
+def _add_data_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """``template``, ``run``, ``import`` and ``status``."""
     p = sub.add_parser("template", help="生成表样工作簿", description="生成可下载的表样工作簿。")
     _table_argument(p)
@@ -162,9 +162,28 @@ def _add_data_commands(sub: Any) -> None:
         help="向工作区追加导入数据文件",
         description="把数据文件追加导入工作区（工作区不存在时自动创建）。同一文件重复导入会被拒绝，除非加 --force。",
     )
-    _table_argument(p)
-    p.add_argument("files", nargs="+", metavar="文件", help=".xlsx 文件，按给出的顺序导入")
-    p.add_argument("--force", action="store_true", help="确认重复导入内容相同的文件")
+    kinds = p.add_subparsers(dest="table", metavar="cases|staff|inbox", parser_class=_Parser)
+    kinds.required = True
+    for table, words in (("cases", "病案首页数据"), ("staff", "申报人员信息")):
+        k = kinds.add_parser(
+            table,
+            parents=[common],
+            help=f"导入{words}文件",
+            description=f"把{words}文件按给出的顺序追加导入工作区（工作区不存在时自动创建）。"
+            "同一文件重复导入会被拒绝，除非加 --force。",
+        )
+        k.add_argument("files", nargs="+", metavar="文件", help=".xlsx 文件，按给出的顺序导入")
+        k.add_argument("--force", action="store_true", help="确认重复导入内容相同的文件")
+    k = kinds.add_parser(
+        "inbox",
+        parents=[common],
+        help="导入工作区 inbox 文件夹中的全部文件",
+        description="按文件名顺序导入工作区 inbox 文件夹中的全部文件，按表头识别是病案首页数据"
+        "还是申报人员信息；导入的文件移到 inbox/done，未导入的留在原处，原因写在 "
+        "inbox/未导入原因.txt。",
+    )
+    k.add_argument("--force", action="store_true", help="确认重复导入内容相同的文件")
+    k.set_defaults(files=[])
     p.set_defaults(handler=commands.cmd_import)
 
     p = sub.add_parser(

@@ -38,7 +38,7 @@ from cwdx.reference import UNKNOWN_ORG
 from cwdx.workspace.core import Workspace
 from cwdx.workspace.db import DB_NAME
 from cwdx.workspace.files import org_dirname
-from cwdx.workspace.imports import ProgressCallback
+from cwdx.workspace.imports import AUTO_TABLE, ProgressCallback
 from cwdx.workspace.lock import LOCK_NAME
 from cwdx.workspace.records import (
     CheckRecord,
@@ -72,6 +72,7 @@ from cwdx.workspace.tasks import (
 )
 
 __all__ = [
+    "AUTO_TABLE",
     "DB_NAME",
     "FROZEN_STAGES",
     "LOCK_NAME",

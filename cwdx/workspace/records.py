@@ -56,6 +56,9 @@ class ImportOutcome:
     sample_rows: list[int] = field(default_factory=list)
     #: the next step the rejection suggests (import again on purpose, unfreeze), if any
     hint: Hint | None = None
+    #: where :func:`cwdx.inbox.import_inbox` moved the imported file (``inbox/done/…``,
+    #: relative to the workspace); ``None`` otherwise
+    moved_to: str | None = None
 
     @property
     def ok(self) -> bool:
