@@ -189,7 +189,9 @@ class Imports(WriteLock):
         total = len(outcomes)
         done = total - len(pieces)
         if on_progress:
-            on_progress(done, total, f"正在导入 {outcomes[pieces[0][0]].file}" if pieces else "")
+            on_progress(
+                done, total, f"正在导入 {outcomes[pieces[0][0]].file}" if pieces else "正在导入"
+            )
         run = mapper or serial_map
         try:
             results = run(decode_file, [piece for _, piece in pieces])
