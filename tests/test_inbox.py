@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_xlsx
+import xlsxwriter
 from ws_helper import case_book, staff_book
 
 from cwdx.cli import main
@@ -29,6 +29,20 @@ NOT_XLSX = (
     "请在 Excel 中“另存为”Excel 工作簿（*.xlsx）。" + FIX_HINT
 )
 TIME = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
+
+
+def write_xlsx(
+    path: Path, rows: list[list[str]], more_sheets: dict[str, list[list[str]]] | None = None
+) -> Path:
+    """A workbook of text cells: ``rows`` on ``Sheet1``, then ``more_sheets``."""
+    book = xlsxwriter.Workbook(str(path))
+    for name, content in [("Sheet1", rows), *(more_sheets or {}).items()]:
+        sheet = book.add_worksheet(name)
+        for r, row in enumerate(content):
+            for c, value in enumerate(row):
+                sheet.write_string(r, c, value)
+    book.close()
+    return path
 
 
 def _neither(path: Path) -> Path:
