@@ -1,56 +1,45 @@
-"""The check engine (``checks.md``): runs every rule of :mod:`cwdx.rules` over one
-institution's frames and turns the hits into the finding table, the count of every rule and
-pass/fail.
+"""The check (``checks.md``): every rule of :mod:`cwdx.rules` over institutions' frames, giving
+each institution its finding table, the count of every rule and pass/fail.
 
-:func:`check_frames` is pure (frames in, :class:`InstitutionCheck` out);
-:func:`check_workspace` checks institutions of a :class:`~cwdx.workspace.Workspace` one at a
-time (memory bounded by the largest institution) and stores each result, which freezes it.
+:func:`check_institutions` is pure (frames of many institutions in, one
+:class:`InstitutionCheck` per institution out): the rules run once over all the rows
+(:mod:`cwdx.rules.engine`), and the results are split per institution afterwards;
+:func:`check_frames` is the same for one institution. :func:`check_workspace` cuts the
+institutions of a :class:`~cwdx.workspace.Workspace` into batches of bounded size (memory
+bounded by :data:`BATCH_ROWS`), hands them to a :data:`~cwdx.fanout.Mapper` as
+:class:`CheckPiece` s and stores each result, which freezes the institution.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from cwdx.reference import Reference, TableName, load_reference
-from cwdx.rules import (
-    RULE_IDS,
-    RULES,
-    CheckContext,
-    Hits,
-    Rule,
-    TableState,
-    rules_for,
-    severity_total,
+from cwdx.columns import ROW_ORG
+from cwdx.fanout import Mapper, serial_map
+from cwdx.reference import Reference, load_reference
+from cwdx.rules import RULE_IDS, RULES, rules_for, severity_total
+from cwdx.rules.engine import FINDING_COLUMNS as FINDING_COLUMNS
+from cwdx.rules.engine import (
+    Batch,
+    empty_findings,
+    evaluate,
+    mixes_institutions,
 )
-from cwdx.rules.catalogue import value_rule_ids
 
 log = logging.getLogger("cwdx.check")
-
-#: Columns of the finding table, in order (``checks.md`` "Result shape"), plus ``cells``:
-#: the columns to mark in 标注数据 (``|``-joined; the finding's column for cell findings).
-FINDING_COLUMNS: tuple[str, ...] = (
-    "institution",
-    "table",
-    "rule_id",
-    "severity",
-    "excel_file",
-    "excel_row",
-    "column",
-    "value",
-    "message",
-    "cells",
-)
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -79,169 +68,51 @@ class InstitutionCheck:
         return severity_total(self.counts, "warning")
 
 
-def empty_findings() -> pd.DataFrame:
-    """A finding table without rows (the right columns and dtypes)."""
-    frame = pd.DataFrame({col: pd.Series(dtype="string") for col in FINDING_COLUMNS})
-    frame["excel_row"] = frame["excel_row"].astype("int64")
-    return frame
-
-
-def _findings_of(rule: Rule, hits: list[Hits], state: TableState, org: str) -> pd.DataFrame:
-    """The finding rows of one rule's hits."""
-    parts = []
-    df = state.df
-    for hit in hits:
-        mask = hit.mask.reindex(df.index, fill_value=False).fillna(False).astype(bool)
-        rows = mask[mask].index
-        if len(rows) == 0:
-            continue
-        if hit.value is not None:
-            value = hit.value.loc[rows].astype("string")
-        elif hit.column:
-            value = df[hit.column].loc[rows].astype("string")
-        else:
-            value = pd.Series("", index=rows, dtype="string")
-        message = (
-            hit.message.loc[rows].astype("string")
-            if isinstance(hit.message, pd.Series)
-            else pd.Series(hit.message, index=rows, dtype="string")
-        )
-        cells = hit.cells if hit.cells is not None else hit.column
-        cells = (
-            cells.loc[rows].astype("string")
-            if isinstance(cells, pd.Series)
-            else pd.Series(cells, index=rows, dtype="string")
-        )
-        institution = df["_org"].loc[rows].astype("string").fillna(org)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "institution": institution,
-                    "table": rule.table,
-                    "rule_id": rule.id,
-                    "severity": rule.severity,
-                    "excel_file": df["_file"].loc[rows].astype("string").fillna(""),
-                    "excel_row": pd.to_numeric(df["_row"].loc[rows]).astype("int64"),
-                    "column": hit.column,
-                    "value": value.fillna(""),
-                    "message": message.fillna(""),
-                    "cells": cells.fillna(""),
-                }
-            )
-        )
-    if not parts:
-        return empty_findings()
-    out = pd.concat(parts, ignore_index=True)
-    for col in FINDING_COLUMNS:
-        if col != "excel_row":
-            out[col] = out[col].astype("string")
-    return out
-
-
-def _count(rule: Rule, hits: list[Hits]) -> int:
-    """Cells (sum over hits) for 字段 rules; distinct rows for 条记录 and 人 rules."""
-    if not hits:
-        return 0
-    if rule.unit == "cell":
-        return int(sum(int(h.mask.fillna(False).astype(bool).sum()) for h in hits))
-    union = hits[0].mask.fillna(False).astype(bool)
-    for hit in hits[1:]:
-        union = union | hit.mask.fillna(False).astype(bool)
-    return int(union.sum())
-
-
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
 def institution_of(*frames: pd.DataFrame | None) -> str:
     """The institution the rows of the first non-empty frame are attributed to (``_org``)."""
     for frame in frames:
-        if frame is not None and len(frame) and "_org" in frame:
-            value = frame["_org"].dropna()
+        if frame is not None and len(frame) and ROW_ORG in frame:
+            value = frame[ROW_ORG].dropna()
             if len(value):
                 return str(value.iloc[0])
     return ""
 
 
-def _table_states(
-    cases_df: pd.DataFrame | None,
-    staff_df: pd.DataFrame | None,
-    all_staff_df: pd.DataFrame | None,
-    reference: Reference,
-    today: date,
-    org: str,
-    failed: dict[str, str],
-) -> tuple[dict[TableName, TableState | None], TableState | None]:
-    """The institution's table states and the workspace's staff state. A table that cannot
-    even be parsed is ``None`` and fails all its rules (recorded in ``failed``); the workspace's
-    staff table likewise fails the ``scope="workspace"`` rules."""
-    states: dict[TableName, TableState | None] = {}
-    tables: tuple[tuple[TableName, pd.DataFrame | None], ...] = (
-        ("cases", cases_df),
-        ("staff", staff_df),
-    )
-    for name, frame in tables:
-        try:
-            states[name] = TableState(name, frame, reference, today, *value_rule_ids(name))
-        except Exception as exc:
-            log.exception("数据检测 %s：%s 表无法准备，相关规则记为运行出错", org, name)
-            states[name] = None
-            for rule in rules_for(name):
-                failed[rule.id] = _error_text(exc)
-    all_state = states["staff"]
-    if all_staff_df is not None and states["staff"] is not None:
-        try:
-            all_state = TableState(
-                "staff", all_staff_df, reference, today, *value_rule_ids("staff")
-            )
-        except Exception as exc:
-            log.exception("数据检测 %s：全部申报人员表无法准备，跨机构规则记为运行出错", org)
-            for rule in RULES.values():
-                if rule.scope == "workspace":
-                    failed[rule.id] = _error_text(exc)
-            all_state = None
-    return states, all_state
+def _rows(frame: pd.DataFrame | None) -> int:
+    return 0 if frame is None else len(frame)
 
 
-def _run_rules(
-    ctx: CheckContext,
-    states: dict[TableName, TableState | None],
-    org: str,
-    counts: dict[str, int],
-    failed: dict[str, str],
-) -> list[pd.DataFrame]:
-    """Run every rule whose table could be prepared, in catalogue order with the
-    ``after_errors`` rules last (they see the staff rows with an error finding); fill
-    ``counts`` and ``failed`` and return the finding tables."""
-    parts: list[pd.DataFrame] = []
-    staff = states["staff"]
-    staff_error_rows = None if staff is None else pd.Series(False, index=staff.df.index)
-    for rule in sorted(RULES.values(), key=lambda r: r.after_errors):  # stable sort
-        state = states[rule.table]
-        if rule.id in failed or state is None:
-            continue
-        if rule.after_errors:
-            ctx.error_rows = staff_error_rows
-        try:
-            hits = rule.func(ctx)
-            counts[rule.id] = _count(rule, hits)
-            found = _findings_of(rule, hits, state, org)
-            if len(found):
-                parts.append(found)
-        except Exception as exc:
-            log.exception("数据检测 %s：规则 %s 运行出错", org, rule.id)
-            failed[rule.id] = _error_text(exc)
-            counts[rule.id] = 0
-            continue
-        if rule.table == "staff" and rule.severity == "error" and staff_error_rows is not None:
-            for hit in hits:
-                staff_error_rows |= (
-                    hit.mask.reindex(staff_error_rows.index, fill_value=False)
-                    .fillna(False)
-                    .astype(bool)
-                )
-    return parts
+def _checks_of(batch: Batch, reference: Reference, today: date) -> dict[str, InstitutionCheck]:
+    """Check the batch in one pass and make each institution's :class:`InstitutionCheck`."""
+    label = batch.orgs[0] if len(batch.orgs) == 1 else f"{len(batch.orgs)} 个机构"
+    outcome = evaluate(batch, reference, today, label)
+    n = len(batch.orgs)
+    case_rows = np.bincount(batch.case_inst, minlength=n) if _rows(batch.cases) else [0] * n
+    staff_rows = np.bincount(batch.staff_inst, minlength=n) if _rows(batch.staff) else [0] * n
+    checks = {}
+    for i, org in enumerate(batch.orgs):
+        counts, failed = outcome.counts[i], dict(outcome.failed)
+        errors = severity_total(counts, "error")
+        passed = errors == 0 and not failed
+        log.info(
+            "数据检测 %s：病案 %d 行，申报人员 %d 行，错误 %d 个，运行出错的规则 %d 条，通过=%s",
+            org,
+            int(case_rows[i]),
+            int(staff_rows[i]),
+            errors,
+            len(failed),
+            passed,
+        )
+        checks[org] = InstitutionCheck(
+            org,
+            passed,
+            counts,
+            outcome.findings[i],
+            failed,
+            int(case_rows[i]),
+            int(staff_rows[i]),
+        )
+    return checks
 
 
 def check_frames(
@@ -258,39 +129,82 @@ def check_frames(
     E12/E13, look across institutions; default: ``staff_df``). ``today`` is the check day
     (出生日期 must not be later). A rule that raises is recorded in ``failed_rules`` with its
     error text, counts 0, the other rules still run, and the institution does not pass.
+    Every row counts as the institution's (``org``, default: the ``_org`` of the first row).
     """
     reference = reference or load_reference()
     today = today or date.today()
     org = org if org is not None else institution_of(cases_df, staff_df)
-    counts = dict.fromkeys(RULE_IDS, 0)
-    failed: dict[str, str] = {}
-    states, all_state = _table_states(
-        cases_df, staff_df, all_staff_df, reference, today, org, failed
+    batch = Batch(
+        orgs=[org],
+        cases=cases_df,
+        staff=staff_df,
+        all_staff=all_staff_df,
+        case_inst=np.zeros(_rows(cases_df), dtype="int64"),
+        staff_inst=np.zeros(_rows(staff_df), dtype="int64"),
     )
-    ctx = CheckContext(
-        cases=states["cases"],  # type: ignore[arg-type]
-        staff=states["staff"],  # type: ignore[arg-type]
-        all_staff=all_state,  # type: ignore[arg-type]
-        reference=reference,
-        today=today,
-    )
-    parts = _run_rules(ctx, states, org, counts, failed)
+    return _checks_of(batch, reference, today)[org]
 
-    findings = pd.concat(parts, ignore_index=True) if parts else empty_findings()
-    errors = severity_total(counts, "error")
-    passed = errors == 0 and not failed
-    case_rows = 0 if cases_df is None else len(cases_df)
-    staff_rows = 0 if staff_df is None else len(staff_df)
-    log.info(
-        "数据检测 %s：病案 %d 行，申报人员 %d 行，错误 %d 个，运行出错的规则 %d 条，通过=%s",
-        org,
-        case_rows,
-        staff_rows,
-        errors,
-        len(failed),
-        passed,
-    )
-    return InstitutionCheck(org, passed, counts, findings, failed, case_rows, staff_rows)
+
+def _positions(frame: pd.DataFrame, orgs: Sequence[str]) -> np.ndarray:
+    """Each row's position in ``orgs`` by its ``_org`` (-1: none of them)."""
+    if not len(frame):
+        return np.zeros(0, dtype="int64")
+    codes = pd.Categorical(frame[ROW_ORG].astype("string"), categories=list(orgs)).codes
+    return np.asarray(codes, dtype="int64")
+
+
+def check_institutions(
+    cases: pd.DataFrame | None,
+    staff: pd.DataFrame | None,
+    all_staff: pd.DataFrame | None = None,
+    reference: Reference | None = None,
+    today: date | None = None,
+    orgs: Sequence[str] | None = None,
+) -> dict[str, InstitutionCheck]:
+    """Check many institutions' stored frames in one columnar pass: the same results as
+    :func:`check_frames` on each institution's rows alone.
+
+    Rows belong to the institution named by their ``_org``; ``orgs`` are the institutions to
+    check (default: every ``_org`` of ``cases``, then ``staff``, in order of appearance; rows
+    of other institutions are left out). ``all_staff`` is every applicant of the workspace
+    (E12/E13; default: ``staff``). Institutions come back in ``orgs`` order.
+
+    A crash (a rule that raises, a table that cannot be prepared) while checking several
+    institutions together is not charged to all of them: they are then checked one by one, so
+    only the institutions whose rows make the rule crash record it in ``failed_rules``.
+    """
+    reference = reference or load_reference()
+    today = today or date.today()
+    frames = [f for f in (cases, staff) if f is not None and len(f) and ROW_ORG in f]
+    if orgs is None:
+        seen = pd.concat([f[ROW_ORG].astype("string") for f in frames]) if frames else None
+        orgs = [] if seen is None else [str(o) for o in seen.dropna().unique()]
+    orgs = list(dict.fromkeys(orgs))
+    if all_staff is None:
+        all_staff = staff
+    parts = {}
+    for name, frame in (("cases", cases), ("staff", staff)):
+        if frame is None:
+            parts[name] = (None, np.zeros(0, dtype="int64"))
+            continue
+        inst = _positions(frame, orgs)
+        kept = inst >= 0
+        if not kept.all():
+            frame, inst = frame[kept], inst[kept]
+        parts[name] = (frame, inst)
+    (cases, case_inst), (staff, staff_inst) = parts["cases"], parts["staff"]
+    if len(orgs) > 1 and not (mixes_institutions(cases) or mixes_institutions(staff)):
+        batch = Batch(orgs, cases, staff, all_staff, case_inst, staff_inst)
+        checks = _checks_of(batch, reference, today)
+        if not any(check.failed_rules for check in checks.values()):
+            return checks
+        log.warning("数据检测：%d 个机构合并检测时有规则运行出错，改为逐个机构检测", len(orgs))
+    checks = {}
+    for i, org in enumerate(orgs):
+        own_cases = None if cases is None else cases[case_inst == i]
+        own_staff = None if staff is None else staff[staff_inst == i]
+        checks[org] = check_frames(own_cases, own_staff, all_staff, reference, today, org=org)
+    return checks
 
 
 #: Appended to the 说明 of a rule that crashed (检测结果汇总, the apps' rule tables).
@@ -322,11 +236,58 @@ def summary_rows(check: InstitutionCheck, table: str | None = None) -> list[dict
     return rows
 
 
-#: Institutions are checked in worker processes only when the named ones hold at least this
-#: many case rows together (below it, starting the workers costs more than it saves).
-PARALLEL_MIN_ROWS = 300_000
-#: At most this many worker processes (each holds one institution's rows).
+#: A batch of institutions checked in one pass holds at most this many case rows (an
+#: institution larger than that is a batch of its own): what bounds a worker's memory.
+BATCH_ROWS = 250_000
+#: Batches are not made smaller than this to give every worker one (each batch pays for
+#: reading the applicants and preparing the tables once).
+MIN_BATCH_ROWS = 20_000
+#: Without a mapper, institutions are checked in local worker processes only when the named
+#: ones hold at least this many case rows together (below it, starting the workers costs more
+#: than it saves).
+PARALLEL_MIN_ROWS = 600_000
+#: At most this many local worker processes.
 MAX_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class CheckPiece:
+    """One batch of institutions to check: the workspace (a pickled
+    :class:`~cwdx.workspace.Workspace` is not reopened, so a worker only reads it), the
+    institutions and the check day."""
+
+    ws: Any
+    orgs: tuple[str, ...]
+    today: date
+
+
+def check_piece(piece: CheckPiece) -> list[InstitutionCheck]:
+    """Read one batch's rows from the workspace files and check them in one pass (in the
+    calling process or a worker; nothing is written). Returns the checks in ``orgs`` order."""
+    cases = piece.ws.load("cases", piece.orgs)
+    all_staff = piece.ws.load("staff")
+    staff = all_staff[all_staff[ROW_ORG].isin(piece.orgs)] if len(all_staff) else all_staff
+    checks = check_institutions(
+        cases, staff, all_staff, load_reference(), piece.today, orgs=piece.orgs
+    )
+    return [checks[org] for org in piece.orgs]
+
+
+def batches(sizes: Sequence[tuple[str, int]], limit: int) -> list[tuple[str, ...]]:
+    """``(org, case rows)`` in order, cut into consecutive batches of at most ``limit`` rows
+    (an institution larger than ``limit`` is a batch of its own)."""
+    out: list[tuple[str, ...]] = []
+    current: list[str] = []
+    rows = 0
+    for org, size in sizes:
+        if current and rows + size > limit:
+            out.append(tuple(current))
+            current, rows = [], 0
+        current.append(org)
+        rows += size
+    if current:
+        out.append(tuple(current))
+    return out
 
 
 def _spawn_safe() -> bool:
@@ -343,21 +304,23 @@ def _spawn_safe() -> bool:
         return False
 
 
-def _auto_workers(ws: Any, targets: list[str]) -> int:
+def _auto_workers(total_rows: int, institutions: int) -> int:
     cores = os.cpu_count() or 1
-    if cores < 2 or len(targets) < 2 or not _spawn_safe():
+    if cores < 2 or institutions < 2 or total_rows < PARALLEL_MIN_ROWS or not _spawn_safe():
         return 1
-    rows = sum(info.cases for info in ws.institutions() if info.org in set(targets))
-    if rows < PARALLEL_MIN_ROWS:
-        return 1
-    return min(cores, len(targets), MAX_WORKERS)
+    return min(cores, institutions, MAX_WORKERS)
 
 
-def _check_one(ws: Any, org: str, all_staff: pd.DataFrame, today: date) -> InstitutionCheck:
-    """Check one institution of ``ws`` (runs in the caller or in a worker process)."""
-    cases = ws.load("cases", [org])
-    staff = all_staff[all_staff["_org"] == org] if len(all_staff) else all_staff
-    return check_frames(cases, staff, all_staff, load_reference(), today, org=org)
+def pool_mapper(workers: int) -> Mapper:
+    """A :data:`~cwdx.fanout.Mapper` over ``workers`` local worker processes (spawned)."""
+
+    def mapper(function: Callable[[Any], Any], pieces: Sequence[Any]) -> Iterator[Any]:
+        context = multiprocessing.get_context("spawn")
+        count = max(1, min(workers, len(pieces)))
+        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+            yield from pool.map(function, pieces)
+
+    return mapper
 
 
 def check_workspace(
@@ -365,16 +328,20 @@ def check_workspace(
     orgs: list[str] | None = None,
     on_progress: ProgressCallback | None = None,
     workers: int | None = None,
+    mapper: Mapper | None = None,
 ) -> dict[str, InstitutionCheck]:
-    """Check the named (default: all) institutions of ``ws`` one by one and store each result
-    with ``ws.save_check`` (which freezes the institution).
+    """Check the named (default: all) institutions of ``ws`` and store each result with
+    ``ws.save_check`` (which freezes the institution).
 
     Every named institution is first tested with ``ws.require_stage(org, "check")``: a frozen
     or unknown one raises :class:`~cwdx.errors.CwdxError` (naming the unfreeze action) before
     anything is checked. E12/E13 look at every applicant of the workspace.
 
-    ``workers`` > 1 checks institutions in that many worker processes (results are still
-    stored one by one by this process); the default chooses by the machine's cores and the
+    The institutions are cut into batches of at most :data:`BATCH_ROWS` case rows, each
+    checked in one columnar pass by :func:`check_piece`, through ``mapper`` (default: in this
+    process, one batch after the other); this process stores the results as they come.
+    ``workers`` > 1 without a mapper checks the batches in that many local worker processes
+    (and cuts at least that many batches); the default chooses by the machine's cores and the
     number of case rows (:data:`PARALLEL_MIN_ROWS`). Returns the checks in the order named.
 
     The whole check holds the workspace's write lock (``ws.writing``), so rows cannot be
@@ -382,7 +349,7 @@ def check_workspace(
     and the check itself is refused while another write runs.
     """
     with ws.writing("数据检测"):
-        return _check_locked(ws, orgs, on_progress, workers)
+        return _check_locked(ws, orgs, on_progress, workers, mapper)
 
 
 def _check_locked(
@@ -390,49 +357,54 @@ def _check_locked(
     orgs: list[str] | None,
     on_progress: ProgressCallback | None,
     workers: int | None,
+    mapper: Mapper | None,
 ) -> dict[str, InstitutionCheck]:
     """:func:`check_workspace` while it holds the workspace's write lock."""
-    targets = list(dict.fromkeys(orgs)) if orgs else [info.org for info in ws.institutions()]
+    infos = {info.org: info for info in ws.institutions()}
+    targets = list(dict.fromkeys(orgs)) if orgs else list(infos)
     for org in targets:
         ws.require_stage(org, "check")
-    all_staff = ws.load("staff")
+    sizes = [(org, infos[org].cases if org in infos else 0) for org in targets]
+    total_rows = sum(size for _, size in sizes)
+    if mapper is None:
+        workers = _auto_workers(total_rows, len(targets)) if workers is None else max(1, workers)
+        mapper = pool_mapper(workers) if workers > 1 and len(targets) > 1 else serial_map
+    limit = BATCH_ROWS
+    if workers and workers > 1:
+        limit = min(limit, max(MIN_BATCH_ROWS, math.ceil(total_rows / workers)))
     today = date.today()
+    pieces = [CheckPiece(ws, batch, today) for batch in batches(sizes, limit)]
     total = len(targets)
-    workers = _auto_workers(ws, targets) if workers is None else max(1, workers)
     results: dict[str, InstitutionCheck] = {}
-
-    def store(org: str, result: InstitutionCheck) -> None:
-        if result.failed_rules:
-            # also when the rule ran in a worker process, whose log records go nowhere
-            log.error("数据检测 %s：运行出错的规则 %s", org, "; ".join(failed_rule_list(result)))
-        ws.save_check(
-            org,
-            result.passed,
-            result.counts,
-            result.findings,
-            failed_rule_list(result),
-            errors=result.errors,
-            warnings=result.warnings,
-        )
-        results[org] = result
-        if on_progress:
-            on_progress(len(results), total, f"数据检测：{org}")
-
     if on_progress:
         on_progress(0, total, "数据检测")
-    if workers > 1 and total > 1:
-        log.info("数据检测：%d 个机构，%d 个工作进程", total, workers)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(_check_one, ws, org, all_staff, today): org for org in targets}
-            for future in as_completed(futures):
-                store(futures[future], future.result())
-    else:
-        for org in targets:
-            store(org, _check_one(ws, org, all_staff, today))
+    if len(pieces) > 1:
+        log.info("数据检测：%d 个机构，分 %d 批", total, len(pieces))
+    for checks in mapper(check_piece, pieces):
+        for result in checks:
+            _store(ws, result)
+            results[result.org] = result
+            if on_progress:
+                on_progress(len(results), total, f"数据检测：{result.org}")
     if on_progress:
         on_progress(total, total, "数据检测完成")
     return {org: results[org] for org in targets}
+
+
+def _store(ws: Any, result: InstitutionCheck) -> None:
+    """Save one institution's check in the workspace (which freezes it)."""
+    if result.failed_rules:
+        # also when the rule ran in a worker process, whose log records go nowhere
+        log.error("数据检测 %s：运行出错的规则 %s", result.org, "; ".join(failed_rule_list(result)))
+    ws.save_check(
+        result.org,
+        result.passed,
+        result.counts,
+        result.findings,
+        failed_rule_list(result),
+        errors=result.errors,
+        warnings=result.warnings,
+    )
 
 
 def failed_rule_list(check: InstitutionCheck) -> list[str]:

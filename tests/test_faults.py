@@ -139,14 +139,14 @@ def test_import_while_a_check_runs_is_refused_and_nothing_unchecked_is_frozen(
     ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
     ws.import_files("cases", [case_book(tmp_path / "c.xlsx", "H001")])
     started, release = threading.Event(), threading.Event()
-    real_check_one = check._check_one
+    real_check_piece = check.check_piece
 
-    def slow_check_one(*args: object) -> check.InstitutionCheck:
+    def slow_check_piece(*args: object) -> list[check.InstitutionCheck]:
         started.set()
         release.wait(60)
-        return real_check_one(*args)
+        return real_check_piece(*args)
 
-    monkeypatch.setattr(check, "_check_one", slow_check_one)
+    monkeypatch.setattr(check, "check_piece", slow_check_piece)
     thread = threading.Thread(target=check.check_workspace, args=(ws, ["H001"], None, 1))
     thread.start()
     try:

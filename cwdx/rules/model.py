@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from cwdx.code_lists import domain_title as sheet_title
 from cwdx.columns import FILE, IMPORT, ORG, ROW, ROW_ORG, STAFF_LICENSE
@@ -25,11 +26,15 @@ from cwdx.reference import ColumnSpec, Reference, TableName
 from cwdx.values import (
     DATE_MAX,
     DATE_MIN,
-    excel_error_mask,
-    too_long_mask,
+    LICENSE_CODE_PATTERN,
+    ORG_CODE_PATTERN,
+    arrow_strings,
+    code_set_array,
+    empty_array,
+    excel_error_array,
+    pattern_array,
+    too_long_array,
     typed_column,
-    valid_license_code_mask,
-    valid_org_code_mask,
 )
 
 Severity = Literal["error", "warning"]
@@ -126,11 +131,12 @@ def _limits(note: str) -> tuple[float | None, float | None]:
     return None, None
 
 
-#: The vectorised validity test of code-like text columns.
-_CODE_MASKS: dict[str, Callable[[pd.Series], pd.Series]] = {
-    ORG: valid_org_code_mask,
-    STAFF_LICENSE: valid_license_code_mask,
-}
+#: The pattern a code-like text column's values must match.
+_CODE_PATTERNS: dict[str, str] = {ORG: ORG_CODE_PATTERN, STAFF_LICENSE: LICENSE_CODE_PATTERN}
+
+
+_DATE_MIN = DATE_MIN.to_datetime64()
+_DATE_MAX = DATE_MAX.to_datetime64()
 
 
 def format_hint(spec: ColumnSpec, reference: Reference) -> str:
@@ -224,43 +230,49 @@ class TableState:
         self.cell_rule: dict[str, str] = {}
         for name, spec in self.specs.items():
             raw = df[name]
-            empty = raw.isna() | (raw.astype("string").str.strip() == "").fillna(True)
-            self.empty[name] = empty.astype(bool)
+            text = raw.astype("string")
+            arr = arrow_strings(text)
+            if text.dtype == pd.StringDtype("pyarrow"):
+                empty = empty_array(arr)
+            else:  # Python strings strip as Python does
+                empty = (raw.isna() | (text.str.strip() == "").fillna(True)).to_numpy(dtype=bool)
+            self.empty[name] = pd.Series(empty, index=df.index, name=name)
             rule = next((r for r in spec.rules if r in value_rules), "")
             if not rule and spec.max_length:
                 rule = fallback_rule
             self.cell_rule[name] = rule
-            self.invalid[name] = (~self.empty[name]) & ~self._fits(spec, raw)
+            self.invalid[name] = pd.Series(~empty & ~self._fits(spec, raw, arr), index=df.index)
 
-    def _fits(self, spec: ColumnSpec, raw: pd.Series) -> pd.Series:
-        """Whether each (filled) value fits the column's type, range, length and domain."""
-        text = raw.astype("string")
-        ok = pd.Series(True, index=raw.index)
+    def _fits(self, spec: ColumnSpec, raw: pd.Series, arr: pa.Array) -> np.ndarray:
+        """Whether each (filled) value fits the column's type, range, length and domain
+        (``arr``: the column as Arrow strings)."""
+        ok = np.ones(len(arr), dtype=bool)
         if spec.type == "code":
             if spec.domain:
-                ok &= in_domain(text, self.reference, spec.domain)
+                ok &= code_set_array(arr, self.reference.domain_codes(spec.domain))
         elif spec.type in ("date", "datetime"):
             typed = typed_column(raw, spec.type)
             self.typed[spec.name] = typed
-            valid = typed.notna() & (typed >= DATE_MIN) & (typed <= DATE_MAX)
-            if "today" in spec.note:
-                valid &= typed.dt.normalize() <= self.today
-            ok &= valid.fillna(False).astype(bool)
+            moment = typed.to_numpy(dtype="datetime64[ns]")
+            ok &= ~np.isnat(moment) & (moment >= _DATE_MIN) & (moment <= _DATE_MAX)
+            if "today" in spec.note:  # the day of the moment is not later than today
+                ok &= moment < (self.today + pd.Timedelta(days=1)).to_datetime64()
         elif spec.type in ("int", "decimal"):
             typed = typed_column(raw, spec.type)
             self.typed[spec.name] = typed
-            valid = typed.notna()
-            low, high = _limits(spec.note)
-            if low is not None:
-                valid &= typed >= low
-            if high is not None:
-                valid &= typed <= high
-            ok &= valid.fillna(False).astype(bool)
-        code_mask = _CODE_MASKS.get(spec.name)
-        if code_mask is not None:
-            ok &= code_mask(text)
-        ok &= ~too_long_mask(text, spec.max_length)
-        ok &= ~excel_error_mask(text)  # an Excel error value (#N/A) is no value of any type
+            number = typed.to_numpy(dtype="float64", na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                low, high = _limits(spec.note)
+                ok &= ~np.isnan(number)
+                if low is not None:
+                    ok &= number >= low
+                if high is not None:
+                    ok &= number <= high
+        pattern = _CODE_PATTERNS.get(spec.name)
+        if pattern is not None:
+            ok &= pattern_array(arr, pattern)
+        ok &= ~too_long_array(arr, spec.max_length)
+        ok &= ~excel_error_array(arr)  # an Excel error value (#N/A) is no value of any type
         return ok
 
     def valid(self, column: str) -> pd.Series:

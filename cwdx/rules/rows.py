@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from cwdx.columns import (
@@ -48,6 +49,25 @@ def any_of(state: TableState, flags: Iterable[pd.Series]) -> pd.Series:
     return mask
 
 
+def aligned(state: TableState, mask: pd.Series) -> np.ndarray:
+    """A boolean Series as NumPy booleans over the rows of ``state`` (absent rows: False)."""
+    if not mask.index.equals(state.df.index):
+        mask = mask.reindex(state.df.index, fill_value=False)
+    return mask.to_numpy(dtype=bool)
+
+
+def hit_positions(state: TableState, mask: pd.Series) -> np.ndarray:
+    """Positions of the rows of ``state`` where ``mask`` is True."""
+    return np.flatnonzero(aligned(state, mask))
+
+
+def on_hits(state: TableState, positions: np.ndarray, values: np.ndarray) -> pd.Series:
+    """A text per row of ``state``: ``values`` at ``positions``, ``""`` elsewhere."""
+    out = np.full(len(state.df), "", dtype=object)
+    out[positions] = values
+    return pd.Series(out, index=state.df.index, dtype="object")
+
+
 def join_where(
     state: TableState,
     parts: dict[str, pd.Series],
@@ -56,23 +76,24 @@ def join_where(
     with_value: bool = False,
 ) -> pd.Series:
     """Per hit row, the names (optionally ``name“value”``) of the columns whose part is True,
-    joined by ``sep`` (vectorised; ``""`` for rows not hit)."""
-    out = pd.Series("", index=state.df.index, dtype="object")
-    rows = mask[mask].index
-    if len(rows) == 0:
-        return out
-    joined = pd.Series("", index=rows, dtype="string")
+    joined by ``sep`` (vectorised over the hit rows; ``""`` for rows not hit)."""
+    rows = hit_positions(state, mask)
+    joined = np.full(len(rows), "", dtype=object)
     for col, flag in parts.items():
-        piece = pd.Series(col, index=rows, dtype="string")
+        flagged = aligned(state, flag)[rows]
+        if not flagged.any():
+            continue
+        piece: object = col
         if with_value:
-            piece = piece + "“" + state.text(col).loc[rows] + "”"
-        piece = piece.where(flag.loc[rows].to_numpy(), "")
-        glue = pd.Series(sep, index=rows, dtype="string").where(
-            ((joined != "") & (piece != "")).to_numpy(), ""
-        )
-        joined = joined + glue + piece
-    out.loc[rows] = joined.astype("object").to_numpy()
-    return out
+            value = state.df[col].iloc[rows[flagged]].astype("string").fillna("")
+            piece = col + "“" + value.to_numpy(dtype=object) + "”"
+        glue = np.where(joined[flagged] != "", sep, "").astype(object)
+        joined[flagged] = joined[flagged] + glue + piece
+    return on_hits(state, rows, joined)
+
+
+def _texts(series: pd.Series, rows: np.ndarray) -> np.ndarray:
+    return series.iloc[rows].to_numpy(dtype=object)
 
 
 def empty_row_hits(ctx: CheckContext, columns: tuple[str, ...], text: str) -> list[Hits]:
@@ -80,8 +101,9 @@ def empty_row_hits(ctx: CheckContext, columns: tuple[str, ...], text: str) -> li
     state = ctx.cases
     mask = any_of(state, [state.empty[col] for col in columns])
     cells = join_where(state, {col: state.empty[col] for col in columns}, mask, "|")
-    names = cells.str.replace("|", "、", regex=False)
-    message = "“" + names.str.replace("、", "”、“", regex=False) + "”为空，" + text
+    rows = hit_positions(state, mask)
+    names = [c.replace("|", "、").replace("、", "”、“") for c in _texts(cells, rows)]
+    message = on_hits(state, rows, np.array(["“" + n + "”为空，" + text for n in names], object))
     return [Hits("cases", mask, "", message, cells=cells)]
 
 
@@ -92,7 +114,8 @@ def code_list_row_hits(ctx: CheckContext, columns: tuple[str, ...], list_title: 
     mask = any_of(state, parts.values())
     cells = join_where(state, parts, mask, "|")
     listed = join_where(state, parts, mask, "、", with_value=True)
-    message = listed + f"不在{list_title}中，请更正编码"
+    rows = hit_positions(state, mask)
+    message = on_hits(state, rows, _texts(listed, rows) + f"不在{list_title}中，请更正编码")
     return [Hits("cases", mask, "", message, cells=cells)]
 
 
@@ -396,11 +419,9 @@ def procedure_without_surgeon(ctx: CheckContext) -> list[Hits]:
     parts = {surgeon: ~state.empty[code] & state.empty[surgeon] for code, surgeon in _SURGEON_SLOTS}
     mask = any_of(state, parts.values())
     cells = join_where(state, parts, mask, "|")
-    message = (
-        "已填写手术操作编码，但"
-        + cells.str.replace("|", "、", regex=False)
-        + "为空，请补充填写术者"
-    )
+    rows = hit_positions(state, mask)
+    names = np.array([c.replace("|", "、") for c in _texts(cells, rows)], dtype=object)
+    message = on_hits(state, rows, "已填写手术操作编码，但" + names + "为空，请补充填写术者")
     return [Hits("cases", mask, "", message, cells=cells)]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -59,16 +60,13 @@ def arrow_strings(series: pd.Series, *, large: bool = False) -> pa.Array:
 
 
 def _pattern_mask(series: pd.Series, pattern: str) -> pd.Series:
-    arr = arrow_strings(series)
-    mask = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
-    return pd.Series(mask.to_numpy(zero_copy_only=False), index=series.index, dtype=bool)
+    mask = pattern_array(arrow_strings(series), pattern)
+    return pd.Series(mask, index=series.index, dtype=bool)
 
 
 def excel_error_mask(series: pd.Series) -> pd.Series:
     """Vectorised: cells holding an Excel error value (``#N/A``, ``#DIV/0!``…)."""
-    arr = arrow_strings(series)
-    mask = pc.fill_null(pc.is_in(arr, value_set=pa.array(sorted(EXCEL_ERROR_VALUES))), False)
-    return pd.Series(mask.to_numpy(zero_copy_only=False), index=series.index, dtype=bool)
+    return pd.Series(excel_error_array(arrow_strings(series)), index=series.index, dtype=bool)
 
 
 def too_long_mask(series: pd.Series, max_length: int | None) -> pd.Series:
@@ -76,6 +74,48 @@ def too_long_mask(series: pd.Series, max_length: int | None) -> pd.Series:
     if max_length is None:
         return pd.Series(False, index=series.index)
     return (series.str.len() > max_length).fillna(False).astype(bool)
+
+
+# The same tests on an Arrow ``string`` array, as NumPy booleans (False for null): what the
+# check's table state computes for every column at once.
+
+
+def pattern_array(arr: pa.Array, pattern: str) -> np.ndarray:
+    """Whether each string matches ``pattern`` (RE2, e.g. :data:`ORG_CODE_PATTERN`)."""
+    return _booleans(pc.match_substring_regex(arr, pattern))
+
+
+def excel_error_array(arr: pa.Array) -> np.ndarray:
+    """Whether each string is an Excel error value (``#N/A``, ``#DIV/0!``…)."""
+    return _booleans(pc.is_in(arr, value_set=_code_set(EXCEL_ERROR_VALUES)))
+
+
+def too_long_array(arr: pa.Array, max_length: int | None) -> np.ndarray:
+    """Whether each string is longer than ``max_length`` characters (all False without one)."""
+    if max_length is None:
+        return np.zeros(len(arr), dtype=bool)
+    return _booleans(pc.greater(pc.utf8_length(arr), max_length))
+
+
+def code_set_array(arr: pa.Array, codes: frozenset[str]) -> np.ndarray:
+    """Whether each string is one of ``codes`` (a domain's codes: ~35,000 for the ICD lists,
+    whose Arrow set is built once)."""
+    return _booleans(pc.is_in(arr, value_set=_code_set(codes)))
+
+
+def empty_array(arr: pa.Array) -> np.ndarray:
+    """Whether each cell is empty: null, or only white space."""
+    blank = pc.equal(pc.utf8_trim_whitespace(arr), "")
+    return _booleans(pc.or_(pc.is_null(arr), blank), null=True)
+
+
+def _booleans(mask: pa.Array, null: bool = False) -> np.ndarray:
+    return pc.fill_null(mask, null).to_numpy(zero_copy_only=False)
+
+
+@lru_cache(maxsize=64)
+def _code_set(codes: frozenset[str]) -> pa.Array:
+    return pa.array(sorted(codes), type=pa.string())
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,8 +347,74 @@ def normalise_series(
 DATE_MIN = pd.Timestamp("1900-01-01")
 DATE_MAX = pd.Timestamp("2100-12-31 23:59:59.999999")
 
-_MIN_NS = "1677-09-22"
-_MAX_NS = "2262-04-10"
+
+#: Character positions of the digits and of the separators of ``YYYY-MM-DD HH:MM:SS``.
+_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
+_SEPARATORS = ((4, ord("-")), (7, ord("-")), (10, ord(" ")), (13, ord(":")), (16, ord(":")))
+#: The days ``datetime64[ns]`` holds (1677-09-22 up to, not including, 2262-04-10) as ``YYYYMMDD``.
+_NS_RANGE = (16770922, 22620410)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype="int64")
+
+
+def _string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets (``n + 1``) and the UTF-8 bytes of a ``string`` array, without copying."""
+    offsets = np.frombuffer(
+        arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4
+    )
+    data = arr.buffers()[2]
+    return offsets, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(
+        0, np.uint8
+    )
+
+
+def canonical_datetimes(arr: pa.Array, with_time: bool) -> np.ndarray:
+    """``datetime64[ns]`` of canonical ``YYYY-MM-DD`` (``with_time``: ``YYYY-MM-DD HH:MM:SS``)
+    strings, NaT for anything else: another shape, an impossible date or time
+    (``2021-02-29``, ``24:00:00``), or a day outside what ``datetime64[ns]`` holds
+    (before 1677-09-22, from 2262-04-10 on). Vectorised over the strings' bytes."""
+    width = 19 if with_time else 10
+    n = len(arr)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    if n == 0 or arr.null_count == n:
+        return out
+    offsets, data = _string_bytes(arr)
+    shaped = np.diff(offsets) == width
+    if arr.null_count:
+        shaped &= arr.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(shaped)
+    if not len(rows):
+        return out
+    chars = data[offsets[rows][:, None] + np.arange(width)].astype(np.int64)
+    digit_at = [i for i in _DIGITS if i < width]
+    digits = chars[:, digit_at] - ord("0")
+    ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
+    for at, sep in _SEPARATORS:
+        if at < width:
+            ok &= chars[:, at] == sep
+
+    def number(first: int, count: int) -> np.ndarray:
+        value = np.zeros(len(rows), dtype=np.int64)
+        for k in range(first, first + count):
+            value = value * 10 + digits[:, k]
+        return value
+
+    year, month, day = number(0, 4), number(4, 2), number(6, 2)
+    ok &= (month >= 1) & (month <= 12) & (day >= 1)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    last = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    ok &= day <= last
+    ymd = year * 10000 + month * 100 + day
+    ok &= (ymd >= _NS_RANGE[0]) & (ymd < _NS_RANGE[1])
+    seconds = np.zeros(len(rows), dtype=np.int64)
+    if with_time:
+        hour, minute, second = number(8, 2), number(10, 2), number(12, 2)
+        ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+        seconds = hour * 3600 + minute * 60 + second
+    rows, year, month, day, seconds = rows[ok], year[ok], month[ok], day[ok], seconds[ok]
+    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
+    out[rows] = days.astype("datetime64[ns]") + (seconds * 1_000_000_000).astype("timedelta64[ns]")
+    return out
 
 
 def typed_column(series: pd.Series, type_: str) -> pd.Series:
@@ -323,19 +429,21 @@ def typed_column(series: pd.Series, type_: str) -> pd.Series:
         return series
     arr = arrow_strings(series)
     if type_ in ("date", "datetime"):
-        fmt = "%Y-%m-%d" if type_ == "date" else "%Y-%m-%d %H:%M:%S"
-        head = pc.utf8_slice_codeunits(arr, 0, 10)
-        in_ns = pc.and_(pc.greater_equal(head, _MIN_NS), pc.less(head, _MAX_NS))
-        ok = pc.and_(_valid_canonical_dates(arr, fmt), pc.fill_null(in_ns, False))
-        parsed = pc.strptime(
-            pc.if_else(ok, arr, pa.scalar(None, pa.string())), format=fmt, unit="s"
-        )
-        values = parsed.cast(pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+        values = canonical_datetimes(arr, with_time=type_ == "datetime")
         return pd.Series(values, index=series.index, dtype="datetime64[ns]")
     if type_ == "int":
         ok = pc.fill_null(pc.match_substring_regex(arr, r"^-?\d{1,18}$"), False)
         parsed = pc.cast(pc.if_else(ok, arr, pa.scalar(None, pa.string())), pa.int64())
-        return pd.Series(pd.array(parsed.to_pylist(), dtype="Int64"), index=series.index)
+        return pd.Series(_masked(parsed, "int64"), index=series.index)
     ok = pc.fill_null(pc.match_substring_regex(arr, NUMBER_RE.pattern), False)
     parsed = pc.cast(pc.if_else(ok, arr, pa.scalar(None, pa.string())), pa.float64())
-    return pd.Series(pd.array(parsed.to_pylist(), dtype="Float64"), index=series.index)
+    return pd.Series(_masked(parsed, "float64"), index=series.index)
+
+
+def _masked(parsed: pa.Array, dtype: str) -> pd.api.extensions.ExtensionArray:
+    """An Arrow int64/float64 array as a pandas ``Int64``/``Float64`` array (NA for null)."""
+    missing = parsed.is_null().to_numpy(zero_copy_only=False)
+    values = pc.fill_null(parsed, 0).to_numpy(zero_copy_only=False).astype(dtype, copy=True)
+    if dtype == "int64":
+        return pd.arrays.IntegerArray(values, missing)
+    return pd.arrays.FloatingArray(values, missing)
