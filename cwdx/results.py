@@ -77,15 +77,24 @@ def sheet_columns(sheet: str) -> list[str]:
     return columns
 
 
+_NAME_LISTS: dict[int, tuple[object, dict[str, dict[str, str]]]] = {}
+
+
 def _name_lists() -> dict[str, dict[str, str]]:
-    """Per code column of :data:`NAME_COLUMNS`, code → name from the reference lists."""
+    """Per code column of :data:`NAME_COLUMNS`, code → name from the reference lists (built
+    once per reference object: every workbook of an export uses them)."""
     reference = load_reference()
+    cached = _NAME_LISTS.get(id(reference))
+    if cached is not None and cached[0] is reference:
+        return cached[1]
     lists = {
         column: reference.domains.get(reference.column("staff", column).domain, {})
         for column in ("所在科室", "人员类别", "拟申报级别")
     }
     lists["疾病类目"] = icd10_category_names(reference)
     lists["术种"] = procedure_group_names(reference)
+    _NAME_LISTS.clear()
+    _NAME_LISTS[id(reference)] = (reference, lists)
     return lists
 
 

@@ -442,7 +442,10 @@ class Stages(WriteLock):
             self._claim(paths.values(), f"保存计算结果 {org}")
             try:
                 for name, frame in tables.items():
-                    files.write_parquet_atomic(any_frame_to_arrow(frame), self.path / paths[name])
+                    files.write_parquet_atomic(
+                        any_frame_to_arrow(frame), self.path / paths[name], sync_folder=False
+                    )
+                files.sync_folder(self.path / "results" / org_dirname(org))  # one for all
                 with self._txn() as con:
                     self._settle(con, paths.values())
                     con.execute(
