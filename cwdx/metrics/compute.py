@@ -142,10 +142,11 @@ def compute_piece(piece: ComputePiece) -> list[ComputedInstitution]:
 
 
 def compute_batches(
-    sizes: dict[str, int], orgs: Sequence[str], limit: int = BATCH_ROWS
+    sizes: dict[str, int], orgs: Sequence[str], limit: int | None = None
 ) -> list[tuple[str, ...]]:
-    """``orgs`` in order, cut into batches of at most ``limit`` rows (``sizes``: rows per
-    institution; one bigger than ``limit`` is a batch of its own)."""
+    """``orgs`` in order, cut into batches of at most ``limit`` (default :data:`BATCH_ROWS`)
+    rows (``sizes``: rows per institution; one bigger than ``limit`` is a batch of its own)."""
+    limit = BATCH_ROWS if limit is None else limit
     batches: list[tuple[str, ...]] = []
     current: list[str] = []
     rows = 0
