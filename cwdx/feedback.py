@@ -22,12 +22,13 @@ import pyarrow.compute as pc
 
 from cwdx.check import InstitutionCheck, from_record, summary_rows
 from cwdx.errors import CwdxError
+from cwdx.fanout import Mapper, serial_map
 from cwdx.reference import TableName, load_reference
 from cwdx.rules import RULE_IDS, RULES, SEVERITY_LABELS, severity_total
 from cwdx.sheet_values import marked_values, typed_frame
 from cwdx.values import arrow_strings
 from cwdx.workspace import unknown_orgs_message
-from cwdx.xlsx import DATE_FORMATS, FILLS, Book, atomic_path
+from cwdx.xlsx import DATE_FORMATS, FILLS, Book, atomic_path, publish, staged_name, staging
 
 log = logging.getLogger("cwdx.feedback")
 
@@ -64,6 +65,8 @@ STREAM_ROWS = 200_000
 #: 检测结果汇总, whose counts (like the 精简版) stay complete.
 DETAIL_ROW_CAP = 200_000
 MARKED_ROW_CAP = 100_000
+#: Institutions per :class:`FeedbackPiece` (and per results piece): a worker's unit of work.
+EXPORT_BATCH = 10
 #: Findings converted to Python objects at a time (bounds the export's memory).
 CHUNK_ROWS = 50_000
 #: 标注数据 rows (each with every template column) converted to Python objects at a time.
@@ -214,12 +217,13 @@ def write_table_feedback(
     path: str | Path,
     table: TableName,
     check: InstitutionCheck,
-    rows: pd.DataFrame | None,
+    rows: pd.DataFrame | Callable[[], pd.DataFrame] | None,
     findings: FindingBatches | None = None,
 ) -> Path:
     """Write one feedback workbook (``table`` = cases → 病案首页反馈表, staff → 申报人员反馈表).
 
-    ``rows`` are the institution's stored rows of that table (for 标注数据); ``check`` the
+    ``rows`` are the institution's stored rows of that table (for 标注数据), or a function
+    returning them (called only when the table has findings); ``check`` the
     result whose counts are reported, and whose findings unless ``findings`` (a
     :data:`FindingBatches` of that table's findings) is given. Rows are
     written top to bottom from sorted positions, a chunk at a time, so memory stays bounded
@@ -233,6 +237,8 @@ def write_table_feedback(
     ordered = _sort_findings(
         findings or _batches_of(check, table), table, DETAIL_ROW_CAP, MARKED_ROW_CAP
     )
+    if callable(rows):
+        rows = rows() if ordered.total else None
     total, groups = ordered.total, len(ordered.group_start)
     detail_shown, marked_shown = min(total, DETAIL_ROW_CAP), min(groups, MARKED_ROW_CAP)
     notes = []
@@ -244,7 +250,10 @@ def write_table_feedback(
         notes.append(
             MARKED_CAP_NOTE.format(total=groups, shown=marked_shown, rest=groups - marked_shown)
         )
-    with atomic_path(path) as tmp, Book(tmp, constant_memory=total > STREAM_ROWS) as book:
+    with (
+        atomic_path(path) as tmp,
+        Book(tmp, constant_memory=total > STREAM_ROWS, in_memory=True) as book,
+    ):
         red_font = book.workbook.add_format({"font_color": "#C00000"})
         note_format = book.workbook.add_format({"font_color": "#C00000", "bold": True})
 
@@ -459,7 +468,7 @@ def write_brief(path: str | Path, entries: Iterable[BriefEntry]) -> Path:
                 *counts,
             ]
         )
-    with atomic_path(path) as tmp, Book(tmp) as book:
+    with atomic_path(path) as tmp, Book(tmp, in_memory=True) as book:
         red_font = book.workbook.add_format({"font_color": "#C00000", "bold": True})
 
         def style(i: int, col: int):
@@ -485,13 +494,57 @@ def write_institution_feedback(
     ]
 
 
-def export_feedback(ws: Any, out_dir: str | Path, orgs: list[str] | None = None) -> list[Path]:
+@dataclass(frozen=True)
+class FeedbackPiece:
+    """The feedback workbooks of a batch of checked institutions (picklable: handed to
+    workers): written under staged names in ``out_dir`` for the caller to rename."""
+
+    workspace: str
+    out_dir: str
+    orgs: tuple[str, ...]
+
+
+def feedback_piece(piece: FeedbackPiece) -> list[tuple[str, str]]:
+    """Write 病案首页反馈表 and 申报人员反馈表 of each institution of ``piece`` (reading the
+    workspace only) under staged names; the ``(staged, final)`` pairs, for :func:`publish`."""
+    from cwdx.workspace import Workspace
+
+    ws = Workspace(piece.workspace, create=False)
+    infos = {info.org: info for info in ws.institutions()}
+    with staging() as written:
+        for org in piece.orgs:
+            record = ws.load_check(org, findings=False)
+            if record is None:
+                continue
+            info = infos[org]
+            check = from_record(record, info.cases, info.staff)
+            # one table at a time: its findings stay Arrow, its rows are freed before the next;
+            # rows are read only when the table has findings (标注数据, 原值 of row-level rules)
+            for table, file_name in FEEDBACK_FILES.items():
+                final = Path(piece.out_dir) / institution_folder(org) / file_name
+                write_table_feedback(
+                    staged_name(final),
+                    table,  # type: ignore[arg-type]
+                    check,
+                    partial(ws.load, table, [org]),
+                    findings=partial(ws.findings_batches, org, table),
+                )
+                written.append((str(staged_name(final)), str(final)))
+    return written
+
+
+def export_feedback(
+    ws: Any, out_dir: str | Path, orgs: list[str] | None = None, mapper: Mapper | None = None
+) -> list[Path]:
     """Write the feedback of ``ws``: per checked institution (the named ones, default all)
     ``out_dir/<组织机构代码>/病案首页反馈表.xlsx`` and ``申报人员反馈表.xlsx``; at the top
     ``精简版反馈信息表.xlsx`` (every named institution, 未检测 included) and ``summary.json``.
 
-    :class:`CwdxError` when a named institution is not in the workspace or when none of the
-    named institutions has been checked (nothing is written then).
+    The per-institution workbooks are written by :func:`feedback_piece` in batches of
+    :data:`EXPORT_BATCH` institutions through ``mapper`` (``None``: in this process), each under
+    a staged name this process renames. :class:`CwdxError` when a named institution is not in
+    the workspace or when none of the named institutions has been checked (nothing is written
+    then).
     """
     from cwdx.summary import write_summary
 
@@ -507,28 +560,26 @@ def export_feedback(ws: Any, out_dir: str | Path, orgs: list[str] | None = None)
         raise CwdxError("所选机构还没有数据检测结果，没有反馈表可导出；请先执行数据检测。")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    checked = [info.org for info in infos if info.checked]
+    pieces = [
+        FeedbackPiece(str(ws.path), str(out), tuple(checked[i : i + EXPORT_BATCH]))
+        for i in range(0, len(checked), EXPORT_BATCH)
+    ]
     written: list[Path] = []
-    entries: list[BriefEntry] = []
-    for info in infos:
-        entry = BriefEntry(org=info.org, name=info.name or "", cases=info.cases, staff=info.staff)
-        record = ws.load_check(info.org, findings=False)
-        if record is not None:
-            check = from_record(record, info.cases, info.staff)
-            entry.checked = True
-            entry.passed = bool(check.passed)
-            entry.counts = dict(check.counts)
-            # one table at a time: its findings stay Arrow, its rows are freed before the next
-            for table, file_name in FEEDBACK_FILES.items():
-                written.append(
-                    write_table_feedback(
-                        out / institution_folder(info.org) / file_name,
-                        table,  # type: ignore[arg-type]
-                        check,
-                        ws.load(table, [info.org]),
-                        findings=partial(ws.findings_batches, info.org, table),
-                    )
-                )
-        entries.append(entry)
+    for staged in (mapper or serial_map)(feedback_piece, pieces):
+        written += publish(staged)
+    entries = [
+        BriefEntry(
+            org=info.org,
+            name=info.name or "",
+            cases=info.cases,
+            staff=info.staff,
+            checked=info.checked,
+            passed=bool(info.passed),
+            counts=dict.fromkeys(RULE_IDS, 0) | {k: int(v) for k, v in info.counts.items()},
+        )
+        for info in infos
+    ]
     written.append(write_brief(out / BRIEF_FILE, entries))
     written.append(write_summary(ws, out))
     return written

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +18,10 @@ import pandas as pd
 
 from cwdx import metrics
 from cwdx.errors import CwdxError
+from cwdx.fanout import Mapper, serial_map
 from cwdx.reference import load_reference
 from cwdx.sheet_values import code_names, icd10_category_names, procedure_group_names, typed_cells
-from cwdx.xlsx import Book, atomic_path
+from cwdx.xlsx import Book, atomic_path, publish, staged_name, staging
 
 if TYPE_CHECKING:
     from cwdx.workspace import Workspace
@@ -36,6 +38,9 @@ SHEETS: tuple[str, ...] = (
     metrics.CASE_LIST,
 )
 EXPLAIN_SHEET = "口径说明"
+#: Above this many rows in all (病例清单 can be long) a workbook is streamed to disk
+#: (xlsxwriter ``constant_memory``); below it, it is assembled in memory.
+STREAM_ROWS = 200_000
 _COLUMNS = {
     metrics.SUMMARY: metrics.SUMMARY_COLUMNS,
     metrics.DISEASES: metrics.DISEASE_COLUMNS,
@@ -52,6 +57,7 @@ NAME_COLUMNS: dict[str, str] = {
     "疾病类目": "疾病类目名称",
     "术种": "术种名称",
 }
+_CODE_OF_NAME = {name: code for code, name in NAME_COLUMNS.items()}
 #: Columns written as date cells where the stored text parses, with their template type.
 DATE_COLUMNS: dict[str, str] = {
     "现专业技术职务聘任时间": "date",
@@ -71,15 +77,24 @@ def sheet_columns(sheet: str) -> list[str]:
     return columns
 
 
+_NAME_LISTS: dict[int, tuple[object, dict[str, dict[str, str]]]] = {}
+
+
 def _name_lists() -> dict[str, dict[str, str]]:
-    """Per code column of :data:`NAME_COLUMNS`, code → name from the reference lists."""
+    """Per code column of :data:`NAME_COLUMNS`, code → name from the reference lists (built
+    once per reference object: every workbook of an export uses them)."""
     reference = load_reference()
+    cached = _NAME_LISTS.get(id(reference))
+    if cached is not None and cached[0] is reference:
+        return cached[1]
     lists = {
         column: reference.domains.get(reference.column("staff", column).domain, {})
         for column in ("所在科室", "人员类别", "拟申报级别")
     }
     lists["疾病类目"] = icd10_category_names(reference)
     lists["术种"] = procedure_group_names(reference)
+    _NAME_LISTS.clear()
+    _NAME_LISTS[id(reference)] = (reference, lists)
     return lists
 
 
@@ -93,7 +108,7 @@ def _shown(frame: pd.DataFrame, sheet: str, names: dict[str, dict[str, str]]) ->
         elif column in frame.columns:
             out[column] = frame[column]
         else:
-            code = next(c for c, name in NAME_COLUMNS.items() if name == column)
+            code = _CODE_OF_NAME[column]
             out[column] = code_names(frame[code], names[code])
     return pd.DataFrame(out, index=frame.index)
 
@@ -136,7 +151,7 @@ def results_records(ws: Workspace, orgs: Iterable[str] | None = None) -> list[di
 
     out: list[dict[str, Any]] = []
     for org in computed_orgs(ws, orgs):
-        out += records_of(ws.load_results(org).get(metrics.SUMMARY))
+        out += records_of(ws.load_results(org, [metrics.SUMMARY]).get(metrics.SUMMARY))
     return out
 
 
@@ -176,7 +191,8 @@ def write_results_workbook(path: str | Path, tables: Sequence[dict[str, pd.DataF
 
 def _write_sheets(target: Path, tables: Sequence[dict[str, pd.DataFrame]]) -> None:
     names = _name_lists()
-    with Book(target, constant_memory=True) as book:
+    rows = sum(len(t[sheet]) for t in tables for sheet in SHEETS if sheet in t)
+    with Book(target, constant_memory=rows > STREAM_ROWS, in_memory=True) as book:
         for sheet in SHEETS:
             frames = [t[sheet] for t in tables if sheet in t]
             if sheet == metrics.CASE_LIST and not frames:
@@ -206,16 +222,53 @@ def _write_sheets(target: Path, tables: Sequence[dict[str, pd.DataFrame]]) -> No
         )
 
 
+@dataclass(frozen=True)
+class ResultsPiece:
+    """计算结果表 workbooks to write (picklable: handed to workers): one per institution of
+    ``orgs``, or with ``together`` the one workbook of all of them at the top of ``out_dir``;
+    written under staged names for the caller to rename."""
+
+    workspace: str
+    out_dir: str
+    orgs: tuple[str, ...]
+    together: bool = False
+
+
+def results_piece(piece: ResultsPiece) -> list[tuple[str, str]]:
+    """Write the workbooks of ``piece`` (reading the workspace only) under staged names; the
+    ``(staged, final)`` pairs, for :func:`~cwdx.xlsx.publish`."""
+    from cwdx.feedback import institution_folder
+    from cwdx.workspace import Workspace
+
+    ws = Workspace(piece.workspace, create=False)
+    out = Path(piece.out_dir)
+    with staging() as written:
+        if piece.together:
+            final = out / RESULTS_FILE
+            write_results_workbook(staged_name(final), [ws.load_results(org) for org in piece.orgs])
+            written.append((str(staged_name(final)), str(final)))
+        for org in () if piece.together else piece.orgs:
+            final = out / institution_folder(org) / RESULTS_FILE
+            write_results_workbook(staged_name(final), [ws.load_results(org)])
+            written.append((str(staged_name(final)), str(final)))
+    return written
+
+
 def export_results(
-    ws: Workspace, out_dir: str | Path, orgs: Iterable[str] | None = None
+    ws: Workspace,
+    out_dir: str | Path,
+    orgs: Iterable[str] | None = None,
+    mapper: Mapper | None = None,
 ) -> list[Path]:
     """Write the 计算结果表 workbooks and ``summary.json``; return the paths written.
 
     Per computed institution ``out_dir/<组织机构代码>/计算结果表.xlsx``; at the top
     ``out_dir/计算结果表.xlsx`` with every exported institution. Named institutions that are
-    not computed are refused with :class:`CwdxError` before anything is written.
+    not computed are refused with :class:`CwdxError` before anything is written. The
+    workbooks are written by :func:`results_piece` through ``mapper`` (``None``: in this
+    process), each under a staged name this process renames.
     """
-    from cwdx.feedback import institution_folder
+    from cwdx.feedback import EXPORT_BATCH
     from cwdx.summary import write_summary
 
     wanted = None if orgs is None else list(dict.fromkeys(orgs))
@@ -228,15 +281,14 @@ def export_results(
         raise CwdxError("工作区中还没有已计算的机构，没有计算结果可导出；请先执行指标计算。")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    pieces = [
+        ResultsPiece(str(ws.path), str(out), tuple(targets[i : i + EXPORT_BATCH]))
+        for i in range(0, len(targets), EXPORT_BATCH)
+    ]
+    pieces.append(ResultsPiece(str(ws.path), str(out), tuple(targets), together=True))
     written: list[Path] = []
-    every: list[dict[str, pd.DataFrame]] = []
-    for org in targets:
-        tables = ws.load_results(org)
-        every.append(tables)
-        written.append(
-            write_results_workbook(out / institution_folder(org) / RESULTS_FILE, [tables])
-        )
-    written.append(write_results_workbook(out / RESULTS_FILE, every))
+    for staged in (mapper or serial_map)(results_piece, pieces):
+        written += publish(staged)
     written.append(write_summary(ws, out))
     log.info("计算结果表：%d 个机构，%d 个文件", len(targets), len(written))
     return written

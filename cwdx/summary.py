@@ -87,7 +87,6 @@ def build_summary(ws: Any) -> dict[str, Any]:
         counts = dict.fromkeys(RULE_IDS, 0)
         counts.update({k: int(v) for k, v in (info.counts or {}).items() if k in counts})
         computed = info.stage == STAGE_COMPUTED
-        record = ws.load_check(info.org, findings=False) if info.checked else None
         institutions.append(
             {
                 "org": info.org,
@@ -99,11 +98,12 @@ def build_summary(ws: Any) -> dict[str, Any]:
                 "computed": computed,
                 "counts": counts,
                 # every rule that crashed (a crashed rule fails the institution)
-                "failed_rules": parse_failed_rules(record.failed_rules) if record else {},
+                "failed_rules": parse_failed_rules(info.failed_rules) if info.checked else {},
             }
         )
         if computed:
-            results += results_records(ws.load_results(info.org).get(RESULTS_TABLE))
+            tables = ws.load_results(info.org, [RESULTS_TABLE])
+            results += results_records(tables.get(RESULTS_TABLE))
     return {
         "cwdx_version": __version__,
         "metrics_version": METRICS_VERSION,

@@ -1,46 +1,70 @@
-"""Computing a workspace: :func:`compute_workspace` runs :func:`compute_institution` for the
-institutions that passed the check, under the workspace's write lock, and stores the tables
-with their 口径信息 (:func:`provenance_table`)."""
+"""Computing a workspace: :func:`compute_workspace` computes the institutions that passed the
+check, under the workspace's write lock, and stores the tables with their 口径信息
+(:func:`provenance_table`).
+
+The institutions are cut into batches of at most :data:`BATCH_ROWS` case rows
+(:class:`ComputePiece`); :func:`compute_piece` loads a batch's rows and computes them in one
+pass (:func:`~cwdx.metrics.indicators.compute_institutions`). The pieces go through a
+:data:`cwdx.fanout.Mapper` (in the calling process by default, Dask workers under the task
+dispatcher); only the calling process stores the results (``ws.save_results``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 
 import cwdx
 from cwdx.errors import CwdxError, ErrorKind, Hint
+from cwdx.fanout import Mapper, serial_map
 from cwdx.log import get_logger
 from cwdx.metrics.definitions import MATCHED, PROVENANCE
-from cwdx.metrics.indicators import InstitutionResults, compute_institution
+from cwdx.metrics.indicators import InstitutionResults, compute_institutions
 from cwdx.reference import TABLE_TITLES, load_reference
-from cwdx.workspace import STAGE_FAILED, STAGE_PASSED, Workspace
+from cwdx.workspace import STAGE_FAILED, STAGE_PASSED, ImportRecord, Workspace
 
 log = get_logger("cwdx.metrics")
 
+#: A batch of institutions computed in one pass holds at most this many case rows (an
+#: institution larger than that is a batch of its own): bounds a worker's memory.
+BATCH_ROWS = 200_000
+
 
 def provenance_table(
-    ws: Workspace, org: str, cases: pd.DataFrame, staff: pd.DataFrame, computed_at: str
+    ws: Workspace,
+    org: str,
+    cases: pd.DataFrame,
+    staff: pd.DataFrame,
+    computed_at: str,
 ) -> pd.DataFrame:
     """口径信息 of one computation: versions, time, reference lists and input files.
 
     Input files are the imported files holding rows of this institution, with the file's SHA-256
     and row count (the institution's own rows in 说明).
     """
+    used: dict[int, int] = {}
+    for frame in (cases, staff):
+        if "_import" in frame.columns and len(frame):
+            for import_id, count in frame["_import"].value_counts().items():
+                used[int(import_id)] = used.get(int(import_id), 0) + int(count)
+    return _provenance(org, used, ws.imported_files(), computed_at)
+
+
+def _provenance(
+    org: str, used: dict[int, int], imported: Sequence[ImportRecord], computed_at: str
+) -> pd.DataFrame:
+    """:func:`provenance_table` from the institution's row count per import id."""
     rows: list[tuple[str, str, str, int | None, str | None]] = [
         ("版本", "口径版本", cwdx.METRICS_VERSION, None, None),
         ("版本", "软件版本", cwdx.__version__, None, None),
         ("计算时间", org, computed_at, None, None),
     ]
     rows += [("参考数据", f.file, "", f.rows, f.sha256) for f in load_reference().files]
-    used: dict[int, int] = {}
-    for frame in (cases, staff):
-        if "_import" in frame.columns and len(frame):
-            for import_id, count in frame["_import"].value_counts().items():
-                used[int(import_id)] = used.get(int(import_id), 0) + int(count)
-    for record in ws.imported_files():
+    for record in imported:
         if record.id in used:
             title = TABLE_TITLES.get(record.table, record.table)
             rows.append(
@@ -63,11 +87,87 @@ def provenance_table(
     )
 
 
+@dataclass(frozen=True)
+class ComputePiece:
+    """A batch of institutions to compute in one pass (picklable: handed to workers)."""
+
+    workspace: str
+    orgs: tuple[str, ...]
+    case_list: bool = False
+
+
+@dataclass
+class ComputedInstitution:
+    """What :func:`compute_piece` returns per institution: the tables to store and the counts
+    the calling process logs."""
+
+    org: str
+    tables: dict[str, pd.DataFrame]
+    cases: int
+    staff: int
+    matched: int
+    seconds: float
+
+
+def compute_piece(piece: ComputePiece) -> list[ComputedInstitution]:
+    """Load the rows of ``piece.orgs`` (reading the workspace only) and compute them in one
+    pass; per institution, in the order given, the tables with their 口径信息."""
+    started = time.perf_counter()
+    ws = Workspace(Path(piece.workspace), create=False)
+    orgs = list(piece.orgs)
+    cases = ws.load("cases", orgs)
+    staff = ws.load("staff", orgs)
+    results = compute_institutions(cases, staff, orgs, load_reference(), piece.case_list)
+    computed_at = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    imported = ws.imported_files()
+    used: dict[str, dict[int, int]] = {org: {} for org in orgs}
+    rows = {org: [0, 0] for org in orgs}
+    for side, frame in enumerate((cases, staff)):
+        if not len(frame):
+            continue
+        sizes = frame.groupby(["_org", "_import"], sort=False, observed=True).size()
+        for (org, import_id), count in sizes.items():
+            if org in used:
+                used[org][int(import_id)] = used[org].get(int(import_id), 0) + int(count)
+                rows[org][side] += int(count)
+    seconds = (time.perf_counter() - started) / max(1, len(orgs))
+    out = []
+    for org in orgs:
+        result = results[org]
+        result.extra = {PROVENANCE: _provenance(org, used[org], imported, computed_at)}
+        matched = int((result.summary["匹配状态"] == MATCHED).sum())
+        cases_n, staff_n = rows[org]
+        out.append(ComputedInstitution(org, result.tables(), cases_n, staff_n, matched, seconds))
+    return out
+
+
+def compute_batches(
+    sizes: dict[str, int], orgs: Sequence[str], limit: int | None = None
+) -> list[tuple[str, ...]]:
+    """``orgs`` in order, cut into batches of at most ``limit`` (default :data:`BATCH_ROWS`)
+    rows (``sizes``: rows per institution; one bigger than ``limit`` is a batch of its own)."""
+    limit = BATCH_ROWS if limit is None else limit
+    batches: list[tuple[str, ...]] = []
+    current: list[str] = []
+    rows = 0
+    for org in orgs:
+        size = sizes.get(org, 0)
+        if current and rows + size > limit:
+            batches.append(tuple(current))
+            current, rows = [], 0
+        current.append(org)
+        rows += size
+    if current:
+        batches.append(tuple(current))
+    return batches
+
+
 def compute_workspace(
     ws: Workspace,
     orgs: Iterable[str] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     case_list: bool = False,
+    mapper: Mapper | None = None,
 ) -> dict[str, InstitutionResults]:
     """Compute and store the indicators of institutions that passed the check.
 
@@ -77,19 +177,17 @@ def compute_workspace(
     ``ws.save_results``, which moves it to 已计算.
 
     The whole computation holds the workspace's write lock (``ws.writing``): other writes
-    (an unfreeze, a delete) are refused in Chinese until it ends.
+    (an unfreeze, a delete) are refused in Chinese until it ends. Batches of institutions
+    (:func:`compute_batches`) are computed by :func:`compute_piece` through ``mapper``
+    (``None``: one after another in this process); each result is stored as it arrives.
     """
     with ws.writing("指标计算"):
-        return _compute_locked(ws, orgs, on_progress, case_list)
+        targets = _targets(ws, orgs)
+        return _compute_locked(ws, targets, on_progress, case_list, mapper or serial_map)
 
 
-def _compute_locked(
-    ws: Workspace,
-    orgs: Iterable[str] | None,
-    on_progress: Callable[[int, int, str], None] | None,
-    case_list: bool,
-) -> dict[str, InstitutionResults]:
-    """:func:`compute_workspace` while it holds the workspace's write lock."""
+def _targets(ws: Workspace, orgs: Iterable[str] | None) -> list[str]:
+    """The institutions to compute; :class:`CwdxError` when none (or a named one) can be."""
     infos = {info.org: info for info in ws.institutions()}
     if orgs is None:
         targets = [org for org, info in infos.items() if info.stage == STAGE_PASSED]
@@ -118,31 +216,39 @@ def _compute_locked(
                 "".join(refusals), ErrorKind.CHECK_FAILED if failed else ErrorKind.REFUSED, hint
             )
 
-    reference = load_reference()
+    return targets
+
+
+def _compute_locked(
+    ws: Workspace,
+    targets: list[str],
+    on_progress: Callable[[int, int, str], None] | None,
+    case_list: bool,
+    mapper: Mapper,
+) -> dict[str, InstitutionResults]:
+    """:func:`compute_workspace` while it holds the workspace's write lock."""
+    sizes = {info.org: info.cases for info in ws.institutions()}
+    pieces = [
+        ComputePiece(str(ws.path), batch, case_list) for batch in compute_batches(sizes, targets)
+    ]
     out: dict[str, InstitutionResults] = {}
     total = len(targets)
-    for done, org in enumerate(targets):
-        if on_progress:
-            on_progress(done, total, f"计算 {org}")
-        started = time.perf_counter()
-        cases = ws.load("cases", [org])
-        staff = ws.load("staff", [org])
-        result = compute_institution(cases, staff, reference, case_list=case_list)
-        result.org = org
-        seconds = time.perf_counter() - started
-        computed_at = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        result.extra = {PROVENANCE: provenance_table(ws, org, cases, staff, computed_at)}
-        ws.save_results(org, result.tables())
-        matched = int((result.summary["匹配状态"] == MATCHED).sum())
-        log.info(
-            "计算完成：机构 %s，病案 %d 行，申报人员 %d 人，已匹配 %d 人，用时 %.1f 秒",
-            org,
-            len(cases),
-            len(staff),
-            matched,
-            seconds,
-        )
-        out[org] = result
+    if on_progress:
+        on_progress(0, total, f"计算 {targets[0]}")
+    for computed in mapper(compute_piece, pieces):
+        for item in computed:
+            ws.save_results(item.org, item.tables)
+            log.info(
+                "计算完成：机构 %s，病案 %d 行，申报人员 %d 人，已匹配 %d 人，用时 %.1f 秒",
+                item.org,
+                item.cases,
+                item.staff,
+                item.matched,
+                item.seconds,
+            )
+            out[item.org] = InstitutionResults.of_tables(item.org, item.tables)
+            if on_progress and len(out) < total:
+                on_progress(len(out), total, f"计算 {targets[len(out)]}")
     if on_progress:
         on_progress(total, total, "计算完成")
     return out

@@ -17,6 +17,13 @@ from cwdx.metrics.pairs import Pairs, counted, empty_detail, staff_ids
 from cwdx.values import typed_column
 
 
+def _by_staff(out: pd.DataFrame, positions: pd.Series | np.ndarray) -> pd.DataFrame:
+    """``out`` indexed by the staff position of each row (how a table computed over several
+    institutions is split per institution; single-institution callers reset the index)."""
+    out.index = pd.Index(np.asarray(positions, dtype="int64"))
+    return out
+
+
 def disease_detail(
     staff: pd.DataFrame,
     m: Pairs,
@@ -34,7 +41,7 @@ def disease_detail(
     out = staff_ids(staff, table["s"].to_numpy(dtype="int64"))
     out["疾病类目"] = pd.array(table["c"].tolist(), dtype="string")
     out["病例数"] = table["n"].to_numpy(dtype="int64")
-    return out
+    return _by_staff(out, table["s"])
 
 
 def procedure_detail(
@@ -55,7 +62,7 @@ def procedure_detail(
     out["术种"] = pd.array(table["c"].tolist(), dtype="string")
     for column in PROCEDURE_COLUMNS[len(DETAIL_KEYS) + 1 :]:
         out[column] = table[column].to_numpy(dtype="int64")
-    return out
+    return _by_staff(out, table["s"])
 
 
 def year_detail(
@@ -94,7 +101,7 @@ def year_detail(
             [int(v) if keep else None for v, keep in zip(values, own, strict=True)],
             dtype="Int64",
         )
-    return out
+    return _by_staff(out, positions)
 
 
 _SLOT_LABELS = ("主要手术操作",) + tuple(f"其他手术操作{k}" for k in range(1, 6))
@@ -137,4 +144,4 @@ def case_list_table(
         out["行号"] = cases["_row"].to_numpy(dtype="int64")[case_pos]
     else:
         out["行号"] = pd.array([None] * len(out), dtype="Int64")
-    return out
+    return _by_staff(out, joined["staff_pos"])

@@ -56,8 +56,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_parquet_atomic(table: pa.Table, target: Path) -> None:
-    """Write ``table`` to ``target`` via a fsynced temporary file and a rename."""
+def write_parquet_atomic(table: pa.Table, target: Path, sync_folder: bool = True) -> None:
+    """Write ``table`` to ``target`` via a fsynced temporary file and a rename.
+
+    ``sync_folder=False`` leaves the fsync of the folder (which makes the rename durable) to
+    the caller, who writes several files into one folder and syncs it once
+    (:func:`fsync_dir`)."""
     # pyarrow costs ~0.15 s at start-up: only the data paths import it (``cwdx status`` doesn't)
     import pyarrow.parquet as pq
 
@@ -74,7 +78,8 @@ def write_parquet_atomic(table: pa.Table, target: Path) -> None:
         raise
     pause("after_write")
     os.replace(tmp, target)
-    fsync_dir(target.parent)
+    if sync_folder:
+        fsync_dir(target.parent)
 
 
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:

@@ -100,6 +100,8 @@ class InstitutionInfo:
     errors: int | None = None
     warnings: int | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    #: the last check's crashed rules as stored (``cwdx.check.parse_failed_rules`` reads them)
+    failed_rules: list[str] = field(default_factory=list)
     checked_at: str | None = None
     computed_at: str | None = None
 

@@ -123,7 +123,8 @@ class Stages(WriteLock):
                      ON m.id = p.import_id WHERE p.org = i.org AND m.tbl = 'cases') AS cases,
                   (SELECT COALESCE(SUM(p.rows), 0) FROM parts p JOIN imports m
                      ON m.id = p.import_id WHERE p.org = i.org AND m.tbl = 'staff') AS staff,
-                  c.passed, c.counts, c.errors, c.warnings, c.time AS checked_at, r.time AS computed_at
+                  c.passed, c.counts, c.errors, c.warnings, c.failed_rules,
+                  c.time AS checked_at, r.time AS computed_at
                 FROM institutions i
                 LEFT JOIN checks c ON c.org = i.org
                 LEFT JOIN results r ON r.org = i.org
@@ -149,6 +150,7 @@ class Stages(WriteLock):
                     errors=int(row["errors"]) if checked else None,
                     warnings=int(row["warnings"]) if checked else None,
                     counts=counts,
+                    failed_rules=json.loads(row["failed_rules"]) if checked else [],
                     checked_at=row["checked_at"],
                     computed_at=row["computed_at"],
                 )
@@ -440,7 +442,10 @@ class Stages(WriteLock):
             self._claim(paths.values(), f"保存计算结果 {org}")
             try:
                 for name, frame in tables.items():
-                    files.write_parquet_atomic(any_frame_to_arrow(frame), self.path / paths[name])
+                    files.write_parquet_atomic(
+                        any_frame_to_arrow(frame), self.path / paths[name], sync_folder=False
+                    )
+                files.fsync_dir(self.path / "results" / org_dirname(org))  # one for all
                 with self._txn() as con:
                     self._settle(con, paths.values())
                     con.execute(
@@ -456,12 +461,15 @@ class Stages(WriteLock):
                 raise
         log.info("保存计算结果：机构 %s，%d 张表", org, len(tables))
 
-    def load_results(self, org: str) -> dict[str, pd.DataFrame]:
-        """The stored computed tables of ``org`` by name (empty when not computed)."""
+    def load_results(self, org: str, names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+        """The stored computed tables of ``org`` by name (empty when not computed); only the
+        ``names`` ones (those stored) when given."""
         with self._connect() as con:
             row = con.execute("SELECT paths FROM results WHERE org = ?", (org,)).fetchone()
         if row is None:
             return {}
         return {
-            name: self._read_parquet(rel).to_pandas() for name, rel in json.loads(row[0]).items()
+            name: self._read_parquet(rel).to_pandas()
+            for name, rel in json.loads(row[0]).items()
+            if names is None or name in names
         }
