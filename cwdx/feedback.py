@@ -533,6 +533,23 @@ def feedback_piece(piece: FeedbackPiece) -> list[tuple[str, str]]:
     return written
 
 
+def brief_entries(infos: Iterable[Any]) -> list[BriefEntry]:
+    """The 精简版反馈信息表 lines of these institutions (``ws.institutions()`` items), 未检测
+    included."""
+    return [
+        BriefEntry(
+            org=info.org,
+            name=info.name or "",
+            cases=info.cases,
+            staff=info.staff,
+            checked=info.checked,
+            passed=bool(info.passed),
+            counts=dict.fromkeys(RULE_IDS, 0) | {k: int(v) for k, v in info.counts.items()},
+        )
+        for info in infos
+    ]
+
+
 def export_feedback(
     ws: Any, out_dir: str | Path, orgs: list[str] | None = None, mapper: Mapper | None = None
 ) -> list[Path]:
@@ -568,18 +585,7 @@ def export_feedback(
     written: list[Path] = []
     for staged in (mapper or serial_map)(feedback_piece, pieces):
         written += publish(staged)
-    entries = [
-        BriefEntry(
-            org=info.org,
-            name=info.name or "",
-            cases=info.cases,
-            staff=info.staff,
-            checked=info.checked,
-            passed=bool(info.passed),
-            counts=dict.fromkeys(RULE_IDS, 0) | {k: int(v) for k, v in info.counts.items()},
-        )
-        for info in infos
-    ]
+    entries = brief_entries(infos)
     written.append(write_brief(out / BRIEF_FILE, entries))
     written.append(write_summary(ws, out))
     return written
