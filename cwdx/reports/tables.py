@@ -287,13 +287,13 @@ def column_parts(
 ) -> list[pd.DataFrame]:
     """``frame`` cut into tables of at most ``width`` columns, so that each fits an A4 page.
 
-    A frame that fits is returned whole. Otherwise the first part holds the first ``width``
+    A frame that fits (or has no rows) is returned whole. Otherwise the first part holds the first ``width``
     columns and each further part the ``keys`` present (e.g. 姓名, 执业证书编码, to tell the rows
     apart) followed by the next columns; the columns after the first part are spread evenly
     over as few parts as possible.
     """
     columns = list(frame.columns)
-    if len(columns) <= width:
+    if len(columns) <= width or frame.empty:
         return [frame]
     head = columns[:width]
     keep = [k for k in keys if k in columns][: max(0, width - 1)]
