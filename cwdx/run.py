@@ -56,22 +56,26 @@ def run_oneshot(
     case_list: bool = False,
     workers: int | None = None,
     scheduler: str | None = None,
+    verdict: Callable[[str], None] | None = None,
 ) -> int:
     """Run import → check → compute → export into ``out_dir`` and return the exit status.
 
     0: every institution passed its check and was computed; 1: some institution failed its
     check (or could not be computed); 2: no case file or no staff file could be read (the
     rejected files' reasons are reported and ``summary.json`` lists them). ``report`` receives
-    one Chinese line per imported or rejected file (default: standard error). ``case_list``
-    adds the 病例清单 sheet (every credited case of every applicant) to the results workbooks.
-    ``workers``/``scheduler`` choose where the institutions are checked, computed and written
+    one Chinese line per imported or rejected file (default: standard error). ``verdict``
+    receives the outcome once the outputs are written: one line per institution, the passed and
+    failed totals, where the outputs are, and the institutions that failed (default: ``report``;
+    the command line prints them on standard output). ``case_list`` adds the 病例清单 sheet
+    (every credited case of every applicant) to the results workbooks. ``workers``/``scheduler``
+    choose where the institutions are checked, computed and written
     (:class:`cwdx.tasks.cluster.Cluster`: by default Dask workers only for big work).
     """
     from cwdx.tasks.cluster import Cluster
 
     cluster = Cluster(workers, scheduler)
     try:
-        return _run(cases, staff, Path(out_dir), on_progress, report, case_list, cluster)
+        return _run(cases, staff, Path(out_dir), on_progress, report, verdict, case_list, cluster)
     finally:
         cluster.close()
 
@@ -82,6 +86,7 @@ def _run(
     out: Path,
     on_progress: ProgressCallback | None,
     report: Callable[[str], None] | None,
+    verdict: Callable[[str], None] | None,
     case_list: bool,
     cluster: Cluster,
 ) -> int:
@@ -122,19 +127,24 @@ def _run(
     if computed:
         export_results(ws, out, mapper=mapper)
 
+    tell = verdict or say
     names = {info.org: info.display_name for info in ws.institutions()}
     for org, result in checks.items():
-        verdict = "数据检测通过" if result.passed else "数据检测不通过"
+        verdict_text = "数据检测通过" if result.passed else "数据检测不通过"
         done = "，已计算" if org in computed else ""
-        say(
-            f"机构 {names.get(org, org)}：{verdict}（错误 {result.errors}，警告 {result.warnings}）"
+        tell(
+            f"机构 {names.get(org, org)}：{verdict_text}（错误 {result.errors}，警告 {result.warnings}）"
             f"{done}。"
         )
-    say(f"反馈表、计算结果表和 summary.json 已写入：{out.resolve()}")
     failed = [org for org, result in checks.items() if not result.passed]
+    tell(
+        f"共 {len(checks)} 个机构：数据检测通过 {len(passed)} 个（已计算 {len(computed)} 个），"
+        f"未通过 {len(failed)} 个。"
+    )
+    tell(f"反馈表、计算结果表和 summary.json 已写入：{out.resolve()}")
     log.info("一键运行：%d 个机构，%d 个通过，%d 个已计算", len(checks), len(passed), len(computed))
     if failed:
-        say(f"数据检测未通过的机构：{'、'.join(failed)}；请查看各机构的反馈表。")
+        tell(f"数据检测未通过的机构：{'、'.join(failed)}；请查看各机构的反馈表。")
         return EXIT_CHECK_FAILED
     if set(passed) - computed:
         return EXIT_CHECK_FAILED

@@ -264,6 +264,25 @@ def write_template(table: TableName, path: str | Path) -> Path:
     return target
 
 
+def guide_rows(table: TableName, ref: Reference | None = None) -> list[list[Any]]:
+    """The rows of the 填写说明 sheet, one per column (:data:`GUIDE_COLUMNS`: 列名, 标准代码,
+    类型, 是否必填, 取值范围, 说明, 示例); also the source of the user documentation's tables."""
+    ref = ref or load_reference()
+    sample = sample_row(table)
+    return [
+        [
+            spec.name,
+            spec.standard_code or None,
+            TYPE_NAMES.get(spec.type, spec.type),
+            LEVEL_NAMES.get(spec.level, spec.level),
+            _value_range(spec, ref),
+            _description(spec),
+            _example_text(sample[spec.name]),
+        ]
+        for spec in ref.columns(table)
+    ]
+
+
 def _fill(book: Book, table: TableName, ref: Reference) -> None:
     columns = ref.columns(table)
     sample = sample_row(table)
@@ -290,22 +309,11 @@ def _fill(book: Book, table: TableName, ref: Reference) -> None:
     main.set_row(0, 32)
 
     # Sheet 2: 填写说明.
-    guide_rows = [
-        [
-            spec.name,
-            spec.standard_code or None,
-            TYPE_NAMES.get(spec.type, spec.type),
-            LEVEL_NAMES.get(spec.level, spec.level),
-            _value_range(spec, ref),
-            _description(spec),
-            _example_text(sample[spec.name]),
-        ]
-        for spec in columns
-    ]
+    rows = guide_rows(table, ref)
     guide = book.write_table(
         GUIDE_SHEET,
         list(GUIDE_COLUMNS),
-        guide_rows,
+        rows,
         cell_formats={4: book.wrap, 5: book.wrap},
         widths={4: 36.0, 5: 60.0},
         autofilter=False,
@@ -319,7 +327,7 @@ def _fill(book: Book, table: TableName, ref: Reference) -> None:
         "5. 空白、空格或“-”均视为未填写。",
         f"6. 第2行为示例数据，正式上传前请删除或替换为本院{title}。",
     ]
-    start = len(guide_rows) + 2
+    start = len(rows) + 2
     for offset, line in enumerate(notes):
         guide.write_string(start + offset, 0, line, book.bold if offset == 0 else None)
 

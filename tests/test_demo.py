@@ -130,6 +130,58 @@ def test_three_institutions_cross_findings(tmp_path) -> None:
     assert (first.expected_counts["X01"], second.expected_counts["X01"]) == (2, 1)
     assert last.passes and sum(last.expected_counts.values()) == 0
     assert [i.case_rows for i in manifest.institutions] == [160, 160, 160]
+    # Alone in a workspace, a planted institution keeps only its own E12/E13 pairs; the rows
+    # whose twin is in the other institution carry no error then, so W12 reports them.
+    for inst in manifest.institutions:
+        changed = {
+            rule: (inst.expected_counts[rule], inst.expected_counts_alone[rule])
+            for rule in RULE_IDS
+            if inst.expected_counts[rule] != inst.expected_counts_alone[rule]
+        }
+        if inst.passes:
+            assert changed == {} and inst.passes_alone and not inst.findings_alone_only
+            continue
+        w12 = inst.expected_counts["W12"]
+        assert changed == {"E12": (3, 2), "E13": (3, 2), "W12": (w12, w12 + 2)}
+        assert not inst.passes_alone
+        assert [f["rule"] for f in inst.findings_alone_only] == ["W12", "W12"]
+        assert sum(inst.expected_counts_alone.values()) == (
+            sum(f["alone"] for f in inst.findings) + len(inst.findings_alone_only)
+        )
+        text = (tmp_path / README_FILE).read_text(encoding="utf-8")
+        assert f"单独导入本机构时检测结果有所不同：E12 3→2、E13 3→2、W12 {w12}→{w12 + 2}" in text
+
+
+@pytest.mark.slow
+def test_manifest_counts_match_cwdx_run_both_ways(tmp_path: Path) -> None:
+    """The manifest's counts are what ``cwdx run`` reports: all institutions in one
+    workspace (``expected_counts``), and each institution alone (``expected_counts_alone``)."""
+    from cwdx.cli import main
+
+    data = tmp_path / "演示"
+    assert main(["demo", str(data), "--institutions", "3", "--cases", "150", "--seed", "11"]) == 0
+    manifest = read_manifest(data / MANIFEST_FILE)
+
+    def run(name: str, insts: list) -> list[dict]:
+        out = tmp_path / name
+        cases = [str(data / f) for inst in insts for f in inst.case_files]
+        staff = [str(data / inst.staff_file) for inst in insts]
+        code = main(["run", "--quiet", "--out", str(out), "--cases", *cases, "--staff", *staff])
+        assert code == (0 if all(i.passes_alone for i in insts) and len(insts) == 1 else 1)
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        return summary["institutions"]
+
+    together = {i["org"]: (i["counts"], i["passed"]) for i in run("全部", manifest.institutions)}
+    assert together == {i.org: (i.expected_counts, i.passes) for i in manifest.institutions}
+    for inst in manifest.institutions:
+        (only,) = run(inst.org, [inst])
+        assert (only["org"], only["counts"], only["passed"]) == (
+            inst.org,
+            inst.expected_counts_alone,
+            inst.passes_alone,
+        )
+    first = manifest.institutions[0]
+    assert first.expected_counts["E12"] > first.expected_counts_alone["E12"]
 
 
 def test_planted_cells_hold_what_the_manifest_says(demo) -> None:

@@ -139,16 +139,29 @@ def parse(path: Path) -> _Tables:
     return parser
 
 
+def visible_text(text: str) -> str:
+    """The words a reader of the page sees (tags, styles and scripts removed)."""
+    visible = re.sub(r"<(style|script)\b.*?</\1>", "", text, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", visible))
+
+
+#: A file-system path as a report must never show it (``/tmp/…/ws``, ``C:\\…``, ``file://``).
+PATH_LIKE = re.compile(r"file:|[A-Za-z]:\\|(?:^|[\s（(：:])/[^\s/]+/")
+
+
 def assert_no_code(text: str) -> None:
-    """The exported page shows outputs only: no code cell input, no In/Out prompts."""
-    assert not re.search(r'class="[^"]*jp-InputArea', text)
-    assert not re.search(r'class="[^"]*jp-(InputPrompt|OutputPrompt)', text)
-    assert "jp-mod-noInput" in text
+    """The exported page is the report alone: the product name, the outputs, no code cell
+    input, no prompts, no scripts, no file paths."""
+    assert not re.search(r'class="[^"]*jp-(InputArea|InputPrompt|OutputPrompt)', text)
+    assert "<script" not in text.lower()
+    assert "default-src 'none'" in text  # the page may fetch nothing, run nothing
+    assert '<span class="cwdx-product">临床工作数据提取</span>' in text
     # no warnings (e.g. missing glyphs) or other text on stderr/stdout made it into the page
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in text
     assert 'data-mime-type="text/plain"' not in text
-    visible = re.sub(r"<(style|script)\b.*?</\1>", "", text, flags=re.S)
-    visible = html.unescape(re.sub(r"<[^>]+>", " ", visible))
+    visible = visible_text(text)
+    assert PATH_LIKE.findall(visible) == []
+    assert "工作区 /" not in visible and "工作区：" not in visible
     assert "In [" not in visible and "Out[" not in visible
     assert "build_institution_report" not in visible and "build_province_report" not in visible
     assert "import" not in visible and "Traceback" not in visible
@@ -236,13 +249,21 @@ def test_report_all_writes_one_html_per_institution(
     assert page.headings[1:6] == INSTITUTION_HEADINGS[:4] + ["医师（14 人）"]
     assert "未发现任何问题。" in page.paragraphs
     summary = demo_ws.load_results(computed)["指标汇总"]
-    physicians = page.table_with("姓名", "执业证书编码", "出院患者人数", "平均住院日")
-    assert len(physicians) == int((summary["人员类别"] == "1").sum()) == 14
+    # 6 identity columns and 26 indicators: split into parts of at most 10 columns that fit
+    # the width of an A4 page, each part after the first repeating 姓名 and 执业证书编码
+    physicians = page.table_with("姓名", "执业证书编码", "拟申报级别", "出院患者人数")
+    days = page.table_with("姓名", "执业证书编码", "平均住院日")
+    assert "本表列数较多，分 4 段列出，每段都列出姓名、执业证书编码。" in page.paragraphs
+    assert max(len(table[0]) for table in page.tables) <= reports.MAX_TABLE_COLUMNS
+    assert "组织机构代码" not in physicians  # the report's own institution
+    assert len(physicians) == len(days) == int((summary["人员类别"] == "1").sum()) == 14
     person = summary[summary["人员类别"] == "1"].iloc[0]
     row = physicians[physicians["执业证书编码"] == person["执业证书编码"]].iloc[0]
     assert row["姓名"] == person["姓名"]
     assert row["出院患者人数"] == str(person["出院患者人数"])
-    assert row["平均住院日"] == f"{person['平均住院日']:.2f}"
+    assert days[days["执业证书编码"] == person["执业证书编码"]].iloc[0]["平均住院日"] == (
+        f"{person['平均住院日']:.2f}"
+    )
     assert row["拟申报级别"] in ("正高级", "副高级")
     nurses = page.table_with("姓名", "责任护理出院患者人数")
     assert len(nurses) == 13
@@ -297,10 +318,14 @@ def test_report_province(
     # rule bar chart + (医师, 护士) × (申报专业, 拟申报级别) box plots
     assert text.count("<img alt=") == 5
     assert "来自 1 个已计算机构的 27 位申报人员。" in page.paragraphs
-    found = page.table_with("姓名", "指标", "数值", "参考范围")
+    # outliers are judged within each 申报专业; the demo's specialties hold 1–6 applicants
     expected = reports.outliers(demo_ws.load_results(orgs[1])["指标汇总"])
-    assert len(found) == len(expected) > 0
-    assert f"共发现 {len(expected)} 个离群值。" in page.paragraphs
+    if expected.empty:
+        assert "未发现离群值。" in page.paragraphs
+    else:
+        found = page.table_with("姓名", "指标", "数值", "参考范围")
+        assert len(found) == len(expected)
+        assert f"共发现 {len(expected)} 个离群值。" in page.paragraphs
 
 
 @pytest.mark.slow
@@ -344,7 +369,9 @@ def test_a_notebook_error_becomes_one_chinese_sentence(
             nbformat.v4.new_code_cell(
                 "from cwdx.errors import CwdxError\n"
                 f"if org == {orgs[0]!r}:\n    raise CwdxError('工作区已损坏，请重新导入。')\n"
-                "print('好')"
+                "from IPython.display import HTML, display\n"
+                "print('打印的文字')\n"
+                "display(HTML('<p>好</p>'))"
             ),
         ],
         metadata={
@@ -369,7 +396,9 @@ def test_a_notebook_error_becomes_one_chinese_sentence(
         p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")
     )
     assert written == [orgs[1], f"{orgs[1]}/机构报告.html"]
-    assert ">好" in (tmp_path / "out" / orgs[1] / "机构报告.html").read_text(encoding="utf-8")
+    page = (tmp_path / "out" / orgs[1] / "机构报告.html").read_text(encoding="utf-8")
+    assert "<p>好</p>" in page
+    assert "打印的文字" not in page  # text streams (warnings, prints) never reach the report
 
 
 def test_internal_error_text() -> None:
@@ -395,8 +424,8 @@ def test_usage_problems(
     Workspace(empty)
     code, _, err = run(capsys, "-w", str(empty), "report", "--all", "-o", str(tmp_path / "o"))
     assert (code, err) == (2, "工作区中还没有任何机构的数据，请先导入数据后再生成机构报告。\n")
-    with pytest.raises(CwdxError, match="^未知的报告格式“pdf”，请使用 html 或 ipynb。$"):
-        reports.run_reports(demo_ws, tmp_path / "o", fmt="pdf")
+    with pytest.raises(CwdxError, match="^未知的报告格式“docx”，请使用 html、pdf 或 ipynb。$"):
+        reports.run_reports(demo_ws, tmp_path / "o", fmt="docx")
     code, _, err = run(capsys, "-w", str(demo_ws.path), "report", "-o", str(tmp_path / "o"))
     assert code == 2 and "必须给出以下参数之一：--org --all --province" in err
     blocker = tmp_path / "file"
@@ -474,22 +503,89 @@ def test_worst_columns_and_rule_counts() -> None:
     )
 
 
-def test_outliers_beyond_one_and_a_half_iqr() -> None:
+def test_outliers_are_judged_within_each_specialty() -> None:
+    """Each 申报专业 against itself: 40 is far out among cardiologists (10–14) though not
+    against the whole province; a specialty with fewer than 5 values is not judged."""
+    specialties = ["心血管内科"] * 6 + ["骨科"] * 5 + ["眼科"] * 4
     summary = pd.DataFrame(
         {
-            "组织机构代码": ["H1"] * 6,
-            "姓名": list("甲乙丙丁戊己"),
-            "出院患者人数": pd.array([10, 11, 12, 13, 40, None], dtype="Int64"),
-            "死亡人数": pd.array([0, 0, 0, 0, 5, None], dtype="Int64"),  # IQR 0: not judged
-            "平均住院日": pd.array([7.0, 7.5, 8.0, 8.5, 1.0, None], dtype="Float64"),
+            "组织机构代码": ["H1"] * 8 + ["H2"] * 7,
+            "姓名": [f"人{i}" for i in range(15)],
+            "申报专业": specialties,
+            "出院患者人数": pd.array(
+                [10, 11, 12, 13, 14, 40, 100, 105, 110, 115, 120, 1, 2, 3, 100], dtype="Int64"
+            ),
+            "死亡人数": pd.array([0] * 5 + [5] + [0] * 9, dtype="Int64"),  # IQR 0: not judged
+            "平均住院日": pd.array(
+                [8.0] * 6 + [7.0, 7.5, 8.0, 8.5, 1.0] + [None] * 4, dtype="Float64"
+            ),
         }
     )
     found = reports.outliers(summary)
-    assert found[["姓名", "指标", "数值"]].values.tolist() == [
-        ["戊", "出院患者人数", "40"],
-        ["戊", "平均住院日", "1.00"],
+    assert found[["姓名", "申报专业", "指标", "数值", "参考范围"]].values.tolist() == [
+        ["人5", "心血管内科", "出院患者人数", "40", "7.50–17.50"],
+        ["人10", "骨科", "平均住院日", "1.00", "5.50–9.50"],
     ]
-    assert found["参考范围"].iloc[0] == "8.00–16.00"
+    # judged over everyone at once, the very same numbers would give other answers
+    pooled = reports.outliers(summary.drop(columns="申报专业"))
+    assert "人5" not in set(pooled["姓名"])
+    assert reports.MIN_GROUP == 5
+
+
+def test_box_plots_only_for_groups_of_five_or_more() -> None:
+    """Groups of 6 and 5 get a box, groups of 4 and 1 one point per value; a group with only
+    3 values in a panel gets points in that panel."""
+    sizes = {"心血管内科": 6, "普通外科": 5, "眼科": 4, "儿科": 1}
+    specialty = [name for name, n in sizes.items() for _ in range(n)]
+    surgeries = [float(i) for i in range(6)] + [1.0, 2.0, 3.0, None, None] + [1.0] * 5
+    summary = pd.DataFrame(
+        {
+            "申报专业": specialty,
+            "出院患者人数": pd.array(range(16), dtype="Int64"),
+            "手术例数": pd.array(surgeries, dtype="Float64"),
+        }
+    )
+    figure = reports.box_plots(summary, "申报专业", ["出院患者人数", "手术例数"], "分布")
+    assert figure is not None
+
+    def drawn(ax) -> dict[str, int]:
+        out = {}
+        for artist in ax.get_children():
+            gid = artist.get_gid()
+            if gid and gid.startswith(("box:", "points:")):
+                out[gid] = len(artist.get_xdata()) if gid.startswith("points:") else 1
+        return out
+
+    assert drawn(figure.axes[0]) == {
+        "box:心血管内科": 1,
+        "box:普通外科": 1,
+        "points:眼科": 4,
+        "points:儿科": 1,
+    }
+    assert drawn(figure.axes[1]) == {
+        "box:心血管内科": 1,
+        "points:普通外科": 3,
+        "points:眼科": 4,
+        "points:儿科": 1,
+    }
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert labels == ["眼科（4 人）", "普通外科（5 人）", "心血管内科（6 人）", "儿科（1 人）"]
+
+
+def test_wide_tables_are_split_to_fit_the_page() -> None:
+    frame = pd.DataFrame([range(13)], columns=[f"c{i}" for i in range(13)])
+    parts = reports.column_parts(frame, keys=("c0", "c1"), width=5)
+    assert [list(part.columns) for part in parts] == [
+        ["c0", "c1", "c2", "c3", "c4"],
+        ["c0", "c1", "c5", "c6", "c7"],
+        ["c0", "c1", "c8", "c9", "c10"],
+        ["c0", "c1", "c11", "c12"],
+    ]
+    assert reports.column_parts(frame.iloc[:, :5], keys=("c0",), width=5)[0] is not None
+    assert len(reports.column_parts(frame, width=13)) == 1
+    section = reports.Section("表").table(frame, keys=("c0", "c1"))
+    assert section.blocks[0] == "<p>本表列数较多，分 2 段列出，每段都列出c0、c1。</p>"
+    assert [len(b.columns) for b in section.blocks[1:]] == [10, 5]
 
 
 def test_charts_use_a_chinese_font_without_warnings(

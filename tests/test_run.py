@@ -42,7 +42,10 @@ def test_run_all_pass_computes_and_writes_everything(tmp_path):
         "机构 H001（测试医院）：数据检测通过（错误 0，警告 0），已计算。",
         "机构 H002（乙医院）：数据检测通过（错误 0，警告 0），已计算。",
     ]
-    assert lines[5] == f"反馈表、计算结果表和 summary.json 已写入：{out.resolve()}"
+    assert lines[5:] == [
+        "共 2 个机构：数据检测通过 2 个（已计算 2 个），未通过 0 个。",
+        f"反馈表、计算结果表和 summary.json 已写入：{out.resolve()}",
+    ]
     for name in ("病案首页反馈表.xlsx", "申报人员反馈表.xlsx", "计算结果表.xlsx"):
         assert (out / "H001" / name).is_file()
         assert (out / "H002" / name).is_file()
@@ -66,8 +69,16 @@ def test_run_with_a_failing_institution_exits_1(tmp_path):
     cases, staff = _files(tmp_path, bad_org=True)
     lines: list[str] = []
     out = tmp_path / "out"
-    assert run_oneshot(cases, staff, out, report=lines.append) == 1
-    assert lines[-1] == "数据检测未通过的机构：H002；请查看各机构的反馈表。"
+    verdict: list[str] = []
+    assert run_oneshot(cases, staff, out, report=lines.append, verdict=verdict.append) == 1
+    assert not any(line.startswith("机构 ") for line in lines)  # the verdict went its own way
+    assert verdict == [
+        "机构 H001（测试医院）：数据检测通过（错误 0，警告 0），已计算。",
+        "机构 H002（乙医院）：数据检测不通过（错误 1，警告 0）。",
+        "共 2 个机构：数据检测通过 1 个（已计算 1 个），未通过 1 个。",
+        f"反馈表、计算结果表和 summary.json 已写入：{out.resolve()}",
+        "数据检测未通过的机构：H002；请查看各机构的反馈表。",
+    ]
     assert (out / "H001" / "计算结果表.xlsx").is_file()
     assert not (out / "H002" / "计算结果表.xlsx").exists()
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

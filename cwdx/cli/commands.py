@@ -144,10 +144,12 @@ def cmd_template(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``cwdx run --cases F… --staff F… --out DIR``."""
+    """``cwdx run --cases F… --staff F… --out DIR``: file lines on standard error, the verdict
+    (each institution, the totals, where the outputs are) on standard output."""
     from cwdx.run import run_oneshot
 
     bar = ProgressBar(not args.quiet)
+    verdict: list[str] = []
     try:
         with _writing_files():
             return int(
@@ -160,10 +162,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                     case_list=args.case_list,
                     workers=args.workers,
                     scheduler=args.scheduler,
+                    verdict=verdict.append,
                 )
             )
     finally:
         bar.close()
+        for line in verdict:
+            say(line)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -461,7 +466,7 @@ def cmd_unfreeze(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """``cwdx report --org ORG… | --all | --province -o DIR [--format html|ipynb]``."""
+    """``cwdx -w WS report --org ORG… | --all | --province -o DIR [--format html|pdf|ipynb]``."""
     ws = _open(args)
     from cwdx.reports import run_reports  # 2.3 s
 

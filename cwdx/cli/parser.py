@@ -278,7 +278,7 @@ def _add_tool_commands(sub: Any) -> None:
     p = sub.add_parser(
         "report",
         help="批量报告（papermill）",
-        description="用 papermill 运行报告笔记本并导出 HTML。",
+        description="用 papermill 运行报告笔记本，导出不含代码的 HTML 或 A4 PDF（PDF 由本机的 Chromium 生成）。",
     )
     group = p.add_mutually_exclusive_group(required=True)
     _org_argument(group, "这些机构的机构报告")
@@ -286,7 +286,10 @@ def _add_tool_commands(sub: Any) -> None:
     group.add_argument("--province", action="store_true", help="全省报告")
     p.add_argument("-o", "--output", required=True, metavar="文件夹", help="输出文件夹")
     p.add_argument(
-        "--format", choices=("html", "ipynb"), default="html", help="输出格式（默认 html）"
+        "--format",
+        choices=("html", "pdf", "ipynb"),
+        default="html",
+        help="输出格式：html、pdf（A4，需要本机安装 Chromium）或 ipynb（默认 html）",
     )
     _cluster_arguments(p)
     p.set_defaults(handler=commands.cmd_report)

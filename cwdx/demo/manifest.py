@@ -36,7 +36,13 @@ class ExpectedApplicant:
 
 @dataclass
 class InstitutionManifest:
-    """What one demo institution holds and what its check must report."""
+    """What one demo institution holds and what its check must report, for both ways of
+    loading it: ``expected_counts``/``passes`` with every demo institution in one workspace
+    (as ``cwdx run`` on the whole folder, or the 平台版), ``expected_counts_alone``/
+    ``passes_alone`` with this institution alone in its workspace (as the 机构版). They differ
+    by the rules that compare institutions (E12, E13 across institutions) and by what follows
+    from them: alone, such a row has no error, so W12 (applicants without an error that match
+    no case) reports it (``findings_alone_only``)."""
 
     org: str
     name: str
@@ -46,11 +52,17 @@ class InstitutionManifest:
     staff_file: str
     expected_counts: dict[str, int]
     passes: bool
-    #: one entry per expected finding: rule, table, file, row (Excel), column (None: row rule)
+    #: one entry per expected finding (all together): rule, table, file, row (Excel), column
+    #: (None: row rule), alone (False: the finding needs another institution in the workspace)
     findings: list[dict[str, Any]] = field(default_factory=list)
     #: cells written in accepted non-canonical forms: table, file, row, column, written, reads_as
     accepted_forms: list[dict[str, Any]] = field(default_factory=list)
     applicants: list[ExpectedApplicant] = field(default_factory=list)
+    #: the counts and verdict when this institution is loaded alone in a workspace
+    expected_counts_alone: dict[str, int] = field(default_factory=dict)
+    passes_alone: bool = False
+    #: findings only seen when this institution is loaded alone (same keys as ``findings``)
+    findings_alone_only: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -108,9 +120,20 @@ def readme_text(manifest: DemoManifest) -> str:
         lines.append(
             f"{inst.org}  {inst.name}：病案首页 {inst.case_rows} 条，申报人员 {inst.staff_rows} 人；{verdict}。"
         )
+        changed = [
+            f"{rule} {inst.expected_counts[rule]}→{inst.expected_counts_alone.get(rule, 0)}"
+            for rule in inst.expected_counts
+            if inst.expected_counts[rule] != inst.expected_counts_alone.get(rule, 0)
+        ]
+        if changed:
+            lines.append(
+                f"    单独导入本机构时检测结果有所不同：{'、'.join(changed)}"
+                "（跨机构的人员重复只在多个机构一起导入时才能发现）。"
+            )
     lines += [
         "",
-        f"各机构每条检测规则的预期结果见 {MANIFEST_FILE}（供测试使用）。",
+        f"各机构每条检测规则的预期结果见 {MANIFEST_FILE}（供测试使用）：expected_counts 为全部机构"
+        "一起导入时的结果，expected_counts_alone 为单独导入该机构时的结果。",
         "",
     ]
     return "\n".join(lines)

@@ -244,7 +244,11 @@ def plant_staff(inst: Institution, members: dict[str, list[str]]) -> None:
 
 
 def cross_institution_staff(insts: list[Institution]) -> None:
-    """E12 and E13 across neighbouring planted institutions (each finding in its own row's)."""
+    """E12 and E13 across neighbouring planted institutions (each finding in its own row's).
+
+    Loaded alone, an institution has no twin for these rows: they carry no error then, so W12
+    (which looks only at applicants without an error) reports them, their names being in no
+    case of the institution. Both ways are recorded (``cross_rows``, ``alone_findings``)."""
     for left, right in zip(insts, insts[1:], strict=False):
         # E12: the same person in two institutions with one cut-off date.
         name = left.person()
@@ -252,14 +256,18 @@ def cross_institution_staff(insts: list[Institution]) -> None:
             name = left.person()
         row = staff_row(left, right.reserve(name), "03.04", "1", "心血管内科")
         twin = dict(row, **{ORG: right.org, ORG_NAME: right.name})
-        left.staff_rows.append(row)
-        right.staff_rows.append(twin)
-        left.staff_findings.append((row, "E12", None))
-        right.staff_findings.append((twin, "E12", None))
+        _cross(left, row, "E12")
+        _cross(right, twin, "E12")
         # E13: one licence under two names in two institutions.
         row = staff_row(left, left.person(), "04.01", "2", "外科护理")
         twin = dict(row, **{ORG: right.org, ORG_NAME: right.name, STAFF_NAME: right.person()})
-        left.staff_rows.append(row)
-        right.staff_rows.append(twin)
-        left.staff_findings.append((row, "E13", None))
-        right.staff_findings.append((twin, "E13", None))
+        _cross(left, row, "E13")
+        _cross(right, twin, "E13")
+
+
+def _cross(inst: Institution, row: dict[str, Any], rule: str) -> None:
+    """Add a staff row whose ``rule`` finding needs the other institution (W12 when alone)."""
+    inst.staff_rows.append(row)
+    inst.staff_findings.append((row, rule, None))
+    inst.cross_rows.add(id(row))
+    inst.alone_findings.append((row, "W12", None))

@@ -103,6 +103,11 @@ class Institution:
         self.case_forms: list[tuple[dict[str, Any], str, Any, str]] = []
         self.staff_rows: list[dict[str, Any]] = []
         self.staff_findings: list[tuple[dict[str, Any], str, str | None]] = []
+        #: ids of the staff rows whose findings need another institution in the workspace
+        #: (E12/E13 across institutions): gone when this institution is loaded alone
+        self.cross_rows: set[int] = set()
+        #: findings that appear only when this institution is loaded alone
+        self.alone_findings: list[tuple[dict[str, Any], str, str | None]] = []
         self.staff_forms: list[tuple[dict[str, Any], str, Any, str]] = []
         self.applicants: list[ExpectedApplicant] = []
         # Set for the clean institution by special_specs.

@@ -241,6 +241,11 @@ def _write_rows(
         )
 
 
+def _passes(counts: dict[str, int]) -> bool:
+    """Whether a check with these counts passes (no error rule has a finding)."""
+    return not any(counts[r] for r in RULE_IDS if r.startswith("E"))
+
+
 def write_institution(
     out: Path, inst: Institution, rows: list[dict[str, Any]], step: Callable[[str], None]
 ) -> InstitutionManifest:
@@ -263,14 +268,27 @@ def write_institution(
     step(f"正在写入 {inst.org}/{STAFF_FILE}")
     _write_rows(folder / STAFF_FILE, "staff", inst.staff_rows, False, False)
 
-    findings = []
-    for table, items in (("cases", inst.case_findings), ("staff", inst.staff_findings)):
-        for row, rule, column in items:
-            file, excel_row = where[id(row)]
-            findings.append(
-                {"rule": rule, "table": table, "file": file, "row": excel_row, "column": column}
-            )
-    findings.sort(key=lambda f: (f["table"], f["file"], f["row"], f["rule"], f["column"] or ""))
+    def finding(table: str, row: dict[str, Any], rule: str, column: str | None) -> dict:
+        file, excel_row = where[id(row)]
+        alone = id(row) not in inst.cross_rows
+        return {"rule": rule, "table": table, "file": file, "row": excel_row, "column": column,
+                "alone": alone}  # fmt: skip
+
+    def ordered(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(items, key=lambda f: (f["table"], f["file"], f["row"], f["rule"],
+                                            f["column"] or ""))  # fmt: skip
+
+    findings = ordered(
+        [
+            finding(table, row, rule, column)
+            for table, items in (("cases", inst.case_findings), ("staff", inst.staff_findings))
+            for row, rule, column in items
+        ]
+    )
+    alone_only = ordered(
+        [finding("staff", row, rule, column) | {"alone": True}
+         for row, rule, column in inst.alone_findings]
+    )  # fmt: skip
     counts = Counter(f["rule"] for f in findings)
     forms = []
     for table, form_items in (("cases", inst.case_forms), ("staff", inst.staff_forms)):
@@ -288,6 +306,8 @@ def write_institution(
             )
     forms.sort(key=lambda f: (f["table"], f["file"], f["row"], f["column"]))
     expected = {rule: counts.get(rule, 0) for rule in RULE_IDS}
+    own = Counter(f["rule"] for f in [*findings, *alone_only] if f["alone"])
+    alone = {rule: own.get(rule, 0) for rule in RULE_IDS}
     return InstitutionManifest(
         org=inst.org,
         name=inst.name,
@@ -296,8 +316,11 @@ def write_institution(
         case_files=[f"{inst.org}/{name}" for name in CASE_FILES],
         staff_file=f"{inst.org}/{STAFF_FILE}",
         expected_counts=expected,
-        passes=not any(expected[r] for r in RULE_IDS if r.startswith("E")),
+        passes=_passes(expected),
         findings=findings,
+        expected_counts_alone=alone,
+        findings_alone_only=alone_only,
+        passes_alone=_passes(alone),
         accepted_forms=forms,
         applicants=inst.applicants,
     )

@@ -9,7 +9,8 @@ the logic (tables, charts, texts) is here, as plain tested Python:
 - :mod:`cwdx.reports.tables`: the tables and texts (pandas only);
 - :mod:`cwdx.reports.charts`: matplotlib figures with Chinese fonts, box plots;
 - :mod:`cwdx.reports.content`: :class:`Report` / :class:`Section` and the two report builders;
-- :mod:`cwdx.reports.runner`: :func:`run_reports` (papermill jobs, kernels, HTML export).
+- :mod:`cwdx.reports.runner`: :func:`run_reports` (papermill jobs, kernels, HTML/PDF export);
+- :mod:`cwdx.reports.pdf`: :func:`html_to_pdf` (the page printed to A4 by a local Chromium).
 
 Every public name of those modules is available here as ``cwdx.reports.<name>``.
 """
@@ -36,6 +37,7 @@ from cwdx.reports.content import (
     build_institution_report,
     build_province_report,
 )
+from cwdx.reports.pdf import CHROMIUM_ENV, find_chromium, html_to_pdf
 from cwdx.reports.runner import (
     EXECUTION_TIMEOUT,
     FORMATS,
@@ -56,8 +58,11 @@ from cwdx.reports.tables import (
     FULL_TABLE_ROWS,
     KIND_LABELS,
     LEVEL_LABELS,
+    MAX_TABLE_COLUMNS,
     MAX_TABLE_ROWS,
+    MIN_GROUP,
     TABLE_LABELS,
+    column_parts,
     indicator_tables,
     labelled_applicants,
     noted_applicants,
@@ -76,6 +81,7 @@ from cwdx.reports.tables import (
 __all__ = [
     "Block",
     "CHART_INDICATORS",
+    "CHROMIUM_ENV",
     "CHINESE_FONTS",
     "EXECUTION_TIMEOUT",
     "EXPLAINED_COLUMNS",
@@ -87,7 +93,9 @@ __all__ = [
     "KIND_LABELS",
     "LEVEL_LABELS",
     "MAX_PARALLEL",
+    "MAX_TABLE_COLUMNS",
     "MAX_TABLE_ROWS",
+    "MIN_GROUP",
     "NURSE_CHART_INDICATORS",
     "PHYSICIAN_CHART_INDICATORS",
     "PROVINCE_NOTEBOOK",
@@ -104,7 +112,10 @@ __all__ = [
     "build_institution_report",
     "build_province_report",
     "chart_rc",
+    "column_parts",
     "figure_html",
+    "find_chromium",
+    "html_to_pdf",
     "indicator_tables",
     "labelled_applicants",
     "new_figure",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from cwdx.columns import KIND_NURSE, KIND_PHYSICIAN
-from cwdx.reports.tables import labelled_applicants
+from cwdx.reports.tables import MIN_GROUP, labelled_applicants
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -121,10 +121,14 @@ def _horizontal_boxes() -> dict[str, Any]:
 def box_plots(
     summary: pd.DataFrame, by: str, indicators: Sequence[str], title: str
 ) -> Figure | None:
-    """Horizontal box plots of ``indicators`` grouped by column ``by``: one panel per
-    indicator side by side, one row per group (labelled ``名称（n 人）``, groups in name order;
-    groups without any value in any panel are left out). None when no indicator has a value.
-    Horizontal so that the ~60 申报专业 of a province stay readable."""
+    """Horizontal distribution charts of ``indicators`` grouped by column ``by``: one panel
+    per indicator side by side, one row per group (labelled ``名称（n 人）``, groups in name
+    order; groups without any value in any panel are left out). A group with at least
+    :data:`~cwdx.reports.tables.MIN_GROUP` values in a panel gets a box plot (whiskers at 1.5
+    IQR, the points beyond them drawn); a smaller group shows each value as a point, since
+    quartiles of two or three values mean nothing. Each box and each set of points carries the
+    gid ``box:<group>`` / ``points:<group>``. None when no indicator has a value. Horizontal
+    so that the ~60 申报专业 of a province stay readable."""
     # lazy: matplotlib costs ~1 s of start-up (measured), and only reports with charts need it
     import matplotlib
 
@@ -144,13 +148,31 @@ def box_plots(
         figure = new_figure(2.0 + 3.2 * len(panels), 1.4 + 0.32 * len(names))
         axes = figure.subplots(1, len(panels), squeeze=False, sharey=True)[0]
         for ax, (indicator, values) in zip(axes, panels, strict=True):
-            data = [values[groups == name].dropna().to_numpy() for name in names]
-            ax.boxplot(data, widths=0.6, **_horizontal_boxes())
+            for position, name in enumerate(names, start=1):
+                _draw_group(ax, values[groups == name].dropna().to_numpy(), position, name)
             ax.set_title(indicator, fontsize=10)
             ax.grid(axis="x", alpha=0.3)
             ax.tick_params(axis="x", labelsize=8)
+        axes[0].set_ylim(0.4, len(names) + 0.6)
         axes[0].set_yticks(
             range(1, len(names) + 1), [f"{name}（{sizes.get(name, 0)} 人）" for name in names]
         )
         figure.suptitle(title)
     return figure
+
+
+def _draw_group(ax: Any, data: Any, position: int, name: str) -> None:
+    """One group's values on row ``position``: a box plot from :data:`MIN_GROUP` values on,
+    otherwise one point per value (nothing when there is no value)."""
+    if len(data) >= MIN_GROUP:
+        parts = ax.boxplot(
+            [data], positions=[position], widths=0.6, manage_ticks=False, **_horizontal_boxes()
+        )
+        for box in parts["boxes"]:
+            box.set_gid(f"box:{name}")
+    elif len(data):
+        (points,) = ax.plot(
+            data, [position] * len(data), linestyle="none", marker="o", markersize=4,
+            color="#1f5fa8", alpha=0.8,
+        )  # fmt: skip
+        points.set_gid(f"points:{name}")

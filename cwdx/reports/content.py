@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from cwdx.columns import ORG, STAFF_KIND, STAFF_LEVEL, STAFF_SPECIALTY
+from cwdx.columns import ORG, STAFF_KIND, STAFF_LEVEL, STAFF_LICENSE, STAFF_NAME, STAFF_SPECIALTY
 from cwdx.log import get_logger
 from cwdx.metrics import SUMMARY, percent
 from cwdx.reports.charts import CHART_INDICATORS, box_plots, figure_html, rule_bar_chart
@@ -23,6 +24,8 @@ from cwdx.reports.tables import (
     FULL_TABLE_ROWS,
     KIND_LABELS,
     MAX_TABLE_ROWS,
+    MIN_GROUP,
+    column_parts,
     indicator_tables,
     noted_applicants,
     open_workspace,
@@ -64,9 +67,22 @@ class Section:
         self.blocks.append(f"<h3>{html.escape(text)}</h3>")
         return self
 
-    def table(self, frame: pd.DataFrame, limit: int = MAX_TABLE_ROWS) -> Section:
-        """Append a table (at most ``limit`` rows; a sentence says how many were left out)."""
-        self.blocks.append(frame.head(limit) if len(frame) > limit else frame)
+    def table(
+        self, frame: pd.DataFrame, limit: int = MAX_TABLE_ROWS, keys: Sequence[str] = ()
+    ) -> Section:
+        """Append a table (at most ``limit`` rows; a sentence says how many were left out).
+
+        A table wider than :data:`MAX_TABLE_COLUMNS` is split into parts that each fit an A4
+        page (:func:`column_parts`), each part repeating the ``keys`` columns."""
+        shown = frame.head(limit) if len(frame) > limit else frame
+        parts = column_parts(shown, keys)
+        if len(parts) > 1:
+            repeated = [k for k in keys if k in parts[1]]
+            self.text(
+                f"本表列数较多，分 {len(parts)} 段列出"
+                + (f"，每段都列出{'、'.join(repeated)}。" if repeated else "。")
+            )
+        self.blocks.extend(parts)
         if len(frame) > limit:
             self.text(f"共 {len(frame)} 行，此处只列出前 {limit} 行。")
         return self
@@ -130,18 +146,53 @@ class Report:
             display(HTML(section.to_html()))
 
 
+#: The reports' style, shown with the first output of a report (so the notebook, the HTML page
+#: and its PDF look the same): A4 pages with page numbers, wrapping tables in a smaller type
+#: when printed, headings kept with what follows them.
 STYLE = """<style>
+@page { size: A4; margin: 15mm 12mm 16mm 12mm;
+  @bottom-center { content: "第 " counter(page) " 页，共 " counter(pages) " 页";
+    font-size: 8pt; color: #666; } }
 .cwdx-report, h1, h2, h3, p, table.cwdx-table { font-family: "Microsoft YaHei", "PingFang SC",
   "WenQuanYi Micro Hei", "Noto Sans CJK SC", sans-serif; }
+h1 { font-size: 22px; color: #1f3a5f; margin: 0.6em 0 0.2em 0; }
+h2 { font-size: 17px; color: #1f3a5f; border-left: 4px solid #1f5fa8; padding-left: 8px;
+  margin: 1.4em 0 0.5em 0; break-after: avoid; }
+h3 { font-size: 14px; color: #333; margin: 1em 0 0.4em 0; break-after: avoid; }
+p { font-size: 13px; line-height: 1.6; margin: 0.3em 0; }
+p.cwdx-sub { color: #666; }
 div.cwdx-scroll { overflow-x: auto; max-width: 100%; }
 table.cwdx-table { border-collapse: collapse; margin: 0.5em 0 1em 0; font-size: 13px; }
-table.cwdx-table th, table.cwdx-table td { border: 1px solid #ccc; padding: 3px 8px;
+table.cwdx-table th, table.cwdx-table td { border: 1px solid #c8d0da; padding: 3px 8px;
   min-width: 4.5em; max-width: 36em; white-space: normal; }
-table.cwdx-table th { background: #f0f4f8; text-align: center !important;
+table.cwdx-table th { background: #eef3f8; text-align: center !important;
   vertical-align: bottom; }
 table.cwdx-table td { text-align: left !important; vertical-align: top; }
-p.cwdx-sub { color: #666; }
+table.cwdx-table tbody tr:nth-child(even) td { background: #f8fafc; }
+img { max-width: 100%; height: auto; }
+@media print {
+  div.cwdx-scroll { overflow: visible; }
+  table.cwdx-table { width: 100%; font-size: 8pt; }
+  table.cwdx-table th, table.cwdx-table td { max-width: none; padding: 2px 3px; }
+  table.cwdx-table th { min-width: 4em; overflow-wrap: anywhere; }
+  table.cwdx-table td { min-width: 0; overflow-wrap: break-word; }
+  img { max-height: 130mm; }
+  table.cwdx-table thead { display: table-header-group; }
+  table.cwdx-table tr, img { break-inside: avoid; }
+  p { font-size: 10pt; }
+}
 </style>"""
+
+
+#: Columns repeated in every part of a table split to fit the page.
+KEY_COLUMNS = (STAFF_NAME, STAFF_LICENSE)
+
+#: What the distribution charts show (said once above them).
+CHART_NOTE = (
+    f"分布图：有 {MIN_GROUP} 人及以上的组画箱线图（箱体为上下四分位数，中线为中位数，"
+    "须线至 1.5 倍四分位距，其外的点为离群值）；不足 "
+    f"{MIN_GROUP} 人的组逐个画出每人的数值点。"
+)
 
 
 def _now() -> str:
@@ -209,13 +260,13 @@ def _indicator_sections(
         if label not in tables:
             continue
         section.subheading(f"{label}（{len(tables[label])} 人）")
-        section.table(tables[label], limit=FULL_TABLE_ROWS)
+        section.table(tables[label], limit=FULL_TABLE_ROWS, keys=KEY_COLUMNS)
         rows = summary[summary[STAFF_KIND] == code]
-        section.figure(
-            box_plots(
-                rows, STAFF_SPECIALTY, CHART_INDICATORS[code], f"{label}指标分布（按申报专业）"
-            )
+        chart = box_plots(
+            rows, STAFF_SPECIALTY, CHART_INDICATORS[code], f"{label}指标分布（按申报专业）"
         )
+        if chart is not None:
+            section.text(CHART_NOTE).figure(chart)
     unmatched = unmatched_applicants(summary)
     if unmatched.empty:
         unmatched_section.text("全部申报人员均已匹配到病案。")
@@ -240,7 +291,7 @@ def build_institution_report(workspace: Workspace | str | os.PathLike[str], org:
     """
     ws = open_workspace(workspace)
     info = ws.institution(org)
-    report = Report(f"机构报告：{info.display_name}", f"生成时间 {_now()}；工作区 {ws.path}")
+    report = Report(f"机构报告：{info.display_name}", f"生成时间 {_now()}")
     volume = report.section("数据量")
     volume.text(
         f"病案首页数据 {info.cases} 行，申报人员信息 {info.staff} 行；当前阶段：{info.stage}。"
@@ -260,7 +311,7 @@ def build_province_report(workspace: Workspace | str | os.PathLike[str]) -> Repo
     (values beyond 1.5 IQR, :func:`outliers`)."""
     ws = open_workspace(workspace)
     infos = ws.institutions()
-    report = Report("全省报告", f"生成时间 {_now()}；工作区 {ws.path}")
+    report = Report("全省报告", f"生成时间 {_now()}")
     overview = report.section("机构与数据量")
     if not infos:
         overview.text("工作区中还没有任何机构的数据，请先导入数据。")
@@ -301,6 +352,7 @@ def build_province_report(workspace: Workspace | str | os.PathLike[str]) -> Repo
         return report
     computed = summary[ORG].nunique()
     distribution.text(f"来自 {computed} 个已计算机构的 {len(summary)} 位申报人员。")
+    distribution.text(CHART_NOTE)
     for code, label in KIND_LABELS.items():
         indicators = CHART_INDICATORS[code]
         rows = summary[summary[STAFF_KIND] == code]
@@ -314,13 +366,14 @@ def build_province_report(workspace: Workspace | str | os.PathLike[str]) -> Repo
         )
     found = outliers(summary)
     spots.text(
-        "离群值：某项指标低于下四分位数减 1.5 倍四分位距、或高于上四分位数加 1.5 倍四分位距的数值"
-        "（在全部已计算申报人员中比较；数值没有差异的指标不判断）。离群值不一定是错误，请核对原始数据。"
+        "离群值：某项指标低于下四分位数减 1.5 倍四分位距、或高于上四分位数加 1.5 倍四分位距的数值。"
+        f"在同一申报专业的申报人员中比较（参考范围按该专业计算）；该指标有数值的人数不足 {MIN_GROUP} 人、"
+        "或数值没有差异的申报专业不判断。离群值不一定是错误，请核对原始数据。"
     )
     if found.empty:
         spots.text("未发现离群值。")
     else:
         spots.text(f"共发现 {len(found)} 个离群值。")
-        spots.table(found)
+        spots.table(found, keys=KEY_COLUMNS)
     log.info("全省报告已生成：%d 个机构，%d 位申报人员", len(infos), len(summary))
     return report

@@ -1,9 +1,10 @@
-"""The batch runner: report notebooks executed with papermill, exported as HTML.
+"""The batch runner: report notebooks executed with papermill, exported as HTML or PDF.
 
 :func:`run_reports` runs the notebooks, a bounded number at a time, each in its own kernel
 (the Python of this process), and exports HTML without code cells
-(``out_dir/<组织机构代码>/机构报告.html``, ``out_dir/全省报告.html``) or keeps the executed
-notebooks (``--format ipynb``). One failed report does not stop the others; the failures are
+(``out_dir/<组织机构代码>/机构报告.html``, ``out_dir/全省报告.html``), prints that page to A4
+PDF with a local headless Chromium (``--format pdf``, :mod:`cwdx.reports.pdf`) or keeps the
+executed notebooks (``--format ipynb``). One failed report does not stop the others; the failures are
 listed at the end, each as one Chinese sentence.
 """
 
@@ -20,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cwdx import resources
+from cwdx import __version__, resources
 from cwdx.errors import CwdxError, make_output_dir, os_error_text
 from cwdx.feedback import institution_folder
 from cwdx.log import get_logger
+from cwdx.reports.pdf import find_chromium, html_to_pdf
 from cwdx.workspace import Workspace, unknown_orgs_message
 from cwdx.xlsx import atomic_path
 
@@ -36,7 +38,7 @@ PROVINCE_NOTEBOOK = "report_province.ipynb"
 #: Output names (without suffix): ``out_dir/<org>/机构报告.html``, ``out_dir/全省报告.html``.
 INSTITUTION_REPORT = "机构报告"
 PROVINCE_REPORT = "全省报告"
-FORMATS = ("html", "ipynb")
+FORMATS = ("html", "pdf", "ipynb")
 
 #: At most this many notebooks run at once (each in its own kernel process).
 MAX_PARALLEL = 2
@@ -117,8 +119,9 @@ def _failure_text(job: ReportJob, exc: BaseException) -> str:
 
 
 def _export_html(notebook: Any, title: str) -> str:
-    """The executed notebook as HTML without code cells or prompts, and without anything to
-    load from other hosts (template ``cwdx_report``: no require.js, MathJax or mermaid)."""
+    """The executed notebook as a page of its own: the product name, the report's display
+    outputs (HTML, charts) and nothing else: no code, prompts, text streams or scripts, and
+    nothing to load from other hosts (template ``cwdx_report``)."""
     # lazy: jupyter_client, nbconvert and papermill cost seconds of start-up (measured)
     from nbconvert import HTMLExporter
 
@@ -131,7 +134,7 @@ def _export_html(notebook: Any, title: str) -> str:
         language_code="zh",
     )
     notebook.metadata["title"] = title
-    body, _ = exporter.from_notebook_node(notebook)
+    body, _ = exporter.from_notebook_node(notebook, resources={"cwdx_version": __version__})
     return body
 
 
@@ -154,9 +157,12 @@ def _run_job(job: ReportJob, fmt: str) -> None:
         execution_timeout=EXECUTION_TIMEOUT,
         kernel_manager_class=_kernel_manager_class(),
     )
-    text = _export_html(notebook, job.label) if fmt == "html" else nbformat.writes(notebook)
-    with atomic_path(job.output) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    if fmt == "pdf":
+        html_to_pdf(_export_html(notebook, job.label), job.output)
+    else:
+        text = _export_html(notebook, job.label) if fmt == "html" else nbformat.writes(notebook)
+        with atomic_path(job.output) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     job.seconds = time.perf_counter() - started
 
 
@@ -195,7 +201,7 @@ def plan_reports(
     :class:`CwdxError` for a wrong format or an empty workspace.
     """
     if fmt not in FORMATS:
-        raise CwdxError(f"未知的报告格式“{fmt}”，请使用 html 或 ipynb。")
+        raise CwdxError(f"未知的报告格式“{fmt}”，请使用 html、pdf 或 ipynb。")
     out = Path(out_dir).resolve()
     suffix = f".{fmt}"
     infos = {info.org: info for info in ws.institutions()}
@@ -248,7 +254,9 @@ def run_reports(
 
     ``province``: the province report ``out_dir/全省报告.html``; otherwise one institution
     report ``out_dir/<组织机构代码>/机构报告.html`` for each of ``orgs`` (default: every
-    institution). ``fmt="ipynb"`` keeps the executed notebooks instead of HTML. At most
+    institution). ``fmt="pdf"`` prints each page to an A4 PDF with the local Chromium
+    (``机构报告.pdf``; :class:`CwdxError` before any report runs when there is none);
+    ``fmt="ipynb"`` keeps the executed notebooks instead of HTML. At most
     :data:`MAX_PARALLEL` notebooks run at once, each in its own kernel; a failed report does
     not stop the others. ``report(line)`` receives one line per report written and, at the
     end, one Chinese sentence per failed report (default: standard output / standard error).
@@ -261,6 +269,8 @@ def run_reports(
     shout = report or (lambda line: print(line, file=sys.stderr, flush=True))
     jobs, failures = plan_reports(ws, out_dir, orgs, province, fmt)
     _require_packages()
+    if fmt == "pdf" and jobs:
+        find_chromium()  # no browser: one sentence now, not one failure per report
     make_output_dir(out_dir)
     total = len(jobs)
     done = 0

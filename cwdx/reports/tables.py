@@ -154,9 +154,9 @@ def labelled_applicants(summary: pd.DataFrame) -> pd.DataFrame:
 
 def indicator_tables(summary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The applicants' indicators split by 人员类别: ``{"医师": …, "护士": …}`` (only kinds
-    present), each with the identity columns and that kind's own indicators."""
+    present), each with the identity columns (姓名, 执业证书编码, 所在科室, 申报专业, 拟申报级别,
+    匹配状态: the institution is the report's own) and that kind's own indicators."""
     identity = [
-        ORG,
         STAFF_NAME,
         STAFF_LICENSE,
         STAFF_DEPT,
@@ -206,22 +206,34 @@ def noted_applicants(summary: pd.DataFrame) -> pd.DataFrame:
     return _explained(summary[(summary["匹配状态"] == MATCHED) & notes])
 
 
-def outliers(summary: pd.DataFrame, indicators: Iterable[str] | None = None) -> pd.DataFrame:
-    """Values beyond 1.5 IQR of their indicator's distribution over all applicants given.
+#: The fewest applicants a group (one 申报专业) needs for a box plot and for outliers: below it a
+#: chart shows each value as a point, and no value is called an outlier.
+MIN_GROUP = 5
 
-    For each indicator (default: the physician and nurse indicators; the catalogue ones are
-    fixed per specialty) the quartiles Q1, Q3 are taken over the non-empty values; a value
-    below Q1 − 1.5·IQR or above Q3 + 1.5·IQR is listed. Indicators with IQR 0 or fewer than 4
-    values are skipped (no spread to compare against). Columns: 组织机构代码, 医疗机构名称, 姓名,
+
+def _specialty_groups(summary: pd.DataFrame) -> pd.Series:
+    """Each applicant's 申报专业 (``（空）`` when blank; one group when the column is absent)."""
+    if STAFF_SPECIALTY not in summary:
+        return pd.Series("", index=summary.index, dtype=object)
+    return summary[STAFF_SPECIALTY].map(lambda v: "（空）" if is_missing(v) or v == "" else str(v))
+
+
+def outliers(summary: pd.DataFrame, indicators: Iterable[str] | None = None) -> pd.DataFrame:
+    """Values beyond 1.5 IQR of their indicator, judged within each 申报专业.
+
+    For each 申报专业 and each indicator (default: the physician and nurse indicators; the
+    catalogue ones are fixed per specialty) the quartiles Q1, Q3 are taken over that
+    specialty's non-empty values; a value below Q1 − 1.5·IQR or above Q3 + 1.5·IQR is listed
+    with that specialty's range. A specialty with fewer than :data:`MIN_GROUP` values of an
+    indicator, or with IQR 0, is not judged for it (no spread to compare against); these are
+    the whiskers of the report's box plots, so the points beyond them are the rows listed.
+    Rows in specialty order, then indicator order. Columns: 组织机构代码, 医疗机构名称, 姓名,
     执业证书编码, 申报专业, 指标, 数值, 参考范围.
     """
     names = (
         list(indicators)
         if indicators is not None
-        else [
-            *metrics.PHYSICIAN_INDICATORS,
-            *metrics.NURSE_INDICATORS,
-        ]
+        else [*metrics.PHYSICIAN_INDICATORS, *metrics.NURSE_INDICATORS]
     )
     columns = [
         ORG,
@@ -233,35 +245,66 @@ def outliers(summary: pd.DataFrame, indicators: Iterable[str] | None = None) -> 
         "数值",
         "参考范围",
     ]
+    groups = _specialty_groups(summary)
     rows = []
-    for indicator in names:
-        if indicator not in summary:
-            continue
-        values = pd.to_numeric(summary[indicator], errors="coerce").astype("float64")
-        present = values.dropna()
-        if len(present) < 4:
-            continue
-        q1, q3 = present.quantile(0.25), present.quantile(0.75)
-        iqr = q3 - q1
-        if iqr <= 0:
-            continue
-        low, high = q1 - 1.5 * iqr, q3 + 1.5 * iqr
-        hit = values[(values < low) | (values > high)]
-        for index, value in hit.items():
-            row = summary.loc[index]
-            rows.append(
-                {
-                    ORG: row.get(ORG),
-                    ORG_NAME: row.get(ORG_NAME),
-                    STAFF_NAME: row.get(STAFF_NAME),
-                    STAFF_LICENSE: row.get(STAFF_LICENSE),
-                    STAFF_SPECIALTY: row.get(STAFF_SPECIALTY),
-                    "指标": indicator,
-                    "数值": _number_text(indicator, float(value)),
-                    "参考范围": f"{max(low, 0):.2f}–{high:.2f}",
-                }
-            )
+    for _, members in summary.groupby(groups, sort=True):
+        for indicator in names:
+            if indicator not in members:
+                continue
+            values = pd.to_numeric(members[indicator], errors="coerce").astype("float64")
+            present = values.dropna()
+            if len(present) < MIN_GROUP:
+                continue
+            q1, q3 = present.quantile(0.25), present.quantile(0.75)
+            iqr = q3 - q1
+            if iqr <= 0:
+                continue
+            low, high = q1 - 1.5 * iqr, q3 + 1.5 * iqr
+            for index, value in values[(values < low) | (values > high)].items():
+                row = members.loc[index]
+                rows.append(
+                    {
+                        ORG: row.get(ORG),
+                        ORG_NAME: row.get(ORG_NAME),
+                        STAFF_NAME: row.get(STAFF_NAME),
+                        STAFF_LICENSE: row.get(STAFF_LICENSE),
+                        STAFF_SPECIALTY: row.get(STAFF_SPECIALTY),
+                        "指标": indicator,
+                        "数值": _number_text(indicator, float(value)),
+                        "参考范围": f"{max(low, 0):.2f}–{high:.2f}",
+                    }
+                )
     return pd.DataFrame(rows, columns=columns)
+
+
+#: At most this many columns in one printed table (wider ones are split, the key columns repeated),
+#: so that every table fits the width of an A4 page.
+MAX_TABLE_COLUMNS = 10
+
+
+def column_parts(
+    frame: pd.DataFrame, keys: Sequence[str] = (), width: int = MAX_TABLE_COLUMNS
+) -> list[pd.DataFrame]:
+    """``frame`` cut into tables of at most ``width`` columns, so that each fits an A4 page.
+
+    A frame that fits (or has no rows) is returned whole. Otherwise the first part holds the first ``width``
+    columns and each further part the ``keys`` present (e.g. 姓名, 执业证书编码, to tell the rows
+    apart) followed by the next columns; the columns after the first part are spread evenly
+    over as few parts as possible.
+    """
+    columns = list(frame.columns)
+    if len(columns) <= width or frame.empty:
+        return [frame]
+    head = columns[:width]
+    keep = [k for k in keys if k in columns][: max(0, width - 1)]
+    rest = [c for c in columns[width:] if c not in keep]
+    room = width - len(keep)
+    count = -(-len(rest) // room)  # ceiling
+    size = -(-len(rest) // count)
+    parts = [frame[head]]
+    for start in range(0, len(rest), size):
+        parts.append(frame[keep + rest[start : start + size]])
+    return parts
 
 
 def _number_text(indicator: str, value: float) -> str:

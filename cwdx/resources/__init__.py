@@ -58,8 +58,8 @@ def jupyter_template_root() -> Path:
 
 
 def report_template_root() -> Path:
-    """The folder holding the nbconvert template ``cwdx_report`` of the HTML reports (lab's
-    template without the scripts it would load from CDNs)."""
+    """The folder holding the nbconvert template ``cwdx_report`` of the HTML (and PDF) reports:
+    the report's outputs under the product name, without code, text streams or scripts."""
     return jupyter_template_root() / "nbconvert" / "templates"
 
 
