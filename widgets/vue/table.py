@@ -97,6 +97,7 @@ class _Table(v.VuetifyTemplate):
 
     template = traitlets.Unicode(_TEMPLATE).tag(sync=True)
     css_class = traitlets.Unicode("").tag(sync=True)
+    visible = traitlets.Bool(True).tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
     headers = traitlets.List(traitlets.Dict()).tag(sync=True)
     items = traitlets.List(traitlets.Dict()).tag(sync=True)
@@ -216,6 +217,19 @@ class DataTable:
             caption=caption,
             **kwargs,
         )
+
+    @property
+    def visible(self) -> bool:
+        """Whether the table shows (see :meth:`show`, :meth:`hide`)."""
+        return bool(self.table.visible)
+
+    def show(self) -> None:
+        """Show the table."""
+        self.table.visible = True
+
+    def hide(self) -> None:
+        """Hide the table (it keeps its rows)."""
+        self.table.visible = False
 
     def set_caption(self, caption: str) -> None:
         """The line above the table (``""``: none)."""
