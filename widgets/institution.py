@@ -153,7 +153,7 @@ class InstitutionApp:
             if len(stages) == 1:
                 self.stage.set(stages.pop())
             else:
-                self.stage.set(", ".join(sorted(stages)) if stages else "")
+                self.stage.set("、".join(sorted(stages)) if stages else "")
             for part in self.sections:
                 part.refresh(self.state)
         except Exception as exc:  # never a traceback in the page
@@ -201,6 +201,8 @@ class ErrorPage:
     def __init__(self) -> None:
         self.alert = Message("cwdx-page-alert")
         self.bar = AppBar(EDITION, on_about=lambda: None, on_log=lambda: None)
+        for button in (self.bar.about, self.bar.log):  # no workspace: nothing to show
+            button.hide()
         self.widget = page(
             [
                 _style(),

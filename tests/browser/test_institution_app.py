@@ -213,6 +213,7 @@ def screenshot(page, path: Path) -> None:
     page.set_viewport_size({"width": 1280, "height": 1200})
     page.evaluate(
         """() => {
+        document.querySelector('.cwdx-appbar').scrollIntoView({block: 'start'});
         const wrap = document.querySelector('.cwdx-check-rules .cwdx-table-wrap');
         const warning = wrap.querySelector('tr.cwdx-row-warning');
         if (warning) { wrap.scrollTop = warning.offsetTop - wrap.clientHeight / 2; }
