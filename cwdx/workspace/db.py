@@ -18,8 +18,9 @@ log = get_logger("workspace")
 
 DB_NAME = "cwdx.sqlite"
 #: 1: the first schema; 2: ``pending`` (files of unfinished operations); 3: the error and
-#: warning totals of a check (``checks.errors``/``checks.warnings``).
-_SCHEMA_VERSION = 3
+#: warning totals of a check (``checks.errors``/``checks.warnings``); 4: ``accounts`` (the
+#: 平台版's users, :mod:`cwdx.workspace.accounts`).
+_SCHEMA_VERSION = 4
 #: Where stored files live; ``pending`` paths outside them are never removed.
 DATA_DIRS = ("data", "checks", "results")
 
@@ -83,6 +84,13 @@ CREATE TABLE IF NOT EXISTS tasks (
     end TEXT,
     state TEXT NOT NULL,
     details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    changed TEXT NOT NULL
 );
 """
 
