@@ -502,7 +502,7 @@ def test_queued_task_runs_under_its_own_id(ws: Workspace) -> None:
         [running] = ws.tasks()
         assert (running.state, running.details) == (
             "Running",
-            {"done": 1, "total": 2, "label": "计算 H001"},
+            {"progress": {"done": 1, "total": 2, "label": "计算 H001"}},
         )
     [done] = ws.tasks()
     assert (done.id, done.state, done.started_by) == (task_id, "Succeeded", "平台管理员")
@@ -547,7 +547,7 @@ def test_a_version_2_workspace_gains_the_check_totals_from_its_counts(ws: Worksp
         counts,
     )
     con = sqlite3.connect(ws.path / "cwdx.sqlite")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 5  # upgraded to the current version
     con.close()
 
 

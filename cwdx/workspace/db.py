@@ -18,9 +18,10 @@ log = get_logger("workspace")
 
 DB_NAME = "cwdx.sqlite"
 #: 1: the first schema; 2: ``pending`` (files of unfinished operations); 3: the error and
-#: warning totals of a check (``checks.errors``/``checks.warnings``); 4: ``accounts`` (the
-#: 平台版's users, :mod:`cwdx.workspace.accounts`).
-_SCHEMA_VERSION = 4
+#: warning totals of a check (``checks.errors``/``checks.warnings``); 4: the parameters of a
+#: task (``tasks.params``), for tasks queued for the dispatcher (:mod:`cwdx.tasks`);
+#: 5: ``accounts`` (the 平台版's users, :mod:`cwdx.workspace.accounts`).
+_SCHEMA_VERSION = 5
 #: Where stored files live; ``pending`` paths outside them are never removed.
 DATA_DIRS = ("data", "checks", "results")
 
@@ -83,8 +84,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     start TEXT,
     end TEXT,
     state TEXT NOT NULL,
-    details TEXT NOT NULL DEFAULT '{}'
+    details TEXT NOT NULL DEFAULT '{}',
+    params TEXT NOT NULL DEFAULT '{}'
 );
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
 CREATE TABLE IF NOT EXISTS accounts (
     name TEXT PRIMARY KEY,
     hash TEXT NOT NULL,
@@ -117,6 +120,13 @@ def _upgrade_to_3(con: sqlite3.Connection) -> None:
         con.execute(
             "UPDATE checks SET errors = ?, warnings = ? WHERE org = ?", (errors, warnings, org)
         )
+
+
+def _upgrade_to_4(con: sqlite3.Connection) -> None:
+    """Add the parameters column to a version 1–3 ``tasks`` table (``{}`` for old tasks)."""
+    columns = {row[1] for row in con.execute("PRAGMA table_info(tasks)")}
+    if columns and "params" not in columns:  # no table yet: the schema creates it
+        con.execute("ALTER TABLE tasks ADD COLUMN params TEXT NOT NULL DEFAULT '{}'")
 
 
 def now_text() -> str:
@@ -240,11 +250,12 @@ class Database:
             con.execute("PRAGMA journal_mode = WAL")
             if version < _SCHEMA_VERSION:
                 con.execute("BEGIN IMMEDIATE")
+                if version >= 1:  # the upgrades first: the schema's new indexes need the columns
+                    _upgrade_to_3(con)
+                    _upgrade_to_4(con)
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         con.execute(statement)
-                if version >= 1:
-                    _upgrade_to_3(con)
                 con.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 con.execute("COMMIT")
         except sqlite3.Error as exc:

@@ -105,6 +105,8 @@ class _LockState:
     depth: int
     owner: int
     operation: str
+    #: every thread of this process may enter (the dispatcher's tasks, see :meth:`sharing`)
+    shared: bool = False
 
 
 _lock_registry: dict[str, _LockState] = {}
@@ -128,10 +130,13 @@ class WriteLock(Database):
     _key: str
 
     @contextlib.contextmanager
-    def _write_lock(self, operation: str, cleanup: bool = False) -> Iterator[None]:
+    def _write_lock(
+        self, operation: str, cleanup: bool = False, shared: bool = False
+    ) -> Iterator[None]:
         """Hold the workspace's exclusive write lock; refuse at once when another write runs.
 
-        Re-entrant within one thread. When the previous holder died mid-operation (its marker is
+        Re-entrant within one thread (within the process while a ``shared`` holder holds it).
+        When the previous holder died mid-operation (its marker is
         still in the lock file), or ``cleanup`` is set, the files of unfinished operations are
         removed. A full or read-only disk met inside the block is one Chinese
         :class:`CwdxError` naming ``operation``.
@@ -142,7 +147,7 @@ class WriteLock(Database):
         with _registry_mutex:
             state = _lock_registry.get(self._key)
             if state is not None:
-                if state.owner != me:
+                if state.owner != me and not state.shared:
                     raise CwdxError(
                         f"工作区正在进行另一项写入操作（{state.operation}），为避免数据损坏，"
                         "本次操作未执行；请等其完成后再试。",
@@ -181,7 +186,7 @@ class WriteLock(Database):
                     if error is None:
                         raise
                     raise error from exc
-                state = _LockState(fd=fd, depth=1, owner=me, operation=operation)
+                state = _LockState(fd=fd, depth=1, owner=me, operation=operation, shared=shared)
                 _lock_registry[self._key] = state
                 acquired = True
         try:
@@ -215,6 +220,13 @@ class WriteLock(Database):
         ``operation`` names it in those refusals (``数据检测``). Re-entrant within one thread.
         """
         return self._write_lock(operation)
+
+    def sharing(self, operation: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the write lock for this whole process: while the block runs, writes from other
+        processes are refused, and every thread of this one may write (the dispatcher runs
+        tasks on different institutions side by side in threads, and keeps them apart itself).
+        Refused (:class:`CwdxError`) when another process writes."""
+        return self._write_lock(operation, shared=True)
 
     def _referenced_files(self) -> set[str]:
         with self._connect() as con:

@@ -154,7 +154,13 @@ class DeleteOutcome:
 
 @dataclass
 class TaskRecord:
-    """One background task (check, compute, import, ...)."""
+    """One task (import, check, compute, export, report, delete, unfreeze, clear).
+
+    ``orgs`` are the institutions it touches (empty: the whole workspace); ``state`` is one of
+    Queued/Running/Succeeded/Failed; ``details`` holds ``progress`` ({"done", "total",
+    "label"}), per-institution counts (``orgs``), ``outputs`` and, when it failed, ``error``
+    (Chinese). ``params`` are the parameters it was submitted with.
+    """
 
     id: int
     kind: str
@@ -166,6 +172,7 @@ class TaskRecord:
     end: str | None
     state: str
     details: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration(self) -> float | None:
@@ -175,3 +182,28 @@ class TaskRecord:
         fmt = "%Y-%m-%d %H:%M:%S"
         delta = datetime.strptime(self.end, fmt) - datetime.strptime(self.start, fmt)
         return delta.total_seconds()
+
+    @property
+    def seconds(self) -> float | None:
+        """Seconds it ran: until its end, or until now while it runs (``None`` before)."""
+        if not self.start:
+            return None
+        if self.end:
+            return self.duration
+        fmt = "%Y-%m-%d %H:%M:%S"
+        return (datetime.now() - datetime.strptime(self.start, fmt)).total_seconds()
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        """``{"done", "total", "label"}`` of the task (empty before it reports any)."""
+        return dict(self.details.get("progress") or {})
+
+    @property
+    def error(self) -> str | None:
+        """The Chinese error text of a failed task (``None`` otherwise)."""
+        return self.details.get("error")
+
+    @property
+    def finished(self) -> bool:
+        """Whether it ended (Succeeded or Failed)."""
+        return self.state in ("Succeeded", "Failed")

@@ -1,5 +1,10 @@
 """Tasks: checks, computes and other long operations recorded with their state, so every
-window (and the next process) sees what runs, what finished and what failed."""
+window (and the next process) sees what runs, what finished and what failed.
+
+A task runs either in the process that records it (:meth:`Tasks.task` as a ``with`` block) or
+is queued for the dispatcher (:meth:`Tasks.enqueue_task`, ``pid`` 0 until the dispatcher claims
+it with :meth:`Tasks.claim_task`; see :mod:`cwdx.tasks`).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, overload
 
-from cwdx.errors import CwdxError
+from cwdx.errors import CwdxError, ErrorKind
 from cwdx.log import get_logger
 from cwdx.workspace.db import now_text
 from cwdx.workspace.lock import WriteLock, pid_alive
@@ -24,6 +29,10 @@ TASK_SUCCEEDED = "Succeeded"
 TASK_FAILED = "Failed"
 
 
+#: ``pid`` of a task queued for the dispatcher and not claimed yet (no process runs it).
+UNCLAIMED_PID = 0
+
+
 def _insert_task(
     con: sqlite3.Connection,
     kind: str,
@@ -31,22 +40,41 @@ def _insert_task(
     started_by: str,
     state: str,
     start: str | None,
+    params: dict[str, Any] | None = None,
+    pid: int | None = None,
 ) -> int:
     """Record a new task of this process (queued now; ``start`` when it starts at once)."""
     cur = con.execute(
-        "INSERT INTO tasks (kind, orgs, started_by, pid, queued, start, state)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO tasks (kind, orgs, started_by, pid, queued, start, state, params)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             kind,
             json.dumps(list(orgs), ensure_ascii=False),
             started_by,
-            os.getpid(),
+            os.getpid() if pid is None else pid,
             start or now_text(),
             start,
             state,
+            json.dumps(params or {}, ensure_ascii=False, default=str),
         ),
     )
     return int(cur.lastrowid or 0)
+
+
+def _record(row: sqlite3.Row) -> TaskRecord:
+    return TaskRecord(
+        id=row["id"],
+        kind=row["kind"],
+        orgs=json.loads(row["orgs"]),
+        started_by=row["started_by"],
+        pid=row["pid"],
+        queued=row["queued"],
+        start=row["start"],
+        end=row["end"],
+        state=row["state"],
+        details=json.loads(row["details"] or "{}"),
+        params=json.loads(row["params"] or "{}"),
+    )
 
 
 class TaskHandle:
@@ -67,8 +95,9 @@ class TaskHandle:
             )
 
     def progress(self, done: int, total: int, label: str) -> None:
-        """An ``on_progress`` callback that stores progress in the task details."""
-        self.update(done=done, total=total, label=label)
+        """An ``on_progress`` callback that stores progress in the task details
+        (``details["progress"] = {"done", "total", "label"}``)."""
+        self.update(progress={"done": done, "total": total, "label": label})
 
 
 class Tasks(WriteLock):
@@ -81,7 +110,7 @@ class Tasks(WriteLock):
                 (TASK_RUNNING, TASK_QUEUED),
             ).fetchall()
             for row in rows:
-                if pid_alive(int(row["pid"])):
+                if pid_alive(int(row["pid"])) or int(row["pid"]) == UNCLAIMED_PID:
                     continue
                 details = json.loads(row["details"] or "{}")
                 details["error"] = "任务所在进程已意外终止，任务未完成。"
@@ -96,8 +125,92 @@ class Tasks(WriteLock):
         with self._connect() as con:
             return _insert_task(con, kind, orgs, started_by, TASK_QUEUED, start=None)
 
-    @contextlib.contextmanager
+    def enqueue_task(
+        self,
+        kind: str,
+        orgs: Sequence[str],
+        started_by: str,
+        params: dict[str, Any] | None = None,
+    ) -> int:
+        """Record a task as Queued for the dispatcher (no process owns it until
+        :meth:`claim_task`); returns its id. Use :func:`cwdx.tasks.submit_task`, which checks
+        the kind and parameters first."""
+        if self.read_only:
+            raise self._read_only_error("提交任务")
+        with self._connect() as con:
+            return _insert_task(
+                con, kind, orgs, started_by, TASK_QUEUED, None, params, pid=UNCLAIMED_PID
+            )
+
+    def claim_task(self, task_id: int, pid: int | None = None) -> bool:
+        """Mark a Queued task Running under ``pid`` (default: this process); ``False`` when it
+        is no longer Queued (another dispatcher took it, or it was failed)."""
+        with self._connect() as con:
+            cur = con.execute(
+                "UPDATE tasks SET state = ?, start = ?, pid = ? WHERE id = ? AND state = ?",
+                (
+                    TASK_RUNNING,
+                    now_text(),
+                    os.getpid() if pid is None else pid,
+                    task_id,
+                    TASK_QUEUED,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def set_task_details(self, task_id: int, details: dict[str, Any]) -> None:
+        """Replace the details of a task (progress, counts, outputs)."""
+        with self._connect() as con:
+            con.execute(
+                "UPDATE tasks SET details = ? WHERE id = ?",
+                (json.dumps(details, ensure_ascii=False, default=str), task_id),
+            )
+
+    def finish_task(self, task_id: int, state: str, details: dict[str, Any]) -> None:
+        """End a task as Succeeded or Failed with its final details."""
+        self._finish_task(task_id, state, details)
+
+    @overload
+    def task(self, kind: int) -> TaskRecord: ...
+
+    @overload
     def task(
+        self,
+        kind: str,
+        orgs: Sequence[str] = (),
+        started_by: str = "",
+        task_id: int | None = None,
+        exclusive: bool = True,
+    ) -> contextlib.AbstractContextManager[TaskHandle]: ...
+
+    def task(
+        self,
+        kind: str | int,
+        orgs: Sequence[str] = (),
+        started_by: str = "",
+        task_id: int | None = None,
+        exclusive: bool = True,
+    ) -> TaskRecord | contextlib.AbstractContextManager[TaskHandle]:
+        """``ws.task(task_id)``: the :class:`TaskRecord` of that task (:class:`CwdxError` when
+        there is none). ``with ws.task(kind, orgs, started_by) as handle:`` runs a block as a
+        recorded task (see :meth:`running_task`)."""
+        if isinstance(kind, int):
+            return self.task_record(kind)
+        return self.running_task(kind, orgs, started_by, task_id, exclusive)
+
+    def task_record(self, task_id: int) -> TaskRecord:
+        """The record of one task; :class:`CwdxError` when there is none."""
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM tasks WHERE id = ?", (int(task_id),)).fetchone()
+        if row is None:
+            raise CwdxError(
+                f"没有编号为 {task_id} 的任务，请在后台任务日志中查看已有的任务。",
+                ErrorKind.NOT_FOUND,
+            )
+        return _record(row)
+
+    @contextlib.contextmanager
+    def running_task(
         self,
         kind: str,
         orgs: Sequence[str] = (),
@@ -152,25 +265,18 @@ class Tasks(WriteLock):
             )
         log.info("任务 %d 结束：%s", task_id, state)
 
-    def tasks(self, limit: int | None = None) -> list[TaskRecord]:
-        """Recorded tasks, newest first."""
-        query = "SELECT * FROM tasks ORDER BY id DESC"
+    def tasks(
+        self, limit: int | None = None, states: Sequence[str] | None = None
+    ) -> list[TaskRecord]:
+        """Recorded tasks, newest first (only those in ``states`` when given)."""
+        query = "SELECT * FROM tasks"
+        args: list[Any] = []
+        if states:
+            query += f" WHERE state IN ({', '.join('?' * len(states))})"
+            args.extend(states)
+        query += " ORDER BY id DESC"
         if limit:
             query += f" LIMIT {int(limit)}"
         with self._connect() as con:
-            rows = con.execute(query).fetchall()
-        return [
-            TaskRecord(
-                id=row["id"],
-                kind=row["kind"],
-                orgs=json.loads(row["orgs"]),
-                started_by=row["started_by"],
-                pid=row["pid"],
-                queued=row["queued"],
-                start=row["start"],
-                end=row["end"],
-                state=row["state"],
-                details=json.loads(row["details"] or "{}"),
-            )
-            for row in rows
-        ]
+            rows = con.execute(query, args).fetchall()
+        return [_record(row) for row in rows]
