@@ -272,7 +272,10 @@ def _add_tool_commands(sub: Any) -> None:
         help="监听地址（默认 127.0.0.1，只有本机能打开；平台版给其他电脑用时填本机的 IP 地址）",
     )
     p.add_argument(
-        "--workers", type=_positive, metavar="个数", help="平台版后台任务的工作进程数（默认每核一个）"
+        "--workers",
+        type=_positive,
+        metavar="个数",
+        help="平台版后台任务的工作进程数（默认每核一个）",
     )
     p.add_argument(
         "--scheduler",
