@@ -1,7 +1,7 @@
 """Voilà as the cwdx apps run it: the guard every edition's server shares.
 
 ``python -m cwdx.serve_voila NOTEBOOK [Voilà options]`` (what ``cwdx app`` starts) is Voilà with
-four additions, made in one place for the 机构版 and the 平台版 alike (the edition is the
+these additions, made in one place for the 机构版 and the 平台版 alike (the edition is the
 ``CwdxVoila.edition`` setting):
 
 * **Host check**: a request whose ``Host`` header names anything but the served address
@@ -19,6 +19,9 @@ four additions, made in one place for the 机构版 and the 平台版 alike (the
   (started, once the port accepts connections; page opened; page closed; Host or cap
   refusal). Everything else the server and its kernels print (Voilà's English log, kernel
   warnings, tracebacks) goes to :data:`SERVER_LOG_NAME` in the workspace's ``logs`` folder.
+* **Login (平台版)**: when the identity provider has a ``check_request`` method
+  (:class:`cwdx.login.CwdxIdentityProvider`), every request passes through it right after the
+  Host check: no session, no page, API, websocket or download.
 * **Closing a tab frees its kernel**: the page is served with the ``_xsrf`` cookie, which the
   page's shutdown beacon (sent on ``beforeunload``) must carry to be accepted.
 """
@@ -154,6 +157,14 @@ def host_allowed(host_header: str, allowed: Iterable[str]) -> bool:
         return False
 
 
+def served_host(ip: str) -> str:
+    """The host name of the address printed for ``Voila.ip`` (127.0.0.1 for loopback or all
+    interfaces; IPv6 in brackets)."""
+    if not ip or ip in ("0.0.0.0", "::") or ip in LOOPBACK_HOSTS:
+        return "127.0.0.1"
+    return f"[{ip}]" if ":" in ip else ip
+
+
 def error_page(title: str, message: str) -> str:
     """A self-contained Chinese error page (no scripts, no server details)."""
     return (
@@ -193,9 +204,19 @@ class GuardedHandler(web.RequestHandler):
         if not host_allowed(self.request.host, self.settings.get("cwdx_allowed_hosts", ())):
             tell(f"拒绝了一个不是从本机地址打开的请求（Host：{self.request.host[:80]}）。")
             raise HostRefused(self.request.host)  # tornado logs it: 403 GET /… (ip): 拒绝了…
+        # the 平台版's login (cwdx.login): every route but login and static assets needs a
+        # session (else the login page, or 403 with a Chinese reason), a kernel's routes the
+        # session owning it
+        check_request = getattr(self.settings.get("identity_provider"), "check_request", None)
+        if check_request is not None:
+            check_request(self)
+            if self._finished:  # redirected to the login page
+                return
         prepared = super().prepare()  # jupyter_server's is async: it sets the current user
         if prepared is not None:
             await prepared
+        if self._finished:
+            return
         if isinstance(self, VoilaHandler):
             # the page's shutdown beacon sends this cookie; without it the kernel of a closed
             # tab is refused shutdown ("'_xsrf' argument missing") and lives until culled
@@ -208,6 +229,8 @@ class GuardedHandler(web.RequestHandler):
             advice = too_many_pages_text(error.max_kernels)
         elif isinstance(error, HostRefused):
             advice = HOST_REFUSED_TEXT
+        elif getattr(error, "cwdx_advice", None):
+            advice = error.cwdx_advice
         self.clear_header("Server")
         if self._is_api():
             self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -227,7 +250,8 @@ class GuardedNotFoundHandler(GuardedHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        raise web.HTTPError(404)
+        if not self._finished:
+            raise web.HTTPError(404)
 
 
 _GUARDED: dict[type, type] = {}
@@ -319,6 +343,10 @@ class CwdxVoila(Voila):
     ).tag(config=True)
 
     def init_settings(self) -> dict:
+        if self.edition == "platform" and not hasattr(
+            self.identity_provider_class, "check_request"
+        ):
+            raise SystemExit("平台版必须启用登录（identity_provider_class），已拒绝启动。")
         settings = super().init_settings()
         tell_pages(self.kernel_manager)
         cap_kernels(self.kernel_manager, max(1, self.max_kernels))
@@ -333,7 +361,7 @@ class CwdxVoila(Voila):
 
     def _say_started(self) -> None:
         workspace = os.environ.get(WORKSPACE_ENV, "")
-        url = f"http://127.0.0.1:{self.port}/"
+        url = f"http://{served_host(self.ip)}:{self.port}/"
         for line in started_lines(self.edition, url, workspace, server_log_path(workspace)):
             if line:
                 print(line, flush=True)
