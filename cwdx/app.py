@@ -6,8 +6,12 @@ notebook's kernel through the ``CWDX_WORKSPACE`` environment variable; the Voil�
 (upload size, kernel culling, no file serving) are in the shipped ``voila.json``
 (see :mod:`cwdx.resources`).
 
+The platform app (平台版) is ``platform.ipynb`` served the same way, behind a login
+(:mod:`cwdx.login`), with the workspace's task dispatcher running beside it.
+
 ``make app`` writes the demo workbooks, imports the first demo institution into
-``demo-workspace/`` and serves the institution app on it.
+``demo-workspace/`` and serves the institution app on it; ``make platform`` sets up a demo
+province for the platform app (``tools/platform_demo.py``) and serves it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from cwdx import resources
 from cwdx.errors import CwdxError
@@ -29,6 +34,12 @@ WORKSPACE_ENV = "CWDX_WORKSPACE"
 NOTEBOOKS: dict[str, str] = {"institution": "institution.ipynb", "platform": "platform.ipynb"}
 
 EDITION_TITLES: dict[str, str] = {"institution": "机构版", "platform": "平台版"}
+
+#: The port each edition serves on unless told otherwise.
+DEFAULT_PORTS: dict[str, int] = {"institution": 8866, "platform": 8867}
+
+#: The 平台版's login (a jupyter_server IdentityProvider handed to Voilà).
+PLATFORM_IDENTITY_PROVIDER = "cwdx.login.CwdxIdentityProvider"
 
 
 def default_workspace() -> Path:
@@ -50,8 +61,6 @@ def notebook_path(edition: str) -> Path:
             f"未知的应用版本“{edition}”，请使用 institution（机构版）或 platform（平台版）。"
         )
     path = resources.notebook_path(NOTEBOOKS[edition])
-    if not path.is_file() and edition == "platform":
-        raise CwdxError("平台版尚未提供，目前可以使用机构版：cwdx app institution。")
     if not path.is_file():
         raise CwdxError(
             f"找不到{EDITION_TITLES[edition]}应用的页面文件 {path}，请确认 cwdx 安装完整后重试。"
@@ -59,8 +68,12 @@ def notebook_path(edition: str) -> Path:
     return path
 
 
-def voila_command(edition: str, port: int, max_kernels: int | None = None) -> list[str]:
-    """The command line that runs Voilà for ``edition`` on 127.0.0.1:``port``.
+def voila_command(
+    edition: str, port: int, max_kernels: int | None = None, host: str = "127.0.0.1"
+) -> list[str]:
+    """The command line that runs Voilà for ``edition`` on ``host``:``port``.
+
+    The 平台版 runs with its login (:data:`PLATFORM_IDENTITY_PROVIDER`).
 
     Voilà runs through :mod:`cwdx.serve_voila` (Host check, kernel cap, Chinese error pages,
     upload limit in the page) and reads the shipped ``voila.json`` (its folder is Voilà's only
@@ -73,13 +86,15 @@ def voila_command(edition: str, port: int, max_kernels: int | None = None) -> li
         str(notebook_path(edition)),
         "--no-browser",
         f"--port={int(port)}",
-        "--Voila.ip=127.0.0.1",
+        f"--Voila.ip={host}",
         "--Voila.port_retries=0",
         f"--Voila.config_file_paths={resources.voila_config_dir()}",
         f"--CwdxVoila.edition={edition}",
     ]
     if max_kernels is not None:
         command.append(f"--CwdxVoila.max_kernels={int(max_kernels)}")
+    if edition == "platform":
+        command.append(f"--Voila.identity_provider_class={PLATFORM_IDENTITY_PROVIDER}")
     return command
 
 
@@ -97,46 +112,97 @@ def app_environment(workspace: Path) -> dict[str, str]:
     return env
 
 
-def port_in_use(port: int) -> bool:
-    """Whether something already listens on 127.0.0.1:``port`` (probed as the server binds:
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on ``host``:``port`` (probed as the server binds:
     with ``SO_REUSEADDR``, so connections closing in TIME_WAIT do not count)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", int(port)))
+            probe.bind((host, int(port)))
         except OSError:
             return True
     return False
 
 
+def refuse_without_accounts(workspace: Path) -> None:
+    """Refuse to serve the 平台版 of ``workspace`` while no account may sign in (there is no
+    default account), naming the command that adds one."""
+    from cwdx.workspace import Workspace
+
+    with Workspace(workspace) as ws:
+        if ws.has_active_account():
+            return
+    raise CwdxError(
+        "平台版需要登录，但这个工作区还没有可以登录的用户，没有启动。请先添加用户："
+        f'cwdx -w "{workspace}" user add 用户名（按提示输入两次密码），再重新启动。'
+    )
+
+
+def start_task_dispatcher(workspace: Path, workers: int | None, scheduler: str | None) -> Any:
+    """Start (or find running) the task dispatcher of ``workspace``: the one seam between the
+    apps and :mod:`cwdx.tasks` (``start_dispatcher``). Returns its handle (``.stop()``), or
+    ``None`` when this installation has no task dispatcher."""
+    import importlib
+
+    try:
+        tasks = importlib.import_module("cwdx.tasks")
+    except ModuleNotFoundError:
+        return None
+    return tasks.start_dispatcher(workspace, workers=workers, scheduler=scheduler)
+
+
 def serve(
     edition: str = "institution",
     workspace: str | Path | None = None,
-    port: int = 8866,
+    port: int | None = None,
     max_kernels: int | None = None,
+    *,
+    host: str = "127.0.0.1",
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> int:
-    """Run the Voilà app of ``edition`` on http://127.0.0.1:``port``/ until Ctrl+C.
+    """Run the Voilà app of ``edition`` on http://``host``:``port``/ until Ctrl+C.
 
-    ``max_kernels`` caps the pages open at once (each runs a kernel); None keeps voila.json's
-    ``CwdxVoila.max_kernels`` (4 for the 机构版).
+    ``port`` defaults to :data:`DEFAULT_PORTS` (8866 机构版, 8867 平台版). ``max_kernels`` caps
+    the pages open at once (each runs a kernel); None keeps voila.json's
+    ``CwdxVoila.max_kernels`` (4).
 
     ``workspace`` defaults to :func:`default_workspace`; the workspace is opened (created when
     missing) before Voilà starts, so a folder that cannot be a workspace is refused with a
     :class:`CwdxError` instead of serving a broken page, and so is a port already in use.
+    The 平台版 is refused while the workspace has no account (:func:`refuse_without_accounts`);
+    it starts the task dispatcher (``workers``, ``scheduler``; :func:`start_task_dispatcher`)
+    and stops it when the server stops.
     The server prints the address once it accepts connections (not before: an early click
     would be refused), then blocks; returns Voilà's exit status (0 after Ctrl+C).
     """
     from cwdx.workspace import Workspace
 
     folder = Path(workspace).expanduser().resolve() if workspace else default_workspace()
-    command = voila_command(edition, port, max_kernels)
+    port = int(port or DEFAULT_PORTS.get(edition, 8866))
+    command = voila_command(edition, port, max_kernels, host)
     Workspace(folder).close()  # creates it, or says in Chinese why this folder cannot be one
-    if port_in_use(port):  # Voilà would only say so in English, after "已启动"
+    if edition == "platform":
+        refuse_without_accounts(folder)
+    if port_in_use(port, host):  # Voilà would only say so in English, after "已启动"
         raise CwdxError(
-            f"端口 {int(port)} 已被占用（可能已有一个 cwdx 应用在运行，可直接用浏览器打开 "
-            f"http://127.0.0.1:{int(port)}/）；如需再启动一个，请用 --port 指定其他端口，"
-            f"例如 --port {int(port) + 1}。"
+            f"端口 {port} 已被占用（可能已有一个 cwdx 应用在运行，可直接用浏览器打开 "
+            f"http://{host}:{port}/）；如需再启动一个，请用 --port 指定其他端口，"
+            f"例如 --port {port + 1}。"
         )
+    dispatcher = None
+    if edition == "platform":
+        dispatcher = start_task_dispatcher(folder, workers, scheduler)
+    try:
+        return _run_server(command, folder)
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+
+
+def _run_server(command: list[str], folder: Path) -> int:
+    """Run the server ``command`` until it ends, Ctrl+C or SIGTERM (then stop it)."""
     # the server itself prints the address once its port accepts connections, then one
     # Chinese line per page opened or closed; its English log goes to logs/app-server.log
     process = subprocess.Popen(command, env=app_environment(folder))

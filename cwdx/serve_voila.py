@@ -154,6 +154,14 @@ def host_allowed(host_header: str, allowed: Iterable[str]) -> bool:
         return False
 
 
+def served_host(ip: str) -> str:
+    """The host name of the address printed for ``Voila.ip`` (127.0.0.1 for loopback or all
+    interfaces; IPv6 in brackets)."""
+    if not ip or ip in ("0.0.0.0", "::") or ip in LOOPBACK_HOSTS:
+        return "127.0.0.1"
+    return f"[{ip}]" if ":" in ip else ip
+
+
 def error_page(title: str, message: str) -> str:
     """A self-contained Chinese error page (no scripts, no server details)."""
     return (
@@ -196,6 +204,13 @@ class GuardedHandler(web.RequestHandler):
         prepared = super().prepare()  # jupyter_server's is async: it sets the current user
         if prepared is not None:
             await prepared
+        # the 平台版's login (cwdx.login): every route but login and static assets
+        # needs a session, a kernel's routes the session owning it
+        check_request = getattr(self.settings.get("identity_provider"), "check_request", None)
+        if check_request is not None and not self._finished:
+            check_request(self)
+        if self._finished:  # redirected to the login page
+            return
         if isinstance(self, VoilaHandler):
             # the page's shutdown beacon sends this cookie; without it the kernel of a closed
             # tab is refused shutdown ("'_xsrf' argument missing") and lives until culled
@@ -208,6 +223,8 @@ class GuardedHandler(web.RequestHandler):
             advice = too_many_pages_text(error.max_kernels)
         elif isinstance(error, HostRefused):
             advice = HOST_REFUSED_TEXT
+        elif getattr(error, "cwdx_advice", None):
+            advice = error.cwdx_advice
         self.clear_header("Server")
         if self._is_api():
             self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -227,7 +244,8 @@ class GuardedNotFoundHandler(GuardedHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
-        raise web.HTTPError(404)
+        if not self._finished:
+            raise web.HTTPError(404)
 
 
 _GUARDED: dict[type, type] = {}
@@ -319,6 +337,10 @@ class CwdxVoila(Voila):
     ).tag(config=True)
 
     def init_settings(self) -> dict:
+        if self.edition == "platform" and not hasattr(
+            self.identity_provider_class, "check_request"
+        ):
+            raise SystemExit("平台版必须启用登录（identity_provider_class），已拒绝启动。")
         settings = super().init_settings()
         tell_pages(self.kernel_manager)
         cap_kernels(self.kernel_manager, max(1, self.max_kernels))
@@ -333,7 +355,7 @@ class CwdxVoila(Voila):
 
     def _say_started(self) -> None:
         workspace = os.environ.get(WORKSPACE_ENV, "")
-        url = f"http://127.0.0.1:{self.port}/"
+        url = f"http://{served_host(self.ip)}:{self.port}/"
         for line in started_lines(self.edition, url, workspace, server_log_path(workspace)):
             if line:
                 print(line, flush=True)

@@ -445,10 +445,17 @@ def test_os_errors_are_named_in_chinese() -> None:
     assert os_error_text(OSError("no errno")) == "系统错误"
 
 
-def test_platform_app_says_it_is_not_provided(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "app", "platform", "--port", "8899")
+def test_platform_app_refuses_to_start_without_an_account(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """No default account: the 平台版 says which command adds one, and serves nothing."""
+    ws = tmp_path / "平台"
+    code, out, err = run(capsys, "-w", str(ws), "app", "platform", "--port", "8899")
     assert (code, out) == (2, "")
-    assert err == "平台版尚未提供，目前可以使用机构版：cwdx app institution。\n"
+    assert err == (
+        "平台版需要登录，但这个工作区还没有可以登录的用户，没有启动。请先添加用户："
+        f'cwdx -w "{ws.resolve()}" user add 用户名（按提示输入两次密码），再重新启动。\n'
+    )
 
 
 def test_a_file_with_rows_of_a_frozen_institution_names_the_unfreeze_command(

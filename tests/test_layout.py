@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "cwdx.feedback": 5, "cwdx.results": 5, "cwdx.summary": 5, "cwdx.templates": 5,
     "cwdx.sheet_values": 5,
     "cwdx.run": 6, "cwdx.reports": 6, "cwdx.demo": 6, "cwdx.tasks": 6,
-    "cwdx.app": 7, "cwdx.serve_voila": 7, "cwdx.cli": 7,
+    "cwdx.app": 7, "cwdx.serve_voila": 7, "cwdx.cli": 7, "cwdx.login": 7,
     "cwdx_widgets": 8,
 }  # fmt: skip
 

@@ -48,7 +48,7 @@ def test_v3_workspace_opens_and_is_upgraded(tmp_path: Path) -> None:
     _v3_workspace(tmp_path / "ws")
     ws = Workspace(tmp_path / "ws")
     con = sqlite3.connect(ws.db_path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 5
     columns = [row[1] for row in con.execute("PRAGMA table_info(tasks)")]
     con.close()
     assert columns[-1] == "params"

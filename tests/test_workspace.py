@@ -547,7 +547,7 @@ def test_a_version_2_workspace_gains_the_check_totals_from_its_counts(ws: Worksp
         counts,
     )
     con = sqlite3.connect(ws.path / "cwdx.sqlite")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 4  # upgraded to the current version
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 5  # upgraded to the current version
     con.close()
 
 

@@ -69,6 +69,12 @@ def _open(args: argparse.Namespace, create: bool = False) -> Workspace:
     return ws
 
 
+def open_workspace(args: argparse.Namespace, create: bool = False) -> Workspace:
+    """The workspace ``-w`` (or ``CWDX_WORKSPACE``) names, for the other command modules;
+    ``create`` makes a missing one."""
+    return _open(args, create)
+
+
 @contextlib.contextmanager
 def _working(args: argparse.Namespace, label: str) -> Iterator[None]:
     """A ticking one-step progress bar around a call that reports no progress itself."""
@@ -405,11 +411,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    """``cwdx app institution|platform [--port N]``."""
+    """``cwdx app institution|platform [--port N] [--host H] [--workers N] [--scheduler A]``."""
     from cwdx.app import serve
 
     workspace = args.workspace or os.environ.get("CWDX_WORKSPACE")
-    code = int(serve(args.edition, workspace, args.port, args.max_kernels) or 0)
+    options = {"host": args.host, "workers": args.workers, "scheduler": args.scheduler}
+    code = int(serve(args.edition, workspace, args.port, args.max_kernels, **options) or 0)
     if code != EXIT_OK:  # the server's own status would not be one of ours
         log.error("网页服务异常退出，退出码 %d", code)
         say_error("网页服务意外停止，请重新启动应用；如仍不能启动，请把日志文件发给技术支持。")

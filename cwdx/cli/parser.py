@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cwdx import __version__
-from cwdx.cli import commands
+from cwdx.cli import commands, users
 from cwdx.errors import EXIT_USAGE
 
 _ARGPARSE_ZH = {
@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_workspace_commands(sub)
     _add_tool_commands(sub)
+    users.add_user_commands(sub)
     return parser
 
 
@@ -251,7 +252,9 @@ def _add_tool_commands(sub: Any) -> None:
     p.set_defaults(handler=commands.cmd_report)
 
     p = sub.add_parser(
-        "app", help="启动浏览器应用（机构版；平台版尚未提供）", description="启动 Voilà 应用。"
+        "app",
+        help="启动浏览器应用（机构版或平台版）",
+        description="启动 Voilà 应用。平台版需要先添加登录用户：cwdx -w 工作区 user add 用户名。",
     )
     p.add_argument(
         "edition",
@@ -259,7 +262,23 @@ def _add_tool_commands(sub: Any) -> None:
         metavar="institution|platform",
         help="institution（机构版）或 platform（平台版）",
     )
-    p.add_argument("--port", type=_positive, default=8866, metavar="端口", help="端口（默认 8866）")
+    p.add_argument(
+        "--port", type=_positive, metavar="端口", help="端口（默认：机构版 8866，平台版 8867）"
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="地址",
+        help="监听地址（默认 127.0.0.1，只有本机能打开；平台版给其他电脑用时填本机的 IP 地址）",
+    )
+    p.add_argument(
+        "--workers", type=_positive, metavar="个数", help="后台任务的工作进程数（默认每核一个）"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="地址",
+        help="使用已有的 Dask 集群，例如 tcp://10.0.0.5:8786（默认在本机启动）",
+    )
     p.add_argument(
         "--max-kernels",
         type=_positive,

@@ -26,7 +26,7 @@ read and exported; its writes are refused in Chinese.
 
 Modules: :mod:`.db` (schema, upgrades, transactions), :mod:`.lock` (write lock, clean-up),
 :mod:`.files` (atomic files), :mod:`.records`, :mod:`.imports`, :mod:`.stages` (stages,
-refusals, checks and results), :mod:`.tasks`, and :mod:`.core` (the :class:`Workspace`
+refusals, checks and results), :mod:`.tasks`, :mod:`.accounts` (users of the 平台版), and :mod:`.core` (the :class:`Workspace`
 facade). The workspace does not know the rules: a check's error and warning totals are
 given to :meth:`Workspace.save_check` and stored.
 """
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from cwdx.hashing import file_sha256
 from cwdx.reference import UNKNOWN_ORG
+from cwdx.workspace.accounts import AccountRecord
 from cwdx.workspace.core import Workspace
 from cwdx.workspace.db import DB_NAME
 from cwdx.workspace.files import org_dirname
@@ -88,6 +89,7 @@ __all__ = [
     "UNFREEZE_CHECK",
     "UNFREEZE_COMPUTE",
     "UNKNOWN_ORG",
+    "AccountRecord",
     "Action",
     "CheckRecord",
     "DeleteOutcome",

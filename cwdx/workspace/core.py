@@ -1,6 +1,6 @@
 """The :class:`Workspace` facade: opening (or creating) a workspace folder; the operations
-come from :mod:`~cwdx.workspace.imports`, :mod:`~cwdx.workspace.stages` and
-:mod:`~cwdx.workspace.tasks`."""
+come from :mod:`~cwdx.workspace.imports`, :mod:`~cwdx.workspace.stages`,
+:mod:`~cwdx.workspace.tasks` and :mod:`~cwdx.workspace.accounts`."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from pathlib import Path
 
 from cwdx.errors import CwdxError, ErrorKind, os_error_kind, os_error_text
 from cwdx.log import attach_log_file, default_log_path
+from cwdx.workspace.accounts import Accounts
 from cwdx.workspace.db import DB_NAME
 from cwdx.workspace.imports import Imports
 from cwdx.workspace.stages import Stages
 from cwdx.workspace.tasks import Tasks
 
 
-class Workspace(Imports, Stages, Tasks):
+class Workspace(Imports, Stages, Tasks, Accounts):
     """One cwdx workspace folder (see the module docstring for its layout).
 
     ``Workspace(path)`` opens the folder, creating it when ``create`` is true. Opening removes

@@ -19,8 +19,9 @@ log = get_logger("workspace")
 DB_NAME = "cwdx.sqlite"
 #: 1: the first schema; 2: ``pending`` (files of unfinished operations); 3: the error and
 #: warning totals of a check (``checks.errors``/``checks.warnings``); 4: the parameters of a
-#: task (``tasks.params``), for tasks queued for the dispatcher (:mod:`cwdx.tasks`).
-_SCHEMA_VERSION = 4
+#: task (``tasks.params``), for tasks queued for the dispatcher (:mod:`cwdx.tasks`);
+#: 5: ``accounts`` (the 平台版's users, :mod:`cwdx.workspace.accounts`).
+_SCHEMA_VERSION = 5
 #: Where stored files live; ``pending`` paths outside them are never removed.
 DATA_DIRS = ("data", "checks", "results")
 
@@ -87,6 +88,13 @@ CREATE TABLE IF NOT EXISTS tasks (
     params TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state);
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    changed TEXT NOT NULL
+);
 """
 
 
