@@ -197,6 +197,7 @@ class TaskWatcher:
         #: called after every poll (the page refreshes the 监控 panel while it is shown)
         self.on_tick: Callable[[], None] | None = None
         self._seen: dict[int, str] = {}
+        self._first = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.widget = v.Html(tag="div", class_="cwdx-task-progress", children=[])
@@ -230,14 +231,10 @@ class TaskWatcher:
                 )
             )
         self.widget.children = chips
-        changed = {t.id: t.state for t in tasks} != self._seen
-        ended = (
-            [t for t in tasks if t.finished and self._seen.get(t.id) in ("Queued", "Running")]
-            if self._seen
-            else []
-        )
-        first = not self._seen
-        self._seen = {t.id: t.state for t in tasks}
+        states = {t.id: t.state for t in tasks}
+        ended = [t for t in tasks if t.finished and self._seen.get(t.id) in ("Queued", "Running")]
+        changed, first = states != self._seen, self._first
+        self._seen, self._first = states, False
         if changed and not first:
             self.on_change(tasks)
         for task in ended:
