@@ -201,15 +201,18 @@ class GuardedHandler(web.RequestHandler):
         if not host_allowed(self.request.host, self.settings.get("cwdx_allowed_hosts", ())):
             tell(f"拒绝了一个不是从本机地址打开的请求（Host：{self.request.host[:80]}）。")
             raise HostRefused(self.request.host)  # tornado logs it: 403 GET /… (ip): 拒绝了…
+        # the 平台版's login (cwdx.login): every route but login and static assets needs a
+        # session (else the login page, or 403 with a Chinese reason), a kernel's routes the
+        # session owning it
+        check_request = getattr(self.settings.get("identity_provider"), "check_request", None)
+        if check_request is not None:
+            check_request(self)
+            if self._finished:  # redirected to the login page
+                return
         prepared = super().prepare()  # jupyter_server's is async: it sets the current user
         if prepared is not None:
             await prepared
-        # the 平台版's login (cwdx.login): every route but login and static assets
-        # needs a session, a kernel's routes the session owning it
-        check_request = getattr(self.settings.get("identity_provider"), "check_request", None)
-        if check_request is not None and not self._finished:
-            check_request(self)
-        if self._finished:  # redirected to the login page
+        if self._finished:
             return
         if isinstance(self, VoilaHandler):
             # the page's shutdown beacon sends this cookie; without it the kernel of a closed

@@ -179,7 +179,7 @@ class CwdxIdentityProvider(IdentityProvider):
             cached: Session | None = handler._cwdx_session
             return cached
         session = None
-        raw = handler.get_signed_cookie(self.cookie_name, max_age_days=2)
+        raw = handler.get_signed_cookie(self.cookie_name)
         if raw:
             session = self.sessions.get(raw.decode("ascii", "replace"))
         if session is not None:

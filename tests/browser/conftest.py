@@ -71,9 +71,9 @@ START_TIMEOUT = 90
 
 
 def _launch(
-    folder: Path, env: dict[str, str], cwd: Path, options: list[str]
+    folder: Path, env: dict[str, str], cwd: Path, options: list[str], edition: str = "institution"
 ) -> tuple[RunningApp | None, str]:
-    """Start ``cwdx app institution [options]`` on a free port; ``(app, "")`` once Voilà
+    """Start ``cwdx app EDITION [options]`` on a free port; ``(app, "")`` once Voilà
     serves, or ``(None, log)`` when the port was taken meanwhile (free_port() only proves it
     was free)."""
     port = free_port()
@@ -85,7 +85,7 @@ def _launch(
                 "-m",
                 "cwdx.cli",
                 "app",
-                "institution",
+                edition,
                 "--workspace",
                 str(folder),
                 "--port",
@@ -115,7 +115,10 @@ def _launch(
 
 
 def _start_app(
-    root: Path, workspace: Path | None = None, max_kernels: int | None = None
+    root: Path,
+    workspace: Path | None = None,
+    max_kernels: int | None = None,
+    edition: str = "institution",
 ) -> RunningApp:
     """Start the app with every Jupyter folder under ``root`` (retried on a taken port)."""
     jupyter = root / "jupyter"
@@ -130,7 +133,7 @@ def _start_app(
     options = ["--max-kernels", str(max_kernels)] if max_kernels else []
     log = ""
     for _attempt in range(3):
-        app, log = _launch(workspace or root / "workspace", env, root, options)
+        app, log = _launch(workspace or root / "workspace", env, root, options, edition)
         if app is not None:
             return app
     raise AssertionError("三次都没有找到可用端口：\n" + log)
@@ -150,6 +153,23 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., RunningApp]]:
     yield _start
     for process in started:
         _stop(process)
+
+
+#: The account every platform app of the tests has (``platform_app``).
+PLATFORM_USER, PLATFORM_PASSWORD = "张三", "correct-horse-1"
+
+
+@pytest.fixture(scope="module")
+def platform_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """The 平台版 (``cwdx app platform``) on a workspace with the account
+    :data:`PLATFORM_USER`, shared by a module's tests."""
+    from cwdx.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("platform")
+    Workspace(root / "workspace").add_account(PLATFORM_USER, PLATFORM_PASSWORD)
+    app = _start_app(root, edition="platform")
+    yield app
+    _stop(app.process)
 
 
 @pytest.fixture(scope="module")
