@@ -16,6 +16,7 @@ import pytest
 from ws_helper import case_row, staff_row, write_book
 
 from cwdx.check import check_workspace
+from cwdx.errors import CwdxError
 from cwdx.workspace import STAGE_FAILED, STAGE_PASSED, STAGE_UPLOADED, Workspace
 from cwdx_widgets.platform import PlatformApp, current_user
 from cwdx_widgets.platform.monitor import monitor_html
@@ -184,22 +185,21 @@ def test_compute_of_mixed_ticks_names_what_was_left_out(app: PlatformApp, ws: Wo
     app.table.tick_all()
     click(app.buttons["提交计算任务"])
     assert ws.tasks()[0].orgs == ["H001"]
-    assert app.snackbar_text.children == [
-        f"已提交任务 {ws.tasks()[0].id}：计算 1 个机构（另有 2 个机构不能计算，未提交）。进度见右上角。"
-    ]
+    assert (
+        app.snackbar.text
+        == f"已提交任务 {ws.tasks()[0].id}：计算 1 个机构（另有 2 个机构不能计算，未提交）。进度见右上角。"
+    )
     app.table.tick(["H001"], on=False)
     click(app.buttons["提交计算任务"])
     assert len(ws.tasks()) == 1
-    assert app.snackbar.color == "error"
-    assert app.snackbar_text.children[0].startswith(
-        "勾选的 2 个机构都不能计算（例如 H002：数据检测有错误"
-    )
+    assert app.snackbar.kind == "error"
+    assert app.snackbar.text.startswith("勾选的 2 个机构都不能计算（例如 H002：数据检测有错误")
 
 
 def test_nothing_ticked_is_refused_in_chinese(app: PlatformApp, ws: Workspace) -> None:
     click(app.buttons["提交检测任务"])
-    assert app.snackbar_text.children == ["请先在机构列表中勾选要检测的机构。"]
-    assert app.snackbar.color == "error" and app.snackbar.v_model is True
+    assert app.snackbar.text == "请先在机构列表中勾选要检测的机构。"
+    assert app.snackbar.kind == "error" and app.snackbar.widget.v_model is True
     assert ws.tasks() == []
 
 
@@ -211,14 +211,15 @@ def test_check_result_dialog_lists_errors_red_and_warnings_yellow(
     task_id = ws.tasks()[0].id
     assert app.watcher.mine == {task_id}
     app.watcher.poll()
-    assert "数据检测：排队中" in str(app.watcher.widget.children[0].children[0].children)
+    [bar] = app.watcher.widget.children
+    assert bar.children[1].children == [f"任务 {task_id} 数据检测：排队中"]
     orgs = {
         "H001": {"passed": True, "errors": 0, "warnings": 1, "failed_rules": []},
         "H002": {"passed": False, "errors": 1, "warnings": 0, "failed_rules": ["W05"]},
     }
     finish(ws, task_id, "Succeeded", {"orgs": orgs})
     app.watcher.poll()
-    assert app.result.v_model is True
+    assert app.result.is_open
     assert app.result_title.children == [f"任务 {task_id} 完成"]
     body = app.result_body.value
     assert (
@@ -268,7 +269,7 @@ def test_downloads_are_tasks_and_links_go_through_the_login(
 
 def test_row_click_offers_the_institutions_own_download(app: PlatformApp, ws: Workspace) -> None:
     app.table.view.vue_row_click("H002")
-    assert app.result.v_model is True
+    assert app.result.is_open
     body = plain(app.result_body.value)
     assert "阶段：已检测-未通过（已冻结）" in body and "不能计算：数据检测有错误" in body
     [button] = app.result_actions.children
@@ -280,27 +281,26 @@ def test_row_click_offers_the_institutions_own_download(app: PlatformApp, ws: Wo
 def test_dangerous_actions_need_the_word_confirm(app: PlatformApp, ws: Workspace) -> None:
     ops = app.operations
     click(ops.buttons["强制清空所有上传数据（危险）"])
-    assert ops.confirm.dialog.v_model is True
+    assert ops.confirm.is_open
     assert ops.confirm.title.children == ["强制清空所有上传数据（危险）"]
-    ops.confirm.word.v_model = "确定"
+    ops.confirm.field.v_model = "确定"
     assert ops.confirm.ok.disabled is True
-    ops.confirm.confirm()  # a forced click with the wrong word
+    assert ops.confirm.confirm() is False  # a forced click with the wrong word
     assert ws.tasks() == []
-    assert app.snackbar_text.children == [
-        "未执行“强制清空所有上传数据（危险）”：请在输入框中输入“确认”两个字后再点执行。"
-    ]
+    with pytest.raises(CwdxError, match="请在输入框中输入“确认”两个字后再点执行"):
+        app.actions.global_action("强制清空所有上传数据（危险）", "确定")
     click(ops.buttons["清空所有人员数据（危险）"])
-    ops.confirm.word.v_model = "确认"
+    ops.confirm.field.v_model = "确认"
     assert ops.confirm.ok.disabled is False
     click(ops.confirm.ok)
-    assert ops.confirm.dialog.v_model is False
+    assert not ops.confirm.is_open
     [task] = ws.tasks()
     assert (task.kind, task.params, task.started_by) == ("clear", {"what": "staff"}, "张三")
     click(ops.buttons["解冻所有数据"])
     click(ops.confirm.cancel)
     assert len(ws.tasks()) == 1
     click(ops.buttons["解冻所有数据"])
-    ops.confirm.word.v_model = " 确认 "
+    ops.confirm.field.v_model = " 确认 "
     click(ops.confirm.ok)
     task = ws.tasks()[0]
     assert (task.kind, task.orgs, task.params) == ("unfreeze", [], {"stage": "check"})
@@ -312,11 +312,11 @@ def test_dangerous_actions_need_the_word_confirm(app: PlatformApp, ws: Workspace
 def test_single_institution_operations(app: PlatformApp, ws: Workspace) -> None:
     ops = app.operations
     click(ops.buttons["删除病案首页数据"])  # nothing ticked
-    assert app.snackbar_text.children == ["请先在机构列表中勾选要删除数据的机构。"]
+    assert app.snackbar.text == "请先在机构列表中勾选要删除数据的机构。"
     app.table.tick(["H003"])
     click(ops.buttons["删除病案首页数据"])
     assert "H003" in ops.confirm.text.children[0]
-    ops.confirm.word.v_model = "确认"
+    ops.confirm.field.v_model = "确认"
     click(ops.confirm.ok)
     task = ws.tasks()[0]
     assert (task.kind, task.orgs, task.params["what"]) == ("delete", ["H003"], "cases")
@@ -336,7 +336,7 @@ def test_upload_then_submit_parsing(app: PlatformApp, ws: Workspace, tmp_path: P
     panel.add_file("病案二.xlsx", book.read_bytes())
     assert "已上传 2 个文件" in panel.listing.value and "甲.xlsx" in panel.listing.value
     panel.add_file("旧格式.xls", b"x")
-    assert app.snackbar_text.children[0].startswith("文件“旧格式.xls”不是 .xlsx 文件")
+    assert app.snackbar.text.startswith("文件“旧格式.xls”不是 .xlsx 文件")
     click(panel.submit)
     task = ws.tasks()[0]
     assert (task.kind, task.params["table"], task.params["inbox"]) == ("import", "cases", False)
@@ -349,7 +349,7 @@ def test_upload_then_submit_parsing(app: PlatformApp, ws: Workspace, tmp_path: P
 
 def test_inbox_import(app: PlatformApp, ws: Workspace, tmp_path: Path) -> None:
     click(app.inbox.button)
-    assert app.snackbar_text.children[0].startswith("inbox 文件夹中没有 .xlsx 文件")
+    assert app.snackbar.text.startswith("inbox 文件夹中没有 .xlsx 文件")
     write_book(ws.path / "inbox" / "b.xlsx", "staff", [staff_row("H001", "丁")])
     write_book(ws.path / "inbox" / "a.xlsx", "cases", [case_row("H001", "BA9")])
     app.inbox.refresh()
@@ -402,8 +402,9 @@ def test_progress_survives_a_reload(ws: Workspace, monkeypatch: pytest.MonkeyPat
     ws.set_task_details(task_id, {"progress": {"done": 1, "total": 2, "label": "H001"}})
     page = PlatformApp(ws.path)  # a new page (reload) reads the task table
     [running] = page.watcher.widget.children
-    assert running.children[0].children == [f"任务 {task_id} 数据检测：运行中 1/2（H001）"]
-    assert running.children[1].v_model == 50
+    bar, label = running.children
+    assert label.children == [f"任务 {task_id} 数据检测：运行中（H001） 1/2"]
+    assert (bar.model_value, bar.max) == (1, 2)
 
 
 def test_watcher_thread_updates_the_widgets(app: PlatformApp, ws: Workspace, monkeypatch) -> None:

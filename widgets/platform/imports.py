@@ -13,8 +13,8 @@ import ipyvuetify as v
 import ipywidgets as widgets
 
 from cwdx.templates import TEMPLATE_FILE_NAMES, write_template
-from cwdx_widgets.common import Alert, Download, Downloader
 from cwdx_widgets.platform.actions import Actions, Submitted
+from cwdx_widgets.vue import Download, Downloader, Message
 
 #: The two import panels: table -> title as the seed system names it.
 IMPORT_TITLES = {"cases": "导入病案首页数据", "staff": "导入人员表信息"}
@@ -44,7 +44,7 @@ class ImportPanel:
         self.failed = failed
         self.files: list[Path] = []
         self._folder: Path | None = None
-        self.alert = Alert(f"cwdx-{table}-template-alert")
+        self.alert = Message(f"cwdx-{table}-template-alert")
         self.template = Downloader(
             TEMPLATE_LABELS[table],
             lambda _p: _template(table),

@@ -9,70 +9,12 @@ from collections.abc import Callable
 import ipyvuetify as v
 
 from cwdx_widgets.platform.actions import (
-    CONFIRM_WORD,
     DELETE_ACTIONS,
     GLOBAL_ACTIONS,
     Actions,
     Submitted,
 )
-
-
-class ConfirmDialog:
-    """A dialog that runs its action only after the operator typed 确认."""
-
-    def __init__(self) -> None:
-        self.title = v.CardTitle(children=[""])
-        self.text = v.CardText(children=[""])
-        self.word = v.TextField(
-            label=f"请输入“{CONFIRM_WORD}”", v_model="", class_="cwdx-confirm-word", autofocus=True
-        )
-        self.ok = v.Btn(color="error", class_="cwdx-confirm-ok", children=["执行"], disabled=True)
-        self.cancel = v.Btn(variant="text", class_="cwdx-confirm-cancel", children=["取消"])
-        self.dialog = v.Dialog(
-            v_model=False,
-            max_width=560,
-            persistent=True,
-            class_="cwdx-confirm",
-            children=[
-                v.Card(
-                    class_="cwdx-confirm-card",
-                    children=[
-                        self.title,
-                        self.text,
-                        v.CardText(children=[self.word]),
-                        v.CardActions(children=[v.Spacer(), self.cancel, self.ok]),
-                    ],
-                )
-            ],
-        )
-        self._action: Callable[[str], None] | None = None
-        self.word.observe(lambda _c: self._typed(), "v_model")
-        self.ok.on_event("click", lambda *_a: self.confirm())
-        self.cancel.on_event("click", lambda *_a: self.close())
-
-    def _typed(self) -> None:
-        self.ok.disabled = (self.word.v_model or "").strip() != CONFIRM_WORD
-
-    def ask(self, title: str, text: str, action: Callable[[str], None]) -> None:
-        """Open the dialog; ``action(typed word)`` runs on 执行."""
-        self.title.children = [title]
-        self.text.children = [text + f" 此操作不可撤销。确认执行请在下面输入“{CONFIRM_WORD}”。"]
-        self.word.v_model = ""
-        self._action = action
-        self.dialog.v_model = True
-
-    def confirm(self) -> None:
-        """执行: run the action with the typed word (the action refuses anything but 确认)."""
-        action, self._action = self._action, None
-        typed = self.word.v_model or ""
-        self.close()
-        if action is not None:
-            action(typed)
-
-    def close(self) -> None:
-        """Close without doing anything."""
-        self.dialog.v_model = False
-        self.word.v_model = ""
+from cwdx_widgets.vue import CONFIRM_WORD, ConfirmDialog
 
 
 class OperationsPanel:
@@ -89,7 +31,9 @@ class OperationsPanel:
         self.ticked = ticked
         self.submitted = submitted
         self.failed = failed
-        self.confirm = ConfirmDialog()
+        #: the action waiting for 确认 (called with the word the dialog checked)
+        self.pending: Callable[[str], None] | None = None
+        self.confirm = ConfirmDialog("确认操作", "cwdx-confirm", self._confirmed, ok_label="执行")
         self.buttons: dict[str, v.Btn] = {}
         single = []
         for label, what in DELETE_ACTIONS.items():
@@ -143,7 +87,7 @@ class OperationsPanel:
                         v.Html(tag="div", children=dangerous),
                     ],
                 ),
-                self.confirm.dialog,
+                self.confirm.widget,
             ],
         )
 
@@ -151,6 +95,17 @@ class OperationsPanel:
         btn = v.Btn(color=color, variant="outlined", class_=f"ma-1 {css}", children=[label])
         self.buttons[label] = btn
         return btn
+
+    def _ask(self, title: str, text: str, action: Callable[[str], None]) -> None:
+        self.pending = action
+        self.confirm.ask(
+            f"{text} 此操作不可撤销。确认执行请在下面输入“{CONFIRM_WORD}”。", title=title
+        )
+
+    def _confirmed(self) -> None:
+        action, self.pending = self.pending, None
+        if action is not None:
+            action(CONFIRM_WORD)
 
     def _run(self, submit: Callable[[], Submitted]) -> None:
         try:
@@ -167,7 +122,7 @@ class OperationsPanel:
             self._run(lambda: self.actions.delete(orgs, what, ""))  # says: tick first
             return
         shown = "、".join(orgs[:5]) + (f" 等 {len(orgs)} 个机构" if len(orgs) > 5 else "")
-        self.confirm.ask(
+        self._ask(
             label,
             f"将{label.removeprefix('删除')}从 {shown} 中删除。",
             lambda typed: self._run(lambda: self.actions.delete(orgs, what, typed)),
@@ -181,7 +136,7 @@ class OperationsPanel:
     def ask_global(self, label: str) -> None:
         """A 全局数据操作: ask for 确认, then submit it."""
         _kind, _params, what = GLOBAL_ACTIONS[label]
-        self.confirm.ask(
+        self._ask(
             label,
             f"{what}。",
             lambda typed: self._run(lambda: self.actions.global_action(label, typed)),

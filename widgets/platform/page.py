@@ -23,13 +23,22 @@ from IPython.display import display
 from cwdx.errors import CwdxError
 from cwdx.workspace import Workspace
 from cwdx.workspace.records import TaskRecord
-from cwdx_widgets.common import Alert, Download, Downloader, report_exception
 from cwdx_widgets.platform.actions import EXPORTS, Actions, Submitted
 from cwdx_widgets.platform.imports import IMPORT_TITLES, ImportPanel, InboxPanel
 from cwdx_widgets.platform.monitor import MonitorPanel
 from cwdx_widgets.platform.operations import OperationsPanel
 from cwdx_widgets.platform.table import InstitutionTable
 from cwdx_widgets.platform.tasks import Downloads, TaskLog, TaskWatcher, details_html
+from cwdx_widgets.vue import (
+    AppBar,
+    Download,
+    Downloader,
+    Message,
+    Panel,
+    Snackbar,
+    page,
+    report_exception,
+)
 
 log = logging.getLogger("cwdx.app")
 
@@ -65,6 +74,13 @@ def _log_zip(ws: Workspace) -> Download:
     return Download("调试日志.zip", buffer.getvalue(), "application/zip")
 
 
+def _about() -> Any:
+    """关于: product, 口径 and reference list versions (the 机构版's text)."""
+    from cwdx_widgets.section_about import AboutSection
+
+    return widgets.HTML(AboutSection.render())
+
+
 class PlatformApp:
     """The whole 平台版 page on one workspace, acting in the name of ``user``."""
 
@@ -74,37 +90,18 @@ class PlatformApp:
         self.user = user or found
         self.base_url = os.environ.get("VOILA_BASE_URL", "/")
         self.actions = Actions(self.ws, self.user)
-        self.alert = Alert("cwdx-page-alert")
-        self.snackbar_text = v.Html(tag="span", class_="cwdx-snackbar-text", children=[""])
-        self.snackbar = v.Snackbar(
-            v_model=False,
-            timeout=8000,
-            location="top",
-            class_="cwdx-snackbar",
-            children=[self.snackbar_text],
-        )
+        self.alert = Message("cwdx-page-alert", closable=True)
+        self.snackbar = Snackbar("cwdx-snackbar", timeout=8000)
+        self.result_title = v.Html(tag="h3", class_="cwdx-result-title mb-2", children=[""])
         self.result_body = widgets.HTML("")
         self.result_body.add_class("cwdx-result-body")
-        self.result_title = v.CardTitle(children=[""])
-        close = v.Btn(variant="text", class_="cwdx-result-close", children=["关闭"])
-        self.result_actions = v.Html(tag="span", children=[])
-        self.result = v.Dialog(
-            v_model=False,
-            max_width=900,
-            scrollable=True,
-            class_="cwdx-result-dialog",
-            children=[
-                v.Card(
-                    class_="cwdx-result-card",
-                    children=[
-                        self.result_title,
-                        v.CardText(children=[self.result_body]),
-                        v.CardActions(children=[self.result_actions, v.Spacer(), close]),
-                    ],
-                )
-            ],
+        self.result_actions = v.Html(tag="div", class_="cwdx-result-actions mt-2", children=[])
+        self.result = Panel(
+            "任务与机构详情",
+            [self.result_title, self.result_body, self.result_actions],
+            "cwdx-result",
         )
-        close.on_event("click", lambda *_a: setattr(self.result, "v_model", False))
+        self.about = Panel("关于", [_about()], "cwdx-about", width="760px")
         self.table = InstitutionTable(on_row_click=self.show_institution)
         self.imports = {
             t: ImportPanel(self.actions, t, self.submitted, self.failed) for t in IMPORT_TITLES
@@ -144,17 +141,17 @@ class PlatformApp:
             children=[v.WindowItem(value=n, children=[c]) for n, c in enumerate(contents)],
         )
         self.tabs.observe(self._tab_changed, "v_model")
-        self.widget = v.Html(
-            tag="div",
-            class_="cwdx-app cwdx-platform",
-            children=[
+        self.widget = page(
+            [
                 self._app_bar(),
                 self.alert.widget,
                 self.tabs,
                 self.window,
-                self.snackbar,
-                self.result,
+                self.snackbar.widget,
+                self.result.widget,
+                self.about.widget,
             ],
+            "cwdx-app cwdx-platform",
         )
         self.refresh()
         log.info("平台版页面已打开：用户 %s，%d 个机构", self.user, len(self.table.rows.infos))
@@ -166,25 +163,28 @@ class PlatformApp:
         self.buttons[label] = btn
         return btn
 
-    def _app_bar(self) -> v.Toolbar:
+    def _app_bar(self) -> Any:
         who = self.user if self.signed_in else f"{self.user}（未启用登录，使用本机用户名）"
         logout = v.Btn(
             variant="text",
-            class_="cwdx-logout",
+            class_="cwdx-logout text-none",
+            prepend_icon="mdi-logout",
             children=["退出登录"],
             href=self.base_url + "logout",
             disabled=not self.signed_in,
         )
-        return v.Toolbar(
-            color="primary",
-            density="compact",
-            class_="cwdx-app-bar px-3",
+        user = v.Chip(size="small", class_="cwdx-user", children=[f"用户：{who}"])
+        bar = AppBar(
+            "平台版",
+            on_about=self.about.open,
+            on_log=lambda: self.show_tab("后台任务日志"),
+            extra=[self.watcher.widget, user],
+        )
+        return v.Html(
+            tag="div",
             children=[
-                v.ToolbarTitle(children=[TITLE]),
-                v.Spacer(),
-                self.watcher.widget,
-                v.Chip(size="small", class_="ma-2 cwdx-user", children=[f"用户：{who}"]),
-                logout,
+                bar.widget,
+                v.Html(tag="div", class_="d-flex justify-end", children=[logout]),
             ],
         )
 
@@ -249,6 +249,10 @@ class PlatformApp:
 
         return dict(monitor_snapshot(self.ws.path) or {})
 
+    def show_tab(self, title: str) -> None:
+        """Open the tab named ``title``."""
+        self.tabs.v_model = TABS.index(title)
+
     def _tab_changed(self, change: dict[str, Any]) -> None:
         self.window.v_model = change["new"]
         if change["new"] == TABS.index("监控"):
@@ -293,9 +297,7 @@ class PlatformApp:
 
     def notify(self, text: str, error: bool = False) -> None:
         """Show ``text`` in the snackbar (red for a refusal)."""
-        self.snackbar_text.children = [text]
-        self.snackbar.color = "error" if error else "success"
-        self.snackbar.v_model = True
+        self.snackbar.show("error" if error else "success", text)
 
     def _submit(self, make: Any) -> None:
         try:
@@ -323,7 +325,7 @@ class PlatformApp:
         self.result_title.children = [title]
         self.result_body.value = body
         self.result_actions.children = actions or []
-        self.result.v_model = True
+        self.result.open()
 
     def task_finished(self, task: TaskRecord) -> None:
         """A task this page submitted ended: its result dialog (per institution)."""
@@ -373,7 +375,7 @@ class PlatformApp:
         self._dialog(info.display_name, body, [get])
 
     def _export_one(self, org: str) -> None:
-        self.result.v_model = False
+        self.result.close()
         self.export("all", [org])
 
     # --- showing -----------------------------------------------------------------------------

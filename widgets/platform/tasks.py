@@ -21,6 +21,7 @@ import traitlets
 
 from cwdx.workspace import Workspace
 from cwdx.workspace.records import TaskRecord
+from cwdx_widgets.vue import TaskProgress
 
 log = logging.getLogger("cwdx.app")
 
@@ -97,11 +98,11 @@ def progress_of(task: TaskRecord) -> dict[str, Any]:
     return {}
 
 
-def progress_text(task: TaskRecord) -> str:
+def progress_text(task: TaskRecord, counts: bool = True) -> str:
     """One line for the top-right progress: kind, state, done/total and what it is on."""
     p = progress_of(task)
     text = f"任务 {task.id} {kind_word(task)}：{STATE_WORDS.get(task.state, task.state)}"
-    if p.get("total"):
+    if p.get("total") and counts:
         text += f" {p.get('done', 0)}/{p['total']}"
     if p.get("label"):
         text += f"（{p['label']}）"
@@ -197,10 +198,11 @@ class TaskWatcher:
         #: called after every poll (the page refreshes the 监控 panel while it is shown)
         self.on_tick: Callable[[], None] | None = None
         self._seen: dict[int, str] = {}
+        self._bars: dict[int, TaskProgress] = {}
         self._first = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.widget = v.Html(tag="div", class_="cwdx-task-progress", children=[])
+        self.widget = v.Html(tag="div", class_="cwdx-task-progress d-flex flex-column", children=[])
 
     def follow(self, task_id: int) -> None:
         """Show this task's result dialog when it ends (the page submitted it)."""
@@ -210,27 +212,22 @@ class TaskWatcher:
         """Read the tasks once and update the widgets (also called right after a submit)."""
         tasks = self.ws.tasks(limit=200)
         running = [t for t in tasks if t.state in ("Queued", "Running")]
-        chips = []
-        for task in reversed(running):
+        shown = []
+        for task in reversed(running):  # oldest first
+            bar = self._bars.get(task.id)
+            if bar is None:
+                bar = self._bars[task.id] = TaskProgress(f"cwdx-running-task cwdx-task-{task.id}")
+                bar.start(progress_text(task))
             p = progress_of(task)
-            total = p.get("total") or 0
-            value = 100 * (p.get("done") or 0) / total if total else 0
-            chips.append(
-                v.Html(
-                    tag="div",
-                    class_="cwdx-running-task",
-                    children=[
-                        v.Html(tag="span", children=[progress_text(task)]),
-                        v.ProgressLinear(
-                            v_model=value,
-                            indeterminate=not total,
-                            color="white" if task.state == "Running" else "grey",
-                            height=4,
-                        ),
-                    ],
+            if p.get("total"):
+                bar.update(
+                    int(p.get("done") or 0), int(p["total"]), progress_text(task, counts=False)
                 )
-            )
-        self.widget.children = chips
+            else:
+                bar.label.children = [progress_text(task)]
+            shown.append(bar.widget)
+        self._bars = {t.id: self._bars[t.id] for t in running}
+        self.widget.children = shown
         states = {t.id: t.state for t in tasks}
         ended = [t for t in tasks if t.finished and self._seen.get(t.id) in ("Queued", "Running")]
         changed, first = states != self._seen, self._first
