@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from cwdx.fanout import Mapper
 from cwdx.reference import Reference, TableName, load_reference
 from cwdx.rules import (
     RULE_IDS,
@@ -360,11 +361,17 @@ def _check_one(ws: Any, org: str, all_staff: pd.DataFrame, today: date) -> Insti
     return check_frames(cases, staff, all_staff, load_reference(), today, org=org)
 
 
+def _check_piece(piece: tuple[Any, str, pd.DataFrame, date]) -> InstitutionCheck:
+    """:func:`_check_one` of one ``(ws, org, all_staff, today)`` piece (for a Mapper)."""
+    return _check_one(*piece)
+
+
 def check_workspace(
     ws: Any,
     orgs: list[str] | None = None,
     on_progress: ProgressCallback | None = None,
     workers: int | None = None,
+    mapper: Mapper | None = None,
 ) -> dict[str, InstitutionCheck]:
     """Check the named (default: all) institutions of ``ws`` one by one and store each result
     with ``ws.save_check`` (which freezes the institution).
@@ -375,14 +382,16 @@ def check_workspace(
 
     ``workers`` > 1 checks institutions in that many worker processes (results are still
     stored one by one by this process); the default chooses by the machine's cores and the
-    number of case rows (:data:`PARALLEL_MIN_ROWS`). Returns the checks in the order named.
+    number of case rows (:data:`PARALLEL_MIN_ROWS`). A ``mapper`` (:mod:`cwdx.fanout`) runs
+    the institutions instead (the task dispatcher's Dask workers); results are stored by this
+    process as they come. Returns the checks in the order named.
 
     The whole check holds the workspace's write lock (``ws.writing``), so rows cannot be
     imported or deleted between reading and freezing them: such writes are refused in Chinese,
     and the check itself is refused while another write runs.
     """
     with ws.writing("数据检测"):
-        return _check_locked(ws, orgs, on_progress, workers)
+        return _check_locked(ws, orgs, on_progress, workers, mapper)
 
 
 def _check_locked(
@@ -390,6 +399,7 @@ def _check_locked(
     orgs: list[str] | None,
     on_progress: ProgressCallback | None,
     workers: int | None,
+    mapper: Mapper | None = None,
 ) -> dict[str, InstitutionCheck]:
     """:func:`check_workspace` while it holds the workspace's write lock."""
     targets = list(dict.fromkeys(orgs)) if orgs else [info.org for info in ws.institutions()]
@@ -420,7 +430,11 @@ def _check_locked(
 
     if on_progress:
         on_progress(0, total, "数据检测")
-    if workers > 1 and total > 1:
+    if mapper is not None:
+        pieces = [(ws, org, all_staff, today) for org in targets]
+        for org, result in zip(targets, mapper(_check_piece, pieces), strict=True):
+            store(org, result)
+    elif workers > 1 and total > 1:
         log.info("数据检测：%d 个机构，%d 个工作进程", total, workers)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from cwdx.check import InstitutionCheck, from_record, summary_rows
 from cwdx.errors import CwdxError
+from cwdx.fanout import Mapper, serial_map
 from cwdx.reference import TableName, load_reference
 from cwdx.rules import RULE_IDS, RULES, SEVERITY_LABELS, severity_total
 from cwdx.sheet_values import marked_values, typed_frame
@@ -485,13 +486,16 @@ def write_institution_feedback(
     ]
 
 
-def export_feedback(ws: Any, out_dir: str | Path, orgs: list[str] | None = None) -> list[Path]:
+def export_feedback(
+    ws: Any, out_dir: str | Path, orgs: list[str] | None = None, mapper: Mapper | None = None
+) -> list[Path]:
     """Write the feedback of ``ws``: per checked institution (the named ones, default all)
     ``out_dir/<组织机构代码>/病案首页反馈表.xlsx`` and ``申报人员反馈表.xlsx``; at the top
     ``精简版反馈信息表.xlsx`` (every named institution, 未检测 included) and ``summary.json``.
 
     :class:`CwdxError` when a named institution is not in the workspace or when none of the
-    named institutions has been checked (nothing is written then).
+    named institutions has been checked (nothing is written then). A ``mapper``
+    (:mod:`cwdx.fanout`) writes the institutions' workbooks (default: one by one here).
     """
     from cwdx.summary import write_summary
 
@@ -509,29 +513,51 @@ def export_feedback(ws: Any, out_dir: str | Path, orgs: list[str] | None = None)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     entries: list[BriefEntry] = []
-    for info in infos:
-        entry = BriefEntry(org=info.org, name=info.name or "", cases=info.cases, staff=info.staff)
-        record = ws.load_check(info.org, findings=False)
-        if record is not None:
-            check = from_record(record, info.cases, info.staff)
-            entry.checked = True
-            entry.passed = bool(check.passed)
-            entry.counts = dict(check.counts)
-            # one table at a time: its findings stay Arrow, its rows are freed before the next
-            for table, file_name in FEEDBACK_FILES.items():
-                written.append(
-                    write_table_feedback(
-                        out / institution_folder(info.org) / file_name,
-                        table,  # type: ignore[arg-type]
-                        check,
-                        ws.load(table, [info.org]),
-                        findings=partial(ws.findings_batches, info.org, table),
-                    )
-                )
+    pieces = [(ws, info, out, None) for info in infos]
+    for entry, paths in (mapper or serial_map)(feedback_piece, pieces):
         entries.append(entry)
+        written.extend(paths)
     written.append(write_brief(out / BRIEF_FILE, entries))
     written.append(write_summary(ws, out))
     return written
+
+
+def feedback_piece(
+    piece: tuple[Any, Any, str | Path, tuple[str, ...] | None],
+) -> tuple[BriefEntry, list[Path]]:
+    """:func:`institution_feedback` of one ``(ws, info, out_dir, tables)`` piece (a Mapper's)."""
+    return institution_feedback(*piece)
+
+
+def institution_feedback(
+    ws: Any, info: Any, out_dir: str | Path, tables: Iterable[str] | None = None
+) -> tuple[BriefEntry, list[Path]]:
+    """Write the feedback workbooks (of ``tables``, default both) of one institution
+    (``info``: its ``InstitutionInfo``) into ``out_dir/<组织机构代码>/`` when it has been
+    checked; return its 精简版 entry and the paths written (none when unchecked)."""
+    entry = BriefEntry(org=info.org, name=info.name or "", cases=info.cases, staff=info.staff)
+    record = ws.load_check(info.org, findings=False)
+    written: list[Path] = []
+    if record is None:
+        return entry, written
+    check = from_record(record, info.cases, info.staff)
+    entry.checked = True
+    entry.passed = bool(check.passed)
+    entry.counts = dict(check.counts)
+    # one table at a time: its findings stay Arrow, its rows are freed before the next
+    for table, file_name in FEEDBACK_FILES.items():
+        if tables is not None and table not in tables:
+            continue
+        written.append(
+            write_table_feedback(
+                Path(out_dir) / institution_folder(info.org) / file_name,
+                table,  # type: ignore[arg-type]
+                check,
+                ws.load(table, [info.org]),
+                findings=partial(ws.findings_batches, info.org, table),
+            )
+        )
+    return entry, written
 
 
 def institution_folder(org: str) -> str:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cwdx import metrics
 from cwdx.errors import CwdxError
+from cwdx.fanout import Mapper, serial_map
 from cwdx.reference import load_reference
 from cwdx.sheet_values import code_names, icd10_category_names, procedure_group_names, typed_cells
 from cwdx.xlsx import Book, atomic_path
@@ -206,14 +207,25 @@ def _write_sheets(target: Path, tables: Sequence[dict[str, pd.DataFrame]]) -> No
         )
 
 
+def results_piece(piece: tuple[Workspace, Sequence[str], str | Path]) -> Path:
+    """Write the 计算结果表 of one ``(ws, orgs, path)`` piece: the named institutions' stored
+    results in one workbook (run by a :class:`~cwdx.fanout.Mapper`)."""
+    ws, orgs, path = piece
+    return write_results_workbook(path, [ws.load_results(org) for org in orgs])
+
+
 def export_results(
-    ws: Workspace, out_dir: str | Path, orgs: Iterable[str] | None = None
+    ws: Workspace,
+    out_dir: str | Path,
+    orgs: Iterable[str] | None = None,
+    mapper: Mapper | None = None,
 ) -> list[Path]:
     """Write the 计算结果表 workbooks and ``summary.json``; return the paths written.
 
     Per computed institution ``out_dir/<组织机构代码>/计算结果表.xlsx``; at the top
     ``out_dir/计算结果表.xlsx`` with every exported institution. Named institutions that are
-    not computed are refused with :class:`CwdxError` before anything is written.
+    not computed are refused with :class:`CwdxError` before anything is written. A ``mapper``
+    (:mod:`cwdx.fanout`) writes the workbooks (default: one by one here).
     """
     from cwdx.feedback import institution_folder
     from cwdx.summary import write_summary
@@ -228,15 +240,11 @@ def export_results(
         raise CwdxError("工作区中还没有已计算的机构，没有计算结果可导出；请先执行指标计算。")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    every: list[dict[str, pd.DataFrame]] = []
-    for org in targets:
-        tables = ws.load_results(org)
-        every.append(tables)
-        written.append(
-            write_results_workbook(out / institution_folder(org) / RESULTS_FILE, [tables])
-        )
-    written.append(write_results_workbook(out / RESULTS_FILE, every))
+    pieces: list[tuple[Workspace, Sequence[str], str | Path]] = [
+        (ws, [org], out / institution_folder(org) / RESULTS_FILE) for org in targets
+    ]
+    pieces.append((ws, targets, out / RESULTS_FILE))
+    written = list((mapper or serial_map)(results_piece, pieces))
     written.append(write_summary(ws, out))
     log.info("计算结果表：%d 个机构，%d 个文件", len(targets), len(written))
     return written

@@ -15,8 +15,12 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cwdx.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, CwdxError, os_error_text
+
+if TYPE_CHECKING:
+    from cwdx.tasks.cluster import Cluster
 
 log = logging.getLogger("cwdx.run")
 
@@ -50,6 +54,8 @@ def run_oneshot(
     on_progress: ProgressCallback | None = None,
     report: Callable[[str], None] | None = None,
     case_list: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> int:
     """Run import → check → compute → export into ``out_dir`` and return the exit status.
 
@@ -58,7 +64,28 @@ def run_oneshot(
     rejected files' reasons are reported and ``summary.json`` lists them). ``report`` receives
     one Chinese line per imported or rejected file (default: standard error). ``case_list``
     adds the 病例清单 sheet (every credited case of every applicant) to the results workbooks.
+    ``workers``/``scheduler`` choose where the institutions are checked, computed and written
+    (:class:`cwdx.tasks.cluster.Cluster`: by default Dask workers only for big work).
     """
+    from cwdx.tasks.cluster import Cluster
+
+    cluster = Cluster(workers, scheduler)
+    try:
+        return _run(cases, staff, Path(out_dir), on_progress, report, case_list, cluster)
+    finally:
+        cluster.close()
+
+
+def _run(
+    cases: Sequence[str | Path],
+    staff: Sequence[str | Path],
+    out: Path,
+    on_progress: ProgressCallback | None,
+    report: Callable[[str], None] | None,
+    case_list: bool,
+    cluster: Cluster,
+) -> int:
+    """:func:`run_oneshot` with its cluster."""
     from cwdx.check import check_workspace
     from cwdx.feedback import export_feedback
     from cwdx.metrics import compute_workspace
@@ -66,7 +93,6 @@ def run_oneshot(
     from cwdx.summary import write_summary
 
     say = report or (lambda line: print(line, file=sys.stderr))
-    out = Path(out_dir)
     ws = _fresh_workspace(out)
     imported = {"cases": 0, "staff": 0}
     for table, files in (("cases", cases), ("staff", staff)):
@@ -82,16 +108,19 @@ def run_oneshot(
         log.info("一键运行：没有可读取的%s文件，导入后停止", missing)
         return EXIT_USAGE
 
-    checks = check_workspace(ws, on_progress=on_progress)
+    mapper = cluster.mapper(sum(info.cases for info in ws.institutions()))
+    checks = check_workspace(ws, on_progress=on_progress, mapper=mapper)
     passed = [org for org, result in checks.items() if result.passed]
     computed: set[str] = set()
     if passed:
-        results = compute_workspace(ws, orgs=passed, on_progress=on_progress, case_list=case_list)
+        results = compute_workspace(
+            ws, orgs=passed, on_progress=on_progress, case_list=case_list, mapper=mapper
+        )
         computed = set(results)
 
-    export_feedback(ws, out)  # each export ends with summary.json
+    export_feedback(ws, out, mapper=mapper)  # each export ends with summary.json
     if computed:
-        export_results(ws, out)
+        export_results(ws, out, mapper=mapper)
 
     names = {info.org: info.display_name for info in ws.institutions()}
     for org, result in checks.items():

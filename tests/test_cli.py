@@ -166,7 +166,7 @@ def test_check_and_compute_exit_codes(
 
     calls: list[tuple[str, list[str]]] = []
 
-    def fake_check(ws, orgs=None, on_progress=None):
+    def fake_check(ws, orgs=None, on_progress=None, mapper=None):
         calls.append(("check", list(orgs)))
         for org in orgs:
             passed = org == "H002"
@@ -181,7 +181,7 @@ def test_check_and_compute_exit_codes(
             )
         return {}
 
-    def fake_compute(ws, orgs=None, on_progress=None, case_list=False):
+    def fake_compute(ws, orgs=None, on_progress=None, case_list=False, mapper=None):
         calls.append(("compute", list(orgs)))
         for org in orgs:
             ws.save_results(org, {"指标汇总": pd.DataFrame({"匹配状态": ["已匹配", "未匹配"]})})
@@ -222,8 +222,8 @@ def test_check_and_compute_exit_codes(
     assert calls == [("check", ["H001", "H002"]), ("compute", ["H002"])]
     tasks = Workspace(ws).tasks()
     assert [(t.kind, t.state, t.orgs) for t in tasks] == [
-        ("指标计算", "Succeeded", ["H002"]),
-        ("数据检测", "Succeeded", ["H001", "H002"]),
+        ("compute", "Succeeded", ["H002"]),
+        ("check", "Succeeded", ["H001", "H002"]),
     ]
     assert tasks[0].started_by.startswith("命令行（")
 
@@ -387,6 +387,7 @@ SUBCOMMANDS = (
     "report",
     "app",
     "demo",
+    "dispatch",
 )
 
 

@@ -96,7 +96,7 @@ def test_submit_task_queues_a_record(tmp_path: Path) -> None:
         ("sort", {}, "未知的任务类型 'sort'，可用的类型：import、check、compute、export、report、"
          "delete、unfreeze、clear。"),
         ("export", {"what": "pdf"}, "导出任务的参数 what='pdf' 无效，只能是 feedback_cases、"
-         "feedback_staff、feedback_brief、results、all 之一。"),
+         "feedback_staff、feedback_brief、results、all、feedback 之一。"),
         ("import", {"files": ["a.xlsx"]}, "导入任务的文件路径必须是完整路径：a.xlsx"),
         ("import", {}, "导入任务没有要导入的文件：请上传文件，或选择导入 inbox 文件夹中的文件。"),
         ("delete", {"what": "cases"}, "删除任务需要指定机构；清空整个工作区请用“清空数据”（clear）"

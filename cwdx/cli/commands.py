@@ -54,6 +54,36 @@ def _started_by() -> str:
     return f"命令行（{user}）"
 
 
+def _through_tasks(args: argparse.Namespace) -> bool:
+    """Whether a command runs as a task: ``--workers``/``--scheduler`` given, or a dispatcher
+    serves the workspace (its write lock would refuse a direct write)."""
+    if getattr(args, "workers", None) or getattr(args, "scheduler", None):
+        return True
+    from cwdx.tasks.process import dispatcher_alive
+
+    return dispatcher_alive(_workspace_path(args))
+
+
+def _run_task(args: argparse.Namespace, ws: Workspace, kind: str, orgs: Any, **params: Any) -> Any:
+    """Run a task for a command through :func:`cwdx.tasks.run_task`, with a progress bar."""
+    from cwdx.tasks import run_task
+
+    bar = ProgressBar(not args.quiet)
+    try:
+        return run_task(
+            ws,
+            kind,
+            orgs,
+            started_by=_started_by(),
+            params=params,
+            workers=getattr(args, "workers", None),
+            scheduler=getattr(args, "scheduler", None),
+            on_progress=bar,
+        )
+    finally:
+        bar.close()
+
+
 def _workspace_path(args: argparse.Namespace) -> str:
     path = args.workspace or os.environ.get("CWDX_WORKSPACE")
     if not path:
@@ -134,6 +164,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     on_progress=bar,
                     report=bar.println,
                     case_list=args.case_list,
+                    workers=args.workers,
+                    scheduler=args.scheduler,
                 )
             )
     finally:
@@ -143,6 +175,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """``cwdx -w WS import cases|staff F… [--force]``."""
     ws = _open(args, create=True)
+    if _through_tasks(args):
+        return _import_as_task(args, ws)
     bar = ProgressBar(not args.quiet)
     try:
         outcomes = ws.import_files(args.table, args.files, force=args.force, on_progress=bar)
@@ -163,6 +197,33 @@ def cmd_import(args: argparse.Namespace) -> int:
         + (f"，未导入 {rejected} 个。" if rejected else "。")
     )
     return EXIT_USAGE if rejected else EXIT_OK
+
+
+def _import_as_task(args: argparse.Namespace, ws: Workspace) -> int:
+    """``cwdx import`` through a task (``--workers``/``--scheduler``, or a live dispatcher)."""
+    files = [str(Path(f).resolve()) for f in args.files]
+    record = _run_task(args, ws, "import", None, table=args.table, files=files, force=args.force)
+    entries = record.details.get("files", [])
+    rejected = 0
+    for entry in entries:
+        if entry["rejected"]:
+            rejected += 1
+            say_error(entry["rejected"])
+        else:
+            say(f"{entry['file']}：导入 {entry['rows']} 行。")
+    say(
+        f"共 {len(entries)} 个文件：导入 {len(entries) - rejected} 个（{record.details.get('rows', 0)} 行）"
+        + (f"，未导入 {rejected} 个。" if rejected else "。")
+    )
+    return EXIT_USAGE if rejected else EXIT_OK
+
+
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    """``cwdx -w WS dispatch [--workers N] [--scheduler ADDR]``: serve the task queue."""
+    from cwdx.tasks.process import serve_dispatcher
+
+    serve_dispatcher(_workspace_path(args), workers=args.workers, scheduler=args.scheduler, say=say)
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -243,17 +304,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     targets, refused = _split_targets(ws, args.org, "check")
     if args.org and refused and not targets:
         return EXIT_USAGE
-    from cwdx.check import check_workspace  # 1.6 s
-
     results: dict[str, Any] = {}
     if targets:
-        bar = ProgressBar(not args.quiet)
-        try:
-            with ws.task("数据检测", targets, _started_by()) as task:
-                results = check_workspace(ws, targets, on_progress=bar)
-                task.update(passed=sum(1 for r in results.values() if r.passed), total=len(results))
-        finally:
-            bar.close()
+        results = _run_task(args, ws, "check", targets).details.get("orgs", {})
     infos = {i.org: i for i in ws.institutions()}  # after the check: the new stages
     if not args.org:
         for org in refused:
@@ -266,7 +319,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         info = infos[org]
         verdict = "数据检测通过" if info.passed else "数据检测不通过"
         failed |= not info.passed
-        crashed = getattr(results.get(org), "failed_rules", None) or {}
+        crashed = (results.get(org) or {}).get("failed_rules") or []
         note = (
             f"；{len(crashed)} 条规则运行出错（{'、'.join(crashed)}），详细信息已写入日志 {ws.log_path}"
             if crashed
@@ -309,23 +362,16 @@ def cmd_compute(args: argparse.Namespace) -> int:
         if all(i.stage == STAGE_COMPUTED for i in infos.values()):
             return EXIT_OK
         raise CwdxError("没有可计算的机构：只有数据检测通过的机构才能计算，请先执行数据检测。")
-    from cwdx.metrics import compute_workspace  # 1.1 s
-
-    bar = ProgressBar(not args.quiet)
-    try:
-        with ws.task("指标计算", targets, _started_by()) as task:
-            results = (
-                compute_workspace(ws, targets, on_progress=bar, case_list=args.case_list) or {}
-            )
-            task.update(computed=len(targets))
-    finally:
-        bar.close()
+    record = _run_task(args, ws, "compute", targets, case_list=args.case_list)
+    results = record.details.get("orgs", {})
     for org in targets:
         info = infos[org]
-        summary = getattr(results.get(org), "summary", None)
-        if summary is not None and "匹配状态" in getattr(summary, "columns", ()):
-            matched = int((summary["匹配状态"] == "已匹配").sum())
-            detail = f"申报人员 {len(summary)} 人，已匹配 {matched} 人，未匹配 {len(summary) - matched} 人"
+        counts = results.get(org)
+        if counts:
+            detail = (
+                f"申报人员 {counts['staff']} 人，已匹配 {counts['matched']} 人，"
+                f"未匹配 {counts['unmatched']} 人"
+            )
         else:
             detail = f"申报人员 {info.staff} 人"
         say(f"机构 {info.display_name}：指标计算完成（{detail}）。")
@@ -349,8 +395,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     for org in orgs or []:
         ws.institution(org)
     make_output_dir(args.dir)
-    with _working(args, f"正在写出{label}"), _writing_files():
-        export(ws, args.dir, orgs=orgs)
+    if _through_tasks(args):
+        folder = str(Path(args.dir).resolve())
+        with _writing_files():
+            _run_task(args, ws, "export", orgs, what=args.what, dir=folder)
+    else:
+        with _working(args, f"正在写出{label}"), _writing_files():
+            export(ws, args.dir, orgs=orgs)
     say(f"已写入{label}和 summary.json：{Path(args.dir).resolve()}")
     return EXIT_OK
 
@@ -393,6 +444,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     from cwdx.reports import run_reports  # 2.3 s
 
     orgs = None if (args.all or args.province) else list(dict.fromkeys(args.org))
+    if _through_tasks(args):
+        folder = str(Path(args.output).resolve())
+        record = _run_task(
+            args,
+            ws,
+            "report",
+            orgs,
+            dir=folder,
+            format=args.format,
+            province=args.province,
+            all=args.all,
+        )
+        for line in record.details.get("lines", []):
+            say(line)
+        return EXIT_OK
     bar = ProgressBar(not args.quiet)
     try:
         return int(

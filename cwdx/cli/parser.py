@@ -90,6 +90,21 @@ def _case_list_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers N`` and ``--scheduler ADDRESS`` (where the pieces of the work run)."""
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="个数",
+        help="用本机几个工作进程并行处理（默认：数据量大时每个处理器核一个，数据量小时在本进程中）",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="地址",
+        help="使用已有的 Dask 计算集群，例如 tcp://10.0.0.5:8786（各工作进程须能以相同路径访问工作区）",
+    )
+
+
 def _scope_arguments(parser: argparse.ArgumentParser) -> None:
     """Exactly one of ``--org ORG…`` and ``--everything`` (delete, unfreeze)."""
     group = parser.add_mutually_exclusive_group(required=True)
@@ -156,6 +171,7 @@ def _add_data_commands(sub: Any) -> None:
     p.add_argument("--staff", nargs="+", required=True, metavar="文件", help="申报人员信息文件")
     p.add_argument("--out", required=True, metavar="文件夹", help="输出文件夹")
     _case_list_argument(p)
+    _cluster_arguments(p)
     p.set_defaults(handler=commands.cmd_run)
 
     p = sub.add_parser(
@@ -166,6 +182,7 @@ def _add_data_commands(sub: Any) -> None:
     _table_argument(p)
     p.add_argument("files", nargs="+", metavar="文件", help=".xlsx 文件，按给出的顺序导入")
     p.add_argument("--force", action="store_true", help="确认重复导入内容相同的文件")
+    _cluster_arguments(p)
     p.set_defaults(handler=commands.cmd_import)
 
     p = sub.add_parser(
@@ -182,6 +199,7 @@ def _add_workspace_commands(sub: Any) -> None:
         "check", help="数据检测", description="检测指定机构（默认：全部未冻结的机构）。"
     )
     _org_argument(p)
+    _cluster_arguments(p)
     p.set_defaults(handler=commands.cmd_check)
 
     p = sub.add_parser(
@@ -189,6 +207,7 @@ def _add_workspace_commands(sub: Any) -> None:
     )
     _org_argument(p)
     _case_list_argument(p)
+    _cluster_arguments(p)
     p.set_defaults(handler=commands.cmd_compute)
 
     p = sub.add_parser(
@@ -204,6 +223,7 @@ def _add_workspace_commands(sub: Any) -> None:
     )
     p.add_argument("dir", metavar="文件夹", help="输出文件夹")
     _org_argument(p, "只导出这些机构")
+    _cluster_arguments(p)
     p.set_defaults(handler=commands.cmd_export)
 
     p = sub.add_parser(
@@ -249,7 +269,19 @@ def _add_tool_commands(sub: Any) -> None:
     p.add_argument(
         "--format", choices=("html", "ipynb"), default="html", help="输出格式（默认 html）"
     )
+    _cluster_arguments(p)
     p.set_defaults(handler=commands.cmd_report)
+
+    p = sub.add_parser(
+        "dispatch",
+        help="后台任务调度（平台版的任务由它执行）",
+        description=(
+            "持续执行工作区中排队的后台任务（导入、检测、计算、导出、报告等），直到按 Ctrl+C。"
+            "数据量大时在本机启动每个处理器核一个工作进程，或用 --scheduler 使用已有的计算集群。"
+        ),
+    )
+    _cluster_arguments(p)
+    p.set_defaults(handler=commands.cmd_dispatch)
 
     p = sub.add_parser(
         "app",

@@ -7,11 +7,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
 import cwdx
 from cwdx.errors import CwdxError, ErrorKind, Hint
+from cwdx.fanout import Mapper, serial_map
 from cwdx.log import get_logger
 from cwdx.metrics.definitions import MATCHED, PROVENANCE
 from cwdx.metrics.indicators import InstitutionResults, compute_institution
@@ -68,6 +70,7 @@ def compute_workspace(
     orgs: Iterable[str] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     case_list: bool = False,
+    mapper: Mapper | None = None,
 ) -> dict[str, InstitutionResults]:
     """Compute and store the indicators of institutions that passed the check.
 
@@ -77,10 +80,27 @@ def compute_workspace(
     ``ws.save_results``, which moves it to 已计算.
 
     The whole computation holds the workspace's write lock (``ws.writing``): other writes
-    (an unfreeze, a delete) are refused in Chinese until it ends.
+    (an unfreeze, a delete) are refused in Chinese until it ends. A ``mapper``
+    (:mod:`cwdx.fanout`) computes the institutions (default: one by one in this process); this
+    process stores each result as it comes.
     """
     with ws.writing("指标计算"):
-        return _compute_locked(ws, orgs, on_progress, case_list)
+        return _compute_locked(ws, orgs, on_progress, case_list, mapper or serial_map)
+
+
+def _compute_one(piece: tuple[Workspace, str, bool]) -> tuple[InstitutionResults, int, int, float]:
+    """Compute one ``(ws, org, case_list)`` piece (in this process or a worker): the results
+    with their 口径信息, the case and applicant row counts, and the seconds it took."""
+    ws, org, case_list = piece
+    started = time.perf_counter()
+    cases = ws.load("cases", [org])
+    staff = ws.load("staff", [org])
+    result = compute_institution(cases, staff, load_reference(), case_list=case_list)
+    result.org = org
+    seconds = time.perf_counter() - started
+    computed_at = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    result.extra = {PROVENANCE: provenance_table(ws, org, cases, staff, computed_at)}
+    return result, len(cases), len(staff), seconds
 
 
 def _compute_locked(
@@ -88,6 +108,7 @@ def _compute_locked(
     orgs: Iterable[str] | None,
     on_progress: Callable[[int, int, str], None] | None,
     case_list: bool,
+    mapper: Mapper,
 ) -> dict[str, InstitutionResults]:
     """:func:`compute_workspace` while it holds the workspace's write lock."""
     infos = {info.org: info for info in ws.institutions()}
@@ -118,27 +139,21 @@ def _compute_locked(
                 "".join(refusals), ErrorKind.CHECK_FAILED if failed else ErrorKind.REFUSED, hint
             )
 
-    reference = load_reference()
     out: dict[str, InstitutionResults] = {}
     total = len(targets)
+    pieces: list[Any] = [(ws, org, case_list) for org in targets]
+    computed = iter(mapper(_compute_one, pieces))  # lazy: each institution runs when asked
     for done, org in enumerate(targets):
         if on_progress:
             on_progress(done, total, f"计算 {org}")
-        started = time.perf_counter()
-        cases = ws.load("cases", [org])
-        staff = ws.load("staff", [org])
-        result = compute_institution(cases, staff, reference, case_list=case_list)
-        result.org = org
-        seconds = time.perf_counter() - started
-        computed_at = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        result.extra = {PROVENANCE: provenance_table(ws, org, cases, staff, computed_at)}
+        result, cases, staff, seconds = next(computed)
         ws.save_results(org, result.tables())
         matched = int((result.summary["匹配状态"] == MATCHED).sum())
         log.info(
             "计算完成：机构 %s，病案 %d 行，申报人员 %d 人，已匹配 %d 人，用时 %.1f 秒",
             org,
-            len(cases),
-            len(staff),
+            cases,
+            staff,
             matched,
             seconds,
         )

@@ -27,8 +27,9 @@ KIND_LABELS: dict[str, str] = {
 }
 KINDS = tuple(KIND_LABELS)
 
-#: What an export task writes (``params["what"]``).
-EXPORT_WHATS = ("feedback_cases", "feedback_staff", "feedback_brief", "results", "all")
+#: What an export task writes (``params["what"]``; ``feedback``: both feedback workbooks of
+#: every institution with the brief, into ``params["dir"]``, as ``cwdx export feedback``).
+EXPORT_WHATS = ("feedback_cases", "feedback_staff", "feedback_brief", "results", "all", "feedback")
 _TABLES = ("cases", "staff")
 _DELETE_WHATS = ("cases", "staff", "all")
 _STAGES = ("check", "compute")
@@ -72,6 +73,8 @@ def check_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     elif kind == "export":
         params.setdefault("what", "all")
         _choice(params, "what", EXPORT_WHATS, "导出任务")
+        if params["what"] == "feedback" and not params.get("dir"):
+            raise _bad("导出任务的参数 what='feedback' 需要同时给出输出文件夹 dir。")
     elif kind == "delete":
         _choice(params, "what", _DELETE_WHATS, "删除任务")
     elif kind == "unfreeze":

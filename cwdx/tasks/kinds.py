@@ -1,0 +1,364 @@
+"""What each task kind does: the stages and writers of the rest of cwdx, called by the
+dispatcher with the task's institutions, a :class:`~cwdx.fanout.Mapper` for their pieces and
+a progress callback. Each runner fills the task's details (counts per institution, outputs)
+and raises :class:`CwdxError` (Chinese) when the task fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cwdx.errors import CwdxError, ErrorKind
+from cwdx.fanout import Mapper
+from cwdx.log import get_logger
+from cwdx.workspace import STAGE_PASSED, TaskRecord, Workspace
+
+log = get_logger("tasks")
+
+#: Where export and report tasks write their files: ``WS/downloads/<task id>/``.
+DOWNLOADS = "downloads"
+FEEDBACK_ZIPS = {"cases": "所有机构病案首页反馈表.zip", "staff": "所有机构申报人员信息反馈表.zip"}
+RESULTS_ZIP = "所有机构计算结果表.zip"
+
+
+@dataclass
+class TaskContext:
+    """What a runner gets: the workspace, the task, its details (filled by the runner), a
+    ``mapper(rows)`` choosing where the pieces of work of that many case rows run, and
+    ``progress(done, total, label)``."""
+
+    ws: Workspace
+    record: TaskRecord
+    details: dict[str, Any]
+    mapper: Callable[[int], Mapper]
+    progress: Callable[[int, int, str], None]
+
+    def org_done(self, org: str, **counts: Any) -> None:
+        """Record what the task did for one institution (``details["orgs"][org]``)."""
+        self.details.setdefault("orgs", {})[org] = counts
+
+    def out_dir(self) -> Path:
+        """``WS/downloads/<task id>/`` (created)."""
+        folder = self.ws.path / DOWNLOADS / str(self.record.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+def _allowed(ws: Workspace, org: str, action: str) -> bool:
+    try:
+        ws.require_stage(org, action)  # type: ignore[arg-type]
+    except CwdxError:
+        return False
+    return True
+
+
+def run_check(ctx: TaskContext) -> None:
+    """Check the task's institutions (default: every one that can be checked)."""
+    from cwdx.check import check_workspace
+
+    ws = ctx.ws
+    infos = {info.org: info for info in ws.institutions()}
+    if not infos:
+        raise CwdxError(
+            "工作区中还没有数据，请先导入病案首页数据和申报人员信息。", ErrorKind.REFUSED
+        )
+    targets = ctx.record.orgs or [org for org in infos if _allowed(ws, org, "check")]
+    if not targets:
+        raise CwdxError(
+            "没有需要检测的机构：所有机构都已检测，数据已冻结（如需重新检测请先解冻）。",
+            ErrorKind.REFUSED,
+        )
+    rows = sum(infos[org].cases for org in targets if org in infos)
+    checks = check_workspace(ws, targets, on_progress=ctx.progress, mapper=ctx.mapper(rows))
+    for org, check in checks.items():
+        ctx.org_done(
+            org,
+            passed=bool(check.passed),
+            errors=int(check.errors),
+            warnings=int(check.warnings),
+            failed_rules=sorted(check.failed_rules),
+        )
+
+
+def run_compute(ctx: TaskContext) -> None:
+    """Compute the task's institutions (default: every one at 已检测-通过)."""
+    from cwdx.metrics import compute_workspace
+    from cwdx.metrics.definitions import MATCHED
+
+    ws = ctx.ws
+    infos = {info.org: info for info in ws.institutions()}
+    named = ctx.record.orgs or None
+    wanted = named or [org for org, info in infos.items() if info.stage == STAGE_PASSED]
+    rows = sum(infos[org].cases for org in wanted if org in infos)
+    results = compute_workspace(
+        ws,
+        named,
+        on_progress=ctx.progress,
+        case_list=bool(ctx.record.params.get("case_list")),
+        mapper=ctx.mapper(rows),
+    )
+    for org, result in results.items():
+        matched = int((result.summary["匹配状态"] == MATCHED).sum())
+        ctx.org_done(
+            org, staff=len(result.summary), matched=matched, unmatched=len(result.summary) - matched
+        )
+
+
+def recognise_table(path: str | os.PathLike[str]) -> str | None:
+    """``cases`` or ``staff`` from the column names of a workbook's first rows, ``None`` when
+    they are neither (the import then names the file and says so)."""
+    import fastexcel
+
+    from cwdx.columns import CASE_DISCHARGE, CASE_NO, STAFF_LEVEL, STAFF_LICENSE
+    from cwdx.reader import header_key
+
+    try:
+        sheet = fastexcel.read_excel(str(path)).load_sheet(
+            0, header_row=None, dtypes="string", n_rows=10
+        )
+    except Exception:  # the import reads it again and words the refusal
+        return None
+    batch = sheet.to_arrow()
+    keys = {header_key(v) for column in batch.columns for v in column.to_pylist()}
+    if {header_key(STAFF_LICENSE), header_key(STAFF_LEVEL)} & keys:
+        return "staff"
+    if {header_key(CASE_NO), header_key(CASE_DISCHARGE)} & keys:
+        return "cases"
+    return None
+
+
+def _import_files(ctx: TaskContext) -> list[Path]:
+    params = ctx.record.params
+    files = [Path(f) for f in params.get("files") or []]
+    if params.get("inbox"):
+        inbox = ctx.ws.path / "inbox"
+        files += sorted(
+            p for p in inbox.glob("*.xlsx") if p.is_file() and not p.name.startswith(".")
+        )
+    if not files:
+        raise CwdxError("inbox 文件夹中没有 .xlsx 文件可导入。", ErrorKind.NOT_FOUND)
+    return files
+
+
+def run_import(ctx: TaskContext) -> None:
+    """Import the task's files (or those in ``WS/inbox/``, in file-name order, moved to
+    ``inbox/done/`` once imported); each file's table is recognised when none is given."""
+    params = ctx.record.params
+    files = _import_files(ctx)
+    entries: list[dict[str, Any]] = []
+    per_org: dict[str, int] = {}
+    for number, path in enumerate(files):
+        ctx.progress(number, len(files), f"导入 {path.name}")
+        table = params.get("table") or recognise_table(path)
+        if table is None:
+            entries.append(
+                {
+                    "file": path.name,
+                    "rows": 0,
+                    "rejected": "无法从表头识别是病案首页还是申报人员信息表，请使用表样。",
+                }
+            )
+            continue
+        [outcome] = ctx.ws.import_files(table, [path], force=bool(params.get("force")))
+        entries.append(
+            {"file": path.name, "table": table, "rows": outcome.rows, "rejected": outcome.rejected}
+        )
+        for org, count in outcome.org_rows.items():
+            per_org[org] = per_org.get(org, 0) + count
+        if params.get("inbox") and outcome.ok and path.parent == ctx.ws.path / "inbox":
+            done = path.parent / "done"
+            done.mkdir(exist_ok=True)
+            os.replace(path, done / path.name)
+        ctx.details["files"] = entries
+    ctx.progress(len(files), len(files), "导入完成")
+    for org, count in per_org.items():
+        ctx.org_done(org, rows=count)
+    ctx.details["files"] = entries
+    ctx.details["rows"] = sum(e["rows"] for e in entries)
+    ctx.details["rejected"] = sum(1 for e in entries if e["rejected"])
+
+
+def _zip(target: Path, files: list[Path], root: Path) -> None:
+    """Zip ``files`` (names relative to ``root``) into ``target`` under a temporary name."""
+    from cwdx.xlsx import atomic_path
+
+    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(root).as_posix())
+
+
+def _export_feedback(ctx: TaskContext, infos: list[Any], what: str, out: Path, work: Path) -> None:
+    from cwdx.feedback import BRIEF_FILE, FEEDBACK_FILES, feedback_piece, write_brief
+
+    tables = {"feedback_cases": ("cases",), "feedback_staff": ("staff",)}.get(
+        what, () if what == "feedback_brief" else ("cases", "staff")
+    )
+    checked = [info for info in infos if info.checked]
+    if tables and not checked:
+        raise CwdxError("所选机构还没有数据检测结果，没有反馈表可导出；请先执行数据检测。")
+    pieces = [(ctx.ws, info, work, tables if info.checked else ()) for info in infos]
+    rows = sum(info.cases for info in checked) if tables else 0
+    entries = []
+    for done, (entry, _paths) in enumerate(ctx.mapper(rows)(feedback_piece, pieces)):
+        entries.append(entry)
+        ctx.progress(done + 1, len(pieces), f"反馈表 {entry.org}")
+    for table in tables:
+        files = sorted(work.glob(f"*/{FEEDBACK_FILES[table]}"))
+        if len(infos) == 1 and files:
+            os.replace(files[0], out / f"{infos[0].org}-{FEEDBACK_FILES[table]}")
+        elif files:
+            _zip(out / FEEDBACK_ZIPS[table], files, work)
+    if what in ("feedback_brief", "all"):
+        write_brief(out / BRIEF_FILE, entries)
+
+
+def _export_results(ctx: TaskContext, orgs: list[str], out: Path, work: Path) -> None:
+    from cwdx.feedback import institution_folder
+    from cwdx.results import RESULTS_FILE, computed_orgs, results_piece
+
+    targets = computed_orgs(ctx.ws, orgs)
+    if not targets:
+        raise CwdxError("所选机构还没有计算结果，没有计算结果表可导出；请先执行指标计算。")
+    pieces: list[tuple[Workspace, list[str], Path]]
+    if len(targets) == 1:
+        pieces = [(ctx.ws, targets, out / f"{targets[0]}-{RESULTS_FILE}")]
+    else:
+        pieces = [(ctx.ws, targets, out / RESULTS_FILE)] + [
+            (ctx.ws, [org], work / institution_folder(org) / RESULTS_FILE) for org in targets
+        ]
+    rows = sum(info.cases for info in ctx.ws.institutions() if info.org in set(targets))
+    for done, _path in enumerate(ctx.mapper(rows)(results_piece, pieces)):
+        ctx.progress(done + 1, len(pieces), "计算结果表")
+    if len(targets) > 1:
+        _zip(out / RESULTS_ZIP, sorted(work.glob(f"*/{RESULTS_FILE}")), work)
+
+
+def _export_to_folder(ctx: TaskContext, what: str, folder: Path) -> None:
+    """``cwdx export feedback|results DIR``: the command line's layout (one folder per
+    institution, 精简版反馈信息表, summary.json), written by the same writers."""
+    from cwdx.feedback import export_feedback
+    from cwdx.results import export_results
+
+    orgs = ctx.record.orgs or None
+    rows = sum(i.cases for i in ctx.ws.institutions() if orgs is None or i.org in orgs)
+    export = export_feedback if what == "feedback" else export_results
+    ctx.progress(0, 1, "导出")
+    written = export(ctx.ws, folder, orgs, mapper=ctx.mapper(rows))
+    ctx.progress(1, 1, "导出完成")
+    ctx.details["outputs"] = [Path(p).relative_to(folder).as_posix() for p in written]
+
+
+def run_export(ctx: TaskContext) -> None:
+    """Write the downloads the task asks for into ``WS/downloads/<task id>/``: feedback
+    workbooks (one institution: the workbook; several: a zip of per-institution workbooks),
+    精简版反馈信息表, 计算结果表 (one workbook of all, and a zip of per-institution ones), and
+    with ``what="all"`` also ``summary.json``. The files are listed in ``details["outputs"]``.
+    With ``params["dir"]`` (the command line) ``feedback`` or ``results`` go into that folder
+    as ``cwdx export`` writes them."""
+    from cwdx.workspace.records import unknown_orgs_message
+
+    what = ctx.record.params.get("what", "all")
+    if ctx.record.params.get("dir"):
+        _export_to_folder(ctx, what, Path(ctx.record.params["dir"]))
+        return
+    infos = ctx.ws.institutions()
+    if ctx.record.orgs:
+        known = {info.org for info in infos}
+        missing = [org for org in ctx.record.orgs if org not in known]
+        if missing:
+            raise CwdxError(unknown_orgs_message(missing), ErrorKind.NOT_FOUND)
+        infos = [info for info in infos if info.org in set(ctx.record.orgs)]
+    if not infos:
+        raise CwdxError("工作区中还没有数据，没有可导出的内容。", ErrorKind.REFUSED)
+    out = ctx.out_dir()
+    work = out / ".work"  # workers write here; what is offered is moved or zipped out of it
+    try:
+        if what != "results":
+            _export_feedback(ctx, infos, what, out, work)
+        if what in ("results", "all"):
+            _export_results(ctx, [info.org for info in infos], out, work)
+        if what == "all":
+            from cwdx.summary import write_summary
+
+            write_summary(ctx.ws, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ctx.details["outputs"] = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+
+
+def run_report(ctx: TaskContext) -> None:
+    """Reports (:mod:`cwdx.reports`) into ``WS/downloads/<task id>/`` (or ``params["dir"]``):
+    the province report (no institutions named, or ``params["province"]``), else one
+    institution report per named institution (``params["all"]``: every institution). The
+    lines the reports print are kept in ``details["lines"]``."""
+    from cwdx.reports import run_reports
+
+    params = ctx.record.params
+    orgs = ctx.record.orgs or None
+    every = bool(params.get("all"))
+    province = bool(params.get("province")) or (orgs is None and not every)
+    out = Path(params["dir"]) if params.get("dir") else ctx.out_dir()
+    lines: list[str] = []
+    code = run_reports(
+        ctx.ws,
+        out,
+        orgs=orgs,
+        province=province,
+        fmt=str(params.get("format", "html")),
+        on_progress=ctx.progress,
+        report=lines.append,
+    )
+    ctx.details["lines"] = lines
+    if not params.get("dir"):
+        ctx.details["outputs"] = sorted(
+            p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+        )
+    if code:
+        raise CwdxError("\n".join(lines) or "报告生成失败，详细信息已写入日志。", ErrorKind.IO)
+
+
+def run_delete(ctx: TaskContext) -> None:
+    """Delete cases, staff or both of the named institutions (refused when one is frozen,
+    unless ``params["force"]``)."""
+    params = ctx.record.params
+    outcome = ctx.ws.delete(params["what"], orgs=ctx.record.orgs, force=bool(params.get("force")))
+    for org, per in outcome.rows.items():
+        ctx.org_done(org, **per)
+    ctx.details["removed"] = list(outcome.removed)
+
+
+def run_clear(ctx: TaskContext) -> None:
+    """强制清空: every institution's cases, staff or both, frozen ones included."""
+    outcome = ctx.ws.delete(ctx.record.params["what"], everything=True, force=True)
+    for org, per in outcome.rows.items():
+        ctx.org_done(org, **per)
+    ctx.details["removed"] = list(outcome.removed)
+
+
+def run_unfreeze(ctx: TaskContext) -> None:
+    """Unfreeze the named institutions (default: all) at ``params["stage"]``."""
+    changed = ctx.ws.unfreeze(
+        orgs=ctx.record.orgs or None,
+        everything=not ctx.record.orgs,
+        stage=ctx.record.params.get("stage", "check"),
+    )
+    for org, (old, new) in changed.items():
+        ctx.org_done(org, old=old, new=new)
+
+
+RUNNERS: dict[str, Callable[[TaskContext], None]] = {
+    "import": run_import,
+    "check": run_check,
+    "compute": run_compute,
+    "export": run_export,
+    "report": run_report,
+    "delete": run_delete,
+    "unfreeze": run_unfreeze,
+    "clear": run_clear,
+}

@@ -1,0 +1,136 @@
+"""The dispatcher's scheduling: tasks on different institutions run side by side, tasks on
+the same institution wait (oldest first), whole-workspace tasks wait for every other task."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cwdx.errors import CwdxError
+from cwdx.tasks import kinds, submit_task
+from cwdx.tasks.dispatcher import Dispatcher
+from cwdx.tasks.kinds import TaskContext
+from cwdx.workspace import Workspace
+
+
+@pytest.fixture
+def gated(monkeypatch: pytest.MonkeyPatch) -> dict[int, threading.Event]:
+    """Replace the check runner by one that waits until the test opens its task's gate."""
+    gates: dict[int, threading.Event] = {}
+
+    def runner(ctx: TaskContext) -> None:
+        gate = gates.setdefault(ctx.record.id, threading.Event())
+        ctx.progress(0, 1, "等待")
+        assert gate.wait(30)
+        if ctx.record.params.get("fail"):
+            raise CwdxError("模拟的失败原因。")
+        for org in ctx.record.orgs:
+            ctx.org_done(org, passed=True)
+
+    monkeypatch.setitem(kinds.RUNNERS, "check", runner)
+    monkeypatch.setitem(kinds.RUNNERS, "compute", runner)
+    return gates
+
+
+def _open(gates: dict[int, threading.Event], task_id: int, dispatcher: Dispatcher) -> None:
+    gates.setdefault(task_id, threading.Event()).set()
+    dispatcher.running[task_id].thread.join(10)
+
+
+def _states(ws: Workspace) -> dict[int, str]:
+    return {t.id: t.state for t in ws.tasks()}
+
+
+def test_different_institutions_side_by_side_same_institution_waits(
+    tmp_path: Path, gated: dict[int, threading.Event]
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    a = submit_task(ws, "check", ["H001"], started_by="甲")
+    b = submit_task(ws, "check", ["H002"], started_by="乙")
+    c = submit_task(ws, "compute", ["H001"], started_by="甲")
+    d = submit_task(ws, "check", ["H003"], started_by="丙")
+    dispatcher = Dispatcher(ws.path, workers=1)
+    assert dispatcher.step() == [a, b, d]  # c waits for a (same institution)
+    assert _states(ws) == {a: "Running", b: "Running", c: "Queued", d: "Running"}
+    _open(gated, b, dispatcher)
+    assert dispatcher.step() == []
+    assert _states(ws)[c] == "Queued"
+    _open(gated, a, dispatcher)
+    assert dispatcher.step() == [c]
+    for task_id in (c, d):
+        _open(gated, task_id, dispatcher)
+    dispatcher.step()
+    assert set(_states(ws).values()) == {"Succeeded"}
+    record = ws.task(a)
+    assert (record.details["orgs"], record.started_by, record.progress) == (
+        {"H001": {"passed": True}},
+        "甲",
+        {"done": 0, "total": 1, "label": "等待"},
+    )
+    assert record.start is not None and record.end is not None
+
+
+def test_whole_workspace_task_waits_for_all_and_all_wait_for_it(
+    tmp_path: Path, gated: dict[int, threading.Event]
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    a = submit_task(ws, "check", ["H001"], started_by="甲")
+    everything = submit_task(ws, "check", None, started_by="乙")  # every institution
+    later = submit_task(ws, "check", ["H009"], started_by="丙")
+    dispatcher = Dispatcher(ws.path, workers=1)
+    assert dispatcher.step() == [a]  # later touches another institution, but is younger
+    _open(gated, a, dispatcher)
+    assert dispatcher.step() == [everything]
+    assert dispatcher.step() == []
+    _open(gated, everything, dispatcher)
+    assert dispatcher.step() == [later]
+    _open(gated, later, dispatcher)
+    dispatcher.step()
+    assert _states(ws) == {a: "Succeeded", everything: "Succeeded", later: "Succeeded"}
+
+
+def test_failed_task_records_its_reason_and_releases_its_institutions(
+    tmp_path: Path, gated: dict[int, threading.Event]
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    bad = submit_task(ws, "check", ["H001"], started_by="甲", params={"fail": True})
+    after = submit_task(ws, "check", ["H001"], started_by="甲")
+    dispatcher = Dispatcher(ws.path, workers=1)
+    assert dispatcher.step() == [bad]
+    _open(gated, bad, dispatcher)
+    assert dispatcher.step() == [after]
+    record = ws.task(bad)
+    assert (record.state, record.error) == ("Failed", "模拟的失败原因。")
+    _open(gated, after, dispatcher)
+    dispatcher.step()
+
+
+def test_dispatcher_holds_the_write_lock_while_tasks_run(
+    tmp_path: Path, gated: dict[int, threading.Event]
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    task_id = submit_task(ws, "check", ["H001"], started_by="甲")
+    dispatcher = Dispatcher(ws.path, workers=1)
+    dispatcher.step()
+    failures: list[str] = []
+
+    def other_thread_is_let_in() -> None:  # the task threads write through the shared lock
+        try:
+            with Workspace(ws.path).writing("数据检测"):
+                pass
+        except CwdxError as exc:
+            failures.append(exc.message)
+
+    thread = threading.Thread(target=other_thread_is_let_in)
+    thread.start()
+    thread.join()
+    assert failures == []
+    _open(gated, task_id, dispatcher)
+    dispatcher.step()
+    deadline = time.monotonic() + 5
+    while dispatcher._lock_held and time.monotonic() < deadline:
+        dispatcher.step()
+    assert not dispatcher._lock_held
