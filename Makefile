@@ -1,5 +1,6 @@
 # cwdx: two commands do everything on a fresh machine.
 #   make app   serve the 机构版 app on a demo workspace
+#   make platform  serve the 平台版 on a demo province (prints its operator's password once)
 #   make test  install everything and run the whole test suite
 # The venv gets the versions pinned in constraints.txt (the ones the suite passed with); see
 # README (“更新依赖版本”) for how to refresh them.
@@ -10,8 +11,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_DATA ?= demo-data
 DEMO_WS ?= demo-workspace
 PORT ?= 8866
+PLATFORM_DATA ?= demo-platform-data
+PLATFORM_WS ?= demo-platform
+PLATFORM_PORT ?= 8867
 
-.PHONY: app test install system-deps demo lint typecheck wheel bench clean
+.PHONY: app platform test install system-deps demo lint typecheck wheel bench clean
 
 $(VENV)/.installed: pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +60,12 @@ demo: install
 app: install demo
 	$(VENV)/bin/cwdx app institution --workspace $(DEMO_WS) --port $(PORT)
 
+# The 平台版 on a demo province: five demo institutions' workbooks in the workspace's inbox/
+# (import them from the page), one operator account whose password is printed the first time.
+platform: install
+	$(PY) tools/platform_demo.py $(PLATFORM_DATA) $(PLATFORM_WS)
+	$(VENV)/bin/cwdx app platform --workspace $(PLATFORM_WS) --port $(PLATFORM_PORT)
+
 # The province benchmark (quick size: 20 institutions × 5,000 rows at 1×, 2× and 4×) caches its
 # demo data in ~/.cache/cwdx-bench; the full size: benchmarks/bench_province.py --size full.
 bench: install
@@ -64,4 +74,4 @@ bench: install
 	$(PY) benchmarks/bench_province.py --size quick
 
 clean:
-	rm -rf $(VENV) $(DEMO_DATA) $(DEMO_WS)
+	rm -rf $(VENV) $(DEMO_DATA) $(DEMO_WS) $(PLATFORM_DATA) $(PLATFORM_WS)

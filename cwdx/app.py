@@ -143,13 +143,11 @@ def start_task_dispatcher(workspace: Path, workers: int | None, scheduler: str |
     """Start (or find running) the task dispatcher of ``workspace``: the one seam between the
     apps and :mod:`cwdx.tasks` (``start_dispatcher``). Returns its handle (``.stop()``), or
     ``None`` when this installation has no task dispatcher."""
-    import importlib
-
     try:
-        tasks = importlib.import_module("cwdx.tasks")
-    except ModuleNotFoundError:
+        from cwdx.tasks import start_dispatcher
+    except ImportError:  # cwdx.tasks without its dispatcher process (not built yet)
         return None
-    return tasks.start_dispatcher(workspace, workers=workers, scheduler=scheduler)
+    return start_dispatcher(workspace, workers=workers, scheduler=scheduler)
 
 
 def serve(

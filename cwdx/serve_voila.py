@@ -19,6 +19,9 @@ four additions, made in one place for the 机构版 and the 平台版 alike (the
   (started, once the port accepts connections; page opened; page closed; Host or cap
   refusal). Everything else the server and its kernels print (Voilà's English log, kernel
   warnings, tracebacks) goes to :data:`SERVER_LOG_NAME` in the workspace's ``logs`` folder.
+* **Login (平台版)**: when the identity provider has a ``check_request`` method
+  (:class:`cwdx.login.CwdxIdentityProvider`), every request passes through it right after the
+  Host check: no session, no page, API, websocket or download.
 * **Closing a tab frees its kernel**: the page is served with the ``_xsrf`` cookie, which the
   page's shutdown beacon (sent on ``beforeunload``) must carry to be accepted.
 """

@@ -95,18 +95,18 @@ def test_duplicate_and_unknown_names_are_refused(tmp_path: Path) -> None:
         assert caught.value.message == "没有用户“nobody”，请用 user list 查看已有的用户。"
 
 
-def test_a_version_3_workspace_gains_the_accounts_table(tmp_path: Path) -> None:
+def test_a_version_4_workspace_gains_the_accounts_table(tmp_path: Path) -> None:
     folder = tmp_path / "ws"
     Workspace(folder).import_files  # noqa: B018 - created at the current version
     con = sqlite3.connect(folder / "cwdx.sqlite")
     con.execute("DROP TABLE accounts")
-    con.execute("PRAGMA user_version = 3")
+    con.execute("PRAGMA user_version = 4")
     con.commit()
     con.close()
     ws = Workspace(folder)
     ws.add_account("zhao", "password-1")
     con = sqlite3.connect(folder / "cwdx.sqlite")
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 5
     con.close()
     assert [a.name for a in ws.accounts()] == ["zhao"]
 
