@@ -58,7 +58,7 @@ class ImportPanel:
         self.listing.add_class(f"cwdx-uploaded-{table}")
         self.submit = v.Btn(
             color="primary",
-            class_=f"cwdx-submit-import-{table}",
+            class_=f"cwdx-submit-import-{table} text-none",
             disabled=True,
             children=["提交解析“上传文件”任务"],
         )
@@ -145,7 +145,9 @@ class InboxPanel:
         self.listing = widgets.HTML("")
         self.listing.add_class("cwdx-inbox-files")
         self.button = v.Btn(
-            color="primary", class_="cwdx-import-inbox", children=["导入 inbox 文件夹中的文件"]
+            color="primary",
+            class_="cwdx-import-inbox text-none",
+            children=["导入 inbox 文件夹中的文件"],
         )
         self.button.on_event("click", lambda *_a: self.clicked())
         inbox = actions.ws.path / "inbox"

@@ -92,7 +92,9 @@ class OperationsPanel:
         )
 
     def _button(self, label: str, css: str, color: str) -> v.Btn:
-        btn = v.Btn(color=color, variant="outlined", class_=f"ma-1 {css}", children=[label])
+        btn = v.Btn(
+            color=color, variant="outlined", class_=f"ma-1 text-none {css}", children=[label]
+        )
         self.buttons[label] = btn
         return btn
 

@@ -158,7 +158,7 @@ class PlatformApp:
 
     # --- layout ------------------------------------------------------------------------------
     def _button(self, label: str, css: str, action: Any, **kw: Any) -> v.Btn:
-        btn = v.Btn(class_=f"ma-1 {css}", children=[label], **kw)
+        btn = v.Btn(class_=f"ma-1 text-none {css}", children=[label], **kw)
         btn.on_event("click", lambda *_a: action())
         self.buttons[label] = btn
         return btn
@@ -178,15 +178,9 @@ class PlatformApp:
             "平台版",
             on_about=self.about.open,
             on_log=lambda: self.show_tab("后台任务日志"),
-            extra=[self.watcher.widget, user],
+            extra=[self.watcher.widget, user, logout],
         )
-        return v.Html(
-            tag="div",
-            children=[
-                bar.widget,
-                v.Html(tag="div", class_="d-flex justify-end", children=[logout]),
-            ],
-        )
+        return bar.widget
 
     def _import_tab(self) -> v.Html:
         overview = widgets.HTML("")

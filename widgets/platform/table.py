@@ -126,19 +126,21 @@ class InstitutionTable:
             children=[
                 v.Btn(
                     value=PURPOSE_ANY,
-                    class_="cwdx-purpose-any",
+                    class_="cwdx-purpose-any text-none",
                     children=[f"勾选用于{PURPOSE_ANY}"],
                 ),
                 v.Btn(
                     value=PURPOSE_COMPUTE,
-                    class_="cwdx-purpose-compute",
+                    class_="cwdx-purpose-compute text-none",
                     children=[f"勾选用于{PURPOSE_COMPUTE}"],
                 ),
             ],
         )
-        self.tick_all_btn = v.Btn(size="small", class_="cwdx-tick-all mx-1", children=["全选"])
+        self.tick_all_btn = v.Btn(
+            size="small", class_="cwdx-tick-all mx-1 text-none", children=["全选"]
+        )
         self.untick_btn = v.Btn(
-            size="small", variant="text", class_="cwdx-untick-all", children=["全不选"]
+            size="small", variant="text", class_="cwdx-untick-all text-none", children=["全不选"]
         )
         self.counter = v.Html(tag="span", class_="cwdx-ticked-count ml-2", children=[""])
         self.purpose_note = v.Html(tag="div", class_="cwdx-compute-note text-caption", children=[])
