@@ -7,9 +7,11 @@ dispatcher records them."""
 from __future__ import annotations
 
 import html
+import io
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -427,16 +429,54 @@ def test_monitor_panel() -> None:
     assert "尚未报告" in monitor_html({})
     snapshot = {
         "time": "2026-12-02 12:00:00",
-        "machine": {"cpu": 12.5, "memory": 40.0, "disk": 71.0},
-        "workers": {"tcp://127.0.0.1:4001": {"cpu": 99.0, "memory_used": 512 * 1024**2}},
-        "history": [{"cpu": 10, "memory": 40}, {"cpu": 30, "memory": 41}],
+        "alive": True,
+        "machine": {
+            "cpu_count": 2,
+            "cpu_percent": 12.5,
+            "memory_percent": 40.0,
+            "memory_used": 2 * 1024**3,
+            "memory_total": 8 * 1024**3,
+            "disk_percent": 71.0,
+            "disk_used": 71 * 1024**3,
+            "disk_total": 100 * 1024**3,
+        },
+        "dispatcher": {"pid": 42, "cpu_percent": 3.0, "memory_rss": 150 * 1024**2},
+        "workers": [
+            {
+                "name": "0",
+                "host": "127.0.0.1",
+                "cpu_percent": 99.0,
+                "memory": 512 * 1024**2,
+                "memory_limit": 4 * 1024**3,
+                "executing": 1,
+                "disk_read_bps": 2 * 1024**2,
+                "disk_write_bps": 0,
+            }
+        ],
+        "history": [
+            {"cpu_percent": 10, "memory_percent": 40},
+            {"cpu_percent": 30, "memory_percent": 41},
+        ],
         "dashboard": "http://127.0.0.1:8787/status",
     }
-    text = plain(monitor_html(snapshot))
-    assert "本机 CPU 内存 磁盘 本机 12.5 % 40.0 % 71.0 %" in text
-    assert "计算进程（1 个） CPU 内存已用 tcp://127.0.0.1:4001 99.0 % 0.5 GB" in text
-    assert 'href="http://127.0.0.1:8787/status"' in monitor_html(snapshot)
-    assert monitor_html(snapshot).count("<polyline") == 2
+    page = monitor_html(snapshot)
+    text = plain(page)
+    assert "本机（2 核） 12.5 % 40.0 %（2.0 GB / 8.0 GB） 71.0 %（71.0 GB / 100.0 GB）" in text
+    assert "调度进程（pid 42） 3.0 % 150.0 MB" in text
+    assert "计算进程（1 个）" in text
+    assert "0 127.0.0.1 99.0 % 512.0 MB / 4.0 GB 1 2.0 MB/秒 0.0 MB/秒" in text
+    assert 'href="http://127.0.0.1:8787/status"' in page and page.count("<polyline") == 2
+    assert "可能已停止" in monitor_html({**snapshot, "alive": False})
+
+
+def test_debug_log_download_is_a_zip_of_the_log_files(app: PlatformApp, ws: Workspace) -> None:
+    (Path(ws.log_path).parent / "cwdx.log.1").write_text("旧日志\n", encoding="utf-8")
+    assert app.logs.click() is True
+    download = app.logs.last
+    assert download is not None and download.filename == "调试日志.zip"
+    with zipfile.ZipFile(io.BytesIO(download.data)) as zf:
+        assert {"cwdx.log", "cwdx.log.1"} <= set(zf.namelist())
+        assert zf.read("cwdx.log.1").decode("utf-8") == "旧日志\n"
 
 
 def test_rows_paging_and_sorting() -> None:

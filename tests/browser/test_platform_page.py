@@ -107,3 +107,20 @@ def test_import_check_and_download_in_chromium(
     with zipfile.ZipFile(io.BytesIO(Path(download.path()).read_bytes())) as zf:
         books = [n for n in zf.namelist() if n.endswith(".xlsx")]
     assert len(books) == 3
+    close_dialog(page)
+    page.screenshot(path=str(platform_app.workspace.parent / "table.png"), full_page=True)
+
+    # 后台任务日志: the three tasks, a click shows one's details
+    page.locator(".cwdx-tab-3").click()
+    log_rows = page.locator(".cwdx-task-log tbody tr")
+    log_rows.nth(2).wait_for()
+    assert log_rows.count() == 3
+    log_rows.filter(has_text="数据检测").click()
+    dialog.locator(".cwdx-result-title").get_by_text("任务 2 详情").wait_for()
+    assert dialog.locator(".cwdx-count-error").count() == 2
+    close_dialog(page)
+
+    # 监控: the dispatcher's numbers of this machine
+    page.locator(".cwdx-tab-4").click()
+    page.locator(".cwdx-monitor").get_by_text("本机（").wait_for(timeout=60_000)
+    page.screenshot(path=str(platform_app.workspace.parent / "monitor.png"), full_page=True)

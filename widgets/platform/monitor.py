@@ -13,26 +13,20 @@ import ipyvuetify as v
 
 log = logging.getLogger("cwdx.app")
 
-#: Numbers of a snapshot as the page names them (key -> label, unit).
-FIELDS: dict[str, tuple[str, str]] = {
-    "cpu": ("CPU", "%"),
-    "memory": ("内存", "%"),
-    "memory_used": ("内存已用", "GB"),
-    "memory_total": ("内存总量", "GB"),
-    "disk": ("磁盘", "%"),
-    "disk_free": ("磁盘可用", "GB"),
-    "threads": ("线程", ""),
-    "tasks": ("执行中的任务片", ""),
-}
+GB = 1024**3
+MB = 1024**2
 
 
-def _number(value: Any, unit: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return html.escape(str(value))
-    if unit == "GB" and value > 1024**2:  # bytes
-        value = value / 1024**3
-    text = f"{value:.1f}" if isinstance(value, float) else f"{value:,}"
-    return f"{text} {unit}".strip()
+def _pct(value: Any) -> str:
+    return f"{float(value):.1f} %" if isinstance(value, (int, float)) else "—"
+
+
+def _size(value: Any, unit: int = GB, name: str = "GB") -> str:
+    return f"{float(value) / unit:,.1f} {name}" if isinstance(value, (int, float)) else "—"
+
+
+def _rate(value: Any) -> str:
+    return f"{float(value) / MB:,.1f} MB/秒" if isinstance(value, (int, float)) else "—"
 
 
 def sparkline(
@@ -45,7 +39,7 @@ def sparkline(
     top = max(top, max(vals)) or 1.0
     step = width / (len(vals) - 1)
     points = " ".join(
-        f"{i * step:.1f},{height - v_ / top * (height - 2) - 1:.1f}" for i, v_ in enumerate(vals)
+        f"{i * step:.1f},{height - y / top * (height - 2) - 1:.1f}" for i, y in enumerate(vals)
     )
     return (
         f'<svg class="cwdx-spark" width="{width}" height="{height}" '
@@ -54,58 +48,88 @@ def sparkline(
     )
 
 
-def _table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> str:
-    keys = [k for k in FIELDS if any(k in r for _n, r in rows)]
-    if not rows or not keys:
-        return ""
-    head = "".join(f"<th>{FIELDS[k][0]}</th>" for k in keys)
+def _table(css: str, head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{h}</th>" for h in head)
     body = "".join(
-        f"<tr><td>{html.escape(name)}</td>"
-        + "".join(f"<td>{_number(r.get(k, ''), FIELDS[k][1])}</td>" for k in keys)
-        + "</tr>"
-        for name, r in rows
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
     )
     return (
-        f'<div class="cwdx-monitor-title">{title}</div>'
-        f'<table class="cwdx-monitor-table" border="1" cellpadding="4" style="border-collapse:collapse">'
-        f"<tr><th></th>{head}</tr>{body}</table>"
+        f'<table class="{css}" border="1" cellpadding="4" style="border-collapse:collapse">'
+        f"<tr>{th}</tr>{body}</table>"
     )
 
 
 def monitor_html(snapshot: dict[str, Any]) -> str:
-    """The 监控 panel's content for one snapshot."""
+    """The 监控 panel's content for one :func:`cwdx.tasks.monitor_snapshot`."""
     if not snapshot:
-        return '<div class="cwdx-monitor-empty">后台任务调度进程尚未报告运行数据（调度进程启动后几秒内会出现）。</div>'
-    machine = snapshot.get("machine") or {}
-    workers = snapshot.get("workers") or {}
-    if isinstance(workers, list):
-        workers = {str(w.get("name", i)): w for i, w in enumerate(workers)}
-    parts = []
-    if snapshot.get("time"):
-        parts.append(
-            f'<div class="text-caption">数据时间：{html.escape(str(snapshot["time"]))}</div>'
+        return (
+            '<div class="cwdx-monitor-empty">后台任务调度进程尚未报告运行数据'
+            "（平台版启动后几秒内会出现；一直没有时请检查调度进程是否在运行）。</div>"
         )
-    parts.append(_table("本机", [("本机", machine)]) if machine else "")
+    m = snapshot.get("machine") or {}
+    d = snapshot.get("dispatcher") or {}
+    parts = [
+        f'<div class="cwdx-monitor-time">数据时间：{html.escape(str(snapshot.get("time", "")))}'
+        + ("" if snapshot.get("alive", True) else "（调度进程已超过 15 秒未报告，可能已停止）")
+        + "</div>",
+        '<div class="cwdx-monitor-title">本机与调度进程</div>',
+        _table(
+            "cwdx-monitor-machine",
+            ["", "CPU", "内存", "磁盘（工作区所在）"],
+            [
+                [
+                    f"本机（{m.get('cpu_count', '?')} 核）",
+                    _pct(m.get("cpu_percent")),
+                    f"{_pct(m.get('memory_percent'))}（{_size(m.get('memory_used'))} / "
+                    f"{_size(m.get('memory_total'))}）",
+                    f"{_pct(m.get('disk_percent'))}（{_size(m.get('disk_used'))} / "
+                    f"{_size(m.get('disk_total'))}）",
+                ],
+                [
+                    f"调度进程（pid {d.get('pid', '?')}）",
+                    _pct(d.get("cpu_percent")),
+                    _size(d.get("memory_rss"), MB, "MB"),
+                    "",
+                ],
+            ],
+        ),
+    ]
+    workers = snapshot.get("workers") or []
     if workers:
-        parts.append(_table(f"计算进程（{len(workers)} 个）", sorted(workers.items())))
-    else:
+        parts.append(f'<div class="cwdx-monitor-title">计算进程（{len(workers)} 个）</div>')
         parts.append(
-            '<div class="cwdx-monitor-title">计算进程：当前没有运行中的计算进程（有任务时启动）。</div>'
+            _table(
+                "cwdx-monitor-workers",
+                ["名称", "主机", "CPU", "内存 / 上限", "执行中", "磁盘读", "磁盘写"],
+                [
+                    [
+                        str(w.get("name", "")),
+                        str(w.get("host", "")),
+                        _pct(w.get("cpu_percent")),
+                        f"{_size(w.get('memory'), MB, 'MB')} / {_size(w.get('memory_limit'))}",
+                        str(w.get("executing", 0)),
+                        _rate(w.get("disk_read_bps")),
+                        _rate(w.get("disk_write_bps")),
+                    ]
+                    for w in workers
+                ],
+            )
         )
-    history = snapshot.get("history") or []
+    else:
+        parts.append('<div class="cwdx-monitor-title">计算进程：当前没有（有大任务时启动）。</div>')
+    history = [h for h in snapshot.get("history") or [] if isinstance(h, dict)]
     if history:
-        cpu = [h.get("cpu") for h in history if isinstance(h, dict)]
-        mem = [h.get("memory") for h in history if isinstance(h, dict)]
         parts.append(
             '<div class="cwdx-monitor-history">'
-            f"<div>CPU（%）最近 {len(history)} 次</div>{sparkline(cpu)}"
-            f"<div>内存（%）</div>{sparkline(mem)}</div>"
+            f"<div>本机 CPU（%），最近 {len(history)} 次</div>"
+            f"{sparkline([h.get('cpu_percent') for h in history])}"
+            f"<div>本机内存（%）</div>{sparkline([h.get('memory_percent') for h in history])}</div>"
         )
     dashboard = snapshot.get("dashboard")
     if dashboard:
         url = html.escape(str(dashboard))
         parts.append(
-            f'<div class="cwdx-dashboard">Dask 监控面板（供服务器上的运维人员使用）：'
+            '<div class="cwdx-dashboard">Dask 监控面板（只能在服务器本机打开，供运维人员使用）：'
             f'<a href="{url}" target="_blank" rel="noopener">{url}</a></div>'
         )
     return "".join(parts)
