@@ -23,10 +23,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cwdx import resources
 from cwdx.errors import CwdxError
+
+if TYPE_CHECKING:
+    from cwdx.tasks.process import DispatcherProcess
 
 #: Environment variable through which the app's kernel learns its workspace folder.
 WORKSPACE_ENV = "CWDX_WORKSPACE"
@@ -139,14 +142,14 @@ def refuse_without_accounts(workspace: Path) -> None:
     )
 
 
-def start_task_dispatcher(workspace: Path, workers: int | None, scheduler: str | None) -> Any:
+def start_task_dispatcher(
+    workspace: Path, workers: int | None, scheduler: str | None
+) -> DispatcherProcess:
     """Start (or find running) the task dispatcher of ``workspace``: the one seam between the
-    apps and :mod:`cwdx.tasks` (``start_dispatcher``). Returns its handle (``.stop()``), or
-    ``None`` when this installation has no task dispatcher."""
-    try:
-        from cwdx.tasks import start_dispatcher
-    except ImportError:  # cwdx.tasks without its dispatcher process (not built yet)
-        return None
+    apps and :mod:`cwdx.tasks` (``start_dispatcher``). Returns its handle, whose ``stop()``
+    stops a dispatcher this call started (and leaves one found running alone)."""
+    from cwdx.tasks import start_dispatcher
+
     return start_dispatcher(workspace, workers=workers, scheduler=scheduler)
 
 
@@ -195,7 +198,8 @@ def serve(
     try:
         return _run_server(command, folder)
     finally:
-        if dispatcher is not None:
+        if dispatcher is not None and dispatcher.alive():
+            print("正在停止后台任务调度进程（等待正在运行的任务结束）……", flush=True)
             dispatcher.stop()
 
 

@@ -1,7 +1,7 @@
 """Voilà as the cwdx apps run it: the guard every edition's server shares.
 
 ``python -m cwdx.serve_voila NOTEBOOK [Voilà options]`` (what ``cwdx app`` starts) is Voilà with
-four additions, made in one place for the 机构版 and the 平台版 alike (the edition is the
+these additions, made in one place for the 机构版 and the 平台版 alike (the edition is the
 ``CwdxVoila.edition`` setting):
 
 * **Host check**: a request whose ``Host`` header names anything but the served address

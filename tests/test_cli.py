@@ -459,6 +459,17 @@ def test_platform_app_refuses_to_start_without_an_account(
     )
 
 
+def test_workers_and_scheduler_are_options_of_the_platform_only(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, "-w", str(tmp_path), "app", "institution", "--workers", "2")
+    assert (code, out, err) == (
+        2,
+        "",
+        "--workers 和 --scheduler 只用于平台版（cwdx app platform）。\n",
+    )
+
+
 def test_a_file_with_rows_of_a_frozen_institution_names_the_unfreeze_command(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

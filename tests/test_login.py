@@ -14,6 +14,7 @@ from tornado import httputil, web
 from cwdx.login import IDLE_SECONDS, LOCK_SECONDS, CwdxIdentityProvider, LoginLimiter, SessionStore
 from cwdx.login.pages import (
     attachment_header,
+    download_url,
     login_page,
     safe_file_name,
     safe_next,
@@ -195,3 +196,9 @@ def test_attachment_header_names_the_file_in_utf8() -> None:
         "filename*=UTF-8''%E8%AE%A1%E7%AE%97%E7%BB%93%E6%9E%9C%201.xlsx"
     )
     assert attachment_header('a";b.zip').startswith('attachment; filename="a__b.zip"')
+
+
+def test_download_url_quotes_the_file_name() -> None:
+    assert download_url(7, "全部 结果/1.xlsx") == (
+        "/cwdx/download/7/%E5%85%A8%E9%83%A8%20%E7%BB%93%E6%9E%9C%2F1.xlsx"
+    )

@@ -21,6 +21,9 @@ class FakeDispatcher:
     def __init__(self) -> None:
         self.stopped = False
 
+    def alive(self) -> bool:
+        return not self.stopped
+
     def stop(self) -> None:
         self.stopped = True
 

@@ -481,6 +481,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     from cwdx.app import serve
 
     workspace = args.workspace or os.environ.get("CWDX_WORKSPACE")
+    if args.edition != "platform" and (args.workers or args.scheduler):
+        raise CwdxError("--workers 和 --scheduler 只用于平台版（cwdx app platform）。")
     options = {"host": args.host, "workers": args.workers, "scheduler": args.scheduler}
     code = int(serve(args.edition, workspace, args.port, args.max_kernels, **options) or 0)
     if code != EXIT_OK:  # the server's own status would not be one of ours

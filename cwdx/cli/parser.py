@@ -303,14 +303,7 @@ def _add_tool_commands(sub: Any) -> None:
         metavar="地址",
         help="监听地址（默认 127.0.0.1，只有本机能打开；平台版给其他电脑用时填本机的 IP 地址）",
     )
-    p.add_argument(
-        "--workers", type=_positive, metavar="个数", help="后台任务的工作进程数（默认每核一个）"
-    )
-    p.add_argument(
-        "--scheduler",
-        metavar="地址",
-        help="使用已有的 Dask 集群，例如 tcp://10.0.0.5:8786（默认在本机启动）",
-    )
+    _cluster_arguments(p)  # 平台版: where its task dispatcher runs the pieces
     p.add_argument(
         "--max-kernels",
         type=_positive,

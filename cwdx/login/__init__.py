@@ -11,7 +11,7 @@ three routes of its own (:meth:`CwdxIdentityProvider.get_handlers`):
 * ``/logout``: 退出登录. GET shows a one-button confirmation form (with ``_xsrf``); POST ends
   the session, shuts down the kernels of its pages and clears the cookie.
 * ``/cwdx/download/<task id>/<file name>``: a file an export task wrote into
-  ``WS/downloads/<task id>/``, as an attachment.
+  ``WS/downloads/<task id>/``, as an attachment (:func:`download_url` makes the address).
 
 Accounts live in the workspace (:mod:`cwdx.workspace.accounts`). Sessions and the failed-login
 counters are kept in the server process only (a restart signs everybody out, as it also ends
@@ -30,6 +30,7 @@ environment variable :data:`USER_ENV` (tasks it submits are started by that name
 
 from __future__ import annotations
 
+from cwdx.login.pages import download_url
 from cwdx.login.provider import (
     DOWNLOADS_DIR,
     SESSION_COOKIE,
@@ -54,4 +55,5 @@ __all__ = [
     "LoginLimiter",
     "LogoutHandler",
     "SessionStore",
+    "download_url",
 ]

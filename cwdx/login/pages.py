@@ -7,6 +7,16 @@ from __future__ import annotations
 import html
 import urllib.parse
 
+#: The address prefix of downloads: ``/cwdx/download/<task id>/<file name>``.
+DOWNLOAD_PREFIX = "/cwdx/download/"
+
+
+def download_url(task_id: int, name: str) -> str:
+    """The address (on the app's server) of the file ``name`` an export task ``task_id`` wrote
+    into ``WS/downloads/<task_id>/``; it answers only with a session."""
+    return f"{DOWNLOAD_PREFIX}{int(task_id)}/{urllib.parse.quote(name, safe='')}"
+
+
 WRONG_LOGIN_TEXT = "用户名或密码不正确，请重新输入。"
 NOT_FOUND_DOWNLOAD_TEXT = "要下载的文件不存在或已被删除，请回到页面重新生成下载。"
 NO_SESSION_TEXT = "尚未登录或登录已过期，请刷新页面重新登录。"

@@ -25,6 +25,7 @@ from traitlets import Unicode
 from cwdx.app import WORKSPACE_ENV
 from cwdx.log import get_logger
 from cwdx.login.pages import (
+    DOWNLOAD_PREFIX,
     NO_SESSION_TEXT,
     NOT_FOUND_DOWNLOAD_TEXT,
     OTHER_SESSION_TEXT,
@@ -115,7 +116,7 @@ class CwdxIdentityProvider(IdentityProvider):
         return [
             (r"/login", LoginHandler),
             (r"/logout", LogoutHandler),
-            (rf"/cwdx/{DOWNLOADS_DIR[:-1]}/([0-9]+)/([^/]+)", DownloadHandler),
+            (DOWNLOAD_PREFIX + r"([0-9]+)/([^/]+)", DownloadHandler),
         ]
 
     # -- accounts -----------------------------------------------------------------------

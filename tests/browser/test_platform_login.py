@@ -14,6 +14,7 @@ import urllib.parse
 import pytest
 from conftest import PLATFORM_PASSWORD, PLATFORM_USER, RunningApp
 
+from cwdx.login import download_url
 from cwdx.workspace import Workspace
 
 pytestmark = pytest.mark.browser
@@ -213,7 +214,7 @@ def test_downloads_need_a_session_and_a_plain_file_name(platform_app) -> None:
     (folder / "全部机构计算结果.xlsx").write_bytes(content)
     (platform_app.workspace / "downloads" / "secret.txt").write_text("outside", encoding="utf-8")
     (folder / "link.txt").symlink_to(platform_app.workspace / "cwdx.sqlite")
-    path = "/cwdx/download/7/" + urllib.parse.quote("全部机构计算结果.xlsx")
+    path = download_url(7, "全部机构计算结果.xlsx")
     anonymous = Client(platform_app)
     assert anonymous.request("GET", path)[0] == 302
     client = signed_in(platform_app)
