@@ -198,3 +198,11 @@ def test_app_bar_buttons() -> None:
     bar.about.fire_event("click", {})
     bar.log.fire_event("click", {})
     assert clicks == ["about", "log"]
+
+
+def test_data_table_height_follows_its_rows() -> None:
+    table = vue.DataTable("h", height="300px")
+    table.set_rows(["a"], [[i] for i in range(3)])
+    assert table.table.height == ""  # a few rows: as high as they are
+    table.set_rows(["a"], [[i] for i in range(100)])
+    assert table.table.height == "300px"  # many rows scroll inside the table

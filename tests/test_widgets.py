@@ -18,9 +18,9 @@ from cwdx.errors import CwdxError
 from cwdx.reference import load_reference
 from cwdx.rules import RULE_IDS
 from cwdx.workspace import STAGE_COMPUTED, STAGE_PASSED, STAGE_UPLOADED
-from cwdx_widgets.common import UNEXPECTED, Alert, Download, LoadingButton, download_script
 from cwdx_widgets.institution import ErrorPage, InstitutionApp
 from cwdx_widgets.sections import APPEND_NOTICE, AboutSection
+from cwdx_widgets.vue import UNEXPECTED, Download, LoadingBtn, Message, download_script
 
 
 def xlsx_bytes(tmp_path: Path, name: str, table: str, rows: list[dict]) -> tuple[str, bytes]:
@@ -48,6 +48,17 @@ def html_text(value: str) -> str:
     return re.sub(r"<[^>]+>", "", value)
 
 
+def table_text(table) -> str:
+    """A DataTable's caption and every cell it holds, as text."""
+    cells = [str(v) for item in table.items for k, v in item.items() if not k.startswith("_")]
+    return "\n".join([table.caption, *cells])
+
+
+def shown(widget) -> bool:
+    """Whether a Vuetify widget is shown (no ``d-none`` class)."""
+    return "d-none" not in (widget.class_ or "").split()
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> InstitutionApp:
     return InstitutionApp(tmp_path / "ws")
@@ -57,7 +68,7 @@ def app(tmp_path: Path) -> InstitutionApp:
 
 
 def test_loading_button_reports_errors_and_reenables() -> None:
-    alert = Alert()
+    alert = Message()
     calls: list[str] = []
 
     def fails(on_progress):
@@ -65,19 +76,19 @@ def test_loading_button_reports_errors_and_reenables() -> None:
         calls.append("run")
         raise RuntimeError("boom")
 
-    button = LoadingButton("开始检测", fails, alert, "x")
+    button = LoadingBtn("开始检测", fails, alert, "x")
     assert button.click() is False
     assert calls == ["run"]
     assert alert.kind == "error"
     assert alert.text == UNEXPECTED.format(action="开始检测", kind="RuntimeError")
-    assert "boom" not in alert.widget.value  # no exception text or traceback in the page
+    assert alert.alert.children == [alert.text]  # no exception text or traceback in the page
     assert button.button.disabled is False
-    assert button.progress.layout.display == "none"
+    assert not button.progress.running
 
     def refused(_on_progress):
         raise CwdxError("工作区正忙，请稍后再试。")
 
-    button = LoadingButton("开始导入", refused, alert, "y")
+    button = LoadingBtn("开始导入", refused, alert, "y")
     button.click()
     assert alert.text == "工作区正忙，请稍后再试。"
 
@@ -86,40 +97,41 @@ def test_loading_button_shows_progress_while_running() -> None:
     seen: dict[str, object] = {}
 
     def action(on_progress):
-        seen["while"] = (button.button.disabled, button.progress.layout.display)
-        seen["status"] = button.status.value
+        seen["while"] = (button.button.disabled, button.button.loading, button.progress.running)
+        seen["status"] = button.progress.text
         on_progress(1, 4, "正在导入 病案.xlsx")
-        seen["progress"] = (button.progress.value, button.progress.max, button.status.value)
+        bar = button.progress.bar
+        seen["progress"] = (bar.model_value, bar.max, button.progress.text)
 
-    button = LoadingButton("开始导入", action, Alert(), "p")
-    assert button.progress.layout.display == "none"
+    button = LoadingBtn("开始导入", action, Message(), "p")
+    assert not button.progress.running
     assert button.click() is True
     assert seen == {
-        "while": (True, ""),  # disabled, the bar shown
+        "while": (True, True, True),  # disabled and spinning, the bar shown
         "status": "正在处理，请稍候…",
         "progress": (1, 4, "正在导入 病案.xlsx 1/4"),
     }
-    assert (button.button.disabled, button.progress.layout.display) == (False, "none")
-    assert button.status.value == ""
+    assert (button.button.disabled, button.progress.running) == (False, False)
+    assert button.progress.text == ""
 
 
 def click_message(sent: datetime) -> dict:
     """The comm message a browser sends for a click, sent at ``sent``."""
-    data = {"method": "custom", "content": {"event": "click"}}
+    data = {"method": "custom", "content": {"event": "click", "data": {}}}
     return {"header": {"date": sent.isoformat()}, "content": {"data": data}, "buffers": []}
 
 
 def test_loading_button_ignores_clicks_while_disabled_or_queued() -> None:
-    alert = Alert()
+    alert = Message()
     runs: list[int] = []
 
     def action(_progress):
         time.sleep(0.02)
         runs.append(1)
 
-    button = LoadingButton("开始计算", action, alert, "z")
+    button = LoadingBtn("开始计算", action, alert, "z")
     button.enabled = False
-    button._on_click(button.button)
+    button._on_click(button.button, "click", {})
     assert runs == []
     button.enabled = True
     first = datetime.now(UTC)
@@ -141,8 +153,13 @@ def test_download_script_carries_file_name_and_bytes() -> None:
 
 
 def test_empty_workspace_page(app: InstitutionApp) -> None:
-    assert "工作区中还没有数据" in app.status.value
-    assert app.cases.widget.children[1].value.count(APPEND_NOTICE) == 1
+    assert "工作区中还没有数据" in app.status_text
+    body = app.cases.widget.children[1].children
+    notices = [w for w in body if "cwdx-cases-notice" in (getattr(w, "class_", "") or "")]
+    assert [n.children for n in notices] == [[APPEND_NOTICE]]
+    assert app.tab == "templates"  # the flow starts at 查看表样
+    assert app.bar.title_text == "临床工作数据提取 · 机构版"
+    assert app.stage.stage == ""
     assert html_text(app.cases.count.value) == "当前工作区中病案首页数据：0 条。"
     assert app.check.run.button.disabled is True
     assert app.compute.run.button.disabled is True
@@ -185,24 +202,29 @@ def test_import_preview_and_delete(app: InstitutionApp, tmp_path: Path) -> None:
     assert section.alert.text == "导入完成：1 个文件，共 3 条。"
     assert "病案首页-1.xlsx：导入 3 条" in html_text(section.results.value)
     assert html_text(section.count.value) == "当前工作区中病案首页数据：3 条。"
-    assert "预览：前 3 行（共 3 行）" in section.preview.value
-    assert section.preview.value.count("<tr>") == 4  # header + 3 rows
-    assert "BA00002" in section.preview.value
+    assert section.preview.caption == "预览：前 3 行（共 3 行）"
+    assert section.preview.rows == 3
+    assert "BA00002" in table_text(section.preview)
+    assert [h["title"] for h in section.preview.table.headers][:2] == ["文件", "行号"]
     assert section.upload.value == ()
-    assert "机构 H001（测试医院）：已上传；病案首页数据 3 条，申报人员 0 人。" in app.status.value
+    assert "机构 H001（测试医院）：已上传；病案首页数据 3 条，申报人员 0 人。" in app.status_text
+    assert app.stage.stage == STAGE_UPLOADED
 
     section.ask_delete()
-    assert section.confirm_box.layout.display == ""
-    assert "确定删除已导入的全部病案首页数据（3 条）吗？" in section.confirm_text.value
-    section.cancel_delete()
-    assert section.confirm_box.layout.display == "none"
+    assert section.confirm.is_open
+    assert "确定删除已导入的全部病案首页数据（3 条）吗？" in section.confirm.text.children[0]
+    section.confirm.close()
+    assert not section.confirm.is_open
     assert app.state.cases == 3
 
     section.ask_delete()
-    assert section.confirm_button.click() is True
+    assert section.confirm.confirm() is False  # the word 确认 not typed
+    section.confirm.field.v_model = "确认"
+    assert section.confirm.confirm() is True
     assert section.alert.text == "已删除病案首页数据 3 条。"
     assert app.state.cases == 0
-    assert section.preview.value == ""
+    assert section.preview.rows == 0 and section.preview.caption == ""
+    assert section.delete_button.disabled is True
 
 
 def test_rejected_file_imports_nothing(app: InstitutionApp, make_xlsx) -> None:
@@ -235,12 +257,12 @@ def test_duplicate_file_needs_confirmation(app: InstitutionApp, tmp_path: Path) 
         f"病案首页-1.xlsx：未导入。内容与 {first.time} 已导入的文件“病案首页-1.xlsx”完全相同，"
         "为避免重复数据未再次导入。如确需再次导入，请点击“仍然导入（重复数据）”。"
     )  # the page names its button, not a command line (the workspace says "--force")
-    assert app.cases.force_button.widget.layout.display == ""
+    assert shown(app.cases.force_button.widget)
     assert app.state.cases == 2
     app.cases.force_button.click()
     assert app.cases.alert.text == "导入完成：1 个文件，共 2 条。"
     assert app.state.cases == 4
-    assert app.cases.force_button.widget.layout.display == "none"
+    assert not shown(app.cases.force_button.widget)
 
 
 def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> None:
@@ -284,14 +306,15 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
         html_text(app.compute.summary.value)
         == "指标汇总：申报人员 1 人，已匹配 1 人，未匹配 0 人。"
     )
-    assert "张三" in app.compute.preview.value
+    assert "张三" in table_text(app.compute.preview)
     assert app.compute.download.click() is True, app.compute.alert.text
     assert app.compute.download.last.filename == "计算结果表.xlsx"
 
     # deleting the cases of a computed institution unfreezes it after confirmation
     app.cases.ask_delete()
-    assert "检测结果和计算结果一并清除" in app.cases.confirm_text.value
-    assert app.cases.confirm_button.click() is True
+    assert "检测结果和计算结果一并清除" in app.cases.confirm.text.children[0]
+    app.cases.confirm.field.v_model = "确认"
+    assert app.cases.confirm.confirm() is True
     assert app.state.institutions[0].stage == STAGE_UPLOADED
     assert app.state.cases == 0
     assert app.check.verdict.value == ""
@@ -309,10 +332,11 @@ def test_reopened_page_shows_the_stored_state(tmp_path: Path) -> None:
     first.staff.import_button.click()
     first.check.run.click()
     again = InstitutionApp(tmp_path / "ws")
-    assert again.status.value == first.status.value
+    assert again.status_text == first.status_text
     assert again.check.verdict.value == first.check.verdict.value
     assert again.check.rules.value == first.check.rules.value
-    assert "预览：前 2 行（共 2 行）" in again.cases.preview.value
+    assert again.cases.preview.caption == "预览：前 2 行（共 2 行）"
+    assert again.cases.preview.items == first.cases.preview.items
 
 
 def test_about_lists_versions_and_reference_hashes() -> None:
@@ -328,7 +352,8 @@ def test_about_lists_versions_and_reference_hashes() -> None:
 def test_log_section(app: InstitutionApp, tmp_path: Path) -> None:
     app.cases.set_files([cases_upload(tmp_path, n=2)])
     app.cases.import_button.click()
-    app.logs.widget.selected_index = 0
+    app.bar.log.fire_event("click", {})  # 日志 in the app bar opens the dialog
+    assert app.logs.panel.is_open
     assert "上传 cases：1 个文件" in app.logs.text.value  # the app's own log line
     assert "病案首页-1.xlsx" in app.logs.text.value
     assert str(Path(app.ws.log_path).parent) in app.logs.folder.value
@@ -433,8 +458,8 @@ def test_refresh_shows_changes_made_elsewhere(app: InstitutionApp, tmp_path: Pat
     app.reload.click()
     assert app.state.cases == 4
     assert re.fullmatch(r"已重新读取工作区状态（\d\d:\d\d:\d\d）。", app.alert.text)
-    assert "病案首页数据 4 条" in app.status.value
-    assert "预览：前 4 行（共 4 行）" in app.cases.preview.value
+    assert "病案首页数据 4 条" in app.status_text
+    assert app.cases.preview.caption == "预览：前 4 行（共 4 行）"
 
 
 def test_import_into_a_checked_workspace_says_how_to_unfreeze(
@@ -506,7 +531,7 @@ def test_failing_check_shows_red_rows_and_blocks_compute(
     )
     assert app.compute.run.button.disabled is True
     assert "数据检测不通过，不能计算" in app.compute.hint.value
-    assert "机构 H001（测试医院）：已检测-未通过" in app.status.value
+    assert "机构 H001（测试医院）：已检测-未通过" in app.status_text
 
 
 def test_workspace_head_equals_the_first_rows_of_load(tmp_path: Path) -> None:
@@ -562,16 +587,16 @@ def test_duplicate_offer_goes_once_the_data_is_checked(app: InstitutionApp, tmp_
     app.staff.import_button.click()
     app.staff.set_files([upload])
     app.staff.import_button.click()
-    assert app.staff.force_button.widget.layout.display == ""
+    assert shown(app.staff.force_button.widget)
     app.cases.set_files([cases_upload(tmp_path, n=2)])
     app.cases.import_button.click()
-    assert app.staff.force_button.widget.layout.display == ""  # still on offer
+    assert shown(app.staff.force_button.widget)  # still on offer
     assert app.check.run.click() is True
     # frozen now: a forced import would be refused, so the button is gone
-    assert app.staff.force_button.widget.layout.display == "none"
+    assert not shown(app.staff.force_button.widget)
     assert app.staff.force_button.click() is False  # nothing left to import: a message
     assert app.staff.alert.text == "请先点击“选择文件”选择要导入的 .xlsx 文件。"
-    assert app.staff.force_button.widget.layout.display == "none"
+    assert not shown(app.staff.force_button.widget)
     assert app.state.staff == 1
 
 
@@ -583,31 +608,28 @@ def test_a_refusal_offers_its_unfreeze_step_as_a_button(
     import pandas as pd
     from ws_helper import staff_book
 
-    from cwdx_widgets.common import report_exception
+    from cwdx_widgets.vue import report_exception
 
     app.ws.import_files("staff", [staff_book(tmp_path / "a.xlsx", "H001")])
     app.ws.save_check("H001", False, {"E01": 1}, pd.DataFrame(), [], errors=1, warnings=0)
     app.refresh()
     with pytest.raises(CwdxError) as refused:
         app.ws.require_stage("H001", "check")
-    step = app.check.run.next_step
-    assert step.button.layout.display == "none"
+    step = app.check.next_step
+    assert app.check.run.next_step is step and not step.shown
     report_exception(app.check.alert, "数据检测", refused.value, step)
     assert app.check.alert.text == (
         "机构 H001（测试医院）处于「已检测-未通过」阶段，数据已冻结，不能重新检测；"
         "请先「在上传阶段解冻数据检测」后再操作。"
     )
-    assert (step.button.layout.display, step.button.description) == (
-        "",
-        "在上传阶段解冻数据检测（H001）",
-    )
-    step.button.click()
-    assert step.button.layout.display == "none"
+    assert (step.shown, step.label) == (True, "在上传阶段解冻数据检测（H001）")
+    step.button.fire_event("click", {})
+    assert not step.shown
     assert app.ws.institution("H001").stage == STAGE_UPLOADED
     assert app.alert.text == "已解冻：H001（已检测-未通过 → 已上传）。"
     # an error without a next step shows no button
     report_exception(app.check.alert, "数据检测", CwdxError("工作区正忙。"), step)
-    assert step.button.layout.display == "none"
+    assert not step.shown
 
 
 # ------------------------------------------------------------------------------- issue 11
@@ -705,24 +727,28 @@ def test_rule_table_shows_findings_first_and_a_rules_findings_on_click(
     assert first_table.count("<tbody><tr") == 1 and first_table.count("<tr") == 1 + len(found)
     assert "cwdx-row-error" in first_table.split("</tr>")[1]  # the first rule is an error
     assert f"其余 {len(RULE_IDS) - len(found)} 条规则未发现问题（点击展开）" in html_text(rules)
-    assert list(app.check.pick.options) == [(r, ("H001", r)) for r in found]
+    assert list(app.check.pick_options) == [(r, ("H001", r)) for r in found]
+    assert [b.children for b in app.check.pick.children] == [[r] for r in found]
     assert "点击规则编号，查看该规则的前 100 个问题：" in app.check.pick_label.value
-    assert app.check.findings.value == ""
+    findings = app.check.findings
+    assert findings.rows == 0 and not findings.visible
 
-    app.check.pick.value = ("H001", found[0])  # the click on the rule
-    shown = app.check.findings.value
+    app.check.pick.children[0].fire_event("click", {})  # the click on the rule
     rule = found[0]
-    assert f"规则 {rule}（错误）共 1 个问题；全部问题见反馈表。" in html_text(shown)
-    assert "<th>文件</th><th>行号</th><th>列</th><th>值</th><th>说明</th>" in shown
-    cells = re.findall(r"<td[^>]*>([^<]*)</td>", shown)
+    assert app.check.picked == ("H001", rule)
+    assert findings.visible
+    assert findings.caption == f"规则 {rule}（错误）共 1 个问题；全部问题见反馈表。"
+    assert [h["title"] for h in findings.table.headers] == ["文件", "行号", "列", "值", "说明"]
+    cells = [findings.items[0][f"c{i}"] for i in range(5)]
     assert cells[:4] == ["申报人员.xlsx", "2", "性别", "男"]
     assert "性别" in cells[4]
 
 
 def test_clerks_words(app: InstitutionApp, tmp_path: Path) -> None:
     # no folder path at the top of the page
-    assert str(app.ws.path) not in app.widget.children[0].value
-    assert "工作区：" not in app.widget.children[0].value
+    top = app.bar.title_text + app.status_text
+    assert str(app.ws.path) not in top
+    assert "工作区：" not in top
 
     # the import note: one line, details folded, the dagger/asterisk completion in words
     rows = [case_row("H001", f"BA{i}", 出院科别="０３．０４") for i in range(3)]
@@ -750,7 +776,7 @@ def test_clerks_words(app: InstitutionApp, tmp_path: Path) -> None:
     app.staff.set_files([staff_upload(tmp_path)])
     app.staff.import_button.click()
     app.check.run.click()
-    app.logs.widget.selected_index = 0
+    app.logs.open()
     lines = [line for line in app.logs.text.value.split("\n") if line]
     assert lines and all(
         re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  (信息|警告|错误)  ", x) for x in lines

@@ -1,21 +1,25 @@
-"""The institution app (机构版): one page, top to bottom as ``apps.md`` lists it.
+"""The institution app (机构版): one page with the app bar (product name, 阶段 chip, 刷新状态,
+关于, 日志) and four tabs, the seed system's flow 查看表样 → 导入 → 数据检测 → 指标计算.
 
 ``cwdx/resources/notebooks/institution.ipynb`` only runs ``InstitutionApp.from_environment().show()``.
+Building the page reads the workspace's institution table only: no pandas until an action or
+a stored check/result needs it (the first button is usable within seconds, docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import ipyvuetify as v
 import ipywidgets as widgets
 from IPython.display import display
 
 from cwdx.errors import Hint
-from cwdx_widgets.common import STYLE, Alert, report_exception
+from cwdx_widgets.common import STYLE
 from cwdx_widgets.sections import (
     AboutSection,
     CheckSection,
@@ -26,12 +30,24 @@ from cwdx_widgets.sections import (
     TemplateSection,
     read_state,
 )
+from cwdx_widgets.vue import AppBar, Message, StageChip, page, report_exception
 
 log = logging.getLogger("cwdx.app")
 
-TITLE = "临床工作数据提取 · 机构版"
-#: The page style and title, at the top of the app and of the error page.
-HEADER = STYLE + f'<h2 class="cwdx-title">{html.escape(TITLE)}</h2>'
+EDITION = "机构版"
+TITLE = f"临床工作数据提取 · {EDITION}"
+
+#: The tabs: (key for the CSS class ``cwdx-tab-<key>``, label).
+TABS: tuple[tuple[str, str], ...] = (
+    ("templates", "查看表样"),
+    ("import", "导入"),
+    ("check", "数据检测"),
+    ("compute", "指标计算"),
+)
+
+
+def _style() -> widgets.HTML:
+    return widgets.HTML(STYLE, layout=widgets.Layout(display="none"))
 
 
 class InstitutionApp:
@@ -42,17 +58,7 @@ class InstitutionApp:
         from cwdx.workspace import Workspace
 
         self.ws = Workspace(workspace)
-        self.alert = Alert("cwdx-page-alert")
-        self.status = widgets.HTML("", layout=widgets.Layout(flex="1 1 auto"))
-        self.status.add_class("cwdx-status")
-        self.reload = widgets.Button(
-            description="刷新状态",
-            icon="refresh",
-            tooltip="重新读取工作区（另一窗口或命令行改动数据后使用）",
-            layout=widgets.Layout(width="auto", flex="0 0 auto"),
-        )
-        self.reload.add_class("cwdx-refresh")
-        self.reload.on_click(lambda _b: self.reload_clicked())
+        self.alert = Message("cwdx-page-alert", closable=True)
         self.templates = TemplateSection()
         self.cases = ImportSection(self.ws, "cases", self.refresh)
         self.staff = ImportSection(self.ws, "staff", self.refresh)
@@ -69,34 +75,85 @@ class InstitutionApp:
             self.about,
             self.logs,
         ]
-        header = widgets.HTML(HEADER)  # no folder path: the clerk needs none
-        self.widget = widgets.VBox(
-            [
-                header,
-                widgets.HBox(
-                    [self.status, self.reload], layout=widgets.Layout(align_items="center")
-                ),
-                self.alert.widget,
-                *[s.widget for s in self.sections],
-            ]
+        self.stage = StageChip("cwdx-stage")
+        self.reload = v.Btn(
+            children=["刷新状态"],
+            variant="text",
+            prepend_icon="mdi-refresh",
+            class_="cwdx-refresh text-none",
         )
-        self.widget.add_class("cwdx-app")
+        self.reload.on_event("click", lambda *_args: self.reload_clicked())
+        self.bar = AppBar(
+            EDITION,
+            on_about=self.about.open,
+            on_log=self.logs.open,
+            extra=[self.stage.widget, self.reload],
+        )
+        self.status = v.Html(tag="div", class_="cwdx-status cwdx-note my-2", children=[""])
+        self.tabs = v.Tabs(
+            v_model=0,
+            color="primary",
+            class_="cwdx-tabs",
+            children=[
+                v.Tab(children=[label], value=index, class_=f"cwdx-tab-{key}")
+                for index, (key, label) in enumerate(TABS)
+            ],
+        )
+        panes = [
+            [self.templates.widget],
+            [self.cases.widget, self.staff.widget],
+            [self.check.widget],
+            [self.compute.widget],
+        ]
+        self.window = v.Window(
+            v_model=0,
+            class_="cwdx-window",
+            children=[
+                v.WindowItem(value=index, children=children, class_=f"cwdx-pane-{key}")
+                for index, ((key, _label), children) in enumerate(zip(TABS, panes, strict=True))
+            ],
+        )
+        self.tabs.observe(self._on_tab, names="v_model")
+        body = v.Html(
+            tag="div",
+            class_="px-4 pb-4",
+            children=[self.status, self.alert.widget, self.tabs, self.window],
+        )
+        self.widget = page([_style(), self.bar.widget, body, self.about.widget, self.logs.widget])
         for step in (self.check, self.compute):  # a refusal's unfreeze step as a button
-            step.run.next_step.unfreeze = self.unfreeze
+            step.next_step.unfreeze = self.unfreeze
         self.state = PageState()
         self.refresh()
         log.info("机构版页面已打开：%d 个机构", len(self.state.institutions))
 
+    @property
+    def status_text(self) -> str:
+        """The status line under the app bar."""
+        return "".join(str(c) for c in self.status.children)
+
+    @property
+    def tab(self) -> str:
+        """The key of the tab shown (see :data:`TABS`)."""
+        return TABS[int(self.tabs.v_model or 0)][0]
+
+    def show_tab(self, key: str) -> None:
+        """Show the tab ``key`` (see :data:`TABS`)."""
+        self.tabs.v_model = [k for k, _label in TABS].index(key)
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        self.window.v_model = change["new"] if change["new"] is not None else 0
+
     def refresh(self) -> None:
-        """Re-read the workspace and update every section (errors become a page alert)."""
+        """Re-read the workspace and update every section (errors become a page message)."""
         try:
             self.alert.clear()
             self.state = read_state(self.ws)
-            self.status.value = (
-                '<div class="cwdx-alert cwdx-alert-info cwdx-stage">当前状态：'
-                + html.escape(self.state.describe())
-                + "</div>"
-            )
+            self.status.children = ["当前状态：" + self.state.describe()]
+            stages = {i.stage for i in self.state.institutions}
+            if len(stages) == 1:
+                self.stage.set(stages.pop())
+            else:
+                self.stage.set("、".join(sorted(stages)) if stages else "")
             for part in self.sections:
                 part.refresh(self.state)
         except Exception as exc:  # never a traceback in the page
@@ -129,9 +186,9 @@ class InstitutionApp:
         try:
             return cls(folder)
         except Exception as exc:
-            page = ErrorPage()
-            report_exception(page.alert, "打开工作区", exc)
-            return page
+            page_ = ErrorPage()
+            report_exception(page_.alert, "打开工作区", exc)
+            return page_
 
     def show(self) -> None:
         """Display the page (in a notebook or Voilà)."""
@@ -142,14 +199,17 @@ class ErrorPage:
     """Shown instead of the app when the workspace cannot be opened."""
 
     def __init__(self) -> None:
-        self.alert = Alert("cwdx-page-alert")
-        self.widget = widgets.VBox(
+        self.alert = Message("cwdx-page-alert")
+        self.bar = AppBar(EDITION, on_about=lambda: None, on_log=lambda: None)
+        for button in (self.bar.about, self.bar.log):  # no workspace: nothing to show
+            button.hide()
+        self.widget = page(
             [
-                widgets.HTML(HEADER),
-                self.alert.widget,
+                _style(),
+                self.bar.widget,
+                v.Html(tag="div", class_="pa-4", children=[self.alert.widget]),
             ]
         )
-        self.widget.add_class("cwdx-app")
 
     def show(self) -> None:
         """Display the page."""

@@ -3,41 +3,37 @@
 from __future__ import annotations
 
 import html
-from typing import Any
-
-import ipywidgets as widgets
 
 import cwdx
 from cwdx.reference import load_reference
-from cwdx_widgets.common import (
-    Alert,
-    html_area,
-    html_table,
-    report_exception,
-)
-from cwdx_widgets.section_base import (
-    PageState,
-)
+from cwdx_widgets.common import html_area, html_table
+from cwdx_widgets.section_base import PageState
+from cwdx_widgets.vue import Message, Panel, report_exception
 from cwdx_widgets.words import reference_title
 
 
 class AboutSection:
-    """关于: product version, 口径 version, reference lists (rows, SHA-256)."""
+    """关于 (a dialog opened from the app bar): product version, 口径 version, reference lists
+    (rows, SHA-256), read when first opened."""
 
     def __init__(self) -> None:
         self.body = html_area("cwdx-about-body")
-        self.widget = widgets.Accordion(children=[self.body], titles=("关于",), selected_index=None)
-        self.widget.add_class("cwdx-about")
-        self.widget.observe(self._on_open, names="selected_index")
+        self.alert = Message("cwdx-about-alert")
+        self.panel = Panel("关于", [self.body, self.alert.widget], "cwdx-about", on_open=self.load)
+        self.widget = self.panel.widget
 
-    def _on_open(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None and not self.body.value:
-            try:
-                self.body.value = self.render()
-            except Exception as exc:  # never a traceback in the page
-                alert = Alert()
-                report_exception(alert, "读取版本信息", exc)
-                self.body.value = alert.widget.value
+    def open(self) -> None:
+        """Show the dialog."""
+        self.panel.open()
+
+    def load(self) -> None:
+        """Render the versions once (errors become a message in the dialog)."""
+        if self.body.value:
+            return
+        try:
+            self.body.value = self.render()
+        except Exception as exc:  # never a traceback in the page
+            report_exception(self.alert, "读取版本信息", exc)
 
     @staticmethod
     def render() -> str:

@@ -9,23 +9,16 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import ipywidgets as widgets
+import ipyvuetify as v
 
 from cwdx.errors import CwdxError
-from cwdx.workspace import (
-    InstitutionInfo,
-    Workspace,
-)
-from cwdx_widgets.common import (
-    Alert,
-    Download,
-    LoadingButton,
-    ProgressFn,
-    html_area,
-    note,
-    section,
-)
+from cwdx_widgets.common import NextStepButton, html_area, note, row, section
+from cwdx_widgets.vue import Download, LoadingBtn, Message, ProgressFn
+
+if TYPE_CHECKING:
+    from cwdx.workspace import InstitutionInfo, Workspace
 
 #: Rows shown in a preview.
 PREVIEW_ROWS = 100
@@ -96,8 +89,9 @@ def files_to_download(folder: Path, name: str, zip_name: str) -> Download:
 
 
 class StepSection:
-    """A step of the flow with one primary button (数据检测, 指标计算): its alert, the button,
-    a hint under it saying why it is disabled, and the page section around ``body``."""
+    """A step of the flow with one primary button (数据检测, 指标计算): its message, the
+    button (with the refusal's next step beside it), a hint under it saying why it is
+    disabled, and the card around ``body``."""
 
     def __init__(
         self,
@@ -111,16 +105,23 @@ class StepSection:
     ) -> None:
         self.ws = ws
         self.refresh_page = refresh_page
-        self.alert = Alert(f"cwdx-{name}-alert")
-        self.run = LoadingButton(
-            label, action, self.alert, f"cwdx-{name}-run", button_style="primary"
+        self.alert = Message(f"cwdx-{name}-alert")
+        self.next_step = NextStepButton(self.alert, f"cwdx-{name}-run-next-step")
+        self.run = LoadingBtn(
+            label,
+            action,
+            self.alert,
+            f"cwdx-{name}-run",
+            icon="mdi-play",
+            next_step=self.next_step,
+            extra=[self.next_step.button],
         )
         self.hint = html_area(f"cwdx-{name}-hint")
         self.title, self.name, self.intro = title, name, intro
 
-    def build(self, body: list[widgets.Widget]) -> widgets.VBox:
-        """The page section: intro, button, hint, alert, then ``body``."""
-        head = [note(self.intro), widgets.HBox([self.run.widget]), self.hint, self.alert.widget]
+    def build(self, body: list[Any]) -> v.Card:
+        """The card: intro, button, hint, message, then ``body``."""
+        head = [note(self.intro), row([self.run.widget]), self.hint, self.alert.widget]
         return section(self.title, f"cwdx-{self.name}", [*head, *body])
 
     def show_hint(self, text: str) -> None:

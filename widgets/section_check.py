@@ -5,35 +5,29 @@ from __future__ import annotations
 import html
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ipywidgets as widgets
+import ipyvuetify as v
 
-from cwdx.check import check_workspace
 from cwdx.errors import CwdxError
-from cwdx.feedback import BRIEF_FILE, FEEDBACK_FILES, export_feedback
-from cwdx.rules import RULES
-from cwdx.workspace import (
-    STAGE_UPLOADED,
-    InstitutionInfo,
-    Workspace,
-)
-from cwdx_widgets.common import (
-    Download,
-    Downloader,
-    ProgressFn,
-    frame_table,
-    html_area,
-    html_table,
-    report_exception,
-)
+from cwdx.workspace.stages import STAGE_UPLOADED
+from cwdx_widgets.common import html_area, html_table, row
 from cwdx_widgets.section_base import (
+    PREVIEW_ROWS,
     PageState,
     Refresh,
     StepSection,
     files_to_download,
     read_state,
 )
+from cwdx_widgets.vue import DataTable, Download, Downloader, ProgressFn, report_exception
+from cwdx_widgets.vue.buttons import ClickBtn
+
+if TYPE_CHECKING:
+    from cwdx.workspace import InstitutionInfo, Workspace
+
+# cwdx.check, cwdx.feedback and cwdx.rules are imported where they run: they bring pandas,
+# seconds on a busy PC, and the page must be usable before that (docs/BENCHMARKS.md).
 
 #: Findings of one rule the page lists (the feedback workbooks have them all).
 FINDINGS_SHOWN = 100
@@ -69,11 +63,12 @@ class CheckSection(StepSection):
         self.verdict = html_area("cwdx-check-verdict")
         self.rules = html_area("cwdx-check-rules")
         self.pick_label = html_area("cwdx-check-pick-label")
-        self.pick = widgets.ToggleButtons(options=[], value=None, style={"button_width": "auto"})
-        self.pick.add_class("cwdx-check-pick")
-        self.pick.layout.display = "none"  # until a check has findings
-        self.pick.observe(self._on_pick, names="value")
-        self.findings = html_area("cwdx-check-findings")
+        #: (org, rule id) of each rule button, and which one is chosen
+        self.pick_options: list[tuple[str, tuple[str, str]]] = []
+        self.picked: tuple[str, str] | None = None
+        self.pick = v.Html(tag="div", class_="cwdx-check-pick d-flex flex-wrap ga-2", children=[])
+        self.findings = DataTable("cwdx-check-findings", items_per_page=PREVIEW_ROWS)
+        self.findings.hide()
         self.feedback = {
             table: Downloader(
                 label,
@@ -89,12 +84,14 @@ class CheckSection(StepSection):
                 self.rules,
                 self.pick_label,
                 self.pick,
-                self.findings,
-                widgets.HBox([d.widget for d in self.feedback.values()]),
+                self.findings.widget,
+                row([d.widget for d in self.feedback.values()]),
             ]
         )
 
     def _check(self, on_progress: ProgressFn) -> None:
+        from cwdx.check import check_workspace
+
         state = read_state(self.ws)
         missing = _missing_table(state)
         if missing:
@@ -113,6 +110,8 @@ class CheckSection(StepSection):
 
     def _build_feedback(self, table: str) -> Download:
         """病案首页反馈表 / 申报人员反馈表 (``cases``/``staff``) or 精简版反馈信息表 (``brief``)."""
+        from cwdx.feedback import BRIEF_FILE, FEEDBACK_FILES, export_feedback
+
         state = read_state(self.ws)
         orgs = [i.org for i in state.checked]
         if not orgs:
@@ -157,6 +156,8 @@ class CheckSection(StepSection):
     def _rule_table(info: InstitutionInfo, heading: bool) -> str:
         """The rules with findings first (errors, then warnings), the rules without findings
         folded into one line."""
+        from cwdx.rules import RULES
+
         columns = ["规则编号", "级别", "数量", "说明", "处理建议"]
         found = [rule for rule in RULES.values() if int(info.counts.get(rule.id, 0))]
         found.sort(key=lambda rule: rule.severity != "error")  # stable: catalogue order within
@@ -210,19 +211,35 @@ class CheckSection(StepSection):
 
     def _offer_rules(self, checked: list[InstitutionInfo]) -> None:
         """One button per rule with findings; a click lists its first findings below."""
-        options = []
+        options: list[tuple[str, tuple[str, str]]] = []
+        if not checked and not self.pick_options:
+            return  # nothing checked, nothing offered (and no rule catalogue to load)
+        from cwdx.rules import RULES
+
         for info in checked:
             for rule in RULES.values():
                 if int(info.counts.get(rule.id, 0)):
                     label = rule.id if len(checked) == 1 else f"{info.org} {rule.id}"
                     options.append((label, (info.org, rule.id)))
         options.sort(key=lambda o: RULES[o[1][1]].severity != "error")
-        if [o[1] for o in options] == [o[1] for o in self.pick.options]:
+        if [o[1] for o in options] == [o[1] for o in self.pick_options]:
             return  # same check: keep the rule the user is looking at
-        self.pick.options = options
-        self.pick.value = None
-        self.findings.value = ""
-        self.pick.layout.display = "" if options else "none"
+        self.pick_options = options
+        self.picked = None
+        buttons = []
+        for label, key in options:
+            button = ClickBtn(
+                children=[label],
+                size="small",
+                variant="tonal",
+                color="error" if RULES[key[1]].severity == "error" else "warning",
+                class_="text-none",
+            )
+            button.on_event("click", lambda *_args, k=key: self._on_pick(k))
+            buttons.append(button)
+        self.pick.children = buttons
+        self.findings.clear()
+        self.findings.hide()
         self.pick_label.value = (
             f'<div class="cwdx-note">点击规则编号，查看该规则的前 {FINDINGS_SHOWN} 个问题：</div>'
             if options
@@ -231,9 +248,14 @@ class CheckSection(StepSection):
 
     def show_findings(self, org: str, rule_id: str) -> None:
         """List the first :data:`FINDINGS_SHOWN` findings of ``rule_id`` in ``org``'s check."""
+        from cwdx.rules import RULES
+
+        self.picked = (org, rule_id)
+        for button, (_label, key) in zip(self.pick.children, self.pick_options, strict=False):
+            button.variant = "flat" if key == self.picked else "tonal"
         record = self.ws.load_check(org)
         if record is None or record.findings is None:
-            self.findings.value = ""
+            self.findings.clear()
             return
         rows = record.findings[record.findings["rule_id"] == rule_id]
         shown = rows.head(FINDINGS_SHOWN)[list(FINDING_HEADERS)].rename(columns=FINDING_HEADERS)
@@ -243,16 +265,12 @@ class CheckSection(StepSection):
             + (f"，下面列出前 {len(shown):,} 个" if len(rows) > len(shown) else "")
             + "；全部问题见反馈表。"
         )
-        self.findings.value = f'<div class="cwdx-note">{html.escape(caption)}</div>' + frame_table(
-            shown, limit=FINDINGS_SHOWN, wrap=["说明"]
-        )
+        self.findings.set_frame(shown, caption=caption, wrap=["说明"])
+        self.findings.show()
 
-    def _on_pick(self, change: dict[str, Any]) -> None:
-        if change["new"] is None:
-            self.findings.value = ""
-            return
+    def _on_pick(self, key: tuple[str, str]) -> None:
         try:
-            self.show_findings(*change["new"])
+            self.show_findings(*key)
         except Exception as exc:  # never a traceback in the page
             report_exception(self.alert, "读取检测问题", exc)
 

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cwdx.errors import CwdxError
-from cwdx.metrics import MATCHED, compute_workspace
-from cwdx.results import RESULTS_FILE, export_results
-from cwdx.workspace import (
-    STAGE_COMPUTED,
-    STAGE_FAILED,
-    STAGE_PASSED,
-    Workspace,
-)
-from cwdx_widgets.common import (
-    Download,
-    Downloader,
-    ProgressFn,
-    frame_table,
-    html_area,
-)
+from cwdx.workspace.stages import STAGE_COMPUTED, STAGE_FAILED, STAGE_PASSED
+from cwdx_widgets.common import html_area
 from cwdx_widgets.section_base import (
     PREVIEW_ROWS,
     PageState,
@@ -28,6 +16,12 @@ from cwdx_widgets.section_base import (
     StepSection,
     read_state,
 )
+from cwdx_widgets.vue import DataTable, Download, Downloader, ProgressFn
+
+if TYPE_CHECKING:
+    from cwdx.workspace import Workspace
+
+# cwdx.metrics, cwdx.results and cwdx.reports are imported where they run (pandas).
 
 
 class ComputeSection(StepSection):
@@ -44,13 +38,15 @@ class ComputeSection(StepSection):
             "数据检测通过后才能计算。专科目录（病种、术种）为示例目录，正式使用请替换为省级发布的目录。",
         )
         self.summary = html_area("cwdx-compute-summary")
-        self.preview = html_area("cwdx-compute-preview")
+        self.preview = DataTable("cwdx-compute-preview", items_per_page=PREVIEW_ROWS, search=True)
         self.download = Downloader(
             "保存计算结果表", lambda _p: self._build_results(), self.alert, "cwdx-results"
         )
-        self.widget = self.build([self.summary, self.preview, self.download.widget])
+        self.widget = self.build([self.summary, self.download.widget, self.preview.widget])
 
     def _compute(self, on_progress: ProgressFn) -> None:
+        from cwdx.metrics import compute_workspace
+
         orgs = [i.org for i in read_state(self.ws).at(STAGE_PASSED)]
         if not orgs:
             raise CwdxError("没有检测通过的机构：请先完成数据检测，检测通过后再计算。")
@@ -59,6 +55,8 @@ class ComputeSection(StepSection):
         self.alert.success("计算完成：可以保存计算结果表。")
 
     def _build_results(self) -> Download:
+        from cwdx.results import RESULTS_FILE, export_results
+
         orgs = [i.org for i in read_state(self.ws).at(STAGE_COMPUTED)]
         if not orgs:
             raise CwdxError("还没有计算结果：请先点击“开始计算”。")
@@ -88,15 +86,16 @@ class ComputeSection(StepSection):
         if not computed:
             self.alert.clear()  # the last compute's message is stale once its results are gone
             self.summary.value = ""
-            self.preview.value = ""
+            self.preview.clear()
             return
         # lazy: cwdx.reports adds ~0.3 s to the page start (measured), needed only after a compute
+        from cwdx.metrics import MATCHED
         from cwdx.reports import province_summary
 
         table = province_summary(self.ws, computed)  # the 指标汇总 of them all, one table
         matched = int((table["匹配状态"] == MATCHED).sum()) if "匹配状态" in table else 0
-        caption = f'<div class="cwdx-note">预览：前 {min(len(table), PREVIEW_ROWS):,} 行</div>'
-        self.preview.value = caption + frame_table(table, limit=PREVIEW_ROWS)
+        caption = f"预览：前 {min(len(table), PREVIEW_ROWS):,} 行"
+        self.preview.set_frame(table, limit=PREVIEW_ROWS, caption=caption)
         self.summary.value = (
             f'<div class="cwdx-note">指标汇总：申报人员 <b>{len(table):,}</b> 人，'
             f"已匹配 {matched:,} 人，未匹配 {len(table) - matched:,} 人。</div>"

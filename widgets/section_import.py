@@ -7,33 +7,27 @@ import logging
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from cwdx.errors import CwdxError
 from cwdx.reference import TABLE_TITLES
-from cwdx.templates import sample_identity
-from cwdx.workspace import (
-    ImportOutcome,
-    InstitutionInfo,
-    Workspace,
-)
-from cwdx_widgets.common import (
-    Alert,
-    LoadingButton,
+from cwdx_widgets.common import html_area, note, row, section
+from cwdx_widgets.section_base import PREVIEW_ROWS, PageState, Refresh
+from cwdx_widgets.vue import (
+    ConfirmDialog,
+    DataTable,
+    LoadingBtn,
+    Message,
     ProgressFn,
-    frame_table,
-    html_area,
-    note,
-    section,
+    loading_button,
 )
-from cwdx_widgets.section_base import (
-    PREVIEW_ROWS,
-    PageState,
-    Refresh,
-)
+from cwdx_widgets.vue.buttons import ClickBtn
 from cwdx_widgets.words import import_note
+
+if TYPE_CHECKING:
+    from cwdx.workspace import ImportOutcome, InstitutionInfo, Workspace
 
 log = logging.getLogger("cwdx.app")
 
@@ -49,6 +43,21 @@ def _safe_name(name: str) -> str:
     """The base name of an uploaded file, without any folder part."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     return base or "上传文件.xlsx"
+
+
+def _sample(table: str) -> dict[str, str]:
+    """The template's sample record of ``table`` (lazy: cwdx.templates brings pandas)."""
+    from cwdx.templates import sample_identity
+
+    return sample_identity(table)  # type: ignore[arg-type]
+
+
+def _shown(widget: Any, shown: bool) -> None:
+    """Show or hide a Vuetify widget (class ``d-none``)."""
+    if shown:
+        widget.class_list.remove("d-none")
+    else:
+        widget.class_list.add("d-none")
 
 
 def _frozen_label(org: str, info: InstitutionInfo | None) -> str:
@@ -67,45 +76,39 @@ class ImportSection:
         self.refresh_page = refresh_page
         self.title = TABLE_TITLES[table]
         prefix = f"cwdx-{table}"
-        self.alert = Alert(f"{prefix}-alert")
+        self.alert = Message(f"{prefix}-alert")
         self.upload = widgets.FileUpload(
             accept=".xlsx,.xlsm", multiple=True, description="选择文件", icon="upload"
         )
         self.upload.add_class(f"{prefix}-upload")
         self.selected = html_area(f"{prefix}-selected")
         self.upload.observe(self._on_select, names="value")
-        self.import_button = LoadingButton(
-            "开始导入", self._import, self.alert, f"{prefix}-import", button_style="primary"
+        self.import_button = LoadingBtn(
+            "开始导入", self._import, self.alert, f"{prefix}-import", icon="mdi-database-import"
         )
         self.import_button.enabled = False
-        self.force_button = LoadingButton(
+        self.force_button = LoadingBtn(
             "仍然导入（重复数据）",
             self._force_import,
             self.alert,
             f"{prefix}-force",
-            button_style="warning",
+            color="warning",
         )
-        self.force_button.widget.layout.display = "none"
+        _shown(self.force_button.widget, False)
         self.results = html_area(f"{prefix}-results")
         self.count = html_area(f"{prefix}-count")
-        self.preview = html_area(f"{prefix}-preview")
-        self.delete_button = widgets.Button(
-            description="删除历史数据", icon="trash", layout=widgets.Layout(width="auto")
+        self.preview = DataTable(f"{prefix}-preview", items_per_page=PREVIEW_ROWS, height="300px")
+        self.delete_button = ClickBtn(
+            children=["删除历史数据"],
+            variant="outlined",
+            color="error",
+            prepend_icon="mdi-delete-outline",
+            class_=f"{prefix}-delete text-none",
         )
-        self.delete_button.add_class(f"{prefix}-delete")
-        self.delete_button.on_click(lambda _b: self.ask_delete())
-        self.confirm_text = widgets.HTML("")
-        self.confirm_button = LoadingButton(
-            "确认删除", self._delete, self.alert, f"{prefix}-delete-confirm", button_style="danger"
+        self.delete_button.on_event("click", lambda *_args: self.ask_delete())
+        self.confirm = ConfirmDialog(
+            f"删除历史数据：{self.title}", f"{prefix}-delete-box", self._confirmed_delete
         )
-        self.cancel_button = widgets.Button(description="取消", layout=widgets.Layout(width="auto"))
-        self.cancel_button.add_class(f"{prefix}-delete-cancel")
-        self.cancel_button.on_click(lambda _b: self.cancel_delete())
-        self.confirm_box = widgets.VBox(
-            [self.confirm_text, widgets.HBox([self.confirm_button.widget, self.cancel_button])],
-            layout=widgets.Layout(display="none"),
-        )
-        self.confirm_box.add_class(f"{prefix}-delete-box")
         self._pending: list[tuple[str, bytes | memoryview]] = []
         self._duplicates: list[tuple[str, bytes | memoryview]] = []
         self._state = PageState()
@@ -120,15 +123,14 @@ class ImportSection:
             [
                 notice,
                 hint,
-                widgets.HBox([self.upload, self.import_button.widget]),
+                row([self.upload, self.import_button.widget]),
                 self.selected,
                 self.alert.widget,
                 self.force_button.widget,
                 self.results,
-                self.count,
-                self.preview,
-                widgets.HBox([self.delete_button]),
-                self.confirm_box,
+                row([self.count, self.delete_button]),
+                self.preview.widget,
+                self.confirm.widget,
             ],
         )
 
@@ -158,7 +160,7 @@ class ImportSection:
         self._pending = files
         self.alert.clear()
         self.results.value = ""
-        self.force_button.widget.layout.display = "none"
+        _shown(self.force_button.widget, False)
         names = "、".join(html.escape(name) for name, _ in files)
         self.selected.value = f'<div class="cwdx-note">已选择 {len(files)} 个文件：{names}</div>'
         self.import_button.enabled = True
@@ -178,12 +180,12 @@ class ImportSection:
 
     def _force_import(self, on_progress: ProgressFn) -> None:
         files, self._duplicates = self._duplicates, []
-        self.force_button.widget.layout.display = "none"
+        _shown(self.force_button.widget, False)
         try:
             self._run_import(files, True, on_progress)
         except CwdxError:
             self._duplicates = files
-            self.force_button.widget.layout.display = "" if files else "none"
+            _shown(self.force_button.widget, bool(files))
             raise
 
     def _run_import(
@@ -208,7 +210,7 @@ class ImportSection:
                     force=force,
                     on_progress=on_progress,
                     single_institution=True,  # 机构版: one hospital per workspace
-                    sample=sample_identity(self.table),  # type: ignore[arg-type]
+                    sample=_sample(self.table),
                 )
             finally:
                 self.upload.value = ()
@@ -278,12 +280,12 @@ class ImportSection:
             else:
                 self.alert.success(text)
         self._duplicates = duplicates
-        self.force_button.widget.layout.display = "" if duplicates else "none"
+        _shown(self.force_button.widget, bool(duplicates))
 
     def _sample_warning(self, outcome: ImportOutcome) -> str:
         """The warning for a file that still holds the template's sample record."""
         rows = "、".join(str(row) for row in outcome.sample_rows)
-        sample = sample_identity(self.table)  # type: ignore[arg-type]
+        sample = _sample(self.table)
         keys = "、".join(f"{column} {value}" for column, value in sample.items())
         return (
             f"注意：文件“{outcome.file}”第 {rows} 行是表样中的示例数据（{keys}），不是本机构的数据；"
@@ -322,7 +324,7 @@ class ImportSection:
     # ---- deleting
 
     def ask_delete(self) -> None:
-        """Show the confirmation step of 删除历史数据."""
+        """Ask before 删除历史数据 (the user types 确认)."""
         rows = getattr(self._state, self.table)
         if rows == 0:
             self.alert.info(f"工作区中没有{self.title}，无需删除。")
@@ -334,20 +336,22 @@ class ImportSection:
                 "数据已检测，删除后检测结果和计算结果一并清除（解冻到“已上传”阶段），"
                 "重新导入后需要重新检测。"
             )
-        self.confirm_text.value = (
-            f'<div class="cwdx-alert cwdx-alert-warning">{html.escape(text)}</div>'
-        )
-        self.confirm_box.layout.display = ""
+        self.confirm.ask(text)
 
-    def cancel_delete(self) -> None:
-        """Hide the confirmation step."""
-        self.confirm_box.layout.display = "none"
+    def _confirmed_delete(self) -> None:
+        @loading_button(self.alert, self.delete_button, "删除历史数据")
+        def delete() -> None:
+            self.delete()
 
-    def _delete(self, _on_progress: ProgressFn) -> None:
-        self.confirm_box.layout.display = "none"
+        delete()
+        # the decorator restores the button as it was; now it follows the rows left
+        self.delete_button.disabled = getattr(self._state, self.table) == 0
+
+    def delete(self) -> None:
+        """Delete every imported row of the table (unfreezing), then refresh the page."""
         result = self.ws.delete(self.table, everything=True, force=True)
         self.results.value = ""
-        self.force_button.widget.layout.display = "none"
+        _shown(self.force_button.widget, False)
         self.refresh_page()
         self.alert.success(f"已删除{self.title} {result.total:,} {ROW_UNITS[self.table]}。")
 
@@ -359,13 +363,13 @@ class ImportSection:
         if self._duplicates and any(i.frozen for i in state.institutions):
             # checked since: the data is frozen, a forced import would be refused
             self._duplicates = []
-            self.force_button.widget.layout.display = "none"
+            _shown(self.force_button.widget, False)
         rows = getattr(state, self.table)
         unit = ROW_UNITS[self.table]
         self.delete_button.disabled = rows == 0
         if rows == 0:
             self.count.value = f'<div class="cwdx-note">当前工作区中{self.title}：0 {unit}。</div>'
-            self.preview.value = ""
+            self.preview.clear()
             return
         self.count.value = (
             f'<div class="cwdx-note">当前工作区中{self.title}：<b>{rows:,}</b> {unit}。</div>'
@@ -375,7 +379,6 @@ class ImportSection:
         shown = head[columns].copy()
         shown.insert(0, "行号", head["_row"])
         shown.insert(0, "文件", head["_file"])
-        caption = f"预览：前 {len(head):,} 行（共 {rows:,} 行）"
-        self.preview.value = f'<div class="cwdx-note">{caption}</div>' + frame_table(
-            shown, limit=PREVIEW_ROWS
+        self.preview.set_frame(
+            shown, limit=PREVIEW_ROWS, caption=f"预览：前 {len(head):,} 行（共 {rows:,} 行）"
         )

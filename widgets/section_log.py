@@ -4,46 +4,44 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import ipyvuetify as v
 import ipywidgets as widgets
 
 from cwdx.errors import CwdxError, os_error_text
-from cwdx.workspace import (
-    Workspace,
-)
-from cwdx_widgets.common import (
-    Alert,
-    Download,
-    Downloader,
-    report_exception,
-)
-from cwdx_widgets.section_base import (
-    PageState,
-)
+from cwdx_widgets.common import row
+from cwdx_widgets.section_base import PageState
+from cwdx_widgets.vue import Download, Downloader, Message, Panel, report_exception
 from cwdx_widgets.words import log_text
+
+if TYPE_CHECKING:
+    from cwdx.workspace import Workspace
 
 #: The last part of the log file the page shows (the download gives the whole file).
 LOG_TAIL_BYTES = 1_000_000
 
 
 class LogSection:
-    """日志: the workspace log in a selectable text box, its download and its folder."""
+    """日志 (a dialog opened from the app bar): the workspace log in a selectable text box,
+    read when opened, its download and its folder."""
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.alert = Alert("cwdx-log-alert")
+        self.alert = Message("cwdx-log-alert")
         self.text = widgets.Textarea(
             value="", layout=widgets.Layout(width="100%", height="320px"), continuous_update=False
         )
         self.text.add_class("cwdx-log-text")
         self.text.observe(self._keep_text, names="value")
         self._content = ""
-        self.reload = widgets.Button(
-            description="刷新", icon="refresh", layout=widgets.Layout(width="auto")
+        self.reload = v.Btn(
+            children=["刷新"],
+            variant="outlined",
+            prepend_icon="mdi-refresh",
+            class_="cwdx-log-refresh text-none",
         )
-        self.reload.add_class("cwdx-log-refresh")
-        self.reload.on_click(lambda _b: self.load())
+        self.reload.on_event("click", lambda *_args: self._safe_load())
         self.download = Downloader(
             "下载日志文件", lambda _p: self._build(), self.alert, "cwdx-log-download"
         )
@@ -52,25 +50,28 @@ class LogSection:
             f'<div class="cwdx-note">日志文件保存在：<code>{html.escape(str(folder))}</code></div>'
         )
         self.folder.add_class("cwdx-log-folder")
-        self.body = widgets.VBox(
-            [
+        self.body = v.Html(
+            tag="div",
+            class_="cwdx-log d-flex flex-column ga-2",
+            children=[
                 self.folder,
                 self.text,
-                widgets.HBox([self.reload, self.download.widget]),
+                row([self.reload, self.download.widget]),
                 self.alert.widget,
-            ]
+            ],
         )
-        self.body.add_class("cwdx-log")
-        self.widget = widgets.Accordion(children=[self.body], titles=("日志",), selected_index=None)
-        self.widget.add_class("cwdx-log-section")
-        self.widget.observe(self._on_open, names="selected_index")
+        self.panel = Panel("日志", [self.body], "cwdx-log-section", on_open=self._safe_load)
+        self.widget = self.panel.widget
 
-    def _on_open(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None:
-            try:
-                self.load()
-            except Exception as exc:  # never a traceback in the page
-                report_exception(self.alert, "读取日志", exc)
+    def open(self) -> None:
+        """Show the dialog with the log as it is now."""
+        self.panel.open()
+
+    def _safe_load(self) -> None:
+        try:
+            self.load()
+        except Exception as exc:  # never a traceback in the page
+            report_exception(self.alert, "读取日志", exc)
 
     def _keep_text(self, change: dict[str, Any]) -> None:
         # The box is a copy of the log: edits are undone so it always shows the file.
@@ -104,6 +105,6 @@ class LogSection:
         return Download(path.name, path.read_bytes(), "text/plain;charset=utf-8")
 
     def refresh(self, state: PageState) -> None:
-        """Reload the log when the section is open."""
-        if self.widget.selected_index is not None:
+        """Reload the log when the dialog is open."""
+        if self.panel.is_open:
             self.load()

@@ -7,8 +7,10 @@ import html
 import re
 import unicodedata
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from cwdx.reader import NormalisationReport
+if TYPE_CHECKING:
+    from cwdx.reader import NormalisationReport
 
 #: Chinese titles of the reference lists shipped with cwdx (关于).
 REFERENCE_TITLES: dict[str, str] = {

@@ -16,3 +16,22 @@ def open_app(page, url: str) -> float:
     seconds = time.monotonic() - started
     assert "正在打开页面，请稍候……" in response.text()  # the Chinese loading message
     return seconds
+
+
+def show_tab(page, key: str) -> None:
+    """Click the page's tab ``key`` (templates, import, check, compute) and wait for its pane."""
+    page.locator(f".cwdx-tab-{key}").click()
+    page.locator(f".cwdx-pane-{key}").wait_for(state="visible")
+
+
+def open_log_dialog(page) -> None:
+    """Open the 日志 dialog from the app bar (closing any dialog shown first)."""
+    page.keyboard.press("Escape")
+    page.locator(".cwdx-appbar-log").click()
+    page.locator(".cwdx-log-text textarea").wait_for(state="visible")
+
+
+def close_dialog(page, css: str) -> None:
+    """Close the dialog whose card has class ``css`` with its 关闭 button."""
+    page.locator(f"{css}-close").click()
+    page.locator(css).wait_for(state="hidden")

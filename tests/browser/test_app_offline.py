@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from page_helper import open_app
+from page_helper import open_app, open_log_dialog, show_tab
 
 pytestmark = pytest.mark.browser
 
@@ -30,15 +30,25 @@ def test_page_and_a_small_flow_request_nothing_from_other_hosts(start_app, page)
     with page.expect_download() as download:
         page.locator("button.cwdx-template-cases").click()
     assert download.value.suggested_filename.endswith(".xlsx")
-    page.locator(".cwdx-log-section").get_by_text("日志", exact=True).click()
-    page.locator(".cwdx-log-text textarea").wait_for(state="visible")
+    open_log_dialog(page)
+    # every tab once: their panes (tables, chips, icons) load nothing from elsewhere either
+    page.keyboard.press("Escape")
+    for key in ("import", "check", "compute", "templates"):
+        show_tab(page, key)
     page.reload(wait_until="commit")
     page.locator("button.cwdx-template-cases:not([disabled])").wait_for(state="visible")
     page.wait_for_load_state("networkidle")
     assert elsewhere == []
-    # the icons still come from the page's own FontAwesome (bundled in voila-style.js)
+    # the icons still come from the page's own FontAwesome (bundled in voila-style.js) and
+    # Material Design Icons (bundled with ipyvuetify), and their fonts are loaded
     family = page.evaluate(
         "() => { const i = document.querySelector('i.fa'); return i &&"
         " getComputedStyle(i, '::before').fontFamily; }"
     )
     assert family is None or "Font Awesome" in family
+    mdi = page.evaluate(
+        "() => { const i = document.querySelector('.cwdx-appbar i.mdi'); return i &&"
+        " getComputedStyle(i, '::before').fontFamily; }"
+    )
+    assert mdi is not None and "Material Design Icons" in mdi
+    assert page.evaluate("() => document.fonts.check('16px \"Material Design Icons\"')")

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from page_helper import open_app
+from page_helper import open_app, show_tab
 
 from cwdx.serve_voila import UPLOAD_MESSAGE_OVERHEAD, too_many_pages_text, upload_refusal_text
 
@@ -149,6 +149,7 @@ def test_upload_over_the_limit_is_refused_at_once(start_app, page, tmp_path: Pat
     big = tmp_path / "大文件.xlsx"
     with big.open("wb") as sparse:  # 300 MB without writing 300 MB
         sparse.truncate(300 * 1024 * 1024)
+    show_tab(page, "import")
     started = time.monotonic()
     with page.expect_file_chooser() as chooser:
         page.locator(".cwdx-cases-upload").click()

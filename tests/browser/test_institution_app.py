@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from page_helper import open_app
+from page_helper import close_dialog, open_app, open_log_dialog, show_tab
 from ws_helper import staff_row, write_book
 
 import cwdx
@@ -27,7 +27,7 @@ def open_log(page, expected: str) -> str:
 
     Opening the panel is a message to the kernel, handled after every click sent before it
     (the kernel handles messages in order), so the text is the log after those clicks."""
-    page.locator(".cwdx-log-section").get_by_text("日志", exact=True).click()
+    open_log_dialog(page)
     page.wait_for_function(
         "(s) => { const t = document.querySelector('.cwdx-log-text textarea');"
         " return t !== null && t.value.includes(s); }",
@@ -37,7 +37,9 @@ def open_log(page, expected: str) -> str:
 
 
 def upload(page, table: str, files: list[Path], double_click: bool = False) -> None:
-    """Choose ``files`` in the table's FileUpload and click 开始导入; wait until it finished."""
+    """Choose ``files`` in the table's FileUpload (on the 导入 tab) and click 开始导入; wait
+    until it finished."""
+    show_tab(page, "import")
     with page.expect_file_chooser() as chooser:
         page.locator(f".cwdx-{table}-upload").click()
     chooser.value.set_files([str(f) for f in files])
@@ -58,8 +60,9 @@ def alert_text(page, css: str) -> str:
 
 
 def run_check(page, message: str) -> None:
-    """Click 开始检测 and wait for its closing message (shown after the page was refreshed,
-    so the verdict and the rule table are complete when it appears)."""
+    """Click 开始检测 (on the 数据检测 tab) and wait for its closing message (shown after the
+    page was refreshed, so the verdict and the rule table are complete when it appears)."""
+    show_tab(page, "check")
     page.locator("button.cwdx-check-run").click()
     page.locator(".cwdx-check-alert .cwdx-alert", has_text=message).wait_for(timeout=120_000)
 
@@ -96,9 +99,11 @@ def test_extra_column_and_big_file_are_rejected(start_app, page, make_xlsx, tmp_
         page.locator(".cwdx-staff-count").inner_text() == "当前工作区中申报人员信息自然表：0 人。"
     )
     assert "工作区中还没有数据" in page.locator(".cwdx-status").inner_text()
+    show_tab(page, "check")
     assert page.locator("button.cwdx-check-run").is_disabled()
 
     # a double click on a download saves one file: the second click is ignored
+    show_tab(page, "templates")
     with page.expect_download() as saved:
         page.locator("button.cwdx-template-staff").dblclick()
     assert saved.value.suggested_filename == "申报人员信息自然表表样.xlsx"
@@ -112,6 +117,7 @@ def test_extra_column_and_big_file_are_rejected(start_app, page, make_xlsx, tmp_
     text = open_log(page, "上传 staff：1 个文件")
     assert text.count("下载：申报人员信息自然表表样.xlsx") == 1
     assert text.count("上传 staff：1 个文件") == 1
+    close_dialog(page, ".cwdx-log-section")
     assert alert_text(page, ".cwdx-staff-alert") == "导入完成：1 个文件，共 1 人。"
     assert (
         page.locator(".cwdx-staff-count").inner_text() == "当前工作区中申报人员信息自然表：1 人。"
@@ -201,18 +207,19 @@ def import_institution(page, folder: Path, inst) -> None:
 
 
 def screenshot(page, path: Path) -> None:
-    """What the user sees after a failing check (1280×1800): the staff import, the verdict and
-    the rule table scrolled to where the red errors meet the yellow warnings, for the README."""
-    page.set_viewport_size({"width": 1280, "height": 1800})
+    """What the user sees after a failing check (1280×1200, the 数据检测 tab): the verdict, the
+    rule table scrolled to where the red errors meet the yellow warnings, and the first
+    findings of a rule, for the README."""
+    page.set_viewport_size({"width": 1280, "height": 1200})
     page.evaluate(
         """() => {
-        document.querySelector('.cwdx-staff-section').scrollIntoView({block: 'start'});
+        document.querySelector('.cwdx-appbar').scrollIntoView({block: 'start'});
         const wrap = document.querySelector('.cwdx-check-rules .cwdx-table-wrap');
         const warning = wrap.querySelector('tr.cwdx-row-warning');
-        wrap.scrollTop = warning.offsetTop - wrap.clientHeight / 2;
+        if (warning) { wrap.scrollTop = warning.offsetTop - wrap.clientHeight / 2; }
     }"""
     )
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
     try:  # 256 colours: a third of the size, text still crisp
         from PIL import Image
@@ -239,7 +246,7 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     print(f"\n页面可用用时 {seconds:.2f} 秒")
     assert seconds < 20  # target < 3 s on an idle machine; generous under parallel load
 
-    # 查看表样
+    # 查看表样 (the first tab)
     name, data = download(page, "cwdx-template-cases")
     assert name == "病案首页数据表样.xlsx"
     header = sheet_values(data)["病案首页数据"][0]
@@ -272,7 +279,11 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     header = findings.locator("th").all_inner_texts()
     assert header == ["文件", "行号", "列", "值", "说明"]
     assert findings.locator("tbody tr").count() == min(failing.expected_counts[rule], 100)
-    assert page.locator("button.cwdx-compute-run").is_disabled()
+    # the page stays one screen-sized: tables scroll inside, old messages are replaced
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    print(f"页面高度 {height} px")
+    assert height < 2600
+    assert page.locator(".cwdx-alert").count() <= 3  # one per area shown, never a stack
     # the README's screenshot is rewritten only when asked (it is a tracked file)
     shot = DOCS if os.environ.get("CWDX_UPDATE_SCREENSHOT") else tmp_path
     screenshot(page, shot / "screenshot-institution.png")
@@ -281,8 +292,11 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
         name, data = download(page, f"cwdx-feedback-{table}")
         assert name == file
         assert_same_workbook(data, expected / file)
+    show_tab(page, "compute")
+    assert page.locator("button.cwdx-compute-run").is_disabled()
 
-    # delete both tables (confirmation step), which unfreezes the institution
+    # delete both tables (confirmation by typing 确认), which unfreezes the institution
+    show_tab(page, "import")
     for table, word, frozen in (
         ("cases", "病案首页数据", True),  # checked: deleting also unfreezes
         ("staff", "申报人员信息自然表", False),  # already back at 已上传
@@ -291,17 +305,23 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
         box = page.locator(f".cwdx-{table}-delete-box")
         box.wait_for(state="visible")
         assert ("检测结果和计算结果一并清除" in box.inner_text()) is frozen
-        page.locator(f"button.cwdx-{table}-delete-confirm").click()
+        ok = page.locator(f"button.cwdx-{table}-delete-box-ok")
+        assert ok.is_disabled()  # until the word is typed
+        page.locator(f".cwdx-{table}-delete-box-word input").fill("确认")
+        page.locator(f"button.cwdx-{table}-delete-box-ok:not([disabled])").click()
         page.locator(f".cwdx-{table}-alert").get_by_text(f"已删除{word}").wait_for()
     assert "工作区中还没有数据" in page.locator(".cwdx-status").inner_text()
+    show_tab(page, "check")
     assert page.locator(".cwdx-check-verdict").inner_text() == ""
 
     # the clean institution: passes, computes, downloads equal what `cwdx run` writes
     import_institution(page, folder, clean)
+    show_tab(page, "check")
     assert alert_text(page, ".cwdx-check-alert") == ""  # the failed check's message went with it
     run_check(page, "检测完成：没有错误，可以进行指标计算。")
     assert verdict.inner_text() == "数据检测通过"
     assert page.locator(".cwdx-check-rules tr.cwdx-row-error").count() == 0
+    show_tab(page, "compute")
     page.locator("button.cwdx-compute-run").click()
     page.locator(".cwdx-compute-alert .cwdx-alert", has_text="计算完成").wait_for(timeout=120_000)
     summary = page.locator(".cwdx-compute-summary")
@@ -312,6 +332,7 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     name, data = download(page, "cwdx-results")
     assert name == "计算结果表.xlsx"
     assert_same_workbook(data, expected / "计算结果表.xlsx")
+    show_tab(page, "check")
     for table, file in (("cases", "病案首页反馈表.xlsx"), ("staff", "申报人员反馈表.xlsx")):
         name, data = download(page, f"cwdx-feedback-{table}")
         assert name == file
@@ -321,18 +342,20 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     assert_same_workbook(data, expected.parent / name)
 
     # every button the user sees speaks Chinese (no English or Jupyter words)
+    show_tab(page, "compute")
     labels = [t.strip() for t in page.locator("button:visible").all_inner_texts()]
     assert "开始计算" in labels and "保存计算结果表" in labels
     assert [t for t in labels if re.search(r"[A-Za-z]{2,}", t)] == []
 
     # 关于 and 日志
-    page.locator(".cwdx-about").get_by_text("关于", exact=True).click()
+    page.locator(".cwdx-appbar-about").click()
     about = page.locator(".cwdx-about-body")
     about.get_by_text(f"指标口径版本：{cwdx.METRICS_VERSION}").wait_for()
     assert f"产品版本：cwdx {cwdx.__version__}" in about.inner_text()
     for ref_file in load_reference().files:
         assert ref_file.sha256 in about.inner_text()
     assert "《疾病分类与代码国家临床版2.0》" in about.inner_text()
+    close_dialog(page, ".cwdx-about")
     text = open_log(page, "下载：计算结果表.xlsx")
     log_box = page.locator(".cwdx-log-text textarea")
     log_box.click()

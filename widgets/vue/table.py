@@ -10,7 +10,8 @@ the row's position, or its ``key_column`` cell) and may carry ``_class`` (CSS cl
 ``<tr>``, e.g. ``cwdx-row-error``).
 
 Classes: ``css_class`` (the whole), ``<css_class>-search``, ``<css_class>-caption``,
-``<css_class>-table``. The table's height is fixed: the page never grows with its rows.
+``<css_class>-table``. A table of more than :data:`FEW_ROWS` rows scrolls inside its fixed
+height: the page never grows with its rows.
 
 Stable names: ``DataTable``, ``ServerDataTable``, ``Fetch``, ``cell_text``, ``headers_of``,
 ``rows_items``, ``frame_items``.
@@ -30,6 +31,9 @@ import traitlets
 #: :class:`ServerDataTable` (made with :func:`rows_items`); ``sort_by`` is Vuetify's
 #: ``[{"key": "c1", "order": "asc"}]``.
 Fetch = Callable[[int, int, list[dict[str, str]], str], tuple[list[dict[str, Any]], int]]
+
+#: Up to this many rows a page-held table is as high as its rows; more scroll inside it.
+FEW_ROWS = 8
 
 _TEMPLATE = (Path(__file__).parent / "table.vue").read_text(encoding="utf-8")
 
@@ -97,6 +101,7 @@ class _Table(v.VuetifyTemplate):
 
     template = traitlets.Unicode(_TEMPLATE).tag(sync=True)
     css_class = traitlets.Unicode("").tag(sync=True)
+    visible = traitlets.Bool(True).tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
     headers = traitlets.List(traitlets.Dict()).tag(sync=True)
     items = traitlets.List(traitlets.Dict()).tag(sync=True)
@@ -135,7 +140,8 @@ class DataTable:
     run in the browser). ``widget`` goes into the page; :meth:`set_rows` / :meth:`set_frame`
     fill it; ``selected`` holds the ``_key`` of the ticked rows when ``selectable``
     (``on_select`` is called with it after each change). ``items_per_page=-1`` shows every
-    row (a scrolling table of fixed ``height``) and hides the paging footer.
+    row and hides the paging footer. Over :data:`FEW_ROWS` rows the table scrolls inside
+    ``height``.
     """
 
     server = False
@@ -152,6 +158,7 @@ class DataTable:
         no_data_text: str = "没有数据",
     ) -> None:
         self.on_select = on_select
+        self.max_height = height
         self.table = _Table(
             self,
             css_class=css_class,
@@ -201,6 +208,8 @@ class DataTable:
         with self.table.hold_sync():
             self.table.headers = headers_of(columns, numeric, wrap)
             self.table.items = items
+            # a few rows take their own height; more scroll inside max_height
+            self.table.height = self.max_height if len(items) > FEW_ROWS else ""
             self.table.selected = [k for k in self.selected if k in keys]
             self.table.caption = caption
         self.rows = len(items)
@@ -216,6 +225,19 @@ class DataTable:
             caption=caption,
             **kwargs,
         )
+
+    @property
+    def visible(self) -> bool:
+        """Whether the table shows (see :meth:`show`, :meth:`hide`)."""
+        return bool(self.table.visible)
+
+    def show(self) -> None:
+        """Show the table."""
+        self.table.visible = True
+
+    def hide(self) -> None:
+        """Hide the table (it keeps its rows)."""
+        self.table.visible = False
 
     def set_caption(self, caption: str) -> None:
         """The line above the table (``""``: none)."""

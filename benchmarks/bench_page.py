@@ -1,0 +1,190 @@
+"""Page benchmark: seconds from navigation to the 机构版's first enabled button, against a bare
+Voilà page with one ipywidgets button served the same way (the Jupyter stack's own floor).
+
+Run on demand (not part of pytest; needs /usr/bin/chromium)::
+
+    .venv/bin/python benchmarks/bench_page.py [--loads 5]
+
+Starts ``cwdx app institution`` on an empty workspace and ``voila`` on a one-button notebook
+(each with its own temporary Jupyter folders), then alternates loads of the two in headless
+Chromium: each "cold" load in a new browser context (nothing cached: a first visit), each
+"warm" load a reload in the same context (the browser's cache, as a clerk's second visit).
+Prints the time to the HTML (the kernel has run the notebook), to DOMContentLoaded and to the
+first enabled button (下载病案首页数据表样 / the bare page's button), medians and the ratio to
+the bare page, and the machine's load average (the numbers mean little on a busy machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BARE = 'import ipywidgets as w\nb = w.Button(description="下载")\nb.add_class("bench-ready")\nb'
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(command: list[str], root: Path, ready: str) -> subprocess.Popen:
+    """Start a server with its Jupyter folders under ``root``; wait until ``ready`` is in its
+    output (or its port answers)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    for name, sub in (
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("IPYTHONDIR", "ipython"),
+    ):
+        env[name] = str(root / "jupyter" / sub)
+    log = root / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if ready in log.read_text(errors="replace"):
+            return process
+        if process.poll() is not None:
+            raise SystemExit("服务未能启动：\n" + log.read_text(errors="replace"))
+        time.sleep(0.1)
+    process.terminate()
+    raise SystemExit("服务 120 秒内未启动")
+
+
+def load(page, url: str, selector: str, reload: bool) -> dict[str, float]:
+    """One load: seconds to the HTML, DOMContentLoaded and the enabled button."""
+    marks: dict[str, float] = {}
+    started = time.monotonic()
+
+    def finished(request) -> None:
+        if request.url == url:
+            marks.setdefault("html", time.monotonic() - started)
+
+    page.on("requestfinished", finished)
+    if reload:
+        page.reload(wait_until="domcontentloaded")
+    else:
+        page.goto(url, wait_until="domcontentloaded")
+    marks["dom"] = time.monotonic() - started
+    page.locator(f"{selector}:not([disabled])").wait_for(state="visible", timeout=180_000)
+    marks["button"] = time.monotonic() - started
+    page.remove_listener("requestfinished", finished)
+    return marks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loads", type=int, default=5, help="冷启动和热启动各测几次")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    root = Path(tempfile.mkdtemp(prefix="cwdx-bench-page-"))
+    (root / "app").mkdir()
+    (root / "bare").mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(BARE)]
+    nbformat.write(nb, root / "bare" / "bare.ipynb")
+    app_port, bare_port = free_port(), free_port()
+    app_url, bare_url = f"http://127.0.0.1:{app_port}/", f"http://127.0.0.1:{bare_port}/"
+    py = sys.executable
+    servers = [
+        start(
+            [
+                py,
+                "-m",
+                "cwdx.cli",
+                "app",
+                "institution",
+                "--workspace",
+                str(root / "ws"),
+                "--port",
+                str(app_port),
+            ],
+            root / "app",
+            f"已启动：{app_url}",
+        ),
+        start(
+            [
+                py,
+                "-m",
+                "voila",
+                "bare.ipynb",
+                "--no-browser",
+                f"--port={bare_port}",
+                "--Voila.ip=127.0.0.1",
+            ],
+            root / "bare",
+            "running at",
+        ),
+    ]
+    targets = {
+        "机构版": (app_url, "button.cwdx-template-cases"),
+        "裸 Voilà 单按钮页": (bare_url, "button.bench-ready"),
+    }
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            warm = {name: browser.new_context() for name in targets}
+            warm_pages = {name: ctx.new_page() for name, ctx in warm.items()}
+            for name, (url, selector) in targets.items():  # fill the warm caches
+                load(warm_pages[name], url, selector, reload=False)
+            for index in range(args.loads):
+                for name, (url, selector) in targets.items():
+                    context = browser.new_context()
+                    marks = load(context.new_page(), url, selector, reload=False)
+                    context.close()
+                    results.setdefault((name, "冷"), []).append(marks)
+                    time.sleep(1)
+                    marks = load(warm_pages[name], url, selector, reload=True)
+                    results.setdefault((name, "热"), []).append(marks)
+                    time.sleep(1)
+                print(f"第 {index + 1}/{args.loads} 轮完成", flush=True)
+            browser.close()
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(30)
+    print(f"\n{'页面':<14}{'加载':<4}{'HTML':>8}{'DOM':>8}{'按钮可用':>10}{'最小':>8}{'最大':>8}")
+    medians = {}
+    for (name, kind), runs in results.items():
+        median = {
+            k: statistics.median(r[k] for r in runs if k in r) for k in ("html", "dom", "button")
+        }
+        medians[(name, kind)] = median["button"]
+        buttons = [r["button"] for r in runs]
+        print(
+            f"{name:<12}{kind:<4}{median['html']:>8.2f}{median['dom']:>8.2f}"
+            f"{median['button']:>10.2f}{min(buttons):>8.2f}{max(buttons):>8.2f}"
+        )
+    for kind in ("冷", "热"):
+        ratio = medians[("机构版", kind)] / medians[("裸 Voilà 单按钮页", kind)]
+        print(f"{kind}加载：机构版 / 裸 Voilà 单按钮页 = {ratio:.2f}")
+    load1, load5, load15 = os.getloadavg()
+    print(
+        f"负载 {load1:.2f} / {load5:.2f} / {load15:.2f}（1/5/15 分钟），CPU 核数 {os.cpu_count()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
