@@ -266,6 +266,9 @@ def test_downloads_are_tasks_and_links_go_through_the_login(
         f"/cwdx/download/{task_id}/%E8%AE%A1%E7%AE%97%E7%BB%93%E6%9E%9C%E8%A1%A8.zip",
     ]
     assert all("voila/files" not in a.attributes["href"] for a in links)
+    from cwdx.login import download_url  # the handler's own address of a file
+
+    assert links[1].attributes["href"] == download_url(task_id, "计算结果表.zip")
     assert [b.href for b in app.result_actions.children] == [a.attributes["href"] for a in links]
 
 
@@ -494,3 +497,20 @@ def test_rows_paging_and_sorting() -> None:
     rows.search = "医院99"
     assert rows.view(1).matching == 11  # 医院99, 医院990 … 医院999
     assert summarise(infos).institutions == 1000
+
+
+def test_opening_the_page_loads_no_pandas_or_dask(ws: Workspace) -> None:
+    """The page's kernel stays light: the engines run in the dispatcher, not here."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from cwdx_widgets.platform import PlatformApp\n"
+        f"app = PlatformApp({str(ws.path)!r}, user='x')\n"
+        "app.monitor.refresh()\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'pyarrow', 'dask', 'distributed')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -12,7 +12,6 @@ from pathlib import Path
 import ipyvuetify as v
 import ipywidgets as widgets
 
-from cwdx.templates import TEMPLATE_FILE_NAMES, write_template
 from cwdx_widgets.platform.actions import Actions, Submitted
 from cwdx_widgets.vue import Download, Downloader, Message
 
@@ -22,6 +21,8 @@ TEMPLATE_LABELS = {"cases": "下载病案首页表样", "staff": "下载人员�
 
 
 def _template(table: str) -> Download:
+    from cwdx.templates import TEMPLATE_FILE_NAMES, write_template  # pandas: on click only
+
     name = TEMPLATE_FILE_NAMES[table]
     with tempfile.TemporaryDirectory(prefix="cwdx-template-") as tmp:
         path = write_template(table, Path(tmp) / name)  # type: ignore[arg-type]

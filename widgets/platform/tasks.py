@@ -60,10 +60,13 @@ POLL_SECONDS = 2.0
 
 
 def download_url(base_url: str, task_id: int, name: str) -> str:
-    """The login-protected address of a file an export task wrote (platform-login's handler
-    ``/cwdx/download/<task id>/<file name>``; never ``/voila/files``)."""
+    """The login-protected address of a file an export task wrote (the handler
+    ``/cwdx/download/<task id>/<file name>`` of :mod:`cwdx.login`, under the server's base URL;
+    never ``/voila/files``). Same address as ``cwdx.login.download_url`` (a test holds them
+    equal); not imported from there because ``cwdx.login`` loads jupyter_server (0.8 s) into
+    the page's kernel."""
     base = base_url if base_url.endswith("/") else base_url + "/"
-    return f"{base}cwdx/download/{int(task_id)}/{urllib.parse.quote(name)}"
+    return f"{base}cwdx/download/{int(task_id)}/{urllib.parse.quote(name, safe='')}"
 
 
 def kind_word(task: TaskRecord) -> str:
