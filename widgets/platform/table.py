@@ -10,8 +10,10 @@ kernel.
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import ipyvuetify as v
 import traitlets
@@ -33,6 +35,21 @@ COMPUTE_NOTE = (
     "“在上传阶段解冻数据检测”后重新检测通过，才能计算。"
 )
 NUMERIC = ("cases", "staff", "errors", "warnings")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def locked(method: F) -> F:
+    """Run ``method`` holding the table's lock: the task watcher's thread reloads the rows
+    while the kernel's thread handles the operator's clicks."""
+
+    @functools.wraps(method)
+    def run(self: InstitutionTable, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
 
 TABLE_TEMPLATE = """
 <template>
@@ -93,6 +110,7 @@ class InstitutionTable:
     page then shows that institution's state and its own downloads)."""
 
     def __init__(self, on_row_click: Callable[[str], None] | None = None) -> None:
+        self.lock = threading.RLock()
         self.rows = InstitutionRows()
         self.summary = v.Html(tag="div", class_="cwdx-platform-summary my-2", children=[])
         self.stage = v.Select(
@@ -185,6 +203,7 @@ class InstitutionTable:
         """Whether the ticks are for 提交计算任务 (only computable rows may be ticked)."""
         return self.purpose.v_model == PURPOSE_COMPUTE
 
+    @locked
     def load(self, infos: list[InstitutionInfo]) -> None:
         """Show these institutions (after a refresh), keeping filter, search and ticks."""
         self.rows.load(infos)
@@ -196,6 +215,7 @@ class InstitutionTable:
             self.rows.ticked -= set(self.rows.split_for_compute()[1])
         self._show()
 
+    @locked
     def _filter(self) -> None:
         self.rows.stage = self.stage.v_model or ALL_STAGES
         self.rows.search = self.search.v_model or ""
@@ -209,6 +229,7 @@ class InstitutionTable:
         ]
         self._sync_ticks()
 
+    @locked
     def _purpose_changed(self) -> None:
         if self.compute_mode:
             refused = self.rows.split_for_compute()[1]
@@ -229,6 +250,7 @@ class InstitutionTable:
             f"已勾选 {len(ticked):,} 个机构；显示 {len(self.view.items):,} 个，共 {len(self.rows.infos):,} 个"
         ]
 
+    @locked
     def _ticked_in_browser(self, change: dict[str, Any]) -> None:
         codes = {c for c in (change["new"] or []) if isinstance(c, str)}
         # ticks of rows hidden by the filter stay; the rows shown follow their checkboxes
@@ -239,6 +261,7 @@ class InstitutionTable:
         if list(change["new"] or []) != self.rows.selected():
             self._sync_ticks()
 
+    @locked
     def tick(self, orgs: list[str], on: bool = True) -> None:
         """Tick (or untick) institutions as clicks on their checkboxes would (rows that cannot be
         ticked stay unticked)."""
@@ -250,6 +273,7 @@ class InstitutionTable:
         """全选 (or 全不选) of the rows shown (matching the stage filter and the search)."""
         self.tick([r["org"] for r in self.view.items], on)
 
+    @locked
     def selected(self) -> list[str]:
         """The ticked institution codes."""
         return self.rows.selected()

@@ -204,6 +204,7 @@ class TaskWatcher:
         self._bars: dict[int, TaskProgress] = {}
         self._first = True
         self._stop = threading.Event()
+        self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self.widget = v.Html(tag="div", class_="cwdx-task-progress d-flex flex-column", children=[])
 
@@ -212,7 +213,12 @@ class TaskWatcher:
         self.mine.add(task_id)
 
     def poll(self) -> list[TaskRecord]:
-        """Read the tasks once and update the widgets (also called right after a submit)."""
+        """Read the tasks once and update the widgets (also called right after a submit);
+        one poll at a time (the thread's and the kernel's)."""
+        with self._lock:
+            return self._poll()
+
+    def _poll(self) -> list[TaskRecord]:
         tasks = self.ws.tasks(limit=200)
         running = [t for t in tasks if t.state in ("Queued", "Running")]
         shown = []
