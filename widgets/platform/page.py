@@ -259,7 +259,6 @@ class PlatformApp:
     def refresh(self) -> None:
         """Re-read institutions and tasks (the watcher also calls this when tasks change)."""
         try:
-            self.table.load(self.ws.institutions())
             self.tasks_changed(self.watcher.poll())
         except Exception as exc:
             report_exception(self.alert, "读取工作区状态", exc)
