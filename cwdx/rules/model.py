@@ -30,10 +30,8 @@ from cwdx.values import (
     ORG_CODE_PATTERN,
     arrow_strings,
     code_set_array,
-    empty_array,
-    excel_error_array,
     pattern_array,
-    too_long_array,
+    text_facts,
     typed_column,
 )
 
@@ -232,20 +230,21 @@ class TableState:
             raw = df[name]
             text = raw.astype("string")
             arr = arrow_strings(text)
-            if text.dtype == pd.StringDtype("pyarrow"):
-                empty = empty_array(arr)
-            else:  # Python strings strip as Python does
+            empty, too_long, error = text_facts(arr, spec.max_length)
+            if text.dtype != pd.StringDtype("pyarrow"):  # Python strings strip as Python does
                 empty = (raw.isna() | (text.str.strip() == "").fillna(True)).to_numpy(dtype=bool)
             self.empty[name] = pd.Series(empty, index=df.index, name=name)
             rule = next((r for r in spec.rules if r in value_rules), "")
             if not rule and spec.max_length:
                 rule = fallback_rule
             self.cell_rule[name] = rule
-            self.invalid[name] = pd.Series(~empty & ~self._fits(spec, raw, arr), index=df.index)
+            # an Excel error value (#N/A) is no value of any type
+            fits = self._fits(spec, raw, arr) & ~too_long & ~error
+            self.invalid[name] = pd.Series(~empty & ~fits, index=df.index)
 
     def _fits(self, spec: ColumnSpec, raw: pd.Series, arr: pa.Array) -> np.ndarray:
-        """Whether each (filled) value fits the column's type, range, length and domain
-        (``arr``: the column as Arrow strings)."""
+        """Whether each (filled) value fits the column's type, range and domain (``arr``: the
+        column as Arrow strings)."""
         ok = np.ones(len(arr), dtype=bool)
         if spec.type == "code":
             if spec.domain:
@@ -271,8 +270,6 @@ class TableState:
         pattern = _CODE_PATTERNS.get(spec.name)
         if pattern is not None:
             ok &= pattern_array(arr, pattern)
-        ok &= ~too_long_array(arr, spec.max_length)
-        ok &= ~excel_error_array(arr)  # an Excel error value (#N/A) is no value of any type
         return ok
 
     def valid(self, column: str) -> pd.Series:

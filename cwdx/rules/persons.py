@@ -48,14 +48,20 @@ def same_name_same_department(ctx: CheckContext) -> list[Hits]:
 def department_not_in_cases(ctx: CheckContext) -> list[Hits]:
     """Applicants whose 所在科室 never occurs as the institution's 出院科别."""
     state = ctx.staff
-    ok = state.valid(ORG) & state.valid(STAFF_DEPT)
-    mask = ok & ~department_known(ctx.cases.df, state.df).astype(bool)
+    mask = _department_unknown(ctx)
     message = pd.Series("", index=state.df.index, dtype="object")
     if mask.any():
         _, why_not = _matching(ctx)
         default = "申报人员的所在科室在本机构病案首页的出院科别中未出现"
         message.loc[mask] = why_not.loc[mask].where(why_not.loc[mask] != "", default)
     return [Hits("staff", mask, "", message, cells=STAFF_DEPT)]
+
+
+def _department_unknown(ctx: CheckContext) -> pd.Series:
+    """W11's applicants: valid 组织机构代码 and 所在科室, never an 出院科别 of its institution."""
+    state = ctx.staff
+    ok = state.valid(ORG) & state.valid(STAFF_DEPT)
+    return ok & ~department_known(ctx.cases.df, state.df).astype(bool)
 
 
 @rule(
@@ -88,14 +94,21 @@ def applicant_not_matched(ctx: CheckContext) -> list[Hits]:
 
 def _matching(ctx: CheckContext) -> tuple[pd.Series, pd.Series]:
     """Ask :mod:`cwdx.matching` (shared with the indicators) which applicants match and why
-    not, once per context: (matched, why-not line) of each applicant."""
+    not, once per context: (matched, why-not line) of each applicant. The line is worked out
+    only for the applicants W11 or W12 may report (an unknown department, or unmatched):
+    each applicant's line depends on its own keys and the cases alone."""
     if ctx.matched is None or ctx.explain is None:
         cases, staff = ctx.cases.df, ctx.staff.df
         # parse the case frame once for both calls, reusing W09's grouping when it ran
         view = case_view(cases, ctx.reference, repeated=ctx.w09_repeated)
         counts = match_staff(cases, staff, ctx.reference, view=view)
-        lines = explain(cases, staff, ctx.reference, counts, view=view)
+        matched = counts["matched"].astype(bool)
+        wanted = (~matched | _department_unknown(ctx)).to_numpy(dtype=bool)
+        lines = pd.Series("", index=staff.index, dtype="object")
+        if wanted.any():
+            some = explain(cases, staff[wanted], ctx.reference, counts[wanted], view=view)
+            lines[wanted] = some.astype("object").fillna("").to_numpy()
         # both set together: a crash above must not leave W12 with ``matched`` but no ``explain``
-        ctx.matched = counts["matched"].astype(bool)
-        ctx.explain = lines.astype("object").fillna("")
+        ctx.matched = matched
+        ctx.explain = lines
     return ctx.matched, ctx.explain

@@ -87,14 +87,18 @@ def pattern_array(arr: pa.Array, pattern: str) -> np.ndarray:
 
 def excel_error_array(arr: pa.Array) -> np.ndarray:
     """Whether each string is an Excel error value (``#N/A``, ``#DIV/0!``…)."""
-    return _booleans(pc.is_in(arr, value_set=_code_set(EXCEL_ERROR_VALUES)))
+    return text_facts(arr, None)[2]
 
 
 def too_long_array(arr: pa.Array, max_length: int | None) -> np.ndarray:
     """Whether each string is longer than ``max_length`` characters (all False without one)."""
-    if max_length is None:
-        return np.zeros(len(arr), dtype=bool)
-    return _booleans(pc.greater(pc.utf8_length(arr), max_length))
+    return text_facts(arr, max_length)[1]
+
+
+def empty_array(arr: pa.Array) -> np.ndarray:
+    """Whether each cell is empty: null, or only white space (what ``str.strip()`` on Arrow
+    strings leaves empty)."""
+    return text_facts(arr, None)[0]
 
 
 def code_set_array(arr: pa.Array, codes: frozenset[str]) -> np.ndarray:
@@ -103,10 +107,61 @@ def code_set_array(arr: pa.Array, codes: frozenset[str]) -> np.ndarray:
     return _booleans(pc.is_in(arr, value_set=_code_set(codes)))
 
 
-def empty_array(arr: pa.Array) -> np.ndarray:
-    """Whether each cell is empty: null, or only white space."""
-    blank = pc.equal(pc.utf8_trim_whitespace(arr), "")
-    return _booleans(pc.or_(pc.is_null(arr), blank), null=True)
+def _may_be_space(first: np.ndarray) -> np.ndarray:
+    """Whether a string starting with the byte ``first`` can be all white space: Arrow's
+    ``utf8_is_space`` characters start with an ASCII byte up to the space, 0xC2 (U+0085,
+    U+00A0), 0xE1 (U+1680), 0xE2 (U+2000–U+205F) or 0xE3 (U+3000)."""
+    return (first <= ord(" ")) | (first == 0xC2) | ((first - np.uint8(0xE1)) <= 2)
+
+
+def text_facts(arr: pa.Array, max_length: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell of a string column: (empty, longer than ``max_length`` characters, an Excel
+    error value), read mostly from the strings' byte lengths and first bytes; the Arrow kernels
+    (white space, character length, the error values) run only on the few strings that may
+    need them."""
+    if arr.null_count == len(arr):
+        return np.ones(len(arr), dtype=bool), np.zeros(len(arr), bool), np.zeros(len(arr), bool)
+    offsets, data = _string_bytes(arr)
+    lengths = np.diff(offsets)
+    if arr.null_count:
+        lengths[~_valid(arr)] = 0
+    filled = lengths > 0
+    first = np.zeros(len(arr), dtype=np.uint8)
+    if len(data):
+        first = data[np.minimum(offsets[:-1], len(data) - 1)]
+        first[~filled] = 0
+    empty = ~filled
+    maybe = np.flatnonzero(filled & _may_be_space(first))
+    if len(maybe):
+        empty[maybe] |= _booleans(pc.utf8_is_space(arr.take(maybe)))
+    too_long = np.zeros(len(arr), dtype=bool)
+    if max_length is not None:
+        maybe = np.flatnonzero(lengths > max_length)  # a character takes at least one byte
+        if len(maybe):
+            too_long[maybe] = _booleans(pc.greater(pc.utf8_length(arr.take(maybe)), max_length))
+    error = np.zeros(len(arr), dtype=bool)
+    maybe = np.flatnonzero(first == ord("#"))
+    if len(maybe):
+        errors = _code_set(EXCEL_ERROR_VALUES)
+        error[maybe] = _booleans(pc.is_in(arr.take(maybe), value_set=errors))
+    return empty, too_long, error
+
+
+def _valid(arr: pa.Array) -> np.ndarray:
+    """The validity bitmap of an array with nulls, as booleans."""
+    bits = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    return np.unpackbits(bits, bitorder="little")[arr.offset : arr.offset + len(arr)].astype(bool)
+
+
+def _string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets (``n + 1``) and the UTF-8 bytes of a ``string`` array, without copying."""
+    offsets = np.frombuffer(
+        arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4
+    )
+    data = arr.buffers()[2]
+    return offsets, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(
+        0, np.uint8
+    )
 
 
 def _booleans(mask: pa.Array, null: bool = False) -> np.ndarray:
@@ -348,23 +403,21 @@ DATE_MIN = pd.Timestamp("1900-01-01")
 DATE_MAX = pd.Timestamp("2100-12-31 23:59:59.999999")
 
 
-#: Character positions of the digits and of the separators of ``YYYY-MM-DD HH:MM:SS``.
-_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
-_SEPARATORS = ((4, ord("-")), (7, ord("-")), (10, ord(" ")), (13, ord(":")), (16, ord(":")))
+#: Character positions of the separators of ``YYYY-MM-DD HH:MM:SS`` (the rest are digits).
+_SEPARATORS = {4: ord("-"), 7: ord("-"), 10: ord(" "), 13: ord(":"), 16: ord(":")}
 #: The days ``datetime64[ns]`` holds (1677-09-22 up to, not including, 2262-04-10) as ``YYYYMMDD``.
 _NS_RANGE = (16770922, 22620410)
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype="int64")
 
 
-def _string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The offsets (``n + 1``) and the UTF-8 bytes of a ``string`` array, without copying."""
-    offsets = np.frombuffer(
-        arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4
-    )
-    data = arr.buffers()[2]
-    return offsets, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(
-        0, np.uint8
-    )
+def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of valid proleptic Gregorian dates with years from 1 on."""
+    year = year - (month <= 2)
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 def canonical_datetimes(arr: pa.Array, with_time: bool) -> np.ndarray:
@@ -373,48 +426,45 @@ def canonical_datetimes(arr: pa.Array, with_time: bool) -> np.ndarray:
     (``2021-02-29``, ``24:00:00``), or a day outside what ``datetime64[ns]`` holds
     (before 1677-09-22, from 2262-04-10 on). Vectorised over the strings' bytes."""
     width = 19 if with_time else 10
-    n = len(arr)
-    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    if n == 0 or arr.null_count == n:
-        return out
+    out = np.full(len(arr), np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+    if len(arr) == arr.null_count:
+        return out.view("datetime64[ns]")
     offsets, data = _string_bytes(arr)
     shaped = np.diff(offsets) == width
     if arr.null_count:
         shaped &= arr.is_valid().to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(shaped)
-    if not len(rows):
-        return out
-    chars = data[offsets[rows][:, None] + np.arange(width)].astype(np.int64)
-    digit_at = [i for i in _DIGITS if i < width]
-    digits = chars[:, digit_at] - ord("0")
-    ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
-    for at, sep in _SEPARATORS:
-        if at < width:
-            ok &= chars[:, at] == sep
+    start = offsets[rows]
+    ok = np.ones(len(rows), dtype=bool)
+    digits: list[np.ndarray] = []
+    for at in range(width):
+        char = data[start + at]
+        if at in _SEPARATORS:
+            ok &= char == _SEPARATORS[at]
+        else:
+            digit = char - np.uint8(ord("0"))  # wraps round below "0": not <= 9
+            ok &= digit <= 9
+            digits.append(digit.astype(np.int64))
 
     def number(first: int, count: int) -> np.ndarray:
-        value = np.zeros(len(rows), dtype=np.int64)
-        for k in range(first, first + count):
-            value = value * 10 + digits[:, k]
+        value = digits[first]
+        for k in range(first + 1, first + count):
+            value = value * 10 + digits[k]
         return value
 
     year, month, day = number(0, 4), number(4, 2), number(6, 2)
     ok &= (month >= 1) & (month <= 12) & (day >= 1)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    last = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    ok &= day <= last
+    ok &= day <= _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
     ymd = year * 10000 + month * 100 + day
     ok &= (ymd >= _NS_RANGE[0]) & (ymd < _NS_RANGE[1])
-    seconds = np.zeros(len(rows), dtype=np.int64)
+    seconds = _days_from_civil(year, month, day) * 86400
     if with_time:
         hour, minute, second = number(8, 2), number(10, 2), number(12, 2)
         ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
-        seconds = hour * 3600 + minute * 60 + second
-    rows, year, month, day, seconds = rows[ok], year[ok], month[ok], day[ok], seconds[ok]
-    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
-    days = months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
-    out[rows] = days.astype("datetime64[ns]") + (seconds * 1_000_000_000).astype("timedelta64[ns]")
-    return out
+        seconds += hour * 3600 + minute * 60 + second
+    out[rows[ok]] = seconds[ok] * 1_000_000_000
+    return out.view("datetime64[ns]")
 
 
 def typed_column(series: pd.Series, type_: str) -> pd.Series:

@@ -27,6 +27,7 @@ from cwdx.workspace.stages import FROZEN_STAGES, STAGE_UPLOADED, UNFREEZE_CHECK,
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 log = get_logger("workspace")
 
@@ -419,7 +420,7 @@ class Imports(WriteLock):
 
         tables = [self._read_parquet(rel) for rel in paths]
         combined = pa.concat_tables(tables, promote_options="default")
-        if len(tables) > 1:
+        if len(tables) > 1 and not _in_import_order(combined):
             combined = combined.sort_by([("_import", "ascending"), ("_row", "ascending")])
         return combined.to_pandas()
 
@@ -457,6 +458,17 @@ class Imports(WriteLock):
         combined = pa.concat_tables(tables, promote_options="default")
         combined = combined.sort_by([("_import", "ascending"), ("_row", "ascending")])
         return combined.slice(0, n).to_pandas()
+
+
+def _in_import_order(table: pa.Table) -> bool:
+    """Whether the rows are already in import order ``(_import, _row)`` (as the parts of one
+    import each usually are, read in import order): sorting them again would copy every column."""
+    import numpy as np
+
+    imports = table["_import"].to_numpy()
+    rows = table["_row"].to_numpy()
+    step = np.diff(imports)
+    return bool(((step > 0) | ((step == 0) & (np.diff(rows) >= 0))).all())
 
 
 def _after_imported(outcomes: Sequence[ImportOutcome], error: CwdxError) -> CwdxError:

@@ -311,7 +311,9 @@ class WriteLock(Database):
         import pyarrow.parquet as pq
 
         try:
-            return pq.read_table(self.path / rel)
+            # ParquetFile reads one file with less overhead than read_table's dataset
+            with pq.ParquetFile(self.path / rel) as handle:
+                return handle.read()
         except (OSError, pa.ArrowException) as exc:
             raise self._broken_file(rel) from exc
 
