@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.province:
         files = sorted(args.province.glob("*/病案首页数据-*.xlsx"))
+        if not files:
+            parser.error(f"{args.province} 中没有“机构/病案首页数据-*.xlsx”文件")
     else:
         files = demo_case_files(args.cache, args.rows)
     load_reference()
