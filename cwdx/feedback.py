@@ -534,11 +534,16 @@ def feedback_piece(piece: FeedbackPiece) -> list[tuple[str, str]]:
 
 
 def export_feedback(
-    ws: Any, out_dir: str | Path, orgs: list[str] | None = None, mapper: Mapper | None = None
+    ws: Any,
+    out_dir: str | Path,
+    orgs: list[str] | None = None,
+    mapper: Mapper | None = None,
+    summary: bool = True,
 ) -> list[Path]:
     """Write the feedback of ``ws``: per checked institution (the named ones, default all)
     ``out_dir/<组织机构代码>/病案首页反馈表.xlsx`` and ``申报人员反馈表.xlsx``; at the top
-    ``精简版反馈信息表.xlsx`` (every named institution, 未检测 included) and ``summary.json``.
+    ``精简版反馈信息表.xlsx`` (every named institution, 未检测 included) and ``summary.json``
+    (unless ``summary=False``: a caller that writes it afterwards anyway).
 
     The per-institution workbooks are written by :func:`feedback_piece` in batches of
     :data:`EXPORT_BATCH` institutions through ``mapper`` (``None``: in this process), each under
@@ -581,7 +586,8 @@ def export_feedback(
         for info in infos
     ]
     written.append(write_brief(out / BRIEF_FILE, entries))
-    written.append(write_summary(ws, out))
+    if summary:
+        written.append(write_summary(ws, out))
     return written
 
 

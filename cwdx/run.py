@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cwdx.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, CwdxError, os_error_text
+from cwdx.fanout import Mapper
 
 log = logging.getLogger("cwdx.run")
 
@@ -50,6 +51,7 @@ def run_oneshot(
     on_progress: ProgressCallback | None = None,
     report: Callable[[str], None] | None = None,
     case_list: bool = False,
+    mapper: Mapper | None = None,
 ) -> int:
     """Run import → check → compute → export into ``out_dir`` and return the exit status.
 
@@ -58,6 +60,8 @@ def run_oneshot(
     rejected files' reasons are reported and ``summary.json`` lists them). ``report`` receives
     one Chinese line per imported or rejected file (default: standard error). ``case_list``
     adds the 病例清单 sheet (every credited case of every applicant) to the results workbooks.
+    ``mapper`` (:mod:`cwdx.fanout`) runs the compute and export pieces (default: in this
+    process).
     """
     from cwdx.check import check_workspace
     from cwdx.feedback import export_feedback
@@ -86,12 +90,15 @@ def run_oneshot(
     passed = [org for org, result in checks.items() if result.passed]
     computed: set[str] = set()
     if passed:
-        results = compute_workspace(ws, orgs=passed, on_progress=on_progress, case_list=case_list)
+        results = compute_workspace(
+            ws, orgs=passed, on_progress=on_progress, case_list=case_list, mapper=mapper
+        )
         computed = set(results)
 
-    export_feedback(ws, out)  # each export ends with summary.json
+    # each export ends with summary.json: written once, by the last one
+    export_feedback(ws, out, mapper=mapper, summary=not computed)
     if computed:
-        export_results(ws, out)
+        export_results(ws, out, mapper=mapper)
 
     names = {info.org: info.display_name for info in ws.institutions()}
     for org, result in checks.items():
