@@ -551,11 +551,16 @@ def brief_entries(infos: Iterable[Any]) -> list[BriefEntry]:
 
 
 def export_feedback(
-    ws: Any, out_dir: str | Path, orgs: list[str] | None = None, mapper: Mapper | None = None
+    ws: Any,
+    out_dir: str | Path,
+    orgs: list[str] | None = None,
+    mapper: Mapper | None = None,
+    summary: bool = True,
 ) -> list[Path]:
     """Write the feedback of ``ws``: per checked institution (the named ones, default all)
     ``out_dir/<组织机构代码>/病案首页反馈表.xlsx`` and ``申报人员反馈表.xlsx``; at the top
-    ``精简版反馈信息表.xlsx`` (every named institution, 未检测 included) and ``summary.json``.
+    ``精简版反馈信息表.xlsx`` (every named institution, 未检测 included) and ``summary.json``
+    (unless ``summary=False``: a caller that writes it afterwards anyway).
 
     The per-institution workbooks are written by :func:`feedback_piece` in batches of
     :data:`EXPORT_BATCH` institutions through ``mapper`` (``None``: in this process), each under
@@ -587,7 +592,8 @@ def export_feedback(
         written += publish(staged)
     entries = brief_entries(infos)
     written.append(write_brief(out / BRIEF_FILE, entries))
-    written.append(write_summary(ws, out))
+    if summary:
+        written.append(write_summary(ws, out))
     return written
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -225,31 +225,36 @@ def _write_sheets(target: Path, tables: Sequence[dict[str, pd.DataFrame]]) -> No
 @dataclass(frozen=True)
 class ResultsPiece:
     """计算结果表 workbooks to write (picklable: handed to workers): one per institution of
-    ``orgs``, or with ``together`` the one workbook of all of them at the top of ``out_dir``;
-    written under staged names for the caller to rename."""
+    ``orgs`` and, when ``together`` names institutions, the one workbook of all of them at the
+    top of ``out_dir``; written under staged names for the caller to rename."""
 
     workspace: str
     out_dir: str
     orgs: tuple[str, ...]
-    together: bool = False
+    together: tuple[str, ...] = ()
 
 
 def results_piece(piece: ResultsPiece) -> list[tuple[str, str]]:
-    """Write the workbooks of ``piece`` (reading the workspace only) under staged names; the
-    ``(staged, final)`` pairs, for :func:`~cwdx.xlsx.publish`."""
+    """Write the workbooks of ``piece`` (reading the workspace only, each institution's tables
+    once) under staged names; the ``(staged, final)`` pairs, for :func:`~cwdx.xlsx.publish`."""
     from cwdx.feedback import institution_folder
     from cwdx.workspace import Workspace
 
     ws = Workspace(piece.workspace, create=False)
     out = Path(piece.out_dir)
+    kept: dict[str, dict[str, pd.DataFrame]] = {}  # the tables the top workbook needs again
     with staging() as written:
+        for org in piece.orgs:
+            tables = ws.load_results(org)
+            if org in piece.together:
+                kept[org] = tables
+            final = out / institution_folder(org) / RESULTS_FILE
+            write_results_workbook(staged_name(final), [tables])
+            written.append((str(staged_name(final)), str(final)))
         if piece.together:
             final = out / RESULTS_FILE
-            write_results_workbook(staged_name(final), [ws.load_results(org) for org in piece.orgs])
-            written.append((str(staged_name(final)), str(final)))
-        for org in () if piece.together else piece.orgs:
-            final = out / institution_folder(org) / RESULTS_FILE
-            write_results_workbook(staged_name(final), [ws.load_results(org)])
+            every = [kept.get(org) or ws.load_results(org) for org in piece.together]
+            write_results_workbook(staged_name(final), every)
             written.append((str(staged_name(final)), str(final)))
     return written
 
@@ -259,6 +264,7 @@ def export_results(
     out_dir: str | Path,
     orgs: Iterable[str] | None = None,
     mapper: Mapper | None = None,
+    summary: bool = True,
 ) -> list[Path]:
     """Write the 计算结果表 workbooks and ``summary.json``; return the paths written.
 
@@ -266,7 +272,8 @@ def export_results(
     ``out_dir/计算结果表.xlsx`` with every exported institution. Named institutions that are
     not computed are refused with :class:`CwdxError` before anything is written. The
     workbooks are written by :func:`results_piece` through ``mapper`` (``None``: in this
-    process), each under a staged name this process renames.
+    process), each under a staged name this process renames. ``summary=False`` leaves
+    ``summary.json`` out (a caller that writes it afterwards anyway).
     """
     from cwdx.feedback import EXPORT_BATCH
     from cwdx.summary import write_summary
@@ -281,14 +288,16 @@ def export_results(
         raise CwdxError("工作区中还没有已计算的机构，没有计算结果可导出；请先执行指标计算。")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pieces = [
-        ResultsPiece(str(ws.path), str(out), tuple(targets[i : i + EXPORT_BATCH]))
-        for i in range(0, len(targets), EXPORT_BATCH)
-    ]
-    pieces.append(ResultsPiece(str(ws.path), str(out), tuple(targets), together=True))
+    # in this process one piece reads every table once; through a mapper, batches of
+    # institutions, the last one also writing the top workbook
+    size = len(targets) if mapper is None else EXPORT_BATCH
+    batches = [tuple(targets[i : i + size]) for i in range(0, len(targets), size)]
+    pieces = [ResultsPiece(str(ws.path), str(out), batch) for batch in batches]
+    pieces[-1] = replace(pieces[-1], together=tuple(targets))
     written: list[Path] = []
     for staged in (mapper or serial_map)(results_piece, pieces):
         written += publish(staged)
-    written.append(write_summary(ws, out))
+    if summary:
+        written.append(write_summary(ws, out))
     log.info("计算结果表：%d 个机构，%d 个文件", len(targets), len(written))
     return written

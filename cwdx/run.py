@@ -123,7 +123,8 @@ def _run(
         )
         computed = set(results)
 
-    export_feedback(ws, out, mapper=mapper)  # each export ends with summary.json
+    # each export ends with summary.json: written once, by the last one
+    export_feedback(ws, out, mapper=mapper, summary=not computed)
     if computed:
         export_results(ws, out, mapper=mapper)
 

@@ -342,17 +342,23 @@ class Book:
                 row_in_sheet = 0
             row_in_sheet += 1
             assert sheet is not None  # started above on the first row
-            write_string = sheet.write_string
+            write_string, write_number = sheet.write_string, sheet.write_number
             for col, value in enumerate(row):
                 if cell_style is not None:
                     fmt = cell_style(data_index, col) or cells.get(col)
                 else:
                     fmt = cells.get(col) if cells else None
-                if fmt is None:
-                    # fast paths for the bulk of large tables: empty and plain text cells
+                # fast paths for the bulk of large tables (the same cells write_cell writes):
+                # empty and plain text cells, finite numbers
+                kind = type(value)
+                if kind is int or kind is float:
+                    if math.isfinite(value):
+                        write_number(row_in_sheet, col, float(value), fmt)
+                        continue
+                elif fmt is None:
                     if value is None:
                         continue
-                    if type(value) is str:
+                    if kind is str:
                         write_string(row_in_sheet, col, value)
                         continue
                 self.write_cell(sheet, row_in_sheet, col, value, fmt)

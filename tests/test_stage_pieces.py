@@ -153,6 +153,7 @@ def test_exports_through_a_mapper_write_what_serial_writes(tmp_path, monkeypatch
     monkeypatch.setattr(feedback, "EXPORT_BATCH", 2)
     mapper = PicklingMapper()
     mapped_fb = feedback.export_feedback(ws, tmp_path / "m", mapper=mapper)
+    monkeypatch.setattr(feedback, "EXPORT_BATCH", 1)
     mapped_res = results.export_results(ws, tmp_path / "m", mapper=mapper)
     assert [type(p).__name__ for p in mapper.pieces] == [
         "FeedbackPiece",
@@ -160,12 +161,9 @@ def test_exports_through_a_mapper_write_what_serial_writes(tmp_path, monkeypatch
         "ResultsPiece",
         "ResultsPiece",
     ]
-    assert [p.orgs for p in mapper.pieces] == [
-        ("H001", "H002"),
-        ("H003",),
-        ("H001", "H003"),
-        ("H001", "H003"),
-    ]
+    assert [p.orgs for p in mapper.pieces] == [("H001", "H002"), ("H003",), ("H001",), ("H003",)]
+    # the last results piece also writes the top workbook of all institutions
+    assert [p.together for p in mapper.pieces[2:]] == [(), ("H001", "H003")]
     rel = [p.relative_to(tmp_path / "s") for p in serial_fb + serial_res]
     assert [p.relative_to(tmp_path / "m") for p in mapped_fb + mapped_res] == rel
     assert "H002/申报人员反馈表.xlsx" in {p.as_posix() for p in rel}
@@ -194,5 +192,7 @@ def test_failed_piece_leaves_no_workbook_and_no_staged_file(tmp_path, monkeypatc
     out = tmp_path / "out"
     with pytest.raises(OSError):
         results.export_results(ws, out, mapper=PicklingMapper())
-    # the piece held H001 and H003: its staged H001 workbook was removed, nothing renamed
+    with pytest.raises(OSError):
+        results.export_results(ws, out)
+    # one piece held H001 and H003: its staged H001 workbook was removed, nothing renamed
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == []
