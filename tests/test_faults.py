@@ -213,7 +213,9 @@ def test_app_server_failing_exits_with_internal_error(
 ) -> None:
     import cwdx.app
 
-    monkeypatch.setattr(cwdx.app, "serve", lambda edition, workspace, port, max_kernels=None: 1)
+    monkeypatch.setattr(
+        cwdx.app, "serve", lambda edition, workspace, port, max_kernels=None, **_: 1
+    )
     code, out, err = _main(capsys, "app", "institution", "--workspace", str(tmp_path / "ws"))
     assert (code, out) == (3, "")
     assert err == "网页服务意外停止，请重新启动应用；如仍不能启动，请把日志文件发给技术支持。\n"
