@@ -23,6 +23,8 @@ from cwdx.workspace import TaskRecord, Workspace
 
 PROVENANCE = "口径信息"  # holds the computation time: compared without it
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
