@@ -72,6 +72,7 @@ bench: install
 	$(PY) benchmarks/bench_import.py
 	$(PY) benchmarks/bench_compute.py
 	$(PY) benchmarks/bench_province.py --size quick
+	$(PY) benchmarks/bench_page.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DATA) $(DEMO_WS) $(PLATFORM_DATA) $(PLATFORM_WS)

@@ -5,7 +5,8 @@ Run on demand (not part of pytest; needs /usr/bin/chromium)::
 
     .venv/bin/python benchmarks/bench_page.py [--loads 5]
 
-Starts ``cwdx app institution`` on an empty workspace and ``voila`` on a one-button notebook
+Starts ``cwdx app institution`` on an empty workspace (``--max-kernels 8``: the cold loads'
+pages close with their beacon, but the cap must not turn a slow shutdown into a refusal) and ``voila`` on a one-button notebook
 (each with its own temporary Jupyter folders), then alternates loads of the two in headless
 Chromium: each "cold" load in a new browser context (nothing cached: a first visit), each
 "warm" load a reload in the same context (the browser's cache, as a clerk's second visit).
@@ -152,7 +153,10 @@ def main() -> None:
             for index in range(args.loads):
                 for name, (url, selector) in targets.items():
                     context = browser.new_context()
-                    marks = load(context.new_page(), url, selector, reload=False)
+                    page = context.new_page()
+                    marks = load(page, url, selector, reload=False)
+                    page.close(run_before_unload=True)  # the page's beacon frees its kernel
+                    time.sleep(1)
                     context.close()
                     results.setdefault((name, "冷"), []).append(marks)
                     time.sleep(1)

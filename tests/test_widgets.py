@@ -379,6 +379,9 @@ def test_voila_config_allows_big_uploads_and_culls_idle_kernels() -> None:
     assert kernels["cull_idle_timeout"] > 0 and kernels["cull_interval"] > 0
     assert config["VoilaConfiguration"]["file_allowlist"] == []  # /voila/files/ serves nothing
     assert config["VoilaConfiguration"]["show_tracebacks"] is False
+    # a busy PC may deliver the page's output seconds after the cell ended: wait for it
+    # instead of serving a page without its widgets (nbclient's default is 4 s)
+    assert config["VoilaExecutor"]["iopub_timeout"] >= 30
 
 
 def test_voila_command_and_default_workspace(tmp_path: Path, monkeypatch) -> None:

@@ -17,6 +17,7 @@ import ipyvuetify as v
 import ipywidgets as widgets
 
 from cwdx.errors import Hint
+from cwdx.workspace.stages import UNFREEZE_CHECK, UNFREEZE_COMPUTE
 from cwdx_widgets.vue import Message, report_exception
 from cwdx_widgets.vue.table import cell_text
 
@@ -56,8 +57,6 @@ class NextStepButton:
     """
 
     def __init__(self, message: Message, css_class: str = "cwdx-next-step") -> None:
-        from cwdx.workspace.stages import UNFREEZE_CHECK, UNFREEZE_COMPUTE
-
         self.words = {"check": UNFREEZE_CHECK, "compute": UNFREEZE_COMPUTE}
         self.message = message
         self.unfreeze: Callable[[Hint], None] | None = None
