@@ -81,8 +81,9 @@ def test_the_wheel_carries_every_module_and_data_file(wheel: Path) -> None:
     expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / "cwdx").rglob("*.py")}
     expected |= {
         "cwdx_widgets/" + p.relative_to(ROOT / "widgets").as_posix()
-        for p in (ROOT / "widgets").rglob("*.py")
+        for p in [*(ROOT / "widgets").rglob("*.py"), *(ROOT / "widgets").rglob("*.vue")]
     }
+    assert "cwdx_widgets/vue/table.vue" in expected  # the data table's Vue template
     resources = ROOT / "cwdx" / "resources"
     data = [p for p in resources.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")]
     expected |= {p.relative_to(ROOT).as_posix() for p in data}
@@ -95,7 +96,7 @@ def test_the_wheel_carries_every_module_and_data_file(wheel: Path) -> None:
     assert not [n for n in names if n.startswith(("tests/", "notebooks/", "reference/"))]
     metadata = zipfile.ZipFile(wheel).read("cwdx-0.1.0.dist-info/METADATA").decode()
     assert "python-calamine" not in metadata
-    for needed in ("fastexcel", "nbconvert", "jupyter_client", "voila", "papermill"):
+    for needed in ("fastexcel", "nbconvert", "jupyter_client", "voila", "papermill", "ipyvuetify"):
         assert f"Requires-Dist: {needed}" in metadata
 
 

@@ -176,7 +176,13 @@ def _zip(target: Path, files: list[Path], root: Path) -> None:
 def _export_feedback(ctx: TaskContext, infos: list[Any], what: str, out: Path, work: Path) -> None:
     """Feedback downloads: the workbooks written by :func:`cwdx.feedback.export_feedback` into
     ``work``, then offered as one workbook (one institution) or a zip (several)."""
-    from cwdx.feedback import BRIEF_FILE, FEEDBACK_FILES, brief_entries, export_feedback, write_brief
+    from cwdx.feedback import (
+        BRIEF_FILE,
+        FEEDBACK_FILES,
+        brief_entries,
+        export_feedback,
+        write_brief,
+    )
 
     tables = {"feedback_cases": ("cases",), "feedback_staff": ("staff",)}.get(
         what, () if what == "feedback_brief" else ("cases", "staff")

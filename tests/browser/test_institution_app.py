@@ -71,7 +71,9 @@ def test_extra_column_and_big_file_are_rejected(start_app, page, make_xlsx, tmp_
     app = start_app()
     seconds = open_app(page, app.url)
     print(f"\n页面可用用时 {seconds:.2f} 秒")
-    assert seconds < 20  # target < 3 s on an idle machine; generous under parallel load
+    # generous: the target (< 3 s) is measured by benchmarks/bench_page.py; at load 20 on this
+    # 2-core machine even a bare Voilà one-button page took up to 25 s
+    assert seconds < 60
     assert page.locator(".cwdx-title").inner_text() == "临床工作数据提取 · 机构版"
     assert "工作区中还没有数据" in page.locator(".cwdx-status").inner_text()
     assert page.title() == "cwdx 机构版"
@@ -244,7 +246,9 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     app = start_app()
     seconds = open_app(page, app.url)
     print(f"\n页面可用用时 {seconds:.2f} 秒")
-    assert seconds < 20  # target < 3 s on an idle machine; generous under parallel load
+    # generous: the target (< 3 s) is measured by benchmarks/bench_page.py; at load 20 on this
+    # 2-core machine even a bare Voilà one-button page took up to 25 s
+    assert seconds < 60
 
     # 查看表样 (the first tab)
     name, data = download(page, "cwdx-template-cases")
