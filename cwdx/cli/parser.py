@@ -279,7 +279,7 @@ def _add_tool_commands(sub: Any) -> None:
     p = sub.add_parser(
         "report",
         help="批量报告（papermill）",
-        description="用 papermill 运行报告笔记本，导出不含代码的 HTML 或 A4 PDF（PDF 由本机的 Chromium 生成）。",
+        description="用 papermill 运行报告笔记本，导出不含代码的 HTML 网页或 A4 的 pdf 文件（pdf 由本机的 Chromium 生成）。",
     )
     group = p.add_mutually_exclusive_group(required=True)
     _org_argument(group, "这些机构的机构报告")
