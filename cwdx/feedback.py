@@ -534,8 +534,7 @@ def feedback_piece(piece: FeedbackPiece) -> list[tuple[str, str]]:
 
 
 def brief_entries(infos: Iterable[Any]) -> list[BriefEntry]:
-    """The 精简版反馈信息表 lines of these institutions (``ws.institutions()`` items), 未检测
-    included."""
+    """The 精简版反馈信息表 lines of ``ws.institutions()`` items (未检测 ones included)."""
     return [
         BriefEntry(
             org=info.org,
@@ -590,8 +589,7 @@ def export_feedback(
     written: list[Path] = []
     for staged in (mapper or serial_map)(feedback_piece, pieces):
         written += publish(staged)
-    entries = brief_entries(infos)
-    written.append(write_brief(out / BRIEF_FILE, entries))
+    written.append(write_brief(out / BRIEF_FILE, brief_entries(infos)))
     if summary:
         written.append(write_summary(ws, out))
     return written

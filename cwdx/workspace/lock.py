@@ -64,7 +64,7 @@ def pid_alive(pid: int) -> bool:
 _LOCK_OFFSET = 1 << 20
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
     """Take the exclusive lock on ``fd`` without waiting; ``False`` when someone holds it."""
     if fcntl is not None:
         try:
@@ -80,7 +80,8 @@ def _try_lock(fd: int) -> bool:
     return True  # pragma: no cover
 
 
-def _unlock(fd: int) -> None:
+def unlock_fd(fd: int) -> None:
+    """Release the lock :func:`try_lock` took on ``fd``."""
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
     else:  # pragma: no cover - Windows
@@ -164,7 +165,7 @@ class WriteLock(Database):
                     if error is None:
                         raise
                     raise error from exc
-                if not _try_lock(fd):
+                if not try_lock(fd):
                     raw = _read_marker(fd).decode("utf-8", "replace")
                     os.close(fd)
                     raise CwdxError(
@@ -180,7 +181,7 @@ class WriteLock(Database):
                 try:
                     _write_marker(fd, marker)
                 except OSError as exc:  # a full disk: give the lock back at once
-                    _unlock(fd)
+                    unlock_fd(fd)
                     os.close(fd)
                     error = self._storage_error(exc, operation)
                     if error is None:
@@ -209,7 +210,7 @@ class WriteLock(Database):
                 if state.depth == 0:
                     del _lock_registry[self._key]
                     os.ftruncate(state.fd, 0)
-                    _unlock(state.fd)
+                    unlock_fd(state.fd)
                     os.close(state.fd)
 
     def writing(self, operation: str) -> contextlib.AbstractContextManager[None]:
