@@ -149,7 +149,7 @@ def _positions(frame: pd.DataFrame, orgs: Sequence[str]) -> np.ndarray:
     """Each row's position in ``orgs`` by its ``_org`` (-1: none of them)."""
     if not len(frame):
         return np.zeros(0, dtype="int64")
-    codes = pd.Categorical(frame[ROW_ORG].astype("string"), categories=list(orgs)).codes
+    codes = pd.Index(list(orgs), dtype="string").get_indexer(frame[ROW_ORG].astype("string"))
     return np.asarray(codes, dtype="int64")
 
 

@@ -22,12 +22,14 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cwdx.columns import FILE, ORG, ROW, ROW_ORG
 from cwdx.reference import Reference, TableName
 from cwdx.rules.catalogue import RULE_IDS, RULES, rules_for, value_rule_ids
 from cwdx.rules.model import CheckContext, Hits, Rule, TableState
-from cwdx.values import valid_org_code_mask
+from cwdx.values import arrow_strings, valid_org_code_mask
 
 log = logging.getLogger("cwdx.check")
 
@@ -144,11 +146,28 @@ def _mask(mask: pd.Series, index: pd.Index) -> np.ndarray:
     return mask.to_numpy(dtype=bool)
 
 
-def _taken(series: pd.Series, positions: np.ndarray, index: pd.Index) -> np.ndarray:
-    """``series`` at the table rows ``positions``, as strings with ``""`` for NA."""
-    same = series.index.equals(index)
-    part = series.iloc[positions] if same else series.loc[index[positions]]
-    return part.astype("string").fillna("").to_numpy(dtype=object)
+def _taken(
+    series: pd.Series, positions: np.ndarray, index: pd.Index, fill: str | None = ""
+) -> np.ndarray:
+    """``series`` at the table rows ``positions`` as strings, ``fill`` for NA (Arrow or NumPy on
+    the common dtypes; pandas ``astype("string")`` for anything else)."""
+    if series.index.equals(index):
+        if series.dtype == _ARROW_STRINGS:
+            taken = arrow_strings(series).take(pa.array(positions, type=pa.int64()))
+            if fill is not None:
+                taken = pc.fill_null(taken, fill)
+            return taken.to_numpy(zero_copy_only=False)
+        if series.dtype == object:
+            values = series.to_numpy()[positions]
+            if all(type(value) is str for value in values):
+                return values
+        part = series.iloc[positions]
+    else:
+        part = series.loc[index[positions]]
+    return part.astype("string").to_numpy(dtype=object, na_value=fill)
+
+
+_ARROW_STRINGS = pd.StringDtype("pyarrow")
 
 
 def _text(hit_text: str | pd.Series, positions: np.ndarray, index: pd.Index) -> np.ndarray:
@@ -167,11 +186,7 @@ class _Findings:
         self.columns: dict[str, list[np.ndarray]] = {col: [] for col in FINDING_COLUMNS}
         self.inst: list[np.ndarray] = []
         self.orgs = np.array(list(batch.orgs), dtype=object)
-        self.where: dict[TableName, tuple[pd.Series, pd.Series, pd.Series]] = {}
-        for table, state in states.items():
-            if state is not None:
-                df = state.df
-                self.where[table] = (df[ROW_ORG], df[FILE], df[ROW])
+        self.texts: dict[tuple[TableName, str], pd.Series] = {}
 
     def __len__(self) -> int:
         return len(self.inst)
@@ -181,6 +196,13 @@ class _Findings:
         for parts in (*self.columns.values(), self.inst):
             del parts[size:]
 
+    def _column(self, state: TableState, column: str) -> pd.Series:
+        """A bookkeeping column of the table as strings (made once per batch)."""
+        key = (state.table, column)
+        if key not in self.texts:
+            self.texts[key] = state.df[column].astype("string")
+        return self.texts[key]
+
     def add(self, rule: Rule, hit: Hits, mask: np.ndarray, state: TableState) -> None:
         """Add the finding rows of one hit (``mask``: its rows)."""
         positions = np.flatnonzero(mask)
@@ -188,10 +210,14 @@ class _Findings:
             return
         df, index = state.df, state.df.index
         inst = (self.batch.case_inst if rule.table == "cases" else self.batch.staff_inst)[positions]
-        org, file, row = self.where[rule.table]
-        institution = org.iloc[positions].astype("string").to_numpy(dtype=object, na_value=None)
+        institution = _taken(self._column(state, ROW_ORG), positions, index, fill=None)
         missing = pd.isna(institution)
         institution[missing] = self.orgs[inst[missing]]
+        row = df[ROW]
+        if row.dtype == np.int64:
+            excel_row = row.to_numpy()[positions]
+        else:
+            excel_row = pd.to_numeric(row.iloc[positions]).astype("int64").to_numpy()
         if hit.value is not None:
             value = _taken(hit.value, positions, index)
         elif hit.column:
@@ -205,8 +231,8 @@ class _Findings:
             ("table", np.full(size, rule.table, dtype=object)),
             ("rule_id", np.full(size, rule.id, dtype=object)),
             ("severity", np.full(size, rule.severity, dtype=object)),
-            ("excel_file", file.iloc[positions].astype("string").fillna("").to_numpy(object)),
-            ("excel_row", pd.to_numeric(row.iloc[positions]).astype("int64").to_numpy()),
+            ("excel_file", _taken(self._column(state, FILE), positions, index)),
+            ("excel_row", excel_row),
             ("column", np.full(size, hit.column, dtype=object)),
             ("value", value),
             ("message", _text(hit.message, positions, index)),

@@ -420,8 +420,11 @@ class Imports(WriteLock):
 
         tables = [self._read_parquet(rel) for rel in paths]
         combined = pa.concat_tables(tables, promote_options="default")
-        if len(tables) > 1 and not _in_import_order(combined):
-            combined = combined.sort_by([("_import", "ascending"), ("_row", "ascending")])
+        if len(tables) > 1:
+            if _in_import_order(combined):
+                combined = combined.combine_chunks()  # one array per column, as a sort gives
+            else:
+                combined = combined.sort_by([("_import", "ascending"), ("_row", "ascending")])
         return combined.to_pandas()
 
     def head(self, table: str, n: int = 100) -> pd.DataFrame:
@@ -462,7 +465,8 @@ class Imports(WriteLock):
 
 def _in_import_order(table: pa.Table) -> bool:
     """Whether the rows are already in import order ``(_import, _row)`` (as the parts of one
-    import each usually are, read in import order): sorting them again would copy every column."""
+    import each usually are, read in import order): then gathering every column in sorted
+    order is not needed."""
     import numpy as np
 
     imports = table["_import"].to_numpy()
