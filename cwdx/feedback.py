@@ -509,7 +509,7 @@ def feedback_piece(piece: FeedbackPiece) -> list[tuple[str, str]]:
     workspace only) under staged names; the ``(staged, final)`` pairs, for :func:`publish`."""
     from cwdx.workspace import Workspace
 
-    ws = Workspace(piece.workspace, create=False)
+    ws = Workspace(piece.workspace, create=False, piece=True)
     infos = {info.org: info for info in ws.institutions()}
     with staging() as written:
         for org in piece.orgs:

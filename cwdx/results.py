@@ -240,7 +240,7 @@ def results_piece(piece: ResultsPiece) -> list[tuple[str, str]]:
     from cwdx.feedback import institution_folder
     from cwdx.workspace import Workspace
 
-    ws = Workspace(piece.workspace, create=False)
+    ws = Workspace(piece.workspace, create=False, piece=True)
     out = Path(piece.out_dir)
     kept: dict[str, dict[str, pd.DataFrame]] = {}  # the tables the top workbook needs again
     with staging() as written:

@@ -113,7 +113,7 @@ def compute_piece(piece: ComputePiece) -> list[ComputedInstitution]:
     """Load the rows of ``piece.orgs`` (reading the workspace only) and compute them in one
     pass; per institution, in the order given, the tables with their 口径信息."""
     started = time.perf_counter()
-    ws = Workspace(Path(piece.workspace), create=False)
+    ws = Workspace(Path(piece.workspace), create=False, piece=True)
     orgs = list(piece.orgs)
     cases = ws.load("cases", orgs)
     staff = ws.load("staff", orgs)

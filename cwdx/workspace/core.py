@@ -27,9 +27,16 @@ class Workspace(Imports, Stages, Tasks, Accounts):
     at once: writes take an exclusive lock without waiting and are refused with a
     :class:`CwdxError` while another write runs; reads never wait for writes. On a read-only
     disk or folder (:attr:`read_only`) reads work and writes are refused.
+
+    ``piece=True`` opens it for a stage's piece running in a worker (:mod:`cwdx.fanout`),
+    which only reads: the repairs on opening (failing tasks of processes that look dead, which
+    a worker on another machine cannot tell, and removing unfinished files) are left to the
+    calling process.
     """
 
-    def __init__(self, path: str | os.PathLike[str], create: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], create: bool = True, *, piece: bool = False
+    ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.db_path = self.path / DB_NAME
         self._key = str(self.path)
@@ -68,7 +75,7 @@ class Workspace(Imports, Stages, Tasks, Accounts):
                     (self.path / sub).mkdir(exist_ok=True)
             self.log_path = attach_log_file(self.path / "logs" / "cwdx.log")
         self._init_db()
-        if not self.read_only:
+        if not self.read_only and not piece:
             self._fail_dead_tasks()
             with contextlib.suppress(CwdxError), self._write_lock("打开工作区", cleanup=True):
                 pass
