@@ -88,6 +88,17 @@ def _unlock(fd: int) -> None:
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
+def try_lock_file(fd: int) -> bool:
+    """Take an exclusive lock on the open file ``fd`` without waiting (``False`` when another
+    open file holds it): the write lock's mechanism, also used for the dispatcher's lock."""
+    return _try_lock(fd)
+
+
+def unlock_file(fd: int) -> None:
+    """Give back a lock taken with :func:`try_lock_file`."""
+    _unlock(fd)
+
+
 def _read_marker(fd: int) -> bytes:
     os.lseek(fd, 0, os.SEEK_SET)
     return os.read(fd, 4096)
