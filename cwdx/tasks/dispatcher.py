@@ -37,7 +37,7 @@ from cwdx.workspace import (
     TaskRecord,
     Workspace,
 )
-from cwdx.workspace.lock import try_lock, unlock_fd
+from cwdx.workspace.lock import try_lock_file, unlock_file
 
 log = get_logger("tasks")
 
@@ -68,7 +68,7 @@ def try_dispatcher_lock(workspace: Path) -> int | None:
     """The fd of the workspace's dispatcher lock when this process could take it, else
     ``None`` (a dispatcher serves that workspace)."""
     fd = os.open(workspace / DISPATCHER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    if try_lock(fd):
+    if try_lock_file(fd):
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()} {socket.gethostname()}".encode())
         return fd
@@ -79,7 +79,7 @@ def try_dispatcher_lock(workspace: Path) -> int | None:
 def release_dispatcher_lock(fd: int) -> None:
     """Give the dispatcher lock back."""
     os.ftruncate(fd, 0)
-    unlock_fd(fd)
+    unlock_file(fd)
     os.close(fd)
 
 

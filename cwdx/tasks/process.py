@@ -19,7 +19,7 @@ from cwdx.log import get_logger
 from cwdx.tasks.dispatcher import DISPATCHER_LOCK, release_dispatcher_lock, try_dispatcher_lock
 from cwdx.tasks.queue import submit_task
 from cwdx.workspace import TASK_FAILED, TASK_QUEUED, TaskRecord, Workspace
-from cwdx.workspace.lock import try_lock, unlock_fd
+from cwdx.workspace.lock import try_lock_file, unlock_file
 
 log = get_logger("tasks")
 
@@ -35,8 +35,8 @@ def dispatcher_alive(workspace_path: str | os.PathLike[str]) -> bool:
     except OSError:
         return False
     try:
-        if try_lock(fd):
-            unlock_fd(fd)
+        if try_lock_file(fd):
+            unlock_file(fd)
             return False
         return True
     finally:

@@ -64,7 +64,7 @@ def pid_alive(pid: int) -> bool:
 _LOCK_OFFSET = 1 << 20
 
 
-def try_lock(fd: int) -> bool:
+def _try_lock(fd: int) -> bool:
     """Take the exclusive lock on ``fd`` without waiting; ``False`` when someone holds it."""
     if fcntl is not None:
         try:
@@ -80,13 +80,23 @@ def try_lock(fd: int) -> bool:
     return True  # pragma: no cover
 
 
-def unlock_fd(fd: int) -> None:
-    """Release the lock :func:`try_lock` took on ``fd``."""
+def _unlock(fd: int) -> None:
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
     else:  # pragma: no cover - Windows
         os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+
+def try_lock_file(fd: int) -> bool:
+    """Take an exclusive lock on the open file ``fd`` without waiting (``False`` when another
+    open file holds it): the write lock's mechanism, also used for the dispatcher's lock."""
+    return _try_lock(fd)
+
+
+def unlock_file(fd: int) -> None:
+    """Give back a lock taken with :func:`try_lock_file`."""
+    _unlock(fd)
 
 
 def _read_marker(fd: int) -> bytes:
@@ -165,7 +175,7 @@ class WriteLock(Database):
                     if error is None:
                         raise
                     raise error from exc
-                if not try_lock(fd):
+                if not _try_lock(fd):
                     raw = _read_marker(fd).decode("utf-8", "replace")
                     os.close(fd)
                     raise CwdxError(
@@ -181,7 +191,7 @@ class WriteLock(Database):
                 try:
                     _write_marker(fd, marker)
                 except OSError as exc:  # a full disk: give the lock back at once
-                    unlock_fd(fd)
+                    _unlock(fd)
                     os.close(fd)
                     error = self._storage_error(exc, operation)
                     if error is None:
@@ -210,7 +220,7 @@ class WriteLock(Database):
                 if state.depth == 0:
                     del _lock_registry[self._key]
                     os.ftruncate(state.fd, 0)
-                    unlock_fd(state.fd)
+                    _unlock(state.fd)
                     os.close(state.fd)
 
     def writing(self, operation: str) -> contextlib.AbstractContextManager[None]:
@@ -312,9 +322,7 @@ class WriteLock(Database):
         import pyarrow.parquet as pq
 
         try:
-            # ParquetFile reads one file with less overhead than read_table's dataset
-            with pq.ParquetFile(self.path / rel) as handle:
-                return handle.read()
+            return pq.read_table(self.path / rel)
         except (OSError, pa.ArrowException) as exc:
             raise self._broken_file(rel) from exc
 
