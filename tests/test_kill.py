@@ -144,7 +144,7 @@ def test_check_task_killed_leaves_institutions_as_they_were(tmp_path: Path) -> N
         assert _state(ws) == before, point
         task = Workspace(ws).tasks()[0]
         assert (task.kind, task.state, task.details["error"]) == (
-            "数据检测",
+            "check",
             "Failed",
             "任务所在进程已意外终止，任务未完成。",
         )

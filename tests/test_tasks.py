@@ -23,6 +23,8 @@ from cwdx.workspace import TaskRecord, Workspace
 
 PROVENANCE = "口径信息"  # holds the computation time: compared without it
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -196,3 +198,41 @@ def test_unfreeze_delete_and_clear_tasks(dispatcher: Dispatcher) -> None:
         ("delete", "王五"),
         ("delete", "王五"),
     ]
+
+
+def test_command_line_submits_to_a_live_dispatcher_and_waits(
+    demo: Path, in_process: Workspace, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from cwdx.tasks import run_task, start_dispatcher
+
+    ws = Workspace(tmp_path / "ws")
+    cases, staff = _files(demo)
+    ws.import_files("cases", cases)
+    ws.import_files("staff", staff)
+    dispatcher = start_dispatcher(ws.path, workers=1)
+    try:
+        seen: list[tuple[int, int]] = []
+        record = run_task(
+            ws, "check", started_by="命令行", on_progress=lambda d, t, _: seen.append((d, t))
+        )
+        assert record.pid == dispatcher.pid != os.getpid()  # run by the dispatcher process
+        assert seen and {total for _, total in seen} == {3}
+        assert _state(ws, stage=False) == _state(in_process, stage=False)
+        again = start_dispatcher(ws.path)
+        assert again.popen is None and again.alive()
+        second = subprocess.run(
+            [sys.executable, "-m", "cwdx.cli", "-w", str(ws.path), "dispatch"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (second.returncode, second.stderr) == (
+            2,
+            f"工作区 {ws.path} 已有后台任务调度进程在运行，无需再启动；提交的任务会由它执行。\n",
+        )
+    finally:
+        dispatcher.stop()
+    assert not dispatcher.alive()

@@ -134,3 +134,34 @@ def test_dispatcher_holds_the_write_lock_while_tasks_run(
     while dispatcher._lock_held and time.monotonic() < deadline:
         dispatcher.step()
     assert not dispatcher._lock_held
+
+
+def test_command_line_task_is_refused_while_another_write_runs(tmp_path: Path) -> None:
+    """run_task in its own loop does not wait behind a direct write: refused as that write
+    would refuse it, and recorded as Failed."""
+    from cwdx.errors import ErrorKind
+    from cwdx.tasks import run_task
+
+    ws = Workspace(tmp_path / "ws")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with ws.writing("导入病案首页数据"):
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(10)
+    try:
+        with pytest.raises(CwdxError) as err:
+            run_task(ws, "check", ["H001"], started_by="张三", workers=1)
+    finally:
+        release.set()
+        thread.join()
+    assert (err.value.message, err.value.kind) == (
+        "工作区正在进行另一项写入操作（导入病案首页数据），为避免数据损坏，本次操作未执行；"
+        "请等其完成后再试。",
+        ErrorKind.BUSY,
+    )
+    assert [(t.kind, t.state) for t in ws.tasks()] == [("check", "Failed")]

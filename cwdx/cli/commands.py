@@ -274,8 +274,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         for record in bad:
             say(f"  {record.file}：{record.rejected}")
     running = [t for t in ws.tasks(limit=50) if t.state in (TASK_RUNNING, TASK_QUEUED)]
+    from cwdx.tasks.queue import KIND_LABELS
+
     for task in running:
-        say(f"进行中的任务 #{task.id}：{task.kind}（{task.started_by}，开始于 {task.start}）")
+        kind = KIND_LABELS.get(task.kind, task.kind)
+        if task.state == TASK_QUEUED:
+            say(f"排队中的任务 #{task.id}：{kind}（{task.started_by}，提交于 {task.queued}）")
+        else:
+            say(f"进行中的任务 #{task.id}：{kind}（{task.started_by}，开始于 {task.start}）")
     return EXIT_OK
 
 

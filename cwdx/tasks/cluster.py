@@ -30,9 +30,10 @@ Piece = TypeVar("Piece")
 Result = TypeVar("Result")
 
 #: Work of fewer case rows than this runs in the dispatcher process when no cluster runs yet:
-#: starting a 2-worker local cluster costs about 3 s on the 2-core test machine, which the
-#: parallel check of this many rows wins back (docs/SCALING.md, "break-even").
-CLUSTER_MIN_ROWS = 150_000
+#: starting a 2-worker local cluster took 17–22 s on the shared 2-core test machine, which a
+#: check at 24 s per 100,000 rows wins back, at best halved by 2 workers, from about 170,000
+#: rows (docs/SCALING.md, "Break-even"; ``benchmarks/bench_tasks.py`` measures it again).
+CLUSTER_MIN_ROWS = 170_000
 #: The workspace file naming the scheduler of an existing cluster (one line,
 #: ``tcp://HOST:PORT``); ``--scheduler`` overrides it.
 SCHEDULER_SETTING = "scheduler.txt"

@@ -95,7 +95,9 @@ class Dispatcher:
 
     ``workers``/``scheduler``: see :class:`~cwdx.tasks.cluster.Cluster` (the workspace's
     ``scheduler.txt`` is used when ``scheduler`` is not given). ``on_progress`` receives
-    ``(task_id, done, total, label)`` of every task this dispatcher runs.
+    ``(task_id, done, total, label)`` of every task this dispatcher runs. While another process
+    writes the workspace, tasks wait; task ``refuse_busy`` (the command line's own task, run
+    by its own loop) fails at once instead, with the refusal a direct write would get.
     """
 
     def __init__(
@@ -106,11 +108,14 @@ class Dispatcher:
         scheduler: str | None = None,
         on_progress: Callable[[int, int, int, str], None] | None = None,
         monitor_every: float = 3.0,
+        refuse_busy: int | None = None,
     ) -> None:
         self.ws = Workspace(Path(workspace), create=False)
         self.cluster = Cluster(workers, scheduler or scheduler_setting(self.ws.path))
         self.monitor = Monitor(self.ws.path, self.cluster, every=monitor_every)
         self.on_progress = on_progress
+        self.refuse_busy = refuse_busy
+        self._refusal: CwdxError | None = None
         self.running: dict[int, _Running] = {}
         self._lock = contextlib.ExitStack()
         self._lock_held = False
@@ -154,7 +159,12 @@ class Dispatcher:
                 waiting.append(scope)
                 continue
             if not self._take_lock():
-                break  # another process writes: try again at the next step
+                if record.id != self.refuse_busy or self._refusal is None:
+                    break  # another process writes: try again at the next step
+                if self.ws.claim_task(record.id):
+                    refusal = {"error": self._refusal.message, "error_kind": "busy"}
+                    self.ws.finish_task(record.id, TASK_FAILED, refusal)
+                continue
             if not self.ws.claim_task(record.id):
                 continue
             self._start(self.ws.task(record.id), scope)
@@ -170,7 +180,8 @@ class Dispatcher:
         try:
             self._lock.enter_context(self.ws.sharing("后台任务"))
         except CwdxError as exc:
-            log.info("工作区正被其他进程写入，任务稍后开始：%s", exc.message)
+            log.info("工作区正被其他进程写入，任务未开始：%s", exc.message)
+            self._refusal = exc
             return False
         self._lock_held = True
         return True

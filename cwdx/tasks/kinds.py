@@ -175,7 +175,8 @@ def run_import(ctx: TaskContext) -> None:
             done = path.parent / "done"
             done.mkdir(exist_ok=True)
             os.replace(path, done / path.name)
-        ctx.details["files"] = entries
+        ctx.details["files"] = entries  # stored with the next progress: files and rows so far
+        ctx.details["rows"] = sum(e["rows"] for e in entries)
     ctx.progress(len(files), len(files), "导入完成")
     for org, count in per_org.items():
         ctx.org_done(org, rows=count)

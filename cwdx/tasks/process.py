@@ -163,7 +163,9 @@ def _serve_until_done(
         if on_progress and tid == task_id:
             on_progress(done, total, label)
 
-    dispatcher = Dispatcher(path, workers=workers, scheduler=scheduler, on_progress=progress)
+    dispatcher = Dispatcher(
+        path, workers=workers, scheduler=scheduler, on_progress=progress, refuse_busy=task_id
+    )
     check = dispatcher.ws
     dispatcher.serve(poll=0.05, until=lambda: check.task(task_id).finished)
 
