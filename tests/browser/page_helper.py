@@ -25,8 +25,7 @@ def show_tab(page, key: str) -> None:
 
 
 def open_log_dialog(page) -> None:
-    """Open the 日志 dialog from the app bar (closing any dialog shown first)."""
-    page.keyboard.press("Escape")
+    """Open the 日志 dialog from the app bar."""
     page.locator(".cwdx-appbar-log").click()
     page.locator(".cwdx-log-text textarea").wait_for(state="visible")
 

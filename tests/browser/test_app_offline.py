@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
-from page_helper import open_app, open_log_dialog, show_tab
+from page_helper import close_dialog, open_app, open_log_dialog, show_tab
 
 pytestmark = pytest.mark.browser
 
@@ -31,8 +31,8 @@ def test_page_and_a_small_flow_request_nothing_from_other_hosts(start_app, page)
         page.locator("button.cwdx-template-cases").click()
     assert download.value.suggested_filename.endswith(".xlsx")
     open_log_dialog(page)
+    close_dialog(page, ".cwdx-log-section")
     # every tab once: their panes (tables, chips, icons) load nothing from elsewhere either
-    page.keyboard.press("Escape")
     for key in ("import", "check", "compute", "templates"):
         show_tab(page, key)
     page.reload(wait_until="commit")
