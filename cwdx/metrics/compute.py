@@ -23,7 +23,11 @@ from cwdx.errors import CwdxError, ErrorKind, Hint
 from cwdx.fanout import Mapper, serial_map
 from cwdx.log import get_logger
 from cwdx.metrics.definitions import MATCHED, PROVENANCE
-from cwdx.metrics.indicators import InstitutionResults, compute_institutions
+from cwdx.metrics.indicators import (
+    InstitutionResults,
+    compute_institution,
+    compute_institutions,
+)
 from cwdx.reference import TABLE_TITLES, load_reference
 from cwdx.workspace import STAGE_FAILED, STAGE_PASSED, ImportRecord, Workspace
 
@@ -117,7 +121,13 @@ def compute_piece(piece: ComputePiece) -> list[ComputedInstitution]:
     orgs = list(piece.orgs)
     cases = ws.load("cases", orgs)
     staff = ws.load("staff", orgs)
-    results = compute_institutions(cases, staff, orgs, load_reference(), piece.case_list)
+    reference = load_reference()
+    if len(orgs) == 1:  # one institution: nothing to split
+        alone = compute_institution(cases, staff, reference, case_list=piece.case_list)
+        alone.org = orgs[0]
+        results = {orgs[0]: alone}
+    else:
+        results = compute_institutions(cases, staff, orgs, reference, piece.case_list)
     computed_at = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     imported = ws.imported_files()
     used: dict[str, dict[int, int]] = {org: {} for org in orgs}
