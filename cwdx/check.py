@@ -13,7 +13,6 @@ bounded by :data:`BATCH_ROWS`), hands them to a :data:`~cwdx.fanout.Mapper` as
 from __future__ import annotations
 
 import logging
-import math
 import multiprocessing
 import os
 import sys
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cwdx.columns import ROW_ORG
-from cwdx.fanout import Mapper, serial_map
+from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
 from cwdx.reference import Reference, load_reference
 from cwdx.rules import RULE_IDS, RULES, rules_for, severity_total
 from cwdx.rules.engine import FINDING_COLUMNS as FINDING_COLUMNS
@@ -239,9 +238,6 @@ def summary_rows(check: InstitutionCheck, table: str | None = None) -> list[dict
 #: A batch of institutions checked in one pass holds at most this many case rows (an
 #: institution larger than that is a batch of its own): what bounds a worker's memory.
 BATCH_ROWS = 250_000
-#: Batches are not made smaller than this to give every worker one (each batch pays for
-#: reading the applicants and preparing the tables once).
-MIN_BATCH_ROWS = 20_000
 #: Without a mapper, institutions are checked in local worker processes only when the named
 #: ones hold at least this many case rows together (below it, starting the workers costs more
 #: than it saves).
@@ -271,23 +267,6 @@ def check_piece(piece: CheckPiece) -> list[InstitutionCheck]:
         cases, staff, all_staff, load_reference(), piece.today, orgs=piece.orgs
     )
     return [checks[org] for org in piece.orgs]
-
-
-def batches(sizes: Sequence[tuple[str, int]], limit: int) -> list[tuple[str, ...]]:
-    """``(org, case rows)`` in order, cut into consecutive batches of at most ``limit`` rows
-    (an institution larger than ``limit`` is a batch of its own)."""
-    out: list[tuple[str, ...]] = []
-    current: list[str] = []
-    rows = 0
-    for org, size in sizes:
-        if current and rows + size > limit:
-            out.append(tuple(current))
-            current, rows = [], 0
-        current.append(org)
-        rows += size
-    if current:
-        out.append(tuple(current))
-    return out
 
 
 def _spawn_safe() -> bool:
@@ -369,11 +348,9 @@ def _check_locked(
     if mapper is None:
         workers = _auto_workers(total_rows, len(targets)) if workers is None else max(1, workers)
         mapper = pool_mapper(workers) if workers > 1 and len(targets) > 1 else serial_map
-    limit = BATCH_ROWS
-    if workers and workers > 1:
-        limit = min(limit, max(MIN_BATCH_ROWS, math.ceil(total_rows / workers)))
+    width = max(workers or 1, mapper_width(mapper))
     today = date.today()
-    pieces = [CheckPiece(ws, batch, today) for batch in batches(sizes, limit)]
+    pieces = [CheckPiece(ws, batch, today) for batch in cut_batches(sizes, BATCH_ROWS, width)]
     total = len(targets)
     results: dict[str, InstitutionCheck] = {}
     if on_progress:

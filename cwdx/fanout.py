@@ -29,3 +29,35 @@ def serial_map(function: Callable[[Piece], Result], pieces: Sequence[Piece]) -> 
     """Run every piece in the calling process, one after another."""
     for piece in pieces:
         yield function(piece)
+
+
+def mapper_width(mapper: object) -> int:
+    """How many pieces ``mapper`` runs at once: its ``width`` attribute (the Dask mapper sets
+    it to its workers' threads), 1 for :func:`serial_map` and any mapper without one."""
+    return max(1, int(getattr(mapper, "width", 1)))
+
+
+def cut_batches(
+    sizes: Sequence[tuple[str, int]], most_rows: int, width: int = 1
+) -> list[tuple[str, ...]]:
+    """``(institution, rows)`` in order, cut into consecutive batches of whole institutions.
+
+    A batch holds at most ``most_rows`` rows (what bounds a worker's memory; an institution
+    larger than that is a batch of its own). With ``width`` > 1 runners the batches are also
+    cut small enough that each runner gets about two, so the work spreads over all of them and
+    progress moves while it runs.
+    """
+    total = sum(size for _, size in sizes)
+    limit = most_rows if width <= 1 else max(1, min(most_rows, -(-total // (2 * width))))
+    out: list[tuple[str, ...]] = []
+    current: list[str] = []
+    rows = 0
+    for org, size in sizes:
+        if current and rows + size > limit:
+            out.append(tuple(current))
+            current, rows = [], 0
+        current.append(org)
+        rows += size
+    if current:
+        out.append(tuple(current))
+    return out

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from frames_helper import cases, staff
 
-from cwdx.check import batches, check_frames, check_institutions
+from cwdx.check import check_frames, check_institutions
+from cwdx.fanout import cut_batches
 from cwdx.reference import load_reference
 from cwdx.values import canonical_datetimes, text_facts
 
@@ -86,9 +87,13 @@ def test_institutions_not_asked_for_are_left_out() -> None:
 
 def test_batches_are_bounded_and_keep_the_order() -> None:
     sizes = [("A", 100), ("B", 200), ("C", 50), ("D", 400), ("E", 10)]
-    assert batches(sizes, 300) == [("A", "B"), ("C",), ("D",), ("E",)]
-    assert batches(sizes, 1000) == [("A", "B", "C", "D", "E")]
-    assert batches([], 10) == []
+    assert cut_batches(sizes, 300) == [("A", "B"), ("C",), ("D",), ("E",)]
+    assert cut_batches(sizes, 1000) == [("A", "B", "C", "D", "E")]
+    assert cut_batches([], 10) == []
+    # two runners: about two batches each (760 rows / 4 = 190 per batch), whole institutions
+    assert cut_batches(sizes, 1000, width=2) == [("A",), ("B",), ("C",), ("D",), ("E",)]
+    sizes = [(name, 10) for name in "ABCDEFGH"]
+    assert cut_batches(sizes, 1000, width=2) == [("A", "B"), ("C", "D"), ("E", "F"), ("G", "H")]
 
 
 def _python_datetime(text: str | None, with_time: bool) -> np.datetime64:

@@ -16,6 +16,7 @@ from ws_helper import case_row, staff_row, write_book
 from cwdx import feedback, results
 from cwdx.check import check_workspace
 from cwdx.demo import write_demo
+from cwdx.fanout import cut_batches
 from cwdx.metrics import compute
 from cwdx.metrics.indicators import compute_institution, compute_institutions
 from cwdx.reference import load_reference
@@ -136,13 +137,8 @@ def test_compute_workspace_through_a_mapper_stores_what_serial_stores(tmp_path, 
                 continue
             pd.testing.assert_frame_equal(got[name], want[name])
     # one batch for both when they fit: H001 and H003 computed in one pass
-    assert compute.compute_batches({"H001": 2, "H003": 2}, ["H001", "H003"], 4) == [
-        ("H001", "H003")
-    ]
-    assert compute.compute_batches({"A": 5, "B": 1, "C": 1}, ["A", "B", "C"], 4) == [
-        ("A",),
-        ("B", "C"),
-    ]
+    assert cut_batches([("H001", 2), ("H003", 2)], 4) == [("H001", "H003")]
+    assert cut_batches([("A", 5), ("B", 1), ("C", 1)], 4) == [("A",), ("B", "C")]
 
 
 def test_exports_through_a_mapper_write_what_serial_writes(tmp_path, monkeypatch):

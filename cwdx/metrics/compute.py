@@ -20,7 +20,7 @@ import pandas as pd
 
 import cwdx
 from cwdx.errors import CwdxError, ErrorKind, Hint
-from cwdx.fanout import Mapper, serial_map
+from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
 from cwdx.log import get_logger
 from cwdx.metrics.definitions import MATCHED, PROVENANCE
 from cwdx.metrics.indicators import (
@@ -151,27 +151,6 @@ def compute_piece(piece: ComputePiece) -> list[ComputedInstitution]:
     return out
 
 
-def compute_batches(
-    sizes: dict[str, int], orgs: Sequence[str], limit: int | None = None
-) -> list[tuple[str, ...]]:
-    """``orgs`` in order, cut into batches of at most ``limit`` (default :data:`BATCH_ROWS`)
-    rows (``sizes``: rows per institution; one bigger than ``limit`` is a batch of its own)."""
-    limit = BATCH_ROWS if limit is None else limit
-    batches: list[tuple[str, ...]] = []
-    current: list[str] = []
-    rows = 0
-    for org in orgs:
-        size = sizes.get(org, 0)
-        if current and rows + size > limit:
-            batches.append(tuple(current))
-            current, rows = [], 0
-        current.append(org)
-        rows += size
-    if current:
-        batches.append(tuple(current))
-    return batches
-
-
 def compute_workspace(
     ws: Workspace,
     orgs: Iterable[str] | None = None,
@@ -188,7 +167,7 @@ def compute_workspace(
 
     The whole computation holds the workspace's write lock (``ws.writing``): other writes
     (an unfreeze, a delete) are refused in Chinese until it ends. Batches of institutions
-    (:func:`compute_batches`) are computed by :func:`compute_piece` through ``mapper``
+    (:func:`cwdx.fanout.cut_batches`) are computed by :func:`compute_piece` through ``mapper``
     (``None``: one after another in this process); each result is stored as it arrives.
     """
     with ws.writing("指标计算"):
@@ -238,9 +217,10 @@ def _compute_locked(
 ) -> dict[str, InstitutionResults]:
     """:func:`compute_workspace` while it holds the workspace's write lock."""
     sizes = {info.org: info.cases for info in ws.institutions()}
-    pieces = [
-        ComputePiece(str(ws.path), batch, case_list) for batch in compute_batches(sizes, targets)
-    ]
+    batches = cut_batches(
+        [(org, sizes.get(org, 0)) for org in targets], BATCH_ROWS, mapper_width(mapper)
+    )
+    pieces = [ComputePiece(str(ws.path), batch, case_list) for batch in batches]
     out: dict[str, InstitutionResults] = {}
     total = len(targets)
     if on_progress:

@@ -65,6 +65,8 @@ class DaskMapper:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        #: pieces the cluster runs at once (its workers' threads): stages cut that many or more
+        self.width = max(1, sum(client.nthreads().values()))
 
     def __call__(
         self, function: Callable[[Piece], Result], pieces: Sequence[Piece]
