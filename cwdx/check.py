@@ -37,6 +37,7 @@ from cwdx.rules.engine import (
     evaluate,
     mixes_institutions,
 )
+from cwdx.workspace.files import pause
 
 log = logging.getLogger("cwdx.check")
 
@@ -260,6 +261,7 @@ class CheckPiece:
 def check_piece(piece: CheckPiece) -> list[InstitutionCheck]:
     """Read one batch's rows from the workspace files and check them in one pass (in the
     calling process or a worker; nothing is written). Returns the checks in ``orgs`` order."""
+    pause("check_piece")  # kill tests: a piece that is surely running when the worker dies
     cases = piece.ws.load("cases", piece.orgs)
     all_staff = piece.ws.load("staff")
     staff = all_staff[all_staff[ROW_ORG].isin(piece.orgs)] if len(all_staff) else all_staff

@@ -180,7 +180,9 @@ def module_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
     _stop(app.process)
 
 
-@pytest.fixture(scope="package")
+# module scope: a directory without __init__.py makes "package" last the whole session, and
+# the sync Playwright loop it keeps running would break later tests that start their own loop
+@pytest.fixture(scope="module")
 def browser():
     """Headless Chromium (the system's, never a downloaded one).
 
