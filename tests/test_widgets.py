@@ -64,22 +64,26 @@ def shown(widget) -> bool:
 @pytest.fixture
 def dispatch() -> Iterator[Callable[[Path], None]]:
     """``dispatch(workspace)``: run the workspace's task dispatcher in this process (a thread,
-    ``workers=1``: no Dask cluster) until the test ends, as ``cwdx app`` runs it beside the
-    page; the page's buttons submit tasks and wait for it."""
-    from cwdx.tasks.dispatcher import Dispatcher
+    ``workers=1``: no Dask cluster) until the test ends, holding the dispatcher lock as
+    ``cwdx dispatch`` does (the page sees a live dispatcher), as ``cwdx app`` runs it beside
+    the page; the page's buttons submit tasks and wait for it."""
+    from cwdx.tasks.dispatcher import Dispatcher, release_dispatcher_lock, try_dispatcher_lock
 
-    running: list[tuple[Dispatcher, threading.Thread]] = []
+    running: list[tuple[Dispatcher, threading.Thread, int]] = []
 
     def _start(workspace: Path) -> None:
+        fd = try_dispatcher_lock(workspace)
+        assert fd is not None
         dispatcher = Dispatcher(workspace, workers=1, monitor_every=60)
         thread = threading.Thread(target=dispatcher.serve, kwargs={"poll": 0.05}, daemon=True)
         thread.start()
-        running.append((dispatcher, thread))
+        running.append((dispatcher, thread, fd))
 
     yield _start
-    for dispatcher, thread in running:
+    for dispatcher, thread, fd in running:
         dispatcher.stop()
         thread.join(60)
+        release_dispatcher_lock(fd)
 
 
 @pytest.fixture
@@ -352,6 +356,9 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
 def test_check_and_compute_run_as_tasks_of_the_dispatcher(
     app: InstitutionApp, tmp_path: Path
 ) -> None:
+    from cwdx.tasks import dispatcher_alive
+
+    assert dispatcher_alive(app.ws.path)  # the fixture's, as cwdx app starts one
     app.cases.set_files([cases_upload(tmp_path, n=2)])
     app.cases.import_button.click()
     app.staff.set_files([staff_upload(tmp_path)])
