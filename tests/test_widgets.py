@@ -367,13 +367,17 @@ def test_check_and_compute_run_as_tasks_of_the_dispatcher(
     app.check.run.progress.update = lambda done, total, label="": shown.append((done, total, label))
     assert app.check.run.click() is True, app.check.alert.text
     assert app.compute.run.click() is True, app.compute.alert.text
-    tasks = [t for t in app.ws.tasks() if t.kind in ("check", "compute")]
+    tasks = app.ws.tasks()
     assert [(t.kind, t.orgs, t.started_by, t.state) for t in reversed(tasks)] == [
+        ("import", [], "机构版", "Succeeded"),
+        ("import", [], "机构版", "Succeeded"),
         ("check", ["H001"], "机构版", "Succeeded"),
         ("compute", ["H001"], "机构版", "Succeeded"),
     ]
     # the page showed the task's progress as the dispatcher recorded it
     assert shown and shown[-1][0] == shown[-1][1]
+    # the uploads waited under the workspace for their import task and are gone
+    assert list((app.ws.path / "uploads").iterdir()) == []
 
 
 def test_failed_check_task_shows_its_chinese_error(
@@ -401,10 +405,11 @@ def test_check_without_dispatcher_says_how_to_start_it(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(cwdx_widgets.task_state, "NO_DISPATCHER_SECONDS", 0.2)
     page = InstitutionApp(tmp_path / "ws")  # opened without cwdx app: no dispatcher
-    page.cases.set_files([cases_upload(tmp_path, n=2)])
-    page.cases.import_button.click()
-    page.staff.set_files([staff_upload(tmp_path)])
-    page.staff.import_button.click()
+    cases = write_book(tmp_path / "病案.xlsx", "cases", [case_row("H001", "BA1")])
+    staff = write_book(tmp_path / "人员.xlsx", "staff", [staff_row("H001", "张三")])
+    page.ws.import_files("cases", [cases])
+    page.ws.import_files("staff", [staff])
+    page.refresh()
     assert page.check.run.click() is False
     assert page.check.alert.text == (
         "后台任务调度进程没有运行，任务仍在排队：请关闭应用后用 cwdx app 重新启动"
