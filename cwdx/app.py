@@ -7,7 +7,8 @@ notebook's kernel through the ``CWDX_WORKSPACE`` environment variable; the Voil�
 (see :mod:`cwdx.resources`).
 
 The platform app (平台版) is ``platform.ipynb`` served the same way, behind a login
-(:mod:`cwdx.login`), with the workspace's task dispatcher running beside it.
+(:mod:`cwdx.login`). Both apps run the workspace's task dispatcher beside them: their pages
+submit tasks (:func:`cwdx.tasks.submit_task`) and never compute in the page's kernel.
 
 ``make app`` writes the demo workbooks, imports the first demo institution into
 ``demo-workspace/`` and serves the institution app on it; ``make platform`` sets up a demo
@@ -172,9 +173,9 @@ def serve(
     ``workspace`` defaults to :func:`default_workspace`; the workspace is opened (created when
     missing) before Voilà starts, so a folder that cannot be a workspace is refused with a
     :class:`CwdxError` instead of serving a broken page, and so is a port already in use.
-    The 平台版 is refused while the workspace has no account (:func:`refuse_without_accounts`);
-    it starts the task dispatcher (``workers``, ``scheduler``; :func:`start_task_dispatcher`)
-    and stops it when the server stops.
+    The 平台版 is refused while the workspace has no account (:func:`refuse_without_accounts`).
+    Both editions start the task dispatcher (``workers``, ``scheduler``;
+    :func:`start_task_dispatcher`) and stop it when the server stops.
     The server prints the address once it accepts connections (not before: an early click
     would be refused), then blocks; returns Voilà's exit status (0 after Ctrl+C).
     """
@@ -192,13 +193,11 @@ def serve(
             f"http://{host}:{port}/）；如需再启动一个，请用 --port 指定其他端口，"
             f"例如 --port {port + 1}。"
         )
-    dispatcher = None
-    if edition == "platform":
-        dispatcher = start_task_dispatcher(folder, workers, scheduler)
+    dispatcher = start_task_dispatcher(folder, workers, scheduler)
     try:
         return _run_server(command, folder)
     finally:
-        if dispatcher is not None and dispatcher.alive():
+        if dispatcher.alive():
             print("正在停止后台任务调度进程（等待正在运行的任务结束）……", flush=True)
             dispatcher.stop()
 

@@ -57,10 +57,12 @@ def test_the_platform_starts_its_dispatcher_and_stops_it_with_the_server(
     assert "--port=8867" in command and "--Voila.ip=127.0.0.1" in command
     assert "--Voila.identity_provider_class=cwdx.login.CwdxIdentityProvider" in command
     assert command[3].endswith("platform.ipynb")
-    # the 机构版 has no login and starts no dispatcher here
+    # the 机构版 has no login; it starts its workspace's dispatcher too (its page submits tasks)
     started.clear()
+    dispatcher.stopped = False
     assert app.serve("institution", tmp_path / "inst", None) == 0
-    assert started == [] and "--port=8866" in commands[-1]
+    assert started == [((tmp_path / "inst").resolve(), None, None)] and dispatcher.stopped
+    assert running_beside[-1] is True and "--port=8866" in commands[-1]
     assert not any("identity_provider" in part for part in commands[-1])
 
 

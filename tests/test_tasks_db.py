@@ -99,6 +99,8 @@ def test_submit_task_queues_a_record(tmp_path: Path) -> None:
          "feedback_staff、feedback_brief、results、all、feedback 之一。"),
         ("import", {"files": ["a.xlsx"]}, "导入任务的文件路径必须是完整路径：a.xlsx"),
         ("import", {}, "导入任务没有要导入的文件：请上传文件，或选择导入 inbox 文件夹中的文件。"),
+        ("import", {"files": ["/a.xlsx"], "single_institution": True}, "机构版的导入任务"
+         "（single_institution）需要指定表：cases 或 staff。"),
         ("delete", {"what": "cases"}, "删除任务需要指定机构；清空整个工作区请用“清空数据”（clear）"
          "任务。"),
         ("unfreeze", {"stage": "upload"}, "解冻任务的参数 stage='upload' 无效，只能是 check、"

@@ -6,7 +6,9 @@ import base64
 import io
 import re
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,8 +62,35 @@ def shown(widget) -> bool:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> InstitutionApp:
-    return InstitutionApp(tmp_path / "ws")
+def dispatch() -> Iterator[Callable[[Path], None]]:
+    """``dispatch(workspace)``: run the workspace's task dispatcher in this process (a thread,
+    ``workers=1``: no Dask cluster) until the test ends, holding the dispatcher lock as
+    ``cwdx dispatch`` does (the page sees a live dispatcher), as ``cwdx app`` runs it beside
+    the page; the page's buttons submit tasks and wait for it."""
+    from cwdx.tasks.dispatcher import Dispatcher, release_dispatcher_lock, try_dispatcher_lock
+
+    running: list[tuple[Dispatcher, threading.Thread, int]] = []
+
+    def _start(workspace: Path) -> None:
+        fd = try_dispatcher_lock(workspace)
+        assert fd is not None
+        dispatcher = Dispatcher(workspace, workers=1, monitor_every=60)
+        thread = threading.Thread(target=dispatcher.serve, kwargs={"poll": 0.05}, daemon=True)
+        thread.start()
+        running.append((dispatcher, thread, fd))
+
+    yield _start
+    for dispatcher, thread, fd in running:
+        dispatcher.stop()
+        thread.join(60)
+        release_dispatcher_lock(fd)
+
+
+@pytest.fixture
+def app(tmp_path: Path, dispatch: Callable[[Path], None]) -> InstitutionApp:
+    page = InstitutionApp(tmp_path / "ws")
+    dispatch(page.ws.path)
+    return page
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -324,8 +353,76 @@ def test_check_compute_and_downloads(app: InstitutionApp, tmp_path: Path) -> Non
     assert app.compute.summary.value == ""
 
 
-def test_reopened_page_shows_the_stored_state(tmp_path: Path) -> None:
+def test_check_and_compute_run_as_tasks_of_the_dispatcher(
+    app: InstitutionApp, tmp_path: Path
+) -> None:
+    from cwdx.tasks import dispatcher_alive
+
+    assert dispatcher_alive(app.ws.path)  # the fixture's, as cwdx app starts one
+    app.cases.set_files([cases_upload(tmp_path, n=2)])
+    app.cases.import_button.click()
+    app.staff.set_files([staff_upload(tmp_path)])
+    app.staff.import_button.click()
+    shown: list[tuple[int, int, str]] = []
+    app.check.run.progress.update = lambda done, total, label="": shown.append((done, total, label))
+    assert app.check.run.click() is True, app.check.alert.text
+    assert app.compute.run.click() is True, app.compute.alert.text
+    tasks = app.ws.tasks()
+    assert [(t.kind, t.orgs, t.started_by, t.state) for t in reversed(tasks)] == [
+        ("import", [], "机构版", "Succeeded"),
+        ("import", [], "机构版", "Succeeded"),
+        ("check", ["H001"], "机构版", "Succeeded"),
+        ("compute", ["H001"], "机构版", "Succeeded"),
+    ]
+    # the page showed the task's progress as the dispatcher recorded it
+    assert shown and shown[-1][0] == shown[-1][1]
+    # the uploads waited under the workspace for their import task and are gone
+    assert list((app.ws.path / "uploads").iterdir()) == []
+
+
+def test_failed_check_task_shows_its_chinese_error(
+    app: InstitutionApp, tmp_path: Path, monkeypatch
+) -> None:
+    import cwdx.check
+
+    def fails(*_args, **_kwargs):
+        raise CwdxError("病案首页数据文件已损坏，请重新导入后再检测。")
+
+    app.cases.set_files([cases_upload(tmp_path, n=2)])
+    app.cases.import_button.click()
+    app.staff.set_files([staff_upload(tmp_path)])
+    app.staff.import_button.click()
+    monkeypatch.setattr(cwdx.check, "check_workspace", fails)  # the dispatcher's thread calls it
+    assert app.check.run.click() is False
+    assert app.check.alert.text == "病案首页数据文件已损坏，请重新导入后再检测。"
+    assert app.ws.tasks()[0].state == "Failed"
+    assert app.state.institutions[0].stage == STAGE_UPLOADED
+    assert app.check.run.button.disabled is False  # nothing was checked: try again
+
+
+def test_check_without_dispatcher_says_how_to_start_it(tmp_path: Path, monkeypatch) -> None:
+    import cwdx_widgets.task_state
+
+    monkeypatch.setattr(cwdx_widgets.task_state, "NO_DISPATCHER_SECONDS", 0.2)
+    page = InstitutionApp(tmp_path / "ws")  # opened without cwdx app: no dispatcher
+    cases = write_book(tmp_path / "病案.xlsx", "cases", [case_row("H001", "BA1")])
+    staff = write_book(tmp_path / "人员.xlsx", "staff", [staff_row("H001", "张三")])
+    page.ws.import_files("cases", [cases])
+    page.ws.import_files("staff", [staff])
+    page.refresh()
+    assert page.check.run.click() is False
+    assert page.check.alert.text == (
+        "后台任务调度进程没有运行，任务仍在排队：请关闭应用后用 cwdx app 重新启动"
+        "（它会同时启动后台任务调度进程），再重试。"
+    )
+    assert [t.state for t in page.ws.tasks()] == ["Queued"]
+
+
+def test_reopened_page_shows_the_stored_state(
+    tmp_path: Path, dispatch: Callable[[Path], None]
+) -> None:
     first = InstitutionApp(tmp_path / "ws")
+    dispatch(first.ws.path)
     first.cases.set_files([cases_upload(tmp_path, n=2)])
     first.cases.import_button.click()
     first.staff.set_files([staff_upload(tmp_path)])
@@ -418,11 +515,30 @@ def test_serve_passes_the_workspace_and_refuses_bad_folders(tmp_path: Path, monk
         def poll(self):
             return 0
 
+    class FakeDispatcher:
+        def __init__(self) -> None:
+            self.running = True
+
+        def alive(self) -> bool:
+            return self.running
+
+        def stop(self) -> None:
+            self.running = False
+
+    dispatchers: list[tuple[Path, FakeDispatcher]] = []
+
+    def start_dispatcher(folder, workers, scheduler):
+        dispatchers.append((folder, FakeDispatcher()))
+        return dispatchers[-1][1]
+
     monkeypatch.setattr(cwdx.app.subprocess, "Popen", FakeVoila)
+    monkeypatch.setattr(cwdx.app, "start_task_dispatcher", start_dispatcher)
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     assert cwdx.app.serve("institution", tmp_path / "ws", port) == 0
+    # the 机构版 runs its tasks on the workspace's dispatcher, stopped with the server
+    assert [(folder, d.running) for folder, d in dispatchers] == [(tmp_path / "ws", False)]
     assert started["env"]["CWDX_WORKSPACE"] == str(tmp_path / "ws")
     assert (tmp_path / "ws" / "cwdx.sqlite").is_file()
     assert f"--port={port}" in started["command"]

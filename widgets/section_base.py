@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 #: Rows shown in a preview.
 PREVIEW_ROWS = 100
+#: Who the task table says submitted the 机构版's tasks (the page has no login).
+STARTED_BY = "机构版"
 
 
 @dataclass

@@ -14,19 +14,21 @@ from cwdx.workspace.stages import STAGE_UPLOADED
 from cwdx_widgets.common import html_area, html_table, row
 from cwdx_widgets.section_base import (
     PREVIEW_ROWS,
+    STARTED_BY,
     PageState,
     Refresh,
     StepSection,
     files_to_download,
     read_state,
 )
+from cwdx_widgets.task_state import wait_for_task
 from cwdx_widgets.vue import DataTable, Download, Downloader, ProgressFn, report_exception
 from cwdx_widgets.vue.buttons import ClickBtn
 
 if TYPE_CHECKING:
     from cwdx.workspace import InstitutionInfo, Workspace
 
-# cwdx.check, cwdx.feedback and cwdx.rules are imported where they run: they bring pandas,
+# The check runs as a task (cwdx.tasks). cwdx.feedback and cwdx.rules are imported where they run: they bring pandas,
 # seconds on a busy PC, and the page must be usable before that (docs/BENCHMARKS.md).
 
 #: Findings of one rule the page lists (the feedback workbooks have them all).
@@ -90,16 +92,22 @@ class CheckSection(StepSection):
         )
 
     def _check(self, on_progress: ProgressFn) -> None:
-        from cwdx.check import check_workspace
+        """Queue a check task for the institutions waiting for one and follow it (the
+        workspace's dispatcher runs it, never this kernel)."""
+        from cwdx.tasks import submit_task
 
         state = read_state(self.ws)
         missing = _missing_table(state)
         if missing:
             raise CwdxError(missing)
         orgs = [i.org for i in state.at(STAGE_UPLOADED)]
-        results = check_workspace(self.ws, orgs=orgs, on_progress=on_progress)
-        self.refresh_page()
-        failed = [org for org, r in results.items() if not r.passed]
+        task_id = submit_task(self.ws, "check", orgs, started_by=STARTED_BY)
+        try:
+            task = wait_for_task(self.ws, task_id, on_progress)
+        finally:
+            self.refresh_page()  # what finished before a failure stays recorded
+        results = (task.details or {}).get("orgs") or {}
+        failed = [org for org, counts in results.items() if not counts.get("passed")]
         if failed:
             who = "本机构数据" if len(results) == 1 else f"{len(failed)} 个机构"
             self.alert.error(

@@ -11,17 +11,20 @@ from cwdx.workspace.stages import STAGE_COMPUTED, STAGE_FAILED, STAGE_PASSED
 from cwdx_widgets.common import html_area
 from cwdx_widgets.section_base import (
     PREVIEW_ROWS,
+    STARTED_BY,
     PageState,
     Refresh,
     StepSection,
     read_state,
 )
+from cwdx_widgets.task_state import wait_for_task
 from cwdx_widgets.vue import DataTable, Download, Downloader, ProgressFn
 
 if TYPE_CHECKING:
     from cwdx.workspace import Workspace
 
-# cwdx.metrics, cwdx.results and cwdx.reports are imported where they run (pandas).
+# The compute runs as a task (cwdx.tasks); cwdx.results and cwdx.reports are imported where
+# they run (pandas).
 
 
 class ComputeSection(StepSection):
@@ -45,13 +48,18 @@ class ComputeSection(StepSection):
         self.widget = self.build([self.summary, self.download.widget, self.preview.widget])
 
     def _compute(self, on_progress: ProgressFn) -> None:
-        from cwdx.metrics import compute_workspace
+        """Queue a compute task for the institutions that passed and follow it (the
+        workspace's dispatcher runs it, never this kernel)."""
+        from cwdx.tasks import submit_task
 
         orgs = [i.org for i in read_state(self.ws).at(STAGE_PASSED)]
         if not orgs:
             raise CwdxError("没有检测通过的机构：请先完成数据检测，检测通过后再计算。")
-        compute_workspace(self.ws, orgs=orgs, on_progress=on_progress)
-        self.refresh_page()
+        task_id = submit_task(self.ws, "compute", orgs, started_by=STARTED_BY)
+        try:
+            wait_for_task(self.ws, task_id, on_progress)
+        finally:
+            self.refresh_page()  # what finished before a failure stays recorded
         self.alert.success("计算完成：可以保存计算结果表。")
 
     def _build_results(self) -> Download:

@@ -14,7 +14,8 @@ import ipywidgets as widgets
 from cwdx.errors import CwdxError
 from cwdx.reference import TABLE_TITLES
 from cwdx_widgets.common import html_area, note, row, section
-from cwdx_widgets.section_base import PREVIEW_ROWS, PageState, Refresh
+from cwdx_widgets.section_base import PREVIEW_ROWS, STARTED_BY, PageState, Refresh
+from cwdx_widgets.task_state import wait_for_task
 from cwdx_widgets.vue import (
     ConfirmDialog,
     DataTable,
@@ -37,6 +38,8 @@ APPEND_NOTICE = "如需重新导入数据，请先删除历史数据后再操作
 
 IMPORT_TITLES: dict[str, str] = {"cases": "导入病案首页数据", "staff": "导入申报人员信息"}
 ROW_UNITS: dict[str, str] = {"cases": "条", "staff": "人"}
+#: The workspace folder the page's uploads wait in for their import task (as the 平台版's).
+UPLOADS = "uploads"
 
 
 def _safe_name(name: str) -> str:
@@ -193,8 +196,16 @@ class ImportSection:
     ) -> None:
         if not files:
             raise CwdxError("请先点击“选择文件”选择要导入的 .xlsx 文件。")
+        from cwdx.tasks import submit_task
+        from cwdx.workspace import ImportOutcome
+
+        with self.ws.writing("导入"):
+            pass  # another write runs: refused now, as before (the choice is kept for a retry)
         self.selected.value = ""
-        with tempfile.TemporaryDirectory(prefix="cwdx-upload-") as tmp:
+        uploads = self.ws.path / UPLOADS
+        uploads.mkdir(exist_ok=True)
+        # the files wait under the workspace for the dispatcher's import task, then go
+        with tempfile.TemporaryDirectory(prefix="cwdx-upload-", dir=uploads) as tmp:
             paths = []
             for index, (name, data) in enumerate(files):
                 folder = Path(tmp) / str(index)  # two files may share a name
@@ -204,16 +215,18 @@ class ImportSection:
                 paths.append(path)
             log.info("上传 %s：%d 个文件%s", self.table, len(paths), "（强制）" if force else "")
             try:
-                outcomes = self.ws.import_files(
-                    self.table,
-                    paths,
-                    force=force,
-                    on_progress=on_progress,
-                    single_institution=True,  # 机构版: one hospital per workspace
-                    sample=_sample(self.table),
-                )
+                params = {
+                    "table": self.table,
+                    "files": [str(p.resolve()) for p in paths],
+                    "force": force,
+                    "single_institution": True,  # 机构版: one hospital per workspace
+                }
+                task_id = submit_task(self.ws, "import", started_by=STARTED_BY, params=params)
+                task = wait_for_task(self.ws, task_id, on_progress)
             finally:
                 self.upload.value = ()
+        recorded = (task.details or {}).get("files") or []
+        outcomes = [ImportOutcome.from_details(f) for f in recorded]
         self.refresh_page()
         self._show_outcomes(outcomes, files)  # the alert comes last: the page is up to date
 

@@ -297,7 +297,7 @@ def _add_tool_commands(sub: Any) -> None:
 
     p = sub.add_parser(
         "dispatch",
-        help="后台任务调度（平台版的任务由它执行）",
+        help="后台任务调度（两个网页版的任务由它执行）",
         description=(
             "持续执行工作区中排队的后台任务（导入、检测、计算、导出、报告等），直到按 Ctrl+C。"
             "数据量大时在本机启动每个处理器核一个工作进程，或用 --scheduler 使用已有的计算集群。"

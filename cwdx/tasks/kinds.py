@@ -122,7 +122,10 @@ def _rows_in(files: list[Path]) -> int:
 def run_import(ctx: TaskContext) -> None:
     """Import the task's files (each file's table recognised from its header row when the task
     names none), and with ``params["inbox"]`` every file of ``WS/inbox/`` through
-    :func:`cwdx.inbox.import_inbox` (file-name order, imported ones moved to ``inbox/done/``)."""
+    :func:`cwdx.inbox.import_inbox` (file-name order, imported ones moved to ``inbox/done/``).
+    With ``params["single_institution"]`` (the 机构版) the files are imported by the 机构版's
+    rules (one hospital per workspace, the template's sample rows flagged). Every file's whole
+    outcome is recorded in ``details["files"]`` (:meth:`ImportOutcome.to_details`)."""
     from cwdx.inbox import import_inbox, inbox_files
     from cwdx.workspace.imports import AUTO_TABLE
 
@@ -138,8 +141,14 @@ def run_import(ctx: TaskContext) -> None:
     if files:
         mapper = ctx.mapper(_rows_in(files))
         table = params.get("table") or AUTO_TABLE
+        single: dict[str, Any] = {}
+        if params.get("single_institution"):  # the 机构版: one hospital, sample rows flagged
+            from cwdx.templates import sample_identity
+
+            sample = sample_identity("cases" if table == "cases" else "staff")
+            single = {"single_institution": True, "sample": sample}
         outcomes += ctx.ws.import_files(
-            table, files, force=force, on_progress=ctx.progress, mapper=mapper
+            table, files, force=force, on_progress=ctx.progress, mapper=mapper, **single
         )
     if params.get("inbox"):
         mapper = ctx.mapper(_rows_in(inbox_files(ctx.ws)))
@@ -150,16 +159,7 @@ def run_import(ctx: TaskContext) -> None:
             per_org[org] = per_org.get(org, 0) + count
     for org, count in per_org.items():
         ctx.org_done(org, rows=count)
-    ctx.details["files"] = [
-        {
-            "file": outcome.file,
-            "table": outcome.table,
-            "rows": outcome.rows,
-            "rejected": outcome.rejected,
-            "moved_to": outcome.moved_to,
-        }
-        for outcome in outcomes
-    ]
+    ctx.details["files"] = [outcome.to_details() for outcome in outcomes]
     ctx.details["rows"] = sum(outcome.rows for outcome in outcomes)
     ctx.details["rejected"] = sum(1 for outcome in outcomes if not outcome.ok)
 

@@ -48,6 +48,8 @@ def _choice(params: dict[str, Any], key: str, allowed: Sequence[str | None], wha
 
 def _check_import(params: dict[str, Any]) -> None:
     _choice(params, "table", (*_TABLES, None), "导入任务")
+    if params.get("single_institution") and params.get("table") is None:
+        raise _bad("机构版的导入任务（single_institution）需要指定表：cases 或 staff。")
     files = params.get("files") or []
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise _bad("导入任务的参数 files 应为文件路径的列表。")
@@ -69,6 +71,7 @@ def check_params(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         params["files"] = [str(f) for f in params["files"]]
         params.setdefault("force", False)
         params.setdefault("inbox", False)
+        params.setdefault("single_institution", False)
         _check_import(params)
     elif kind == "export":
         params.setdefault("what", "all")

@@ -82,6 +82,56 @@ class ImportOutcome:
             lines.append("  " + report.describe())
         return lines
 
+    def to_details(self) -> dict[str, Any]:
+        """This outcome as JSON-able data (what an import task records per file;
+        :meth:`from_details` reads it back in the page that submitted the task)."""
+        columns = getattr(self.report, "columns", None) or []
+        return {
+            "file": self.file,
+            "table": self.table,
+            "rows": self.rows,
+            "org_rows": dict(self.org_rows),
+            "org_names": dict(self.org_names),
+            "rejected": self.rejected,
+            "rejected_kind": self.rejected_kind,
+            "frozen_orgs": list(self.frozen_orgs),
+            "duplicate_of": list(self.duplicate_of) if self.duplicate_of else None,
+            "import_id": self.import_id,
+            "forced": self.forced,
+            "sample_rows": list(self.sample_rows),
+            "moved_to": self.moved_to,
+            "changes": [[c.column, c.changed, [list(e) for e in c.examples]] for c in columns],
+        }
+
+    @classmethod
+    def from_details(cls, data: dict[str, Any]) -> ImportOutcome:
+        """The outcome :meth:`to_details` recorded (``report`` rebuilt from its changes)."""
+        from cwdx.reader import ColumnChange, NormalisationReport
+
+        changes = data.get("changes") or []
+        report = NormalisationReport(
+            [ColumnChange(c, int(n), [(str(a), str(b)) for a, b in ex]) for c, n, ex in changes]
+        )
+        earlier = data.get("duplicate_of")
+        return cls(
+            file=str(data.get("file") or ""),
+            path="",
+            table=str(data.get("table") or ""),
+            sha256="",
+            rows=int(data.get("rows") or 0),
+            org_rows={str(k): int(v) for k, v in (data.get("org_rows") or {}).items()},
+            org_names=dict(data.get("org_names") or {}),
+            rejected=data.get("rejected"),
+            rejected_kind=data.get("rejected_kind"),
+            frozen_orgs=list(data.get("frozen_orgs") or []),
+            duplicate_of=(str(earlier[0]), str(earlier[1])) if earlier else None,
+            report=report,
+            import_id=data.get("import_id"),
+            forced=bool(data.get("forced")),
+            sample_rows=[int(r) for r in data.get("sample_rows") or []],
+            moved_to=data.get("moved_to"),
+        )
+
 
 @dataclass
 class InstitutionInfo:

@@ -21,6 +21,7 @@ import traitlets
 
 from cwdx.workspace import Workspace
 from cwdx.workspace.records import TaskRecord
+from cwdx_widgets.task_state import progress_of
 from cwdx_widgets.vue import TaskProgress
 
 log = logging.getLogger("cwdx.app")
@@ -88,17 +89,6 @@ def duration_text(seconds: float | None) -> str:
         return ""
     s = int(round(seconds))
     return f"{s // 60} 分 {s % 60:02d} 秒" if s >= 60 else f"{s} 秒"
-
-
-def progress_of(task: TaskRecord) -> dict[str, Any]:
-    """``{"done", "total", "label"}`` of a task (older records keep them at the top level)."""
-    details = task.details or {}
-    found = details.get("progress")
-    if isinstance(found, dict):
-        return found
-    if "total" in details:
-        return {k: details.get(k) for k in ("done", "total", "label")}
-    return {}
 
 
 def progress_text(task: TaskRecord, counts: bool = True) -> str:
