@@ -41,7 +41,30 @@ class Offers(Protocol):
         """Show the step for ``hint`` (hide it for ``None``)."""
 
 
-class Message:
+class _Kinds:
+    """``error``/``warning``/``success``/``info`` shortcuts for a class with ``show(kind, text)``."""
+
+    def show(self, kind: str, text: str) -> None:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+    def error(self, text: str) -> None:
+        """Show ``text`` in red."""
+        self.show("error", text)
+
+    def warning(self, text: str) -> None:
+        """Show ``text`` in yellow."""
+        self.show("warning", text)
+
+    def success(self, text: str) -> None:
+        """Show ``text`` in green."""
+        self.show("success", text)
+
+    def info(self, text: str) -> None:
+        """Show ``text`` in blue."""
+        self.show("info", text)
+
+
+class Message(_Kinds):
     """An in-page alert showing one message at a time: a new message replaces the old one.
 
     ``widget`` is a ``div`` with ``css_class`` holding (when a message is shown) a Vuetify
@@ -75,29 +98,13 @@ class Message:
         self.alert.children = [text]
         self.widget.children = [self.alert]
 
-    def error(self, text: str) -> None:
-        """Show a red message."""
-        self.show("error", text)
-
-    def warning(self, text: str) -> None:
-        """Show a yellow message."""
-        self.show("warning", text)
-
-    def success(self, text: str) -> None:
-        """Show a green message."""
-        self.show("success", text)
-
-    def info(self, text: str) -> None:
-        """Show a blue message."""
-        self.show("info", text)
-
     def clear(self) -> None:
         """Remove the message."""
         self.kind, self.text = "", ""
         self.widget.children = []
 
 
-class Snackbar:
+class Snackbar(_Kinds):
     """A notice at the bottom of the screen (the same API as :class:`Message`); a new notice
     replaces the one shown. Success and info notices close after ``timeout`` ms, errors and
     warnings stay until closed."""
@@ -131,22 +138,6 @@ class Snackbar:
         self.widget.timeout = self.timeout if kind in ("success", "info") else -1
         self.widget.children = [text]
         self.widget.v_model = True
-
-    def error(self, text: str) -> None:
-        """Show a red notice."""
-        self.show("error", text)
-
-    def warning(self, text: str) -> None:
-        """Show a yellow notice."""
-        self.show("warning", text)
-
-    def success(self, text: str) -> None:
-        """Show a green notice."""
-        self.show("success", text)
-
-    def info(self, text: str) -> None:
-        """Show a blue notice."""
-        self.show("info", text)
 
     def clear(self) -> None:
         """Close the notice."""
