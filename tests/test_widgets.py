@@ -400,6 +400,42 @@ def test_failed_check_task_shows_its_chinese_error(
     assert app.check.run.button.disabled is False  # nothing was checked: try again
 
 
+def test_downloads_are_export_tasks_with_progress_and_chinese_failure(
+    app: InstitutionApp, tmp_path: Path, monkeypatch
+) -> None:
+    import cwdx.feedback
+
+    app.cases.set_files([cases_upload(tmp_path, n=2)])
+    app.cases.import_button.click()
+    app.staff.set_files([staff_upload(tmp_path)])
+    app.staff.import_button.click()
+    assert app.check.run.click() is True, app.check.alert.text
+    seen: list[tuple[int, int, str]] = []
+    download = app.check.feedback["cases"]
+    shown = download.button.on_progress
+    monkeypatch.setattr(download.button, "on_progress", lambda *a: (seen.append(a), shown(*a))[1])
+    assert download.click() is True, app.check.alert.text
+    task = app.ws.tasks()[0]
+    # the workbook was written by the dispatcher's export task, as the 平台版's downloads are
+    assert (task.kind, task.state, task.started_by) == ("export", "Succeeded", "机构版")
+    assert task.params["what"] == "feedback_cases"
+    assert task.details["outputs"] == ["H001-病案首页反馈表.xlsx"]
+    saved = app.ws.path / "downloads" / str(task.id) / "H001-病案首页反馈表.xlsx"
+    assert download.last.filename == "病案首页反馈表.xlsx"
+    assert download.last.data == saved.read_bytes()
+    assert seen and seen[-1] == (1, 1, "反馈表")  # the task's progress reached the button
+
+    def fails(*_args, **_kwargs):
+        raise CwdxError("磁盘空间不足，无法写入反馈表：请清理磁盘后重试。")
+
+    monkeypatch.setattr(cwdx.feedback, "export_feedback", fails)  # the dispatcher calls it
+    staff = app.check.feedback["staff"]
+    assert staff.click() is False
+    assert app.check.alert.text == "磁盘空间不足，无法写入反馈表：请清理磁盘后重试。"
+    assert app.ws.tasks()[0].state == "Failed"
+    assert staff.button.button.disabled is False  # try again after the fix
+
+
 def test_check_without_dispatcher_says_how_to_start_it(tmp_path: Path, monkeypatch) -> None:
     import cwdx_widgets.task_state
 
@@ -621,7 +657,7 @@ def test_two_institutions_give_zips_and_a_combined_results_book(
     assert app.check.rules.value.count("<h4>") == 2
     download = app.check.feedback["cases"]
     assert download.click() is True, app.check.alert.text
-    assert download.last.filename == "病案首页反馈表.zip"
+    assert download.last.filename == "所有机构病案首页反馈表.zip"
     names = sorted(zipfile.ZipFile(io.BytesIO(download.last.data)).namelist())
     assert names == ["H001/病案首页反馈表.xlsx", "H002/病案首页反馈表.xlsx"]
     assert [i.passed for i in app.state.institutions] == [True, True]

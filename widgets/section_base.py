@@ -1,11 +1,9 @@
 """Shared by the sections of the institution app: the page state every section refreshes from,
-the step section with one primary button, and saving generated workbooks."""
+the step section with one primary button, and the downloads built by export tasks."""
 
 from __future__ import annotations
 
 import html
-import io
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +13,7 @@ import ipyvuetify as v
 
 from cwdx.errors import CwdxError
 from cwdx_widgets.common import NextStepButton, html_area, note, row, section
+from cwdx_widgets.task_state import wait_for_task
 from cwdx_widgets.vue import Download, LoadingBtn, Message, ProgressFn
 
 if TYPE_CHECKING:
@@ -75,19 +74,30 @@ def read_state(ws: Workspace) -> PageState:
 Refresh = Callable[[], None]
 
 
-def files_to_download(folder: Path, name: str, zip_name: str) -> Download:
-    """The file(s) called ``name`` under ``folder``: the workbook itself when there is one,
-    a zip of ``<机构>/name`` when several institutions have one."""
-    found = sorted(folder.rglob(name))
-    if not found:
-        raise CwdxError(f"没有可保存的{Path(name).stem}：请先完成上面的步骤后再保存。")
-    if len(found) == 1:
-        return Download(name, found[0].read_bytes())
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in found:
-            archive.write(path, path.relative_to(folder).as_posix())
-    return Download(zip_name, buffer.getvalue(), "application/zip")
+def export_download(
+    ws: Workspace, what: str, orgs: list[str], offered: str, on_progress: ProgressFn
+) -> Download:
+    """Build a download as the 平台版 does: an ``export`` task (``what`` as
+    :func:`cwdx.tasks.kinds.run_export` takes it) for the workspace's dispatcher, followed
+    until it ends (its progress in ``on_progress``, its Chinese failure raised), then its file
+    read back: the workbook whose name ends with ``offered`` (offered under that name: one
+    hospital's ``H001-病案首页反馈表.xlsx`` is saved as ``病案首页反馈表.xlsx``), else the zip it
+    wrote for several institutions. The file travels through the kernel (:class:`Downloader`),
+    never through ``/voila/files/``."""
+    from cwdx.tasks import submit_task
+    from cwdx.tasks.kinds import DOWNLOADS
+
+    task_id = submit_task(ws, "export", orgs, started_by=STARTED_BY, params={"what": what})
+    task = wait_for_task(ws, task_id, on_progress)
+    outputs = [str(name) for name in (task.details or {}).get("outputs") or []]
+    folder = ws.path / DOWNLOADS / str(task_id)
+    books = [name for name in outputs if name.endswith(offered)]
+    zips = [name for name in outputs if name.endswith(".zip")]
+    if books:
+        return Download(offered, (folder / books[0]).read_bytes())
+    if zips:
+        return Download(zips[0], (folder / zips[0]).read_bytes(), "application/zip")
+    raise CwdxError(f"没有可保存的{Path(offered).stem}：请先完成上面的步骤后再保存。")
 
 
 class StepSection:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipyvuetify as v
@@ -18,7 +16,7 @@ from cwdx_widgets.section_base import (
     PageState,
     Refresh,
     StepSection,
-    files_to_download,
+    export_download,
     read_state,
 )
 from cwdx_widgets.task_state import wait_for_task
@@ -74,7 +72,7 @@ class CheckSection(StepSection):
         self.feedback = {
             table: Downloader(
                 label,
-                lambda _p, t=table: self._build_feedback(t),
+                lambda p, t=table: self._build_feedback(t, p),
                 self.alert,
                 f"cwdx-feedback-{table}",
             )
@@ -116,18 +114,16 @@ class CheckSection(StepSection):
         else:
             self.alert.success("检测完成：没有错误，可以进行指标计算。")
 
-    def _build_feedback(self, table: str) -> Download:
-        """病案首页反馈表 / 申报人员反馈表 (``cases``/``staff``) or 精简版反馈信息表 (``brief``)."""
-        from cwdx.feedback import BRIEF_FILE, FEEDBACK_FILES, export_feedback
+    def _build_feedback(self, table: str, on_progress: ProgressFn) -> Download:
+        """病案首页反馈表 / 申报人员反馈表 (``cases``/``staff``) or 精简版反馈信息表 (``brief``),
+        written by an export task (:func:`export_download`)."""
+        from cwdx.feedback import BRIEF_FILE, FEEDBACK_FILES
 
-        state = read_state(self.ws)
-        orgs = [i.org for i in state.checked]
+        orgs = [i.org for i in read_state(self.ws).checked]
         if not orgs:
             raise CwdxError("还没有检测结果：请先点击“开始检测”。")
-        with tempfile.TemporaryDirectory(prefix="cwdx-feedback-") as tmp:
-            export_feedback(self.ws, tmp, orgs=orgs)
-            name = BRIEF_FILE if table == "brief" else FEEDBACK_FILES[table]
-            return files_to_download(Path(tmp), name, f"{Path(name).stem}.zip")
+        name = BRIEF_FILE if table == "brief" else FEEDBACK_FILES[table]
+        return export_download(self.ws, f"feedback_{table}", orgs, name, on_progress)
 
     def refresh(self, state: PageState) -> None:
         """Enable the check when both tables have rows; show the stored verdict and counts."""

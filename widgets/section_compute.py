@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cwdx.errors import CwdxError
@@ -15,6 +13,7 @@ from cwdx_widgets.section_base import (
     PageState,
     Refresh,
     StepSection,
+    export_download,
     read_state,
 )
 from cwdx_widgets.task_state import wait_for_task
@@ -43,7 +42,7 @@ class ComputeSection(StepSection):
         self.summary = html_area("cwdx-compute-summary")
         self.preview = DataTable("cwdx-compute-preview", items_per_page=PREVIEW_ROWS, search=True)
         self.download = Downloader(
-            "保存计算结果表", lambda _p: self._build_results(), self.alert, "cwdx-results"
+            "保存计算结果表", self._build_results, self.alert, "cwdx-results"
         )
         self.widget = self.build([self.summary, self.download.widget, self.preview.widget])
 
@@ -62,19 +61,15 @@ class ComputeSection(StepSection):
             self.refresh_page()  # what finished before a failure stays recorded
         self.alert.success("计算完成：可以保存计算结果表。")
 
-    def _build_results(self) -> Download:
-        from cwdx.results import RESULTS_FILE, export_results
+    def _build_results(self, on_progress: ProgressFn) -> Download:
+        """计算结果表, written by an export task (:func:`export_download`): one institution's
+        workbook, or the workbook of all of them."""
+        from cwdx.results import RESULTS_FILE
 
         orgs = [i.org for i in read_state(self.ws).at(STAGE_COMPUTED)]
         if not orgs:
             raise CwdxError("还没有计算结果：请先点击“开始计算”。")
-        with tempfile.TemporaryDirectory(prefix="cwdx-results-") as tmp:
-            written = export_results(self.ws, tmp, orgs=orgs)
-            # One institution: its own workbook; several: the workbook of all of them.
-            books = [Path(p) for p in written if Path(p).name == RESULTS_FILE]
-            per_org = [p for p in books if p.parent != Path(tmp)]
-            chosen = per_org[0] if len(per_org) == 1 else Path(tmp) / RESULTS_FILE
-            return Download(RESULTS_FILE, chosen.read_bytes())
+        return export_download(self.ws, "results", orgs, RESULTS_FILE, on_progress)
 
     def refresh(self, state: PageState) -> None:
         """Enable compute after a passing check; show the stored 指标汇总."""

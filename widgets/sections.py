@@ -15,7 +15,7 @@ from cwdx_widgets.section_base import (
     PageState,
     Refresh,
     StepSection,
-    files_to_download,
+    export_download,
     read_state,
 )
 from cwdx_widgets.section_check import FEEDBACK_LABELS, CheckSection
@@ -40,6 +40,6 @@ __all__ = [
     "Refresh",
     "StepSection",
     "TemplateSection",
-    "files_to_download",
+    "export_download",
     "read_state",
 ]
