@@ -22,7 +22,7 @@ from cwdx.errors import CwdxError
 from cwdx.workspace import STAGE_FAILED, STAGE_PASSED, STAGE_UPLOADED, Workspace
 from cwdx_widgets.platform import PlatformApp, current_user
 from cwdx_widgets.platform.monitor import monitor_html
-from cwdx_widgets.platform.page import USER_ENV
+from cwdx_widgets.platform.page import TABS, USER_ENV
 from cwdx_widgets.platform.rows import InstitutionRows, summarise
 
 ORGS = ("H001", "H002", "H003")
@@ -472,10 +472,32 @@ def test_monitor_panel() -> None:
     assert "可能已停止" in monitor_html({**snapshot, "alive": False})
 
 
+def test_about_and_log_dialogs_are_the_institution_editions(app: PlatformApp) -> None:
+    from cwdx_widgets.vue import AboutDialog, LogDialog
+
+    assert not app.about.panel.is_open and app.about.body.value == ""  # read when opened
+    app.about.open()
+    assert app.about.panel.is_open
+    assert "指标口径版本" in app.about.body.value
+    # one component serves both editions (the 机构版 saves the log file, this one a zip)
+    assert isinstance(app.about, AboutDialog) and isinstance(app.logs, LogDialog)
+    assert app.logs.panel.card.class_ == "cwdx-log-section"
+    app.logs.open()
+    assert "平台版页面已打开：用户 张三" in app.logs.text.value
+    to_tasks = app.logs.body.children[2].children[-1]
+    assert to_tasks.children == ["查看后台任务日志"]
+    click(to_tasks)
+    assert not app.logs.panel.is_open
+    assert app.tabs.v_model == TABS.index("后台任务日志")
+
+
 def test_debug_log_download_is_a_zip_of_the_log_files(app: PlatformApp, ws: Workspace) -> None:
     (Path(ws.log_path).parent / "cwdx.log.1").write_text("旧日志\n", encoding="utf-8")
-    assert app.logs.click() is True
-    download = app.logs.last
+    app.logs.open()  # the app bar's 日志: the log's tail, its folder, the zip of every log file
+    assert app.logs.panel.is_open
+    assert str(Path(ws.log_path).parent) in app.logs.folder.value
+    assert app.logs.download.click() is True
+    download = app.logs.download.last
     assert download is not None and download.filename == "调试日志.zip"
     with zipfile.ZipFile(io.BytesIO(download.data)) as zf:
         assert {"cwdx.log", "cwdx.log.1"} <= set(zf.namelist())

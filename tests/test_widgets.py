@@ -21,8 +21,15 @@ from cwdx.reference import load_reference
 from cwdx.rules import RULE_IDS
 from cwdx.workspace import STAGE_COMPUTED, STAGE_PASSED, STAGE_UPLOADED
 from cwdx_widgets.institution import ErrorPage, InstitutionApp
-from cwdx_widgets.sections import APPEND_NOTICE, AboutSection
-from cwdx_widgets.vue import UNEXPECTED, Download, LoadingBtn, Message, download_script
+from cwdx_widgets.sections import APPEND_NOTICE
+from cwdx_widgets.vue import (
+    UNEXPECTED,
+    AboutDialog,
+    Download,
+    LoadingBtn,
+    Message,
+    download_script,
+)
 
 
 def xlsx_bytes(tmp_path: Path, name: str, table: str, rows: list[dict]) -> tuple[str, bytes]:
@@ -475,7 +482,7 @@ def test_reopened_page_shows_the_stored_state(
 def test_about_lists_versions_and_reference_hashes() -> None:
     import cwdx
 
-    text = AboutSection.render()
+    text = AboutDialog.render()
     assert f"产品版本：cwdx {cwdx.__version__}" in text
     assert f"指标口径版本：{cwdx.METRICS_VERSION}" in text
     for ref_file in load_reference().files:
@@ -923,7 +930,7 @@ def test_clerks_words(app: InstitutionApp, tmp_path: Path) -> None:
     ) in details
 
     # 关于: the reference lists by their Chinese titles
-    about = html_text(AboutSection.render())
+    about = html_text(AboutDialog.render())
     assert "《疾病分类与代码国家临床版2.0》" in about
     assert "《手术操作分类代码国家临床版3.0》" in about
 

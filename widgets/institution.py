@@ -21,16 +21,22 @@ from IPython.display import display
 from cwdx.errors import Hint
 from cwdx_widgets.common import STYLE
 from cwdx_widgets.sections import (
-    AboutSection,
     CheckSection,
     ComputeSection,
     ImportSection,
-    LogSection,
     PageState,
     TemplateSection,
     read_state,
 )
-from cwdx_widgets.vue import AppBar, Message, StageChip, page, report_exception
+from cwdx_widgets.vue import (
+    AboutDialog,
+    AppBar,
+    LogDialog,
+    Message,
+    StageChip,
+    page,
+    report_exception,
+)
 
 log = logging.getLogger("cwdx.app")
 
@@ -64,16 +70,14 @@ class InstitutionApp:
         self.staff = ImportSection(self.ws, "staff", self.refresh)
         self.check = CheckSection(self.ws, self.refresh)
         self.compute = ComputeSection(self.ws, self.refresh)
-        self.about = AboutSection()
-        self.logs = LogSection(self.ws)
+        self.about = AboutDialog()
+        self.logs = LogDialog(self.ws.log_path)
         self.sections = [
             self.templates,
             self.cases,
             self.staff,
             self.check,
             self.compute,
-            self.about,
-            self.logs,
         ]
         self.stage = StageChip("cwdx-stage")
         self.reload = v.Btn(
@@ -156,6 +160,7 @@ class InstitutionApp:
                 self.stage.set("、".join(sorted(stages)) if stages else "")
             for part in self.sections:
                 part.refresh(self.state)
+            self.logs.refresh()  # an open 日志 shows what the action logged
         except Exception as exc:  # never a traceback in the page
             report_exception(self.alert, "读取工作区状态", exc)
 

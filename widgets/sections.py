@@ -3,13 +3,13 @@
 Each section is a class with a ``widget`` (an ipywidgets box carrying CSS classes for the
 browser tests) and a ``refresh(state)`` method; actions call :mod:`cwdx` and then ask the page
 to refresh every section from the workspace (:class:`PageState`). One module per section
-(``section_template`` … ``section_log``, shared parts in ``section_base``); this module
-re-exports them.
+(``section_template`` … ``section_compute``, shared parts in ``section_base``); this module
+re-exports them. The 关于 and 日志 dialogs are :mod:`cwdx_widgets.vue.info`'s, shared with the
+平台版.
 """
 
 from __future__ import annotations
 
-from cwdx_widgets.section_about import AboutSection
 from cwdx_widgets.section_base import (
     PREVIEW_ROWS,
     PageState,
@@ -21,21 +21,17 @@ from cwdx_widgets.section_base import (
 from cwdx_widgets.section_check import FEEDBACK_LABELS, CheckSection
 from cwdx_widgets.section_compute import ComputeSection
 from cwdx_widgets.section_import import APPEND_NOTICE, IMPORT_TITLES, ROW_UNITS, ImportSection
-from cwdx_widgets.section_log import LOG_TAIL_BYTES, LogSection
 from cwdx_widgets.section_template import TemplateSection
 
 __all__ = [
     "APPEND_NOTICE",
     "FEEDBACK_LABELS",
     "IMPORT_TITLES",
-    "LOG_TAIL_BYTES",
     "PREVIEW_ROWS",
     "ROW_UNITS",
-    "AboutSection",
     "CheckSection",
     "ComputeSection",
     "ImportSection",
-    "LogSection",
     "PageState",
     "Refresh",
     "StepSection",

@@ -9,10 +9,8 @@ page follows the task table (:mod:`.tasks`).
 from __future__ import annotations
 
 import getpass
-import io
 import logging
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +28,13 @@ from cwdx_widgets.platform.operations import OperationsPanel
 from cwdx_widgets.platform.table import InstitutionTable
 from cwdx_widgets.platform.tasks import Downloads, TaskLog, TaskWatcher, details_html
 from cwdx_widgets.vue import (
+    AboutDialog,
     AppBar,
-    Download,
-    Downloader,
+    LogDialog,
     Message,
     Panel,
     Snackbar,
+    log_zip,
     page,
     report_exception,
 )
@@ -61,26 +60,6 @@ def current_user() -> tuple[str, bool]:
         return "本机用户", False
 
 
-def _log_zip(ws: Workspace) -> Download:
-    """下载调试日志: the workspace's log files in one zip."""
-    folder = Path(ws.log_path).parent
-    files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
-    if not files:
-        raise CwdxError("还没有日志文件：进行一次导入或检测后再下载。")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in files:
-            zf.write(path, path.name)
-    return Download("调试日志.zip", buffer.getvalue(), "application/zip")
-
-
-def _about() -> Any:
-    """关于: product, 口径 and reference list versions (the 机构版's text)."""
-    from cwdx_widgets.section_about import AboutSection
-
-    return widgets.HTML(AboutSection.render())
-
-
 class PlatformApp:
     """The whole 平台版 page on one workspace, acting in the name of ``user``."""
 
@@ -101,7 +80,7 @@ class PlatformApp:
             [self.result_title, self.result_body, self.result_actions],
             "cwdx-result",
         )
-        self.about = Panel("关于", [_about()], "cwdx-about", width="760px")
+        self.about = AboutDialog(width="760px")
         self.table = InstitutionTable(on_row_click=self.show_institution)
         self.imports = {
             t: ImportPanel(self.actions, t, self.submitted, self.failed) for t in IMPORT_TITLES
@@ -113,8 +92,19 @@ class PlatformApp:
         self.downloads = Downloads(self.base_url)
         self.task_log = TaskLog(self.show_task)
         self.monitor = MonitorPanel(self._snapshot)
-        self.logs = Downloader(
-            "下载调试日志", lambda _p: _log_zip(self.ws), self.alert, "cwdx-debug-log"
+        to_tasks = v.Btn(
+            variant="text",
+            class_="cwdx-log-tasks text-none",
+            prepend_icon="mdi-format-list-bulleted",
+            children=["查看后台任务日志"],
+        )
+        to_tasks.on_event("click", lambda *_a: self._show_task_log())
+        self.logs = LogDialog(
+            self.ws.log_path,
+            build=log_zip,
+            label="下载调试日志",
+            download_class="cwdx-debug-log",
+            extra=[to_tasks],
         )
         self.watcher = TaskWatcher(self.ws, self.tasks_changed)
         self.watcher.on_finished = self.task_finished
@@ -150,6 +140,7 @@ class PlatformApp:
                 self.snackbar.widget,
                 self.result.widget,
                 self.about.widget,
+                self.logs.widget,
             ],
             "cwdx-app cwdx-platform",
         )
@@ -177,7 +168,7 @@ class PlatformApp:
         bar = AppBar(
             "平台版",
             on_about=self.about.open,
-            on_log=lambda: self.show_tab("后台任务日志"),
+            on_log=self.logs.open,
             extra=[self.watcher.widget, user, logout],
         )
         return bar.widget
@@ -235,7 +226,7 @@ class PlatformApp:
         )
 
     def _log_tab(self) -> v.Html:
-        return v.Html(tag="div", children=[self.logs.widget, self.task_log.widget])
+        return v.Html(tag="div", children=[self.task_log.widget])
 
     # --- reading the workspace ---------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
@@ -246,6 +237,10 @@ class PlatformApp:
     def show_tab(self, title: str) -> None:
         """Open the tab named ``title``."""
         self.tabs.v_model = TABS.index(title)
+
+    def _show_task_log(self) -> None:
+        self.logs.close()
+        self.show_tab("后台任务日志")
 
     def _tab_changed(self, change: dict[str, Any]) -> None:
         self.window.v_model = change["new"]
@@ -269,6 +264,7 @@ class PlatformApp:
         self.task_log.load(tasks)
         self.downloads.load(tasks)
         self.inbox.refresh()
+        self.logs.refresh()  # an open 日志 shows what the tasks logged
         last_import = next((t for t in tasks if t.kind == "import" and t.finished), None)
         self.import_overview.value = (
             details_html(last_import) if last_import else "还没有导入任务。"

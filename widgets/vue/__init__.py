@@ -17,6 +17,8 @@ in a :class:`Message`. The names below are stable (the 平台版 builds on them)
 - :class:`TaskProgress`, :data:`ProgressFn` (``progress``): progress bar with a label.
 - :class:`LoadingBtn`, :func:`loading_button` (``buttons``): sepal_ui-style loading buttons.
 - :class:`Download`, :class:`Downloader`, :func:`download_script` (``downloads``).
+- :class:`AboutDialog`, :class:`LogDialog`, :func:`log_file`, :func:`log_zip` (``info``): the
+  关于 and 日志 dialogs of both editions.
 - :func:`page` (here): the root container of a page, with the shared page style.
 """
 
@@ -31,6 +33,7 @@ from cwdx_widgets.vue.buttons import ClickBtn, LoadingBtn, loading_button
 from cwdx_widgets.vue.chips import FROZEN_LABEL, STAGE_COLOURS, StageChip, stage_chip
 from cwdx_widgets.vue.dialogs import CONFIRM_WORD, ConfirmDialog, Panel
 from cwdx_widgets.vue.downloads import XLSX_MIME, Download, Downloader, download_script
+from cwdx_widgets.vue.info import AboutDialog, LogDialog, log_file, log_zip
 from cwdx_widgets.vue.messages import UNEXPECTED, Message, Snackbar, report_exception
 from cwdx_widgets.vue.progress import ProgressFn, TaskProgress
 from cwdx_widgets.vue.table import DataTable, ServerDataTable, cell_text, frame_items
@@ -68,6 +71,7 @@ __all__ = [
     "THEME",
     "UNEXPECTED",
     "XLSX_MIME",
+    "AboutDialog",
     "AppBar",
     "ClickBtn",
     "ConfirmDialog",
@@ -75,6 +79,7 @@ __all__ = [
     "Download",
     "Downloader",
     "LoadingBtn",
+    "LogDialog",
     "Message",
     "Panel",
     "ProgressFn",
@@ -86,6 +91,8 @@ __all__ = [
     "download_script",
     "frame_items",
     "loading_button",
+    "log_file",
+    "log_zip",
     "page",
     "report_exception",
     "stage_chip",
