@@ -37,11 +37,22 @@ class _QuietFileHandler(RotatingFileHandler):
         return
 
 
+def user_cache_dir() -> Path:
+    """The user's cache folder of cwdx (the log without a workspace, the parsed reference
+    lists): ``$XDG_CACHE_HOME/cwdx`` (``~/.cache/cwdx``; ``%LOCALAPPDATA%\\cwdx`` on
+    Windows)."""
+    if os.name == "nt":
+        local = os.environ.get("LOCALAPPDATA")
+        return (Path(local) if local else Path.home() / "AppData" / "Local") / "cwdx"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "cwdx"
+
+
 def default_log_path() -> Path:
-    """The log file used when no workspace is open (``$CWDX_LOG_DIR`` or ``~/.cache/cwdx``)."""
+    """The log file used when no workspace is open: in ``$CWDX_LOG_DIR``, else in
+    :func:`user_cache_dir`."""
     base = os.environ.get("CWDX_LOG_DIR")
-    folder = Path(base) if base else Path.home() / ".cache" / "cwdx"
-    return folder / "cwdx.log"
+    return (Path(base) if base else user_cache_dir()) / "cwdx.log"
 
 
 def attach_log_file(path: str | os.PathLike[str]) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from cwdx import __version__, resources
-from cwdx.log import get_logger
+from cwdx.log import get_logger, user_cache_dir
 
 TableName = Literal["cases", "staff"]
 
@@ -171,15 +171,10 @@ def _file_info(path: Path) -> ReferenceFile:
 
 def cache_dir() -> Path:
     """The folder of the parsed-reference cache: ``$CWDX_CACHE_DIR`` when set, else
-    ``$XDG_CACHE_HOME/cwdx`` (``~/.cache/cwdx``; ``%LOCALAPPDATA%\\cwdx`` on Windows)."""
+    :func:`cwdx.log.user_cache_dir` (``~/.cache/cwdx``, where the log without a workspace is
+    kept too)."""
     env = os.environ.get("CWDX_CACHE_DIR")
-    if env:
-        return Path(env)
-    if os.name == "nt":
-        local = os.environ.get("LOCALAPPDATA")
-        return (Path(local) if local else Path.home() / "AppData" / "Local") / "cwdx"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "cwdx"
+    return Path(env) if env else user_cache_dir()
 
 
 def _cache_path(files: tuple[ReferenceFile, ...]) -> Path:

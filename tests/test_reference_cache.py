@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cwdx import reference
+from cwdx.log import default_log_path
 from cwdx.reference import REFERENCE_FILES, Reference, cache_dir, load_reference, reference_dir
 
 
@@ -100,6 +101,13 @@ def test_the_cache_folder_follows_xdg_and_can_be_overridden(
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_dir() == tmp_path / "home" / ".cache" / "cwdx"
+    # the log without a workspace is kept in the same folder (unless $CWDX_LOG_DIR says)
+    monkeypatch.delenv("CWDX_LOG_DIR", raising=False)
+    assert default_log_path() == tmp_path / "home" / ".cache" / "cwdx" / "cwdx.log"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_log_path() == tmp_path / "xdg" / "cwdx" / "cwdx.log"
+    monkeypatch.setenv("CWDX_LOG_DIR", str(tmp_path / "logs"))
+    assert default_log_path() == tmp_path / "logs" / "cwdx.log"
 
 
 @pytest.mark.skipif(

@@ -449,3 +449,18 @@ def test_only_ascii_digits_and_line_breaks():
     column = normalise_array(pa.array(cells), "datetime")
     assert column.values.to_pylist() == [normalise_value(c, "datetime") for c in cells]
     assert column.values.to_pylist() == ["2020-01-05 08:30:00", "2020-01-05 00:00:00"]
+
+
+def test_discharged_before_admission_compares_dates_not_times() -> None:
+    from cwdx.values import discharged_before_admission, typed_column
+
+    discharge = typed_column(
+        pd.Series(["2024-03-01 08:00:00", "2024-02-28 23:59:00", None, "2024-03-02 00:00:00"]),
+        "datetime",
+    )
+    admission = typed_column(
+        pd.Series(["2024-03-01 20:00:00", "2024-03-01 00:00:00", "2024-03-01 00:00:00", None]),
+        "datetime",
+    )
+    # same day, earlier hour: not earlier; the day before: earlier; a missing side: never
+    assert discharged_before_admission(discharge, admission).tolist() == [False, True, False, False]

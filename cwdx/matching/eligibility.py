@@ -27,7 +27,14 @@ from cwdx.columns import (
     ORG,
 )
 from cwdx.reference import Reference
-from cwdx.values import DATE_MAX, DATE_MIN, arrow_strings, typed_column, valid_org_code_mask
+from cwdx.values import (
+    DATE_MAX,
+    DATE_MIN,
+    arrow_strings,
+    discharged_before_admission,
+    typed_column,
+    valid_org_code_mask,
+)
 
 #: Why a case row is left out of the indicators, by bit of ``CaseView.left_out`` (explain text).
 LEFT_OUT_REASONS: tuple[str, ...] = (
@@ -184,9 +191,9 @@ def case_view(
     admit = datetime_column(cases, CASE_ADMIT, "datetime")
     admit_day = admit.dt.normalize()
     discharge = datetime_column(cases, CASE_DISCHARGE, "datetime").dt.normalize()
-    discharge_ok = discharge.notna().to_numpy(dtype=bool) & ~(discharge < admit_day).fillna(
-        False
-    ).to_numpy(dtype=bool)
+    discharge_ok = discharge.notna().to_numpy(dtype=bool) & ~discharged_before_admission(
+        discharge, admit_day
+    )
     reasons = (
         ~isin_codes(text_column(cases, CASE_MAIN_DIAG), reference.icd10).to_numpy(dtype=bool),
         _w09(cases, reference, admit) if repeated is None else repeated >= 0,

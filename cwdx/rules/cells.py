@@ -25,6 +25,7 @@ from cwdx.columns import (
 from cwdx.reference import TableName
 from cwdx.rules.catalogue import RULES, codes_advice, every_column, rule
 from cwdx.rules.model import STAFF_TITLE, CheckContext, Hits, domain_title, format_hint
+from cwdx.values import discharged_before_admission
 
 #: What to do about a value outside its list (default: 请改为列表中的代码).
 _DOMAIN_FIX = {
@@ -196,9 +197,7 @@ def _discharge_before_admission(ctx: CheckContext) -> Hits:
     """E15 on 出院时间: its date is earlier than the date of 入院时间 (both valid)."""
     state = ctx.cases
     both = state.valid(CASE_DISCHARGE) & state.valid(CASE_ADMIT)
-    out = state.typed[CASE_DISCHARGE].dt.normalize()
-    into = state.typed[CASE_ADMIT].dt.normalize()
-    mask = both & (out < into).fillna(False).astype(bool)
+    mask = both & discharged_before_admission(state.typed[CASE_DISCHARGE], state.typed[CASE_ADMIT])
     message = "“出院时间”的日期早于“入院时间”的日期，请核对这两个时间"
     return Hits("cases", mask, CASE_DISCHARGE, message)
 

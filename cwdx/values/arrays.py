@@ -490,6 +490,14 @@ def typed_column(series: pd.Series, type_: str) -> pd.Series:
     return pd.Series(_masked(parsed, "float64"), index=series.index)
 
 
+def discharged_before_admission(discharge: pd.Series, admission: pd.Series) -> np.ndarray:
+    """Rows whose date of 出院时间 is earlier than the date of 入院时间 (``datetime64`` series
+    from :func:`typed_column`; False where either is NaT): the E15 finding on 出院时间, and a
+    reason a case is left out of the indicators (``metrics.md``)."""
+    earlier = discharge.dt.normalize() < admission.dt.normalize()
+    return earlier.fillna(False).to_numpy(dtype=bool)
+
+
 def _masked(parsed: pa.Array, dtype: str) -> pd.api.extensions.ExtensionArray:
     """An Arrow int64/float64 array as a pandas ``Int64``/``Float64`` array (NA for null)."""
     missing = parsed.is_null().to_numpy(zero_copy_only=False)
