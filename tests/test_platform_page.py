@@ -536,3 +536,16 @@ def test_opening_the_page_loads_no_pandas_or_dask(ws: Workspace) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_open_workspace_failure_is_a_chinese_page_of_the_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cwdx_widgets.institution import ErrorPage
+    from cwdx_widgets.platform.page import PlatformApp
+
+    monkeypatch.setenv("CWDX_WORKSPACE", str(tmp_path / "missing"))
+    page = PlatformApp.from_environment()
+    assert isinstance(page, ErrorPage)
+    assert page.bar.title_text == "临床工作数据提取 · 平台版"  # not the 机构版's bar
+    assert page.alert.text and "Traceback" not in page.alert.text

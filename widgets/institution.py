@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ipyvuetify as v
 import ipywidgets as widgets
@@ -42,6 +43,7 @@ log = logging.getLogger("cwdx.app")
 
 EDITION = "机构版"
 TITLE = f"临床工作数据提取 · {EDITION}"
+Page = TypeVar("Page")
 
 #: The tabs: (key for the CSS class ``cwdx-tab-<key>``, label).
 TABS: tuple[tuple[str, str], ...] = (
@@ -185,27 +187,34 @@ class InstitutionApp:
     def from_environment(cls) -> InstitutionApp | ErrorPage:
         """The app on ``$CWDX_WORKSPACE`` (default: the per-user workspace); when the workspace
         cannot be opened, a page with the Chinese reason instead."""
-        from cwdx.app import WORKSPACE_ENV, default_workspace
-
-        folder = Path(os.environ.get(WORKSPACE_ENV) or default_workspace())
-        try:
-            return cls(folder)
-        except Exception as exc:
-            page_ = ErrorPage()
-            report_exception(page_.alert, "打开工作区", exc)
-            return page_
+        return page_from_environment(cls, EDITION)
 
     def show(self) -> None:
         """Display the page (in a notebook or Voilà)."""
         display(self.widget)
 
 
+def page_from_environment(make: Callable[[Path], Page], edition: str) -> Page | ErrorPage:
+    """``make(folder)`` on ``$CWDX_WORKSPACE`` (default: the per-user workspace), the page of
+    either edition; when the workspace cannot be opened, an :class:`ErrorPage` of ``edition``
+    with the Chinese reason instead."""
+    from cwdx.app import WORKSPACE_ENV, default_workspace
+
+    folder = Path(os.environ.get(WORKSPACE_ENV) or default_workspace())
+    try:
+        return make(folder)
+    except Exception as exc:
+        error = ErrorPage(edition)
+        report_exception(error.alert, "打开工作区", exc)
+        return error
+
+
 class ErrorPage:
     """Shown instead of the app when the workspace cannot be opened."""
 
-    def __init__(self) -> None:
+    def __init__(self, edition: str = EDITION) -> None:
         self.alert = Message("cwdx-page-alert")
-        self.bar = AppBar(EDITION, on_about=lambda: None, on_log=lambda: None)
+        self.bar = AppBar(edition, on_about=lambda: None, on_log=lambda: None)
         for button in (self.bar.about, self.bar.log):  # no workspace: nothing to show
             button.hide()
         self.widget = page(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import ipyvuetify as v
@@ -372,16 +371,9 @@ class PlatformApp:
     def from_environment(cls) -> Any:
         """The page on ``$CWDX_WORKSPACE`` for the signed-in user; when the workspace cannot be
         opened, a page with the Chinese reason instead."""
-        from cwdx.app import WORKSPACE_ENV, default_workspace
-        from cwdx_widgets.institution import ErrorPage
+        from cwdx_widgets.institution import page_from_environment
 
-        folder = Path(os.environ.get(WORKSPACE_ENV) or default_workspace())
-        try:
-            return cls(folder)
-        except Exception as exc:
-            page = ErrorPage()
-            report_exception(page.alert, "打开工作区", exc)
-            return page
+        return page_from_environment(cls, "平台版")
 
     def show(self) -> None:
         """Display the page and start following tasks and the monitor."""
