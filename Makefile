@@ -15,7 +15,7 @@ PLATFORM_DATA ?= demo-platform-data
 PLATFORM_WS ?= demo-platform
 PLATFORM_PORT ?= 8867
 
-.PHONY: app platform test install system-deps demo lint typecheck wheel bench clean
+.PHONY: app platform test install system-deps demo lint typecheck wheel bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ bench: install
 	$(PY) benchmarks/bench_compute.py
 	$(PY) benchmarks/bench_province.py --size quick
 	$(PY) benchmarks/bench_page.py
+
+# The README's screenshots of both editions (docs/screenshot-*.png), on temporary demo workspaces.
+screenshots: install system-deps
+	$(PY) tools/screenshots.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DATA) $(DEMO_WS) $(PLATFORM_DATA) $(PLATFORM_WS)

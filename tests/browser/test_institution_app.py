@@ -19,8 +19,6 @@ from cwdx.reference import load_reference
 
 pytestmark = pytest.mark.browser
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
 
 def open_log(page, expected: str) -> str:
     """Open the 日志 panel and return its text once it shows ``expected``.
@@ -208,30 +206,6 @@ def import_institution(page, folder: Path, inst) -> None:
     )
 
 
-def screenshot(page, path: Path) -> None:
-    """What the user sees after a failing check (1280×1200, the 数据检测 tab): the verdict, the
-    rule table scrolled to where the red errors meet the yellow warnings, and the first
-    findings of a rule, for the README."""
-    page.set_viewport_size({"width": 1280, "height": 1200})
-    page.evaluate(
-        """() => {
-        document.querySelector('.cwdx-appbar').scrollIntoView({block: 'start'});
-        const wrap = document.querySelector('.cwdx-check-rules .cwdx-table-wrap');
-        const warning = wrap.querySelector('tr.cwdx-row-warning');
-        if (warning) { wrap.scrollTop = warning.offsetTop - wrap.clientHeight / 2; }
-    }"""
-    )
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
-    try:  # 256 colours: a third of the size, text still crisp
-        from PIL import Image
-    except ImportError:
-        return
-    with Image.open(path) as image:
-        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    small.save(path, optimize=True)
-
-
 def assert_same_workbook(got: bytes, expected: Path) -> None:
     mine, theirs = sheet_values(got), sheet_values(expected)
     assert list(mine) == list(theirs)
@@ -288,9 +262,6 @@ def test_full_flow(start_app, page, demo, tmp_path: Path) -> None:
     print(f"页面高度 {height} px")
     assert height < 2600
     assert page.locator(".cwdx-alert").count() <= 3  # one per area shown, never a stack
-    # the README's screenshot is rewritten only when asked (it is a tracked file)
-    shot = DOCS if os.environ.get("CWDX_UPDATE_SCREENSHOT") else tmp_path
-    screenshot(page, shot / "screenshot-institution.png")
     expected = oneshot(tmp_path, folder, failing)
     for table, file in (("cases", "病案首页反馈表.xlsx"), ("staff", "申报人员反馈表.xlsx")):
         name, data = download(page, f"cwdx-feedback-{table}")

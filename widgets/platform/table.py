@@ -69,7 +69,7 @@ TABLE_TEMPLATE = """
     density="compact"
     hover
     fixed-header
-    height="520px"
+    :height="items.length > 14 ? '520px' : undefined"
     class="cwdx-institution-table"
     @click:row="(event, row) => row_click(row.item.org)"
   >
