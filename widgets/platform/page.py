@@ -26,6 +26,7 @@ from cwdx.workspace.records import TaskRecord
 from cwdx_widgets.platform.actions import EXPORTS, Actions, Submitted
 from cwdx_widgets.platform.imports import IMPORT_TITLES, ImportPanel, InboxPanel
 from cwdx_widgets.platform.monitor import MonitorPanel
+from cwdx_widgets.platform.notices import ReturnNotice
 from cwdx_widgets.platform.operations import OperationsPanel
 from cwdx_widgets.platform.table import InstitutionTable
 from cwdx_widgets.platform.tasks import Downloads, TaskLog, TaskWatcher, details_html
@@ -119,6 +120,7 @@ class PlatformApp:
         self.watcher = TaskWatcher(self.ws, self.tasks_changed)
         self.watcher.on_finished = self.task_finished
         self.watcher.on_tick = self._tick
+        self.returning = ReturnNotice(self.ws.path, self.user, self.task_finished)
         self.buttons: dict[str, v.Btn] = {}
         self.tabs = v.Tabs(
             v_model=0,
@@ -145,6 +147,7 @@ class PlatformApp:
             [
                 self._app_bar(),
                 self.alert.widget,
+                self.returning.widget,
                 self.tabs,
                 self.window,
                 self.snackbar.widget,
@@ -154,6 +157,9 @@ class PlatformApp:
             "cwdx-app cwdx-platform",
         )
         self.refresh()
+        # tasks outlive the page: this user's unfinished tasks are followed, ended ones announced
+        for task_id in self.returning.open(self.task_log.tasks.values()):
+            self.watcher.follow(task_id)
         log.info("平台版页面已打开：用户 %s，%d 个机构", self.user, len(self.table.rows.infos))
 
     # --- layout ------------------------------------------------------------------------------
@@ -321,7 +327,9 @@ class PlatformApp:
         self.result.open()
 
     def task_finished(self, task: TaskRecord) -> None:
-        """A task this page submitted ended: its result dialog (per institution)."""
+        """A task this page submitted (or this user's, running when the page opened) ended, or
+        its announcement's 查看 was clicked: its result dialog (per institution)."""
+        self.returning.shown(task)
         word = "完成" if task.state == "Succeeded" else "失败"
         actions = []
         if task.kind == "export" and task.state == "Succeeded":
