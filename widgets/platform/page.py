@@ -121,6 +121,9 @@ class PlatformApp:
         self.watcher.on_finished = self.task_finished
         self.watcher.on_tick = self._tick
         self.returning = ReturnNotice(self.ws.path, self.user, self.task_finished)
+        #: ended tasks whose outcome the result dialog showed since it was last closed
+        self._outcomes: list[TaskRecord] = []
+        self.result.widget.observe(self._result_closed, "v_model")
         self.buttons: dict[str, v.Btn] = {}
         self.tabs = v.Tabs(
             v_model=0,
@@ -320,16 +323,32 @@ class PlatformApp:
         self._submit(lambda: self.actions.export(what, orgs))
 
     # --- dialogs -----------------------------------------------------------------------------
-    def _dialog(self, title: str, body: str, actions: list[Any] | None = None) -> None:
+    def _dialog(
+        self,
+        title: str,
+        body: str,
+        actions: list[Any] | None = None,
+        task: TaskRecord | None = None,
+    ) -> None:
+        if task is not None and task.finished:
+            self._outcomes.append(task)
         self.result_title.children = [title]
         self.result_body.value = body
         self.result_actions.children = actions or []
         self.result.open()
 
+    def _result_closed(self, change: dict[str, Any]) -> None:
+        """The user closed the result dialog: the outcomes it showed count as seen (a kernel
+        whose tab is gone never gets here, so the user is told on the next visit)."""
+        if change["new"] or not self._outcomes:
+            return
+        for task in self._outcomes:
+            self.returning.shown(task)
+        self._outcomes = []
+
     def task_finished(self, task: TaskRecord) -> None:
         """A task this page submitted (or this user's, running when the page opened) ended, or
         its announcement's 查看 was clicked: its result dialog (per institution)."""
-        self.returning.shown(task)
         word = "完成" if task.state == "Succeeded" else "失败"
         actions = []
         if task.kind == "export" and task.state == "Succeeded":
@@ -344,12 +363,12 @@ class PlatformApp:
                 )
                 for name, url in self.downloads.links([task])
             ]
-        self._dialog(f"任务 {task.id} {word}", details_html(task), actions)
+        self._dialog(f"任务 {task.id} {word}", details_html(task), actions, task)
 
     def show_task(self, task: TaskRecord) -> None:
         """后台任务日志 row clicked: the task's details."""
         fresh = self.ws.task(task.id)
-        self._dialog(f"任务 {task.id} 详情", details_html(fresh))
+        self._dialog(f"任务 {task.id} 详情", details_html(fresh), task=fresh)
 
     def show_institution(self, org: str) -> None:
         """A table row clicked: the institution's state and its own downloads."""
