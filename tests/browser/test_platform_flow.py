@@ -16,7 +16,6 @@ task dispatcher), as the issue's "Done when" asks:
 from __future__ import annotations
 
 import io
-import re
 import shutil
 import subprocess
 import sys
@@ -332,10 +331,7 @@ def test_upload_folder_removed_after_a_rejected_import(
     assert [p.name for d in uploads.iterdir() for p in d.iterdir()] == [bad.name]
     task_id = next_task(flow_app)
     page.locator(".cwdx-submit-import-staff").click()
-    dialog = page.locator(".cwdx-result")
-    dialog.locator(".cwdx-result-title").get_by_text(
-        re.compile(f"任务 {task_id} (完成|失败)")
-    ).wait_for(timeout=120_000)
+    dialog = await_dialog(page, task_id, timeout=120_000)  # ended, the file rejected
     assert dialog.locator(".cwdx-task-files li.red--text", has_text="未导入").count() == 1
     assert list(uploads.iterdir()) == []
 
@@ -462,6 +458,7 @@ def test_a_task_outlives_its_page(paused_app: RunningApp, page, browser) -> None
     notice.get_by_text("您不在页面期间，您提交的以下任务已结束").wait_for()
     assert notice.locator(".cwdx-notice-task").count() == 1
     assert f"任务 {task_id}（数据检测）已完成" in notice.inner_text()
+    back.screenshot(path=str(app.workspace.parent / "notice.png"))
     assert back.locator(f".cwdx-task-{task_id}").count() == 0  # no longer at the top right
     notice.locator(f".cwdx-notice-view-{task_id}").click()
     dialog = back.locator(".cwdx-result")
