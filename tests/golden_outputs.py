@@ -48,6 +48,21 @@ def _sheet_digest(rows: list[list[Any]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def workbook_values(path: Path | str, root: str = "\0") -> dict[str, list[list[Any]]]:
+    """``{sheet: rows of cell values}`` of a workbook, with ``root`` (a folder) and wall-clock
+    timestamps masked: what comparing two workbooks cell by cell looks at."""
+    book = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        return {
+            sheet.title: [
+                [_plain(v, root) for v in row] for row in sheet.iter_rows(values_only=True)
+            ]
+            for sheet in book.worksheets
+        }
+    finally:
+        book.close()
+
+
 def digest_outputs(out: Path) -> dict[str, Any]:
     """``{relative file: {sheet: {"rows": n, "sha256": …}}}`` plus ``summary.json`` masked."""
     root = str(out.parent)
@@ -56,13 +71,10 @@ def digest_outputs(out: Path) -> dict[str, Any]:
         rel = path.relative_to(out).as_posix()
         if rel.startswith("."):
             continue
-        book = openpyxl.load_workbook(path, read_only=True, data_only=False)
-        sheets = {}
-        for sheet in book.worksheets:
-            rows = [[_plain(v, root) for v in row] for row in sheet.iter_rows(values_only=True)]
-            sheets[sheet.title] = {"rows": len(rows), "sha256": _sheet_digest(rows)}
-        book.close()
-        digest[rel] = sheets
+        digest[rel] = {
+            title: {"rows": len(rows), "sha256": _sheet_digest(rows)}
+            for title, rows in workbook_values(path, root).items()
+        }
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     digest["summary.json"] = _plain(summary, root)
     return digest

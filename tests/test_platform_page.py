@@ -549,3 +549,40 @@ def test_open_workspace_failure_is_a_chinese_page_of_the_platform(
     assert isinstance(page, ErrorPage)
     assert page.bar.title_text == "临床工作数据提取 · 平台版"  # not the 机构版's bar
     assert page.alert.text and "Traceback" not in page.alert.text
+
+
+def test_a_returning_user_follows_their_tasks_and_is_told_of_ended_ones(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cwdx.tasks import submit_task
+
+    monkeypatch.setenv(USER_ENV, "张三")
+    first = PlatformApp(ws.path)  # first visit: nothing to announce
+    assert first.returning.widget.children == []
+    running = submit_task(ws, "check", ["H001"], started_by="张三")
+    waiting = submit_task(ws, "check", ["H003"], started_by="张三")
+    other = submit_task(ws, "check", ["H002"], started_by="李四")
+    assert ws.claim_task(running)
+    # the tab was closed; a new one follows this user's unfinished tasks (not 李四's)
+    back = PlatformApp(ws.path)
+    assert back.watcher.mine == {running, waiting}
+    ws.finish_task(running, "Succeeded", {"orgs": {"H001": {"passed": True, "errors": 0}}})
+    back.watcher.poll()
+    assert back.result.is_open and back.result_title.children == [f"任务 {running} 完成"]
+    click(back.result.close_button)  # seen: never announced
+    finish(ws, waiting, "Failed", {"error": "测试：失败原因"})
+    finish(ws, other, "Succeeded", {})
+    # B ended while no page showed it: the next visit announces it, with 查看
+    later = PlatformApp(ws.path)
+    assert [t.id for t in later.returning.tasks] == [waiting]
+    [alert] = later.returning.widget.children
+    assert f"任务 {waiting}（数据检测）失败" in " ".join(
+        str(c) for line in alert.children[1:-1] for c in line.children if isinstance(c, str)
+    )
+    view = alert.children[1].children[1]
+    assert f"cwdx-notice-view-{waiting}" in view.class_
+    click(view)
+    assert later.result.is_open and later.result_title.children == [f"任务 {waiting} 失败"]
+    assert "测试：失败原因" in later.result_body.value
+    assert later.returning.widget.children == []
+    assert PlatformApp(ws.path).returning.tasks == []  # told once

@@ -165,3 +165,23 @@ def test_command_line_task_is_refused_while_another_write_runs(tmp_path: Path) -
         ErrorKind.BUSY,
     )
     assert [(t.kind, t.state) for t in ws.tasks()] == [("check", "Failed")]
+
+
+def test_an_import_task_removes_its_upload_folder_but_not_other_files(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    saved = ws.path / "uploads" / "abc123"
+    saved.mkdir(parents=True)
+    (saved / "不是表样.xlsx").write_bytes(b"not a workbook")
+    elsewhere = tmp_path / "命令行给的.xlsx"
+    elsewhere.write_bytes(b"not a workbook either")
+    files = [str(saved / "不是表样.xlsx"), str(elsewhere)]
+    task_id = submit_task(
+        ws, "import", started_by="张三", params={"table": "staff", "files": files}
+    )
+    dispatcher = Dispatcher(ws.path, workers=0)
+    dispatcher.serve(poll=0.05, until=lambda: ws.task(task_id).finished)
+    task = ws.task(task_id)
+    assert [f["file"] for f in task.details["files"]] == ["不是表样.xlsx", "命令行给的.xlsx"]
+    assert all(f.get("rejected") for f in task.details["files"])
+    assert list((ws.path / "uploads").iterdir()) == []
+    assert elsewhere.read_bytes() == b"not a workbook either"

@@ -46,17 +46,20 @@ def write_demo(
     cases: int = 2000,
     seed: int = 20261125,
     on_progress: Callable[[int, int, str], None] | None = None,
+    clean: int = 1,
 ) -> DemoManifest:
     """Write demo workbooks for ``institutions`` hospitals of ``cases`` case rows each.
 
     Files: ``out_dir/<组织机构代码>/病案首页数据-1.xlsx``, ``-2.xlsx``, ``申报人员信息.xlsx``,
-    ``out_dir/demo_manifest.json`` and ``out_dir/演示数据说明.txt``. The last institution is
-    clean; the others carry planted problems of every rule. ``on_progress(done, total, label)``
+    ``out_dir/demo_manifest.json`` and ``out_dir/演示数据说明.txt``. The last ``clean``
+    institutions (default one) are clean; the others carry planted problems of every rule. ``on_progress(done, total, label)``
     is called as institutions are generated and files written. Raises :class:`CwdxError` for
     unusable arguments or an unwritable folder.
     """
     if institutions < 1:
         raise CwdxError("演示机构数（--institutions）至少为 1。")
+    if not 0 <= clean <= institutions:
+        raise CwdxError(f"无问题的演示机构数应在 0 到 {institutions} 之间。")
     if cases < MIN_CASES:
         raise CwdxError(f"每个机构的病案条数（--cases）至少为 {MIN_CASES}，以便放入全部示例问题。")
     out = Path(out_dir)
@@ -77,7 +80,8 @@ def write_demo(
 
     pools = CodePools(load_reference())
     insts = [
-        Institution(i, cases, seed, pools, clean=i == institutions - 1) for i in range(institutions)
+        Institution(i, cases, seed, pools, clean=i >= institutions - clean)
+        for i in range(institutions)
     ]
     case_rows = {}
     for inst in insts:

@@ -68,7 +68,10 @@ def _provenance(
         ("计算时间", org, computed_at, None, None),
     ]
     rows += [("参考数据", f.file, "", f.rows, f.sha256) for f in load_reference().files]
-    for record in imported:
+    # case files before staff files, each in import order: the same files give the same list
+    # whichever table the operator imported first (the inbox imports in file-name order)
+    tables = {"cases": 0, "staff": 1}
+    for record in sorted(imported, key=lambda r: (tables.get(r.table, 2), r.id)):
         if record.id in used:
             title = TABLE_TITLES.get(record.table, record.table)
             rows.append(

@@ -125,13 +125,46 @@ def run_import(ctx: TaskContext) -> None:
     :func:`cwdx.inbox.import_inbox` (file-name order, imported ones moved to ``inbox/done/``).
     With ``params["single_institution"]`` (the 机构版) the files are imported by the 机构版's
     rules (one hospital per workspace, the template's sample rows flagged). Every file's whole
-    outcome is recorded in ``details["files"]`` (:meth:`ImportOutcome.to_details`)."""
+    outcome is recorded in ``details["files"]`` (:meth:`ImportOutcome.to_details`). Once the
+    task ends, succeeded or failed, the upload folders of its files are removed
+    (:func:`remove_uploads`): pages save uploads there only for the task to read them."""
+    files = [Path(f) for f in ctx.record.params.get("files") or []]
+    try:
+        _import(ctx, files)
+    finally:  # succeeded or failed, the uploaded copies have done their work
+        remove_uploads(ctx.ws, files)
+
+
+#: Where the pages save uploaded files until their import task reads them: ``WS/uploads/``.
+UPLOADS = "uploads"
+
+
+def remove_uploads(ws: Workspace, files: list[Path]) -> list[Path]:
+    """Remove the upload folders (``WS/uploads/<folder>/``) holding ``files``; files elsewhere
+    (a path given on the command line) are left alone. Returns the folders removed."""
+    root = (ws.path / UPLOADS).resolve()
+    folders = set()
+    for path in files:
+        try:
+            relative = path.resolve().relative_to(root)
+        except ValueError:
+            continue
+        if len(relative.parts) > 1:
+            folders.add(root / relative.parts[0])
+    for folder in sorted(folders):
+        shutil.rmtree(folder, ignore_errors=True)
+    if folders:
+        log.info("已删除 %d 个上传文件夹（导入任务结束）", len(folders))
+    return sorted(folders)
+
+
+def _import(ctx: TaskContext, files: list[Path]) -> None:
+    """:func:`run_import` on ``files`` (and the inbox)."""
     from cwdx.inbox import import_inbox, inbox_files
     from cwdx.workspace.imports import AUTO_TABLE
 
     params = ctx.record.params
     force = bool(params.get("force"))
-    files = [Path(f) for f in params.get("files") or []]
     if not files and not (params.get("inbox") and inbox_files(ctx.ws)):
         raise CwdxError(
             "没有要导入的文件：请先上传文件，或把 .xlsx 文件放进工作区的 inbox 文件夹。",

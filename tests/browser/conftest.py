@@ -119,8 +119,10 @@ def _start_app(
     workspace: Path | None = None,
     max_kernels: int | None = None,
     edition: str = "institution",
+    extra_env: dict[str, str] | None = None,
 ) -> RunningApp:
-    """Start the app with every Jupyter folder under ``root`` (retried on a taken port)."""
+    """Start the app with every Jupyter folder under ``root`` (retried on a taken port);
+    ``extra_env`` is added to its environment (e.g. the test hook ``CWDX_TEST_PAUSE_AT``)."""
     jupyter = root / "jupyter"
     env = dict(os.environ)
     env.update(
@@ -130,6 +132,7 @@ def _start_app(
         IPYTHONDIR=str(jupyter / "ipython"),
         PYTHONUNBUFFERED="1",
     )
+    env.update(extra_env or {})
     options = ["--max-kernels", str(max_kernels)] if max_kernels else []
     log = ""
     for _attempt in range(3):
@@ -159,15 +162,32 @@ def start_app(tmp_path: Path) -> Iterator[Callable[..., RunningApp]]:
 PLATFORM_USER, PLATFORM_PASSWORD = "张三", "correct-horse-1"
 
 
+def start_platform(
+    root: Path,
+    extra_env: dict[str, str] | None = None,
+    prepare: Callable[[Path], None] | None = None,
+) -> RunningApp:
+    """Start the 平台版 (``cwdx app platform``) on ``root/workspace`` with the account
+    :data:`PLATFORM_USER`; ``prepare(workspace)`` runs before the app starts (data imported
+    directly, before a dispatcher holds the workspace). Stop it with :func:`stop_app`."""
+    from cwdx.workspace import Workspace
+
+    Workspace(root / "workspace").add_account(PLATFORM_USER, PLATFORM_PASSWORD)
+    if prepare is not None:
+        prepare(root / "workspace")
+    return _start_app(root, edition="platform", extra_env=extra_env)
+
+
+def stop_app(app: RunningApp) -> None:
+    """Stop a started app (SIGTERM, then kill)."""
+    _stop(app.process)
+
+
 @pytest.fixture(scope="module")
 def platform_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """The 平台版 (``cwdx app platform``) on a workspace with the account
     :data:`PLATFORM_USER`, shared by a module's tests."""
-    from cwdx.workspace import Workspace
-
-    root = tmp_path_factory.mktemp("platform")
-    Workspace(root / "workspace").add_account(PLATFORM_USER, PLATFORM_PASSWORD)
-    app = _start_app(root, edition="platform")
+    app = start_platform(tmp_path_factory.mktemp("platform"))
     yield app
     _stop(app.process)
 

@@ -34,3 +34,12 @@ def close_dialog(page, css: str) -> None:
     """Close the dialog whose card has class ``css`` with its 关闭 button."""
     page.locator(f"{css}-close").click()
     page.locator(css).wait_for(state="hidden")
+
+
+def log_in(page, url: str, user: str, password: str) -> None:
+    """Open the 平台版 at ``url``, sign in as ``user`` and wait until the page names the user."""
+    page.goto(url)
+    page.get_by_label("用户名").fill(user)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.locator(".cwdx-user").get_by_text(f"用户：{user}").wait_for(timeout=120_000)

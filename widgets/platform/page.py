@@ -23,6 +23,7 @@ from cwdx.workspace.records import TaskRecord
 from cwdx_widgets.platform.actions import EXPORTS, Actions, Submitted
 from cwdx_widgets.platform.imports import IMPORT_TITLES, ImportPanel, InboxPanel
 from cwdx_widgets.platform.monitor import MonitorPanel
+from cwdx_widgets.platform.notices import ReturnNotice
 from cwdx_widgets.platform.operations import OperationsPanel
 from cwdx_widgets.platform.table import InstitutionTable
 from cwdx_widgets.platform.tasks import Downloads, TaskLog, TaskWatcher, details_html
@@ -108,6 +109,10 @@ class PlatformApp:
         self.watcher = TaskWatcher(self.ws, self.tasks_changed)
         self.watcher.on_finished = self.task_finished
         self.watcher.on_tick = self._tick
+        self.returning = ReturnNotice(self.ws.path, self.user, self.task_finished)
+        #: ended tasks whose outcome the result dialog showed since it was last closed
+        self._outcomes: list[TaskRecord] = []
+        self.result.widget.observe(self._result_closed, "v_model")
         self.buttons: dict[str, v.Btn] = {}
         self.tabs = v.Tabs(
             v_model=0,
@@ -134,6 +139,7 @@ class PlatformApp:
             [
                 self._app_bar(),
                 self.alert.widget,
+                self.returning.widget,
                 self.tabs,
                 self.window,
                 self.snackbar.widget,
@@ -144,6 +150,9 @@ class PlatformApp:
             "cwdx-app cwdx-platform",
         )
         self.refresh()
+        # tasks outlive the page: this user's unfinished tasks are followed, ended ones announced
+        for task_id in self.returning.open(self.task_log.tasks.values()):
+            self.watcher.follow(task_id)
         log.info("平台版页面已打开：用户 %s，%d 个机构", self.user, len(self.table.rows.infos))
 
     # --- layout ------------------------------------------------------------------------------
@@ -309,14 +318,32 @@ class PlatformApp:
         self._submit(lambda: self.actions.export(what, orgs))
 
     # --- dialogs -----------------------------------------------------------------------------
-    def _dialog(self, title: str, body: str, actions: list[Any] | None = None) -> None:
+    def _dialog(
+        self,
+        title: str,
+        body: str,
+        actions: list[Any] | None = None,
+        task: TaskRecord | None = None,
+    ) -> None:
+        if task is not None and task.finished:
+            self._outcomes.append(task)
         self.result_title.children = [title]
         self.result_body.value = body
         self.result_actions.children = actions or []
         self.result.open()
 
+    def _result_closed(self, change: dict[str, Any]) -> None:
+        """The user closed the result dialog: the outcomes it showed count as seen (a kernel
+        whose tab is gone never gets here, so the user is told on the next visit)."""
+        if change["new"] or not self._outcomes:
+            return
+        for task in self._outcomes:
+            self.returning.shown(task)
+        self._outcomes = []
+
     def task_finished(self, task: TaskRecord) -> None:
-        """A task this page submitted ended: its result dialog (per institution)."""
+        """A task this page submitted (or this user's, running when the page opened) ended, or
+        its announcement's 查看 was clicked: its result dialog (per institution)."""
         word = "完成" if task.state == "Succeeded" else "失败"
         actions = []
         if task.kind == "export" and task.state == "Succeeded":
@@ -331,12 +358,12 @@ class PlatformApp:
                 )
                 for name, url in self.downloads.links([task])
             ]
-        self._dialog(f"任务 {task.id} {word}", details_html(task), actions)
+        self._dialog(f"任务 {task.id} {word}", details_html(task), actions, task)
 
     def show_task(self, task: TaskRecord) -> None:
         """后台任务日志 row clicked: the task's details."""
         fresh = self.ws.task(task.id)
-        self._dialog(f"任务 {task.id} 详情", details_html(fresh))
+        self._dialog(f"任务 {task.id} 详情", details_html(fresh), task=fresh)
 
     def show_institution(self, org: str) -> None:
         """A table row clicked: the institution's state and its own downloads."""
