@@ -12,6 +12,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -33,7 +34,7 @@ from cwdx.values import (
     column_upper,
     nfkc_strip,
     nfkc_strip_array,
-    normalise_array,
+    normalise_arrays,
     to_string_series,
 )
 from cwdx.xlsx_guard import column_letters, inspect_workbook
@@ -257,8 +258,25 @@ def read_workbook(
 
     Returns a :class:`ReadResult`; ``rejected`` holds the full Chinese message when the file is
     rejected whole (wrong type, unreadable, wrong header, a header of neither table), and
-    ``frame`` is then ``None``.
+    ``frame`` is then ``None``. (:func:`open_workbook` then :func:`normalise_workbooks`: a batch
+    of files reads the same, with the columns of all its files normalised together.)
     """
+    ref = reference or load_reference()
+    result, header = open_workbook(path, table, ref, sha256)
+    if header is not None:
+        normalise_workbooks([(result, header)], ref)
+    return result
+
+
+def open_workbook(
+    path: str | Path,
+    table: TableArg | None,
+    reference: Reference | None = None,
+    sha256: str | None = None,
+) -> tuple[ReadResult, SheetHeader | None]:
+    """The first step of :func:`read_workbook`: the file decoded and its header row matched to
+    the template. Returns the result and the matched sheet, or the result with ``rejected``
+    set and ``None``."""
     if table is not None and table not in TABLE_TITLES:
         raise ValueError(f"unknown table {table!r}")
     ref = reference or load_reference()
@@ -268,43 +286,58 @@ def read_workbook(
 
     refusal = _path_refusal(path, name)
     if refusal is not None:
-        return _reject(result, refusal)
+        return _reject(result, refusal), None
     digest = sha256 or file_sha256(path)
     if digest is None:
-        return _reject(result, f"文件“{name}”无法打开（文件不存在或没有读取权限）。")
+        return _reject(result, f"文件“{name}”无法打开（文件不存在或没有读取权限）。"), None
     result.sha256 = digest
     loaded = _load_first_sheet(path, name)
     if isinstance(loaded, str):
-        return _reject(result, loaded)
+        return _reject(result, loaded), None
     reader, batch, absolute = loaded
     if table is None:
         table = recognise_table(_header_cells(batch), ref)
         if table is None:
-            return _reject(result, _unrecognised(reader, batch, ref, name))
+            return _reject(result, _unrecognised(reader, batch, ref, name)), None
         result.table = table
 
     specs = ref.columns(table)
     header = _match_header(batch, absolute, {header_key(spec.name): spec for spec in specs})
     refusal = _header_refusal(header, reader, batch, ref, table, name)
     if refusal is not None:
-        return _reject(result, refusal)
+        return _reject(result, refusal), None
+    return result, header
 
-    frame, report = _normalised_frame(header, specs, ref, name)
-    result.frame = frame
-    result.rows = len(frame)
-    result.report = report
-    counts = frame["_org"].value_counts(sort=False)
-    result.orgs = {str(org): int(n) for org, n in counts.items()}
-    result.org_names = _org_names(frame)
-    log.info(
-        "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
-        name,
-        table,
-        result.rows,
-        len(result.orgs),
-        report.total,
-    )
-    return result
+
+def normalise_workbooks(
+    opened: Sequence[tuple[ReadResult, SheetHeader]], reference: Reference | None = None
+) -> None:
+    """The second step of :func:`read_workbook` for files :func:`open_workbook` accepted:
+    every template column of all the files of one table normalised in one pass
+    (:func:`~cwdx.values.normalise_arrays`), then each result's frame, rows, normalisation
+    report and institutions filled in, exactly as reading each file alone does."""
+    ref = reference or load_reference()
+    for table in dict.fromkeys(result.table for result, _ in opened):
+        group = [(result, header) for result, header in opened if result.table == table]
+        specs = ref.columns(table)  # type: ignore[arg-type]
+        built = _normalised_frames(
+            [header for _, header in group], specs, ref, [result.file for result, _ in group]
+        )
+        for (result, _), (frame, report) in zip(group, built, strict=True):
+            result.frame = frame
+            result.rows = len(frame)
+            result.report = report
+            counts = frame["_org"].value_counts(sort=False)
+            result.orgs = {str(org): int(n) for org, n in counts.items()}
+            result.org_names = _org_names(frame)
+            log.info(
+                "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
+                result.file,
+                table,
+                result.rows,
+                len(result.orgs),
+                report.total,
+            )
 
 
 def _path_refusal(path: Path, name: str) -> str | None:
@@ -347,7 +380,7 @@ def _load_first_sheet(
 
 
 @dataclass
-class _Header:
+class SheetHeader:
     """Row 1 of the first sheet matched against a template's columns."""
 
     #: header cell text per batch column
@@ -365,9 +398,9 @@ class _Header:
 
 def _match_header(
     batch: pa.RecordBatch, absolute: list[int], by_key: dict[str, ColumnSpec]
-) -> _Header:
+) -> SheetHeader:
     """Match the header cells (Excel row 1 = batch row 0) to the template's columns."""
-    header = _Header(
+    header = SheetHeader(
         cells=[
             batch.column(i)[0].as_py() if batch.num_rows else None for i in range(batch.num_columns)
         ],
@@ -398,7 +431,7 @@ def _match_header(
 
 
 def _header_refusal(
-    header: _Header,
+    header: SheetHeader,
     reader: fastexcel.ExcelReader,
     batch: pa.RecordBatch,
     ref: Reference,
@@ -503,32 +536,43 @@ def _no_template_column(
     )
 
 
-def _normalised_frame(
-    header: _Header, specs: tuple[ColumnSpec, ...], ref: Reference, name: str
-) -> tuple[pd.DataFrame, NormalisationReport]:
-    """The stored row frame (every template column normalised, rows whose cells are all empty
-    skipped, bookkeeping ``_file``, ``_row``, ``_org``) and what normalisation changed."""
-    data = header.data
-    columns: dict[str, pa.Array] = {}
-    report = NormalisationReport()
+def _normalised_frames(
+    headers: Sequence[SheetHeader],
+    specs: tuple[ColumnSpec, ...],
+    ref: Reference,
+    names: Sequence[str],
+) -> list[tuple[pd.DataFrame, NormalisationReport]]:
+    """The stored row frame of each file (every template column normalised, rows whose cells
+    are all empty skipped, bookkeeping ``_file``, ``_row``, ``_org``) and
+    what normalisation changed in it; each column of all the files normalised in one pass."""
+    columns: list[dict[str, pa.Array]] = [{} for _ in headers]
+    reports = [NormalisationReport() for _ in headers]
     for spec in specs:
-        normalised = normalise_array(
-            data.column(header.matched[spec.name]),
+        normalised = normalise_arrays(
+            [header.data.column(header.matched[spec.name]) for header in headers],
             spec.type,
             spec.domain,
             ref,
             upper=column_upper(spec),
         )
-        columns[spec.name] = normalised.values
-        if normalised.changed:
-            report.columns.append(ColumnChange(spec.name, normalised.changed, normalised.examples))
+        for own, report, column in zip(columns, reports, normalised, strict=True):
+            own[spec.name] = column.values
+            if column.changed:
+                report.columns.append(ColumnChange(spec.name, column.changed, column.examples))
+    return [
+        (_frame(header.data.num_rows, own, name), report)
+        for header, own, report, name in zip(headers, columns, reports, names, strict=True)
+    ]
 
-    # Skip rows whose cells are all empty; keep Excel row numbers (data row 0 is Excel row 2).
-    filled = np.zeros(data.num_rows, dtype=bool)
+
+def _frame(num_rows: int, columns: dict[str, pa.Array], name: str) -> pd.DataFrame:
+    """One file's frame from its normalised columns: rows whose cells are all empty skipped,
+    Excel row numbers kept (data row 0 is Excel row 2)."""
+    filled = np.zeros(num_rows, dtype=bool)
     for values in columns.values():
         filled |= pc.is_valid(values).to_numpy(zero_copy_only=False)
     keep = np.flatnonzero(filled)
-    if len(keep) < data.num_rows:
+    if len(keep) < num_rows:
         take = pa.array(keep)
         columns = {column: values.take(take) for column, values in columns.items()}
     frame = pd.DataFrame({column: to_string_series(values) for column, values in columns.items()})
@@ -537,7 +581,7 @@ def _normalised_frame(
     frame["_org"] = _attribute_orgs(columns[ORG])
     frame["_file"] = frame["_file"].astype("string")
     frame["_org"] = frame["_org"].astype("string")
-    return frame, report
+    return frame
 
 
 def _attribute_orgs(codes: pa.Array) -> np.ndarray:

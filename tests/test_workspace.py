@@ -423,14 +423,14 @@ def test_reader_crash_rejects_only_that_file(
 ) -> None:
     import cwdx.reader
 
-    real = cwdx.reader.read_workbook
+    real = cwdx.reader.open_workbook
 
     def flaky(path, table, **kwargs):
         if Path(path).name == "boom.xlsx":
             raise ValueError("reader bug")
         return real(path, table, **kwargs)
 
-    monkeypatch.setattr(cwdx.reader, "read_workbook", flaky)
+    monkeypatch.setattr(cwdx.reader, "open_workbook", flaky)
     boom = staff_book(tmp_path / "boom.xlsx", "H001")
     good = staff_book(tmp_path / "good.xlsx", "H002")
     outs = ws.import_files("staff", [boom, good])
