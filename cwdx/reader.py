@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,19 +23,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cwdx.columns import ORG
+from cwdx import stored_rows
 from cwdx.errors import os_error_text
 from cwdx.hashing import file_sha256
-from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, ColumnSpec, Reference, load_reference
+from cwdx.reference import TABLE_TITLES, ColumnSpec, Reference, load_reference
 from cwdx.values import (
     EXCEL_ERRORS,
-    ORG_CODE_PATTERN,
     cell_text,
     column_upper,
     nfkc_strip,
     nfkc_strip_array,
     normalise_arrays,
-    to_string_series,
 )
 from cwdx.xlsx_guard import column_letters, inspect_workbook
 
@@ -123,7 +121,8 @@ class ReadResult:
     path: Path
     sha256: str
     table: str
-    frame: pd.DataFrame | None = None
+    #: the stored rows (:mod:`cwdx.stored_rows`), ``None`` when rejected
+    rows_table: pa.Table | None = None
     rows: int = 0
     rejected: str | None = None
     report: NormalisationReport = field(default_factory=NormalisationReport)
@@ -134,6 +133,11 @@ class ReadResult:
     def ok(self) -> bool:
         """Whether the file was accepted."""
         return self.rejected is None
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame | None:
+        """The stored rows as the pandas row frame (made on first use), ``None`` when rejected."""
+        return None if self.rows_table is None else stored_rows.to_frame(self.rows_table)
 
 
 def display_name(path: str | os.PathLike[str]) -> str:
@@ -149,7 +153,7 @@ def display_path(path: str | os.PathLike[str]) -> str:
 
 def _reject(result: ReadResult, reason: str) -> ReadResult:
     result.rejected = f"{reason}{FIX_HINT}"
-    result.frame = None
+    result.rows_table = None
     result.rows = 0
     log.info("读取：文件 %s（%s）被拒绝", result.file, result.table)
     return result
@@ -323,13 +327,12 @@ def normalise_workbooks(
         built = _normalised_frames(
             [header for _, header in group], specs, ref, [result.file for result, _ in group]
         )
-        for (result, _), (frame, report) in zip(group, built, strict=True):
-            result.frame = frame
-            result.rows = len(frame)
+        for (result, _), (rows, report) in zip(group, built, strict=True):
+            result.rows_table = rows
+            result.rows = rows.num_rows
             result.report = report
-            counts = frame["_org"].value_counts(sort=False)
-            result.orgs = {str(org): int(n) for org, n in counts.items()}
-            result.org_names = _org_names(frame)
+            result.orgs = stored_rows.org_counts(rows)
+            result.org_names = stored_rows.org_names(rows)
             log.info(
                 "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
                 result.file,
@@ -541,8 +544,8 @@ def _normalised_frames(
     specs: tuple[ColumnSpec, ...],
     ref: Reference,
     names: Sequence[str],
-) -> list[tuple[pd.DataFrame, NormalisationReport]]:
-    """The stored row frame of each file (every template column normalised, rows whose cells
+) -> list[tuple[pa.Table, NormalisationReport]]:
+    """The stored rows of each file (every template column normalised, rows whose cells
     are all empty skipped, bookkeeping ``_file``, ``_row``, ``_org``) and
     what normalisation changed in it; each column of all the files normalised in one pass."""
     columns: list[dict[str, pa.Array]] = [{} for _ in headers]
@@ -560,52 +563,6 @@ def _normalised_frames(
             if column.changed:
                 report.columns.append(ColumnChange(spec.name, column.changed, column.examples))
     return [
-        (_frame(header.data.num_rows, own, name), report)
+        (stored_rows.stored_rows(header.data.num_rows, own, name), report)
         for header, own, report, name in zip(headers, columns, reports, names, strict=True)
     ]
-
-
-def _frame(num_rows: int, columns: dict[str, pa.Array], name: str) -> pd.DataFrame:
-    """One file's frame from its normalised columns: rows whose cells are all empty skipped,
-    Excel row numbers kept (data row 0 is Excel row 2)."""
-    filled = np.zeros(num_rows, dtype=bool)
-    for values in columns.values():
-        filled |= pc.is_valid(values).to_numpy(zero_copy_only=False)
-    keep = np.flatnonzero(filled)
-    if len(keep) < num_rows:
-        take = pa.array(keep)
-        columns = {column: values.take(take) for column, values in columns.items()}
-    frame = pd.DataFrame({column: to_string_series(values) for column, values in columns.items()})
-    frame["_file"] = name
-    frame["_row"] = (keep + 2).astype("int64")
-    frame["_org"] = _attribute_orgs(columns[ORG])
-    frame["_file"] = frame["_file"].astype("string")
-    frame["_org"] = frame["_org"].astype("string")
-    return frame
-
-
-def _attribute_orgs(codes: pa.Array) -> np.ndarray:
-    """The institution of each row: its own valid code, else the file's most frequent valid code."""
-    valid = pc.fill_null(pc.match_substring_regex(codes, ORG_CODE_PATTERN), False)
-    valid_np = valid.to_numpy(zero_copy_only=False)
-    values = np.array(codes.to_pylist(), dtype=object)
-    if valid_np.any():
-        counter = Counter(values[valid_np])  # insertion order = first appearance
-        best = max(counter.items(), key=lambda item: item[1])[0]
-    else:
-        best = UNKNOWN_ORG
-    values[~valid_np] = best
-    return values
-
-
-def _org_names(frame: pd.DataFrame) -> dict[str, str]:
-    """Per institution, its most common 医疗机构名称 in the file (tie: first appearing)."""
-    names: dict[str, str] = {}
-    column = "医疗机构名称"
-    if column not in frame:
-        return names
-    sub = frame.loc[frame[column].notna(), ["_org", column]]
-    for org, group in sub.groupby("_org", sort=False):
-        counter = Counter(group[column].tolist())
-        names[str(org)] = max(counter.items(), key=lambda item: item[1])[0]
-    return names

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cwdx.columns import BOOKKEEPING_COLUMNS
 from cwdx.reference import load_reference
 from cwdx.workspace import files
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 #: Suffix of a part written by a piece and not yet renamed by the caller (a temporary file for
 #: the workspace's clean-up: hidden, with ``.tmp-`` in its name).
@@ -159,15 +159,14 @@ def _normalise(opened: list[tuple[int, Any, Any]], outs: list[Decoded], referenc
 
 def _store(piece: DecodePiece, out: Decoded, result: Any) -> None:
     """Fill in what a normalised file holds and write its parts (a failed write: nothing left)."""
-    frame = result.frame
     out.report = result.report
     out.rows = int(result.rows)
     out.org_rows = {str(k): int(v) for k, v in dict(result.orgs).items() if int(v) > 0}
     out.org_names = {str(k): str(v) for k, v in dict(result.org_names or {}).items() if v}
     if piece.sample:
-        out.sample_rows = rows_equal_to(frame, dict(piece.sample))
+        out.sample_rows = rows_equal_to(result.frame, dict(piece.sample))
     try:
-        _write_parts(piece, out, frame)
+        _write_parts(piece, out, result.rows_table)
     except OSError as exc:
         for rel in out.staged.values():
             with contextlib.suppress(OSError):
@@ -176,12 +175,9 @@ def _store(piece: DecodePiece, out: Decoded, result: Any) -> None:
         out.os_error = (exc.errno, exc.strerror, os.fsdecode(exc.filename or "") or None)
 
 
-def _write_parts(piece: DecodePiece, out: Decoded, frame: pd.DataFrame) -> None:
+def _write_parts(piece: DecodePiece, out: Decoded, rows: pa.Table) -> None:
     """Write the rows of each institution to its staged part (``_import`` = the reserved id)."""
-    stored = frame.assign(_import=piece.import_id)
-    tail = list(BOOKKEEPING_COLUMNS)
-    stored = stored[[c for c in stored.columns if c not in tail] + tail]
-    arrow = files.frame_to_arrow(stored)
+    arrow = files.stored_table(rows, piece.import_id)
     for org, part in files.split_by_org(arrow, out.org_rows):
         rel = staged_name(out.table, org, piece.import_id)
         out.staged[org] = rel  # before writing: a failed write is removed with the others
