@@ -29,10 +29,10 @@ log = get_logger("tasks")
 Piece = TypeVar("Piece")
 Result = TypeVar("Result")
 
-#: Work of fewer case rows than this runs in the dispatcher process when no cluster runs yet:
-#: starting a 2-worker local cluster took 17–22 s on the shared 2-core test machine, which a
-#: check at 24 s per 100,000 rows wins back, at best halved by 2 workers, from about 170,000
-#: rows (docs/SCALING.md, "Break-even"; ``benchmarks/bench_tasks.py`` measures it again).
+#: Work of fewer case rows than this runs in the dispatcher process when no cluster runs yet.
+#: Measured with ``cwdx run --workers 1/2`` on the shared 2-core machine (docs/SCALING.md,
+#: "Break-even"): 2 workers lose at 100,000 rows and win at 400,000; starting them costs about
+#: 8–15 s, won back at about 5 s per 100,000 rows.
 CLUSTER_MIN_ROWS = 170_000
 #: About this many bytes of a workbook hold one 病案首页 row (measured on ``cwdx demo`` files:
 #: 5,000 rows in 774 KB): how a task guesses the rows of files it has not decoded yet.
