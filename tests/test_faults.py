@@ -54,7 +54,6 @@ def filled(tmp_path: Path) -> Path:
     space.import_files("cases", [case_book(tmp_path / "c.xlsx", "H001", "H002")])
     check.check_workspace(space, ["H001"], workers=1)
     assert len(_data_files(ws)) == 5
-    space.close()  # its idle connections: the last one checkpoints the write-ahead log
     for suffix in ("-wal", "-shm"):  # closed cleanly: everything is in the main file
         assert not (ws / f"{DB_NAME}{suffix}").exists()
     return ws

@@ -301,6 +301,10 @@ class Database:
             idle.file = file
         return idle.cons
 
+    def _keeps_connections(self) -> bool:
+        """Whether :meth:`_connect` keeps connections for reuse (while a write runs)."""
+        return False
+
     def close(self) -> None:
         """Close this thread's idle database connections (they reopen when needed)."""
         pid, idle = self.__dict__.get("_idle") or (0, None)
@@ -313,11 +317,16 @@ class Database:
         """A connection for one operation; writes run in ``BEGIN IMMEDIATE`` via :meth:`_txn`.
 
         A damaged database, a full or a read-only disk become one Chinese :class:`CwdxError`.
-        Connections are kept open per thread and reused: opening one and closing the last one
+        While this process holds the workspace's write lock (:meth:`_keeps_connections`), the
+        connections are kept open per thread and reused: opening one and closing the last one
         (which checkpoints the write-ahead log and syncs the file) cost milliseconds each, and
         a stage makes hundreds of small operations. A nested operation gets its own connection.
+        Otherwise each operation closes its connection, so between writes the database is one
+        file (a copy or a restored backup of ``cwdx.sqlite`` alone is complete).
         """
         idle = self._idle_connections()
+        if idle and not self._keeps_connections():
+            _close_all(idle)  # kept by a write that has ended
         con = idle.pop() if idle else None
         try:
             if con is None:
@@ -335,7 +344,7 @@ class Database:
         reusable = False
         try:
             yield con
-            reusable = not con.in_transaction
+            reusable = not con.in_transaction and self._keeps_connections()
         except sqlite3.Error as exc:
             error = self._database_error(exc)
             if error is None:
