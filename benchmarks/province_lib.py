@@ -28,7 +28,7 @@ import psutil
 
 from cwdx.demo import writer as demo_writer
 from cwdx.demo.people import CodePools
-from cwdx.demo.rows import Institution
+from cwdx.demo.rows import Institution, institution_code
 from cwdx.reference import load_reference
 
 #: One institution in this many (index 0, 10, 20 …) carries the demo's planted problems.
@@ -102,7 +102,7 @@ def province(cache: Path, institutions: int, cases: int, seed: int) -> tuple[Pro
     entries = []
     for index in range(institutions):
         planted = index % PLANTED_EVERY == 0
-        org = f"12330000470{index + 1:06d}X"  # as cwdx.demo.rows.Institution names it
+        org = institution_code(index)
         marker = folder / org / DONE_FILE
         if not marker.is_file():
             started = time.perf_counter()

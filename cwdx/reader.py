@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import unicodedata
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -22,19 +23,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cwdx.columns import ORG
+from cwdx import stored_rows
 from cwdx.errors import os_error_text
 from cwdx.hashing import file_sha256
-from cwdx.reference import TABLE_TITLES, UNKNOWN_ORG, ColumnSpec, Reference, load_reference
+from cwdx.reference import TABLE_TITLES, ColumnSpec, Reference, load_reference
 from cwdx.values import (
     EXCEL_ERRORS,
-    ORG_CODE_PATTERN,
     cell_text,
     column_upper,
     nfkc_strip,
     nfkc_strip_array,
-    normalise_array,
-    to_string_series,
+    normalise_arrays,
 )
 from cwdx.xlsx_guard import column_letters, inspect_workbook
 
@@ -122,7 +121,8 @@ class ReadResult:
     path: Path
     sha256: str
     table: str
-    frame: pd.DataFrame | None = None
+    #: the stored rows (:mod:`cwdx.stored_rows`), ``None`` when rejected
+    rows_table: pa.Table | None = None
     rows: int = 0
     rejected: str | None = None
     report: NormalisationReport = field(default_factory=NormalisationReport)
@@ -133,6 +133,11 @@ class ReadResult:
     def ok(self) -> bool:
         """Whether the file was accepted."""
         return self.rejected is None
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame | None:
+        """The stored rows as the pandas row frame (made on first use), ``None`` when rejected."""
+        return None if self.rows_table is None else stored_rows.to_frame(self.rows_table)
 
 
 def display_name(path: str | os.PathLike[str]) -> str:
@@ -148,7 +153,7 @@ def display_path(path: str | os.PathLike[str]) -> str:
 
 def _reject(result: ReadResult, reason: str) -> ReadResult:
     result.rejected = f"{reason}{FIX_HINT}"
-    result.frame = None
+    result.rows_table = None
     result.rows = 0
     log.info("读取：文件 %s（%s）被拒绝", result.file, result.table)
     return result
@@ -257,8 +262,25 @@ def read_workbook(
 
     Returns a :class:`ReadResult`; ``rejected`` holds the full Chinese message when the file is
     rejected whole (wrong type, unreadable, wrong header, a header of neither table), and
-    ``frame`` is then ``None``.
+    ``frame`` is then ``None``. (:func:`open_workbook` then :func:`normalise_workbooks`: a batch
+    of files reads the same, with the columns of all its files normalised together.)
     """
+    ref = reference or load_reference()
+    result, header = open_workbook(path, table, ref, sha256)
+    if header is not None:
+        normalise_workbooks([(result, header)], ref)
+    return result
+
+
+def open_workbook(
+    path: str | Path,
+    table: TableArg | None,
+    reference: Reference | None = None,
+    sha256: str | None = None,
+) -> tuple[ReadResult, SheetHeader | None]:
+    """The first step of :func:`read_workbook`: the file decoded and its header row matched to
+    the template. Returns the result and the matched sheet, or the result with ``rejected``
+    set and ``None``."""
     if table is not None and table not in TABLE_TITLES:
         raise ValueError(f"unknown table {table!r}")
     ref = reference or load_reference()
@@ -268,43 +290,57 @@ def read_workbook(
 
     refusal = _path_refusal(path, name)
     if refusal is not None:
-        return _reject(result, refusal)
+        return _reject(result, refusal), None
     digest = sha256 or file_sha256(path)
     if digest is None:
-        return _reject(result, f"文件“{name}”无法打开（文件不存在或没有读取权限）。")
+        return _reject(result, f"文件“{name}”无法打开（文件不存在或没有读取权限）。"), None
     result.sha256 = digest
     loaded = _load_first_sheet(path, name)
     if isinstance(loaded, str):
-        return _reject(result, loaded)
+        return _reject(result, loaded), None
     reader, batch, absolute = loaded
     if table is None:
         table = recognise_table(_header_cells(batch), ref)
         if table is None:
-            return _reject(result, _unrecognised(reader, batch, ref, name))
+            return _reject(result, _unrecognised(reader, batch, ref, name)), None
         result.table = table
 
     specs = ref.columns(table)
     header = _match_header(batch, absolute, {header_key(spec.name): spec for spec in specs})
     refusal = _header_refusal(header, reader, batch, ref, table, name)
     if refusal is not None:
-        return _reject(result, refusal)
+        return _reject(result, refusal), None
+    return result, header
 
-    frame, report = _normalised_frame(header, specs, ref, name)
-    result.frame = frame
-    result.rows = len(frame)
-    result.report = report
-    counts = frame["_org"].value_counts(sort=False)
-    result.orgs = {str(org): int(n) for org, n in counts.items()}
-    result.org_names = _org_names(frame)
-    log.info(
-        "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
-        name,
-        table,
-        result.rows,
-        len(result.orgs),
-        report.total,
-    )
-    return result
+
+def normalise_workbooks(
+    opened: Sequence[tuple[ReadResult, SheetHeader]], reference: Reference | None = None
+) -> None:
+    """The second step of :func:`read_workbook` for files :func:`open_workbook` accepted:
+    every template column of all the files of one table normalised in one pass
+    (:func:`~cwdx.values.normalise_arrays`), then each result's frame, rows, normalisation
+    report and institutions filled in, exactly as reading each file alone does."""
+    ref = reference or load_reference()
+    for table in dict.fromkeys(result.table for result, _ in opened):
+        group = [(result, header) for result, header in opened if result.table == table]
+        specs = ref.columns(table)  # type: ignore[arg-type]
+        built = _normalised_frames(
+            [header for _, header in group], specs, ref, [result.file for result, _ in group]
+        )
+        for (result, _), (rows, report) in zip(group, built, strict=True):
+            result.rows_table = rows
+            result.rows = rows.num_rows
+            result.report = report
+            result.orgs = stored_rows.org_counts(rows)
+            result.org_names = stored_rows.org_names(rows)
+            log.info(
+                "读取：文件 %s（%s），%d 行，%d 个机构，规范化改写 %d 个单元格",
+                result.file,
+                table,
+                result.rows,
+                len(result.orgs),
+                report.total,
+            )
 
 
 def _path_refusal(path: Path, name: str) -> str | None:
@@ -347,7 +383,7 @@ def _load_first_sheet(
 
 
 @dataclass
-class _Header:
+class SheetHeader:
     """Row 1 of the first sheet matched against a template's columns."""
 
     #: header cell text per batch column
@@ -365,9 +401,9 @@ class _Header:
 
 def _match_header(
     batch: pa.RecordBatch, absolute: list[int], by_key: dict[str, ColumnSpec]
-) -> _Header:
+) -> SheetHeader:
     """Match the header cells (Excel row 1 = batch row 0) to the template's columns."""
-    header = _Header(
+    header = SheetHeader(
         cells=[
             batch.column(i)[0].as_py() if batch.num_rows else None for i in range(batch.num_columns)
         ],
@@ -398,7 +434,7 @@ def _match_header(
 
 
 def _header_refusal(
-    header: _Header,
+    header: SheetHeader,
     reader: fastexcel.ExcelReader,
     batch: pa.RecordBatch,
     ref: Reference,
@@ -503,65 +539,30 @@ def _no_template_column(
     )
 
 
-def _normalised_frame(
-    header: _Header, specs: tuple[ColumnSpec, ...], ref: Reference, name: str
-) -> tuple[pd.DataFrame, NormalisationReport]:
-    """The stored row frame (every template column normalised, rows whose cells are all empty
-    skipped, bookkeeping ``_file``, ``_row``, ``_org``) and what normalisation changed."""
-    data = header.data
-    columns: dict[str, pa.Array] = {}
-    report = NormalisationReport()
+def _normalised_frames(
+    headers: Sequence[SheetHeader],
+    specs: tuple[ColumnSpec, ...],
+    ref: Reference,
+    names: Sequence[str],
+) -> list[tuple[pa.Table, NormalisationReport]]:
+    """The stored rows of each file (every template column normalised, rows whose cells
+    are all empty skipped, bookkeeping ``_file``, ``_row``, ``_org``) and
+    what normalisation changed in it; each column of all the files normalised in one pass."""
+    columns: list[dict[str, pa.Array]] = [{} for _ in headers]
+    reports = [NormalisationReport() for _ in headers]
     for spec in specs:
-        normalised = normalise_array(
-            data.column(header.matched[spec.name]),
+        normalised = normalise_arrays(
+            [header.data.column(header.matched[spec.name]) for header in headers],
             spec.type,
             spec.domain,
             ref,
             upper=column_upper(spec),
         )
-        columns[spec.name] = normalised.values
-        if normalised.changed:
-            report.columns.append(ColumnChange(spec.name, normalised.changed, normalised.examples))
-
-    # Skip rows whose cells are all empty; keep Excel row numbers (data row 0 is Excel row 2).
-    filled = np.zeros(data.num_rows, dtype=bool)
-    for values in columns.values():
-        filled |= pc.is_valid(values).to_numpy(zero_copy_only=False)
-    keep = np.flatnonzero(filled)
-    if len(keep) < data.num_rows:
-        take = pa.array(keep)
-        columns = {column: values.take(take) for column, values in columns.items()}
-    frame = pd.DataFrame({column: to_string_series(values) for column, values in columns.items()})
-    frame["_file"] = name
-    frame["_row"] = (keep + 2).astype("int64")
-    frame["_org"] = _attribute_orgs(columns[ORG])
-    frame["_file"] = frame["_file"].astype("string")
-    frame["_org"] = frame["_org"].astype("string")
-    return frame, report
-
-
-def _attribute_orgs(codes: pa.Array) -> np.ndarray:
-    """The institution of each row: its own valid code, else the file's most frequent valid code."""
-    valid = pc.fill_null(pc.match_substring_regex(codes, ORG_CODE_PATTERN), False)
-    valid_np = valid.to_numpy(zero_copy_only=False)
-    values = np.array(codes.to_pylist(), dtype=object)
-    if valid_np.any():
-        counter = Counter(values[valid_np])  # insertion order = first appearance
-        best = max(counter.items(), key=lambda item: item[1])[0]
-    else:
-        best = UNKNOWN_ORG
-    values[~valid_np] = best
-    return values
-
-
-def _org_names(frame: pd.DataFrame) -> dict[str, str]:
-    """Per institution, its most common 医疗机构名称 in the file (tie: first appearing)."""
-    names: dict[str, str] = {}
-    column = "医疗机构名称"
-    if column not in frame:
-        return names
-    sub = frame.loc[frame[column].notna(), ["_org", column]]
-    for org, group in sub.groupby("_org", sort=False):
-        counter = Counter(group[column].tolist())
-        names[str(org)] = max(counter.items(), key=lambda item: item[1])[0]
-    return names
+        for own, report, column in zip(columns, reports, normalised, strict=True):
+            own[spec.name] = column.values
+            if column.changed:
+                report.columns.append(ColumnChange(spec.name, column.changed, column.examples))
+    return [
+        (stored_rows.stored_rows(header.data.num_rows, own, name), report)
+        for header, own, report, name in zip(headers, columns, reports, names, strict=True)
+    ]

@@ -96,12 +96,16 @@ def _run(
     from cwdx.metrics import compute_workspace
     from cwdx.results import export_results
     from cwdx.summary import write_summary
+    from cwdx.tasks.cluster import rows_in_files
 
     say = report or (lambda line: print(line, file=sys.stderr))
     ws = _fresh_workspace(out)
     imported = {"cases": 0, "staff": 0}
+    # the files are decoded where the rest runs (the workers once big work started them)
+    mapper = cluster.mapper(rows_in_files(cases))
     for table, files in (("cases", cases), ("staff", staff)):
-        for outcome in ws.import_files(table, list(files), on_progress=on_progress):
+        outcomes = ws.import_files(table, list(files), on_progress=on_progress, mapper=mapper)
+        for outcome in outcomes:
             for line in outcome.lines():
                 say(line)
             if outcome.ok:

@@ -251,3 +251,32 @@ def test_run_reports_what_reading_rewrote_like_import(tmp_path):
         "文件 s.xlsx：导入 1 行（H001 1 行）。",
         "  读取时按规范改写了1个单元格：所在科室1个（如 A03.04 → 03.04）。",
     ]
+
+
+def test_run_decodes_the_files_through_the_clusters_mapper(tmp_path, monkeypatch):
+    """``cwdx run`` hands the import's files to the same mapper as the later stages (Dask
+    workers once the work is big enough), and the outcome is that of the serial run."""
+    from cwdx.fanout import serial_map
+    from cwdx.tasks import cluster
+
+    called: list[str] = []
+
+    def mapper(function, pieces):
+        called.append(function.__name__)
+        return serial_map(function, pieces)
+
+    cases, staff = _files(tmp_path)
+    serial_lines: list[str] = []
+    assert run_oneshot(cases, staff, tmp_path / "serial", report=serial_lines.append) == 0
+    monkeypatch.setattr(cluster.Cluster, "mapper", lambda self, rows: mapper)
+    lines: list[str] = []
+    assert run_oneshot(cases, staff, tmp_path / "mapped", report=lines.append) == 0
+    assert called[:2] == ["decode_files", "decode_files"]  # the case files, then the staff file
+    assert "check_piece" in called and "compute_piece" in called
+    assert [line.replace("mapped", "serial") for line in lines] == serial_lines
+    serial = json.loads((tmp_path / "serial" / "summary.json").read_text(encoding="utf-8"))
+    mapped = json.loads((tmp_path / "mapped" / "summary.json").read_text(encoding="utf-8"))
+    assert (mapped["results"], mapped["institutions"]) == (
+        serial["results"],
+        serial["institutions"],
+    )

@@ -20,6 +20,7 @@ from cwdx.values import (
     is_valid_license_code,
     is_valid_org_code,
     normalise_array,
+    normalise_arrays,
     normalise_code,
     normalise_name,
     normalise_series,
@@ -464,3 +465,29 @@ def test_discharged_before_admission_compares_dates_not_times() -> None:
     )
     # same day, earlier hour: not earlier; the day before: earlier; a missing side: never
     assert discharged_before_admission(discharge, admission).tolist() == [False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("type_", "files"),
+    [
+        ("date", [["2020/1/5", None, "2020-01-05 00:00:00", "20200105"], ["2020/1/5", "昨天"], []]),
+        ("datetime", [["2020-01-05", "2020/1/5 8:30"], [None, None], ["2020年1月5日", "2020/1/5 8:30"]]),
+        ("code", [["0304", "03.04", "x"], ["03．04", "0304", None]]),
+        ("name", [["张 三１", "李四"], ["王五２", "\u3000张 三１", "李四", "赵六３", "王五２"]]),
+    ],
+)  # fmt: skip
+def test_many_files_normalise_as_each_alone(type_, files):
+    """normalise_arrays (one pass over the same column of many files) gives every file exactly
+    what normalise_array of that file alone gives: values, changed count, examples in order."""
+    domain = "RC023" if type_ == "code" else ""
+    together = normalise_arrays(
+        [pa.array(cells, type=pa.string()) for cells in files], type_, domain, REF, max_examples=2
+    )
+    assert len(together) == len(files)
+    for cells, column in zip(files, together, strict=True):
+        alone = normalise_array(
+            pa.array(cells, type=pa.string()), type_, domain, REF, max_examples=2
+        )
+        assert column.values.to_pylist() == alone.values.to_pylist()
+        assert (column.changed, column.examples) == (alone.changed, alone.examples)
+    assert together[0].changed > 0  # the cases do change something

@@ -423,14 +423,14 @@ def test_reader_crash_rejects_only_that_file(
 ) -> None:
     import cwdx.reader
 
-    real = cwdx.reader.read_workbook
+    real = cwdx.reader.open_workbook
 
     def flaky(path, table, **kwargs):
         if Path(path).name == "boom.xlsx":
             raise ValueError("reader bug")
         return real(path, table, **kwargs)
 
-    monkeypatch.setattr(cwdx.reader, "read_workbook", flaky)
+    monkeypatch.setattr(cwdx.reader, "open_workbook", flaky)
     boom = staff_book(tmp_path / "boom.xlsx", "H001")
     good = staff_book(tmp_path / "good.xlsx", "H002")
     outs = ws.import_files("staff", [boom, good])
@@ -560,3 +560,29 @@ def test_the_workspace_package_does_not_import_the_rules() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_kept_connections_follow_a_replaced_database_and_are_not_pickled(tmp_path: Path) -> None:
+    """Connections kept during a write are closed when it ends (the database is one file again),
+    a database file replaced under the workspace (a restored backup) is read afresh, and a
+    pickled workspace (a stage's piece) opens its own."""
+    import pickle
+    import shutil
+
+    one, other = Workspace(tmp_path / "one"), Workspace(tmp_path / "other")
+    one.import_files("staff", [staff_book(tmp_path / "a.xlsx", "H001")])
+    other.import_files("staff", [staff_book(tmp_path / "b.xlsx", "H002", "H003")])
+    assert [i.org for i in one.institutions()] == ["H001"]
+    with one.writing("测试"):
+        one.institutions()
+        assert (one.path / "cwdx.sqlite-wal").exists()  # kept open while the write runs
+    for space in (one, other):
+        assert not (space.path / "cwdx.sqlite-wal").exists()
+    copy = tmp_path / "copy.sqlite"
+    shutil.copyfile(other.db_path, copy)
+    os.replace(copy, one.db_path)  # a new file (inode) where the old one was
+    assert [i.org for i in one.institutions()] == ["H002", "H003"]
+    clone = pickle.loads(pickle.dumps(one))
+    assert [i.org for i in clone.institutions()] == ["H002", "H003"]
+    clone.close()
+    one.close()

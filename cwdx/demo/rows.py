@@ -73,6 +73,11 @@ _MAIN_PROC = (
 )
 
 
+def institution_code(index: int) -> str:
+    """The 组织机构代码 of the demo institution at ``index`` (0-based): 12330000470000001X …"""
+    return f"12330000470{index + 1:06d}X"
+
+
 class Institution:
     """One demo hospital while it is built: its random source, people, teams and the rows,
     findings and accepted forms planted so far (the manifest is made from these)."""
@@ -84,7 +89,7 @@ class Institution:
         self.rng = random.Random(seed * 1009 + index)
         self.pools = pools
         self.ref = pools.ref
-        self.org = f"12330000470{index + 1:06d}X"
+        self.org = institution_code(index)
         self.name = (
             HOSPITAL_NAMES[index] if index < len(HOSPITAL_NAMES) else f"演示市第{index + 1}人民医院"
         )

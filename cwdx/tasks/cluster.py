@@ -29,11 +29,14 @@ log = get_logger("tasks")
 Piece = TypeVar("Piece")
 Result = TypeVar("Result")
 
-#: Work of fewer case rows than this runs in the dispatcher process when no cluster runs yet:
-#: starting a 2-worker local cluster took 17–22 s on the shared 2-core test machine, which a
-#: check at 24 s per 100,000 rows wins back, at best halved by 2 workers, from about 170,000
-#: rows (docs/SCALING.md, "Break-even"; ``benchmarks/bench_tasks.py`` measures it again).
+#: Work of fewer case rows than this runs in the dispatcher process when no cluster runs yet.
+#: Measured with ``cwdx run --workers 1/2`` on the shared 2-core machine (docs/SCALING.md,
+#: "Break-even"): 2 workers lose at 100,000 rows and win at 400,000; starting them costs about
+#: 8–15 s, won back at about 5 s per 100,000 rows.
 CLUSTER_MIN_ROWS = 170_000
+#: About this many bytes of a workbook hold one 病案首页 row (measured on ``cwdx demo`` files:
+#: 5,000 rows in 774 KB): how a task guesses the rows of files it has not decoded yet.
+XLSX_BYTES_PER_ROW = 150
 #: The workspace file naming the scheduler of an existing cluster (one line,
 #: ``tcp://HOST:PORT``); ``--scheduler`` overrides it.
 SCHEDULER_SETTING = "scheduler.txt"
@@ -46,6 +49,13 @@ def scheduler_setting(workspace: Path) -> str | None:
     except OSError:
         return None
     return text or None
+
+
+def rows_in_files(files: Sequence[str | os.PathLike[str]]) -> int:
+    """The case rows workbooks not yet decoded probably hold (:data:`XLSX_BYTES_PER_ROW`), to
+    choose where their import runs."""
+    paths = [Path(f) for f in files]
+    return sum(path.stat().st_size for path in paths if path.is_file()) // XLSX_BYTES_PER_ROW
 
 
 def _killed_text() -> str:
@@ -200,4 +210,11 @@ class Cluster:
                 self._cluster = None
 
 
-__all__ = ["CLUSTER_MIN_ROWS", "Cluster", "DaskMapper", "scheduler_setting"]
+__all__ = [
+    "CLUSTER_MIN_ROWS",
+    "XLSX_BYTES_PER_ROW",
+    "Cluster",
+    "DaskMapper",
+    "rows_in_files",
+    "scheduler_setting",
+]

@@ -17,6 +17,7 @@ from typing import Any
 from cwdx.errors import CwdxError, ErrorKind
 from cwdx.fanout import Mapper
 from cwdx.log import get_logger
+from cwdx.tasks.cluster import rows_in_files
 from cwdx.workspace import STAGE_PASSED, TaskRecord, Workspace
 
 log = get_logger("tasks")
@@ -110,15 +111,6 @@ def run_compute(ctx: TaskContext) -> None:
         )
 
 
-#: About this many bytes of a workbook hold one 病案首页 row (measured on ``cwdx demo`` files:
-#: 5,000 rows in 774 KB): how a task guesses the rows of files it has not decoded yet.
-XLSX_BYTES_PER_ROW = 150
-
-
-def _rows_in(files: list[Path]) -> int:
-    return sum(path.stat().st_size for path in files if path.is_file()) // XLSX_BYTES_PER_ROW
-
-
 def run_import(ctx: TaskContext) -> None:
     """Import the task's files (each file's table recognised from its header row when the task
     names none), and with ``params["inbox"]`` every file of ``WS/inbox/`` through
@@ -172,7 +164,7 @@ def _import(ctx: TaskContext, files: list[Path]) -> None:
         )
     outcomes = []
     if files:
-        mapper = ctx.mapper(_rows_in(files))
+        mapper = ctx.mapper(rows_in_files(files))
         table = params.get("table") or AUTO_TABLE
         single: dict[str, Any] = {}
         if params.get("single_institution"):  # the 机构版: one hospital, sample rows flagged
@@ -184,7 +176,7 @@ def _import(ctx: TaskContext, files: list[Path]) -> None:
             table, files, force=force, on_progress=ctx.progress, mapper=mapper, **single
         )
     if params.get("inbox"):
-        mapper = ctx.mapper(_rows_in(inbox_files(ctx.ws)))
+        mapper = ctx.mapper(rows_in_files(inbox_files(ctx.ws)))
         outcomes += import_inbox(ctx.ws, force=force, on_progress=ctx.progress, mapper=mapper)
     per_org: dict[str, int] = {}
     for outcome in outcomes:

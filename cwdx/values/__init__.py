@@ -7,7 +7,8 @@ Two layers, re-exported here:
 
 - :mod:`cwdx.values.cells`: scalar functions (:func:`normalise_value`, :func:`canonical_date`,
   :func:`canonical_rc023`, …) that define the rules for one value;
-- :mod:`cwdx.values.arrays`: :func:`normalise_array` / :func:`normalise_series`, which apply them
+- :mod:`cwdx.values.arrays`: :func:`normalise_array` (:func:`normalise_arrays` for the same column
+  of many files at once) / :func:`normalise_series`, which apply them
   to a whole column over its *unique* values (Arrow dictionary encoding), with Arrow-vectorised
   fast paths for the common already-canonical forms, and count what changed for the import
   report; :func:`typed_column` and the shared Arrow helpers (:func:`arrow_strings`, masks).
@@ -33,6 +34,7 @@ from cwdx.values.arrays import (
     excel_error_mask,
     nfkc_strip_array,
     normalise_array,
+    normalise_arrays,
     normalise_series,
     pattern_array,
     text_facts,
@@ -105,6 +107,7 @@ __all__ = [
     "nfkc_strip",
     "nfkc_strip_array",
     "normalise_array",
+    "normalise_arrays",
     "normalise_code",
     "normalise_name",
     "normalise_series",

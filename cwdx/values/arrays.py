@@ -10,7 +10,7 @@ Arrow helpers of the check and matching.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -318,38 +318,35 @@ def normalise_array(
     changed count: an Excel date cell in a date column (``2020-01-05 00:00:00`` → ``2020-01-05``)
     and a plain date in a date-time column (``2020-01-05`` → ``2020-01-05 00:00:00``).
     """
+    return normalise_arrays([raw], type_, domain, reference, upper, max_examples, quiet_forms)[0]
+
+
+def _as_strings(raw: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(raw, pa.ChunkedArray):
         raw = raw.combine_chunks() if raw.num_chunks != 1 else raw.chunk(0)
-    if raw.type != pa.string():
-        raw = raw.cast(pa.string())
+    return raw if raw.type == pa.string() else raw.cast(pa.string())
+
+
+def normalise_arrays(
+    raws: Sequence[pa.Array | pa.ChunkedArray],
+    type_: str,
+    domain: str = "",
+    reference: Reference | None = None,
+    upper: bool = False,
+    max_examples: int = 3,
+    quiet_forms: bool = True,
+) -> list[NormalisedColumn]:
+    """:func:`normalise_array` of the same template column of many files in one pass: the
+    distinct values of all of them are normalised once (the Arrow calls' fixed cost, which
+    dominates for files of a few thousand rows, is paid once instead of once per file). Each
+    file gets its own values (slices of one array) and its own changed count and examples,
+    exactly as :func:`normalise_array` of that file alone gives them."""
+    parts = [_as_strings(raw) for raw in raws]
+    raw = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
     encoded = pc.dictionary_encode(raw)
     uniques: pa.Array = encoded.dictionary
     indices = encoded.indices
-
-    text = nfkc_strip_array(uniques)
-
-    if type_ == "name":
-        stored = pc.replace_substring_regex(text, r"\s+", "")
-    elif type_ == "code":
-        ref = reference or load_reference()
-        stored = pa.array(
-            [None if t is None else normalise_code(t, domain, ref) for t in text.to_pylist()],
-            type=pa.string(),
-        )
-    elif type_ in SCALAR_CANONICAL:
-        mask, canon = _fast_canonical(text, type_)
-        mask = pc.fill_null(mask, False)
-        # the rest (unusual forms, values that do not read) one distinct value at a time
-        rest = pc.and_(pc.invert(mask), pc.is_valid(text))
-        slow = SCALAR_CANONICAL[type_]
-        rest_values = [slow(v) or v for v in text.filter(rest).to_pylist()]
-        stored = pc.replace_with_mask(
-            pc.if_else(mask, canon, pa.scalar(None, pa.string())),
-            rest,
-            pa.array(rest_values, type=pa.string()),
-        )
-    else:
-        stored = pc.utf8_upper(text) if upper else text
+    stored = _stored_uniques(uniques, type_, domain, reference, upper)
 
     # Changes beyond white space and case, counted in cells.
     differs = pc.fill_null(pc.not_equal(_change_key(uniques), _change_key(stored)), False)
@@ -358,18 +355,56 @@ def normalise_array(
         form = r"^\d{4}-\d{2}-\d{2} 00:00:00$" if type_ == "date" else _FAST_DATE
         quiet = pc.fill_null(pc.match_substring_regex(uniques, form), False)
         differs = pc.and_(differs, pc.invert(quiet))
-    changed_ids = np.flatnonzero(differs.to_numpy(zero_copy_only=False))
-    changed = 0
-    examples: list[tuple[str, str]] = []
-    if changed_ids.size:
-        ids = pc.fill_null(indices, len(uniques)).to_numpy(zero_copy_only=False)
-        counts = np.bincount(ids, minlength=len(uniques) + 1)
-        changed = int(counts[changed_ids].sum())
-        raw_list = uniques.take(pa.array(changed_ids[:max_examples])).to_pylist()
-        new_list = stored.take(pa.array(changed_ids[:max_examples])).to_pylist()
-        examples = [(r.strip(), n) for r, n in zip(raw_list, new_list, strict=True)]
+    differs_np = np.append(differs.to_numpy(zero_copy_only=False), False)  # null: unchanged
+    values = stored.take(indices)
+    any_change = bool(differs_np.any())
+    ids = pc.fill_null(indices, len(uniques)).to_numpy(zero_copy_only=False) if any_change else None
+    out, start = [], 0
+    for part in parts:
+        stop = start + len(part)
+        column = NormalisedColumn(values=values.slice(start, len(part)))
+        if ids is not None:
+            own = ids[start:stop]
+            changed_cells = own[differs_np[own]]
+            if len(changed_cells):
+                column.changed = len(changed_cells)
+                # the distinct changed values in order of first appearance in this file
+                distinct, first = np.unique(changed_cells, return_index=True)
+                shown = pa.array(distinct[np.argsort(first)][:max_examples])
+                raw_list = uniques.take(shown).to_pylist()
+                new_list = stored.take(shown).to_pylist()
+                column.examples = [(r.strip(), n) for r, n in zip(raw_list, new_list, strict=True)]
+        out.append(column)
+        start = stop
+    return out
 
-    return NormalisedColumn(values=stored.take(indices), changed=changed, examples=examples)
+
+def _stored_uniques(
+    text_raw: pa.Array, type_: str, domain: str, reference: Reference | None, upper: bool
+) -> pa.Array:
+    """The stored form of each distinct raw value (null = empty)."""
+    text = nfkc_strip_array(text_raw)
+    if type_ == "name":
+        return pc.replace_substring_regex(text, r"\s+", "")
+    if type_ == "code":
+        ref = reference or load_reference()
+        return pa.array(
+            [None if t is None else normalise_code(t, domain, ref) for t in text.to_pylist()],
+            type=pa.string(),
+        )
+    if type_ in SCALAR_CANONICAL:
+        mask, canon = _fast_canonical(text, type_)
+        mask = pc.fill_null(mask, False)
+        # the rest (unusual forms, values that do not read) one distinct value at a time
+        rest = pc.and_(pc.invert(mask), pc.is_valid(text))
+        slow = SCALAR_CANONICAL[type_]
+        rest_values = [slow(v) or v for v in text.filter(rest).to_pylist()]
+        return pc.replace_with_mask(
+            pc.if_else(mask, canon, pa.scalar(None, pa.string())),
+            rest,
+            pa.array(rest_values, type=pa.string()),
+        )
+    return pc.utf8_upper(text) if upper else text
 
 
 def column_upper(spec: ColumnSpec) -> bool:

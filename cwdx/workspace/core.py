@@ -88,6 +88,3 @@ class Workspace(Imports, Stages, Tasks, Accounts):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def close(self) -> None:
-        """Nothing to release (connections are per operation); kept for ``with`` blocks."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -127,6 +128,21 @@ def _upgrade_to_4(con: sqlite3.Connection) -> None:
     columns = {row[1] for row in con.execute("PRAGMA table_info(tasks)")}
     if columns and "params" not in columns:  # no table yet: the schema creates it
         con.execute("ALTER TABLE tasks ADD COLUMN params TEXT NOT NULL DEFAULT '{}'")
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The device and inode of a file (``None`` when it does not exist)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _close_all(cons: list[sqlite3.Connection]) -> None:
+    while cons:
+        with contextlib.suppress(sqlite3.Error):
+            cons.pop().close()
 
 
 def now_text() -> str:
@@ -265,31 +281,80 @@ class Database:
         finally:
             con.close()
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without this process's open connections (a piece reopens its own)."""
+        state = dict(self.__dict__)
+        state.pop("_idle", None)
+        return state
+
+    def _idle_connections(self) -> list[sqlite3.Connection]:
+        """This thread's idle connections to the database (reused by :meth:`_connect`)."""
+        pid, idle = self.__dict__.get("_idle") or (0, None)
+        if idle is None or pid != os.getpid():  # new, or inherited through fork: not ours
+            idle = threading.local()
+            self.__dict__["_idle"] = (os.getpid(), idle)
+        if not hasattr(idle, "cons"):
+            idle.cons, idle.file = [], None
+        file = _file_id(self.db_path)
+        if file is None or file != idle.file:  # the database was replaced or removed
+            _close_all(idle.cons)
+            idle.file = file
+        return idle.cons
+
+    def _keeps_connections(self) -> bool:
+        """Whether :meth:`_connect` keeps connections for reuse (while a write runs)."""
+        return False
+
+    def close(self) -> None:
+        """Close this thread's idle database connections (they reopen when needed)."""
+        pid, idle = self.__dict__.get("_idle") or (0, None)
+        cons = getattr(idle, "cons", None) if pid == os.getpid() else None
+        if cons:
+            _close_all(cons)
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A connection for one operation; writes run in ``BEGIN IMMEDIATE`` via :meth:`_txn`.
 
         A damaged database, a full or a read-only disk become one Chinese :class:`CwdxError`.
+        While this process holds the workspace's write lock (:meth:`_keeps_connections`), the
+        connections are kept open per thread and reused: opening one and closing the last one
+        (which checkpoints the write-ahead log and syncs the file) cost milliseconds each, and
+        a stage makes hundreds of small operations. A nested operation gets its own connection.
+        Otherwise each operation closes its connection, so between writes the database is one
+        file (a copy or a restored backup of ``cwdx.sqlite`` alone is complete).
         """
+        idle = self._idle_connections()
+        if idle and not self._keeps_connections():
+            _close_all(idle)  # kept by a write that has ended
+        con = idle.pop() if idle else None
         try:
-            con = self._open_db()
+            if con is None:
+                con = self._open_db()
+                con.row_factory = sqlite3.Row
+                con.execute("PRAGMA busy_timeout = 30000")
+                con.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
+            if con is not None:
+                con.close()
             error = self._database_error(exc)
             if error is None:
                 raise
             raise error from exc
+        reusable = False
         try:
-            con.row_factory = sqlite3.Row
-            con.execute("PRAGMA busy_timeout = 30000")
-            con.execute("PRAGMA synchronous = NORMAL")
             yield con
+            reusable = not con.in_transaction and self._keeps_connections()
         except sqlite3.Error as exc:
             error = self._database_error(exc)
             if error is None:
                 raise
             raise error from exc
         finally:
-            con.close()
+            if reusable:
+                idle.append(con)
+            else:
+                con.close()
 
     @contextlib.contextmanager
     def _txn(self) -> Iterator[sqlite3.Connection]:

@@ -1,7 +1,9 @@
-"""The piece of an import that runs wherever the mapper sends it (:mod:`cwdx.fanout`): one file
-read, normalised and written as Parquet parts (one per institution) under temporary names.
+"""The piece of an import that runs wherever the mapper sends it (:mod:`cwdx.fanout`): a few
+files read, normalised (each template column of all of them in one pass) and written as Parquet
+parts (one per institution and file) under temporary names.
 
-:func:`decode_file` is a picklable top-level function of a picklable :class:`DecodePiece`; it
+:func:`decode_files` is a picklable top-level function of a tuple of picklable
+:class:`DecodePiece` s (:func:`decode_file` of one); it
 never touches the database and returns a small :class:`Decoded` (counts, the normalisation
 report, the temporary part names). The calling process validates the outcomes, renames the parts
 and records the whole batch in one transaction (:mod:`cwdx.workspace.imports`). A file the reader
@@ -15,17 +17,17 @@ import contextlib
 import os
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cwdx.columns import BOOKKEEPING_COLUMNS
 from cwdx.reference import load_reference
 from cwdx.workspace import files
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 #: Suffix of a part written by a piece and not yet renamed by the caller (a temporary file for
 #: the workspace's clean-up: hidden, with ``.tmp-`` in its name).
@@ -90,51 +92,92 @@ class Decoded:
 
 def decode_file(piece: DecodePiece) -> Decoded:
     """Read, normalise and write one file's parts under temporary names (see the module)."""
+    return decode_files((piece,))[0]
+
+
+def decode_files(pieces: Sequence[DecodePiece]) -> list[Decoded]:
+    """:func:`decode_file` of several files in one piece: each decoded and matched alone, the
+    columns of all of them normalised together (:func:`cwdx.reader.normalise_workbooks`), each
+    written to its own parts. A file whose normalisation fails alone is a failure of that file
+    only (the others are then normalised one by one)."""
     from cwdx import reader  # pandas, pyarrow, fastexcel: ~0.5 s at start-up
 
     started = time.monotonic()
-    reference = (
-        load_reference(piece.reference_dir) if piece.reference_dir else load_reference()
-    )  # once per process: a pickle, not the CSVs
-    out = Decoded(table=piece.table or "", sha256=piece.sha256)
-    try:
-        table: Any = piece.table  # checked by the caller
-        result = reader.read_workbook(
-            piece.path, table, reference=reference, sha256=piece.sha256 or None
-        )
-    except Exception:
-        out.failure = traceback.format_exc()
-        return out
+    outs = [Decoded(table=piece.table or "", sha256=piece.sha256) for piece in pieces]
+    opened: list[tuple[int, Any, Any]] = []  # (position, ReadResult, SheetHeader)
+    for position, (piece, out) in enumerate(zip(pieces, outs, strict=True)):
+        try:
+            table: Any = piece.table  # checked by the caller
+            result, header = reader.open_workbook(
+                piece.path, table, reference=_reference(piece), sha256=piece.sha256 or None
+            )
+        except Exception:
+            out.failure = traceback.format_exc()
+            continue
+        out.table, out.report = result.table, result.report
+        out.sha256 = result.sha256 or out.sha256
+        if result.rejected:
+            out.rejected = result.rejected
+        else:
+            opened.append((position, result, header))
+    if opened:
+        _normalise(opened, outs, _reference(pieces[opened[0][0]]))
     files.pause("after_read")
-    out.table, out.report = result.table, result.report
-    out.sha256 = result.sha256 or out.sha256
-    if result.rejected:
-        out.rejected = result.rejected
-        return out
-    frame = result.frame
+    for position, result, _ in opened:
+        out = outs[position]
+        if out.failure is None:
+            _store(pieces[position], out, result)
+    seconds = time.monotonic() - started
+    for out in outs:
+        out.seconds = seconds / len(outs)
+    return outs
+
+
+def _reference(piece: DecodePiece) -> Any:
+    """The piece's reference lists (once per process: a pickle, not the CSVs)."""
+    return load_reference(piece.reference_dir) if piece.reference_dir else load_reference()
+
+
+def _normalise(opened: list[tuple[int, Any, Any]], outs: list[Decoded], reference: Any) -> None:
+    """Normalise the opened files together; when that fails, one by one (a file that fails
+    alone records its traceback)."""
+    from cwdx import reader
+
+    try:
+        reader.normalise_workbooks([(result, header) for _, result, header in opened], reference)
+        return
+    except Exception:
+        if len(opened) == 1:
+            outs[opened[0][0]].failure = traceback.format_exc()
+            return
+    for position, result, header in opened:
+        try:
+            reader.normalise_workbooks([(result, header)], reference)
+        except Exception:
+            outs[position].failure = traceback.format_exc()
+
+
+def _store(piece: DecodePiece, out: Decoded, result: Any) -> None:
+    """Fill in what a normalised file holds and write its parts (a failed write: nothing left)."""
+    out.report = result.report
     out.rows = int(result.rows)
     out.org_rows = {str(k): int(v) for k, v in dict(result.orgs).items() if int(v) > 0}
     out.org_names = {str(k): str(v) for k, v in dict(result.org_names or {}).items() if v}
     if piece.sample:
-        out.sample_rows = rows_equal_to(frame, dict(piece.sample))
+        out.sample_rows = rows_equal_to(result.frame, dict(piece.sample))
     try:
-        _write_parts(piece, out, frame)
+        _write_parts(piece, out, result.rows_table)
     except OSError as exc:
         for rel in out.staged.values():
             with contextlib.suppress(OSError):
                 (Path(piece.workspace) / rel).unlink()
         out.staged = {}
         out.os_error = (exc.errno, exc.strerror, os.fsdecode(exc.filename or "") or None)
-    out.seconds = time.monotonic() - started
-    return out
 
 
-def _write_parts(piece: DecodePiece, out: Decoded, frame: pd.DataFrame) -> None:
+def _write_parts(piece: DecodePiece, out: Decoded, rows: pa.Table) -> None:
     """Write the rows of each institution to its staged part (``_import`` = the reserved id)."""
-    stored = frame.assign(_import=piece.import_id)
-    tail = list(BOOKKEEPING_COLUMNS)
-    stored = stored[[c for c in stored.columns if c not in tail] + tail]
-    arrow = files.frame_to_arrow(stored)
+    arrow = files.stored_table(rows, piece.import_id)
     for org, part in files.split_by_org(arrow, out.org_rows):
         rel = staged_name(out.table, org, piece.import_id)
         out.staged[org] = rel  # before writing: a failed write is removed with the others

@@ -5,6 +5,7 @@ renamed (:func:`write_parquet_atomic`); frames become Arrow tables for it; and t
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -12,6 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from cwdx.columns import BOOKKEEPING_COLUMNS, IMPORT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,6 +94,30 @@ def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
         for c in frame.columns
     ]
     return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
+
+
+def stored_table(rows: pa.Table, import_id: int) -> pa.Table:
+    """A read file's rows (:mod:`cwdx.stored_rows`) as stored: ``_import`` added, the
+    bookkeeping columns last, and the schema (with its pandas metadata) that
+    :func:`frame_to_arrow` gives the same rows as a frame, so :meth:`load` reads the same."""
+    import numpy as np
+    import pyarrow as pa  # ~0.15 s at start-up: see write_parquet_atomic
+
+    tail = list(BOOKKEEPING_COLUMNS)
+    names = [c for c in rows.column_names if c not in tail] + tail
+    imports = pa.array(np.full(rows.num_rows, import_id, dtype="int64"))
+    arrays = [imports if name == IMPORT else rows.column(name) for name in names]
+    return pa.Table.from_arrays(arrays, schema=_stored_schema(tuple(names)))
+
+
+@functools.lru_cache(maxsize=8)
+def _stored_schema(names: tuple[str, ...]) -> pa.Schema:
+    """The schema :func:`frame_to_arrow` gives a stored frame of these columns."""
+    import pandas as pd  # the caller holds Arrow rows: pandas is loaded with pyarrow's users
+
+    dtypes = {name: "int64" if name in BOOKKEEPING_INT_COLUMNS else "string" for name in names}
+    empty = pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in dtypes.items()})
+    return frame_to_arrow(empty).schema
 
 
 def _text_or_none(value: object) -> str | None:

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from cwdx.columns import BOOKKEEPING_COLUMNS
 from cwdx.errors import CwdxError, Hint
-from cwdx.fanout import Mapper, serial_map
+from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
 from cwdx.hashing import file_sha256
 from cwdx.log import get_logger
 from cwdx.reference import TABLE_TITLES, load_reference
 from cwdx.workspace import files
 from cwdx.workspace.db import now_text
-from cwdx.workspace.decode import Decoded, DecodePiece, decode_file, part_name
+from cwdx.workspace.decode import Decoded, DecodePiece, decode_files, part_name
 from cwdx.workspace.files import BOOKKEEPING_INT_COLUMNS, pause
 from cwdx.workspace.lock import WriteLock
 from cwdx.workspace.records import ImportOutcome, ImportRecord
@@ -32,6 +32,29 @@ if TYPE_CHECKING:
 log = get_logger("workspace")
 
 ProgressCallback = Callable[[int, int, str], None]
+
+
+#: Files decoded in one piece (their columns normalised together) hold at most this many bytes
+#: of workbook (about 50,000 case rows; a larger file is a piece of its own): what bounds the
+#: memory of the process decoding them. Files of a few thousand rows gain the most: each
+#: normalisation call's fixed cost is paid once per piece instead of once per file.
+DECODE_BATCH_BYTES = 8_000_000
+
+
+def _decode_groups(
+    pieces: list[tuple[int, DecodePiece]], width: int
+) -> list[list[tuple[int, DecodePiece]]]:
+    """The pieces cut into consecutive groups decoded together (:data:`DECODE_BATCH_BYTES`;
+    with several runners, at least two groups each)."""
+    sizes = []
+    for position, (_, piece) in enumerate(pieces):
+        try:
+            size = os.path.getsize(piece.path)
+        except OSError:
+            size = 0
+        sizes.append((str(position), size))
+    cut = cut_batches(sizes, DECODE_BATCH_BYTES, width)
+    return [[pieces[int(position)] for position in group] for group in cut]
 
 
 #: The ``table`` of :meth:`Imports.import_files` that takes each file as the table its header
@@ -194,13 +217,15 @@ class Imports(WriteLock):
                 done, total, f"正在导入 {outcomes[pieces[0][0]].file}" if pieces else "正在导入"
             )
         run = mapper or serial_map
+        groups = _decode_groups(pieces, mapper_width(run))
         try:
-            results = run(decode_file, [piece for _, piece in pieces])
-            for position, ((index, _), result) in enumerate(zip(pieces, results, strict=True)):
-                decoded[index] = result
-                done += 1
-                if on_progress and position + 1 < len(pieces):
-                    next_file = outcomes[pieces[position + 1][0]].file
+            results = run(decode_files, [tuple(piece for _, piece in group) for group in groups])
+            for number, (group, group_results) in enumerate(zip(groups, results, strict=True)):
+                for (index, _), result in zip(group, group_results, strict=True):
+                    decoded[index] = result
+                done += len(group)
+                if on_progress and number + 1 < len(groups):
+                    next_file = outcomes[groups[number + 1][0][0]].file
                     on_progress(done, total, f"正在导入 {next_file}")
         except BaseException:
             _drop_staged(self.path, decoded.values())

@@ -222,6 +222,13 @@ class WriteLock(Database):
                     os.ftruncate(state.fd, 0)
                     _unlock(state.fd)
                     os.close(state.fd)
+            if state.depth == 0:
+                self.close()  # the connections kept during the write: the log goes to the file
+
+    def _keeps_connections(self) -> bool:
+        """Connections are kept while this process holds the write lock (see ``_connect``)."""
+        with _registry_mutex:
+            return self._key in _lock_registry
 
     def writing(self, operation: str) -> contextlib.AbstractContextManager[None]:
         """Hold the write lock for a whole operation made of several writes (a check, a compute):
