@@ -7,13 +7,15 @@ Run on demand (not part of pytest; needs /usr/bin/chromium)::
 
 Starts ``cwdx app institution`` on an empty workspace (``--edition platform``: ``cwdx app
 platform`` on a workspace of ``--orgs`` institutions with one account, each browser context
-signed in before its timed loads; the timed navigation is to ``/``), and ``voila`` on a one-button notebook
-(each with its own temporary Jupyter folders), then alternates loads of the two in headless
-Chromium: each "cold" load in a new browser context (nothing cached: a first visit), each
-"warm" load a reload in the same context (the browser's cache, as a clerk's second visit).
-Prints the time to the HTML (the kernel has run the notebook), to DOMContentLoaded and to the
-first enabled button (下载病案首页数据表样 / the bare page's button), medians and the ratio to
-the bare page, and the machine's load average (the numbers mean little on a busy machine).
+signed in before its timed loads; the timed navigation is to ``/``) and ``voila`` on a
+one-button notebook (each with its own temporary Jupyter folders), then alternates loads of the
+two in headless Chromium: each "cold" load in a new browser context (nothing cached: a first
+visit), each "warm" load a reload in the same context (the browser's cache, as a clerk's second
+visit); between loads it waits ``--pause`` seconds (8: the app has put its spare preheated
+kernel back; a clerk spends longer on a page). Prints the time to the HTML (the page's
+notebook has run), to DOMContentLoaded and to the first enabled button (下载病案首页数据表样 /
+the bare page's button), medians and the ratio to the bare page, and the machine's load
+average (the numbers mean little on a busy machine).
 """
 
 from __future__ import annotations
@@ -139,6 +141,9 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=5, help="冷启动和热启动各测几次")
     parser.add_argument("--edition", choices=("institution", "platform"), default="institution")
     parser.add_argument("--orgs", type=int, default=200, help="平台版工作区的机构数")
+    parser.add_argument(
+        "--pause", type=float, default=8.0, help="两次加载之间等几秒（预热内核补上所需）"
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -206,10 +211,10 @@ def main() -> None:
                     time.sleep(1)
                     page.context.close()
                     results.setdefault((name, "冷"), []).append(marks)
-                    time.sleep(1)
+                    time.sleep(args.pause)
                     marks = load(warm_pages[name], url, selector, reload=True)
                     results.setdefault((name, "热"), []).append(marks)
-                    time.sleep(1)
+                    time.sleep(args.pause)
                 print(f"第 {index + 1}/{args.loads} 轮完成", flush=True)
             browser.close()
     finally:

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
+from jupyter_client.session import Session
 from jupyter_core.utils import ensure_async
 from tornado import web
 
@@ -73,10 +74,15 @@ class PageLogin(Protocol):
 
 
 async def run_in_kernel(kernel_manager: Any, kernel_id: str, code: str) -> None:
-    """Run ``code`` in kernel ``kernel_id`` (silently, through a client of its own) and wait
-    for it; raises :class:`RuntimeError` when it fails or takes over
+    """Run ``code`` in kernel ``kernel_id`` (silently, through a client and session of its own)
+    and wait for it; raises :class:`RuntimeError` when it fails or takes over
     :data:`REQUEST_CODE_TIMEOUT` seconds."""
-    client = kernel_manager.get_kernel(kernel_id).client()
+    manager = kernel_manager.get_kernel(kernel_id)
+    # a session of its own: the shell socket's identity is the session id, and Voilà's
+    # client (same kernel manager, same session) may still be running the notebook's cells;
+    # two sockets of one identity would lose that client's replies
+    session = Session(key=manager.session.key, signature_scheme=manager.session.signature_scheme)
+    client = manager.client(session=session)
     client.start_channels()
     try:
         reply = await client.execute(
