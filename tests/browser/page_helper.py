@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 def open_app(page, url: str) -> float:
@@ -34,3 +35,19 @@ def close_dialog(page, css: str) -> None:
     """Close the dialog whose card has class ``css`` with its 关闭 button."""
     page.locator(f"{css}-close").click()
     page.locator(css).wait_for(state="hidden")
+
+
+def preheated_pages(app: Any) -> int:
+    """How many pages the app's kernels have built so far (preheated or not)."""
+    log = app.workspace / "logs" / "cwdx.log"
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    return text.count("页面已打开")
+
+
+def wait_preheated(app: Any, pages: int = 1) -> None:
+    """Wait until the spare kernel has built its page (``pages`` built in all)."""
+    deadline = time.monotonic() + 180
+    while preheated_pages(app) < pages:
+        assert time.monotonic() < deadline, app.server_file()[-3000:]
+        time.sleep(0.2)
+    time.sleep(0.5)  # the page's HTML is rendered right after the notebook's cell

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PLATFORM_PASSWORD, PLATFORM_USER, RunningApp, _start_app, _stop
-from page_helper import open_app
+from page_helper import open_app, wait_preheated
 from ws_helper import case_row, staff_row, write_book
 
 from cwdx.workspace import Workspace
@@ -37,22 +37,6 @@ ORGS = 200
 def load_text() -> str:
     one, five, _ = os.getloadavg()
     return f"负载 {one:.2f} / {five:.2f}"
-
-
-def preheated_pages(app: RunningApp) -> int:
-    """How many pages the app's kernels have built so far (preheated or not)."""
-    log = app.workspace / "logs" / "cwdx.log"
-    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
-    return text.count("页面已打开")
-
-
-def wait_preheated(app: RunningApp, pages: int = 1) -> None:
-    """Wait until the spare kernel has built its page (``pages`` built in all)."""
-    deadline = time.monotonic() + 180
-    while preheated_pages(app) < pages:
-        assert time.monotonic() < deadline, app.server_file()[-3000:]
-        time.sleep(0.2)
-    time.sleep(0.5)  # the page's HTML is rendered right after the notebook's cell
 
 
 def cli(workspace: Path, *args: str) -> None:
