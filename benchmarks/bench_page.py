@@ -1,18 +1,21 @@
-"""Page benchmark: seconds from navigation to the 机构版's first enabled button, against a bare
+"""Page benchmark: seconds from navigation to the app's first enabled button, against a bare
 Voilà page with one ipywidgets button served the same way (the Jupyter stack's own floor).
 
 Run on demand (not part of pytest; needs /usr/bin/chromium)::
 
-    .venv/bin/python benchmarks/bench_page.py [--loads 5]
+    .venv/bin/python benchmarks/bench_page.py [--loads 5] [--edition platform] [--orgs 200]
 
-Starts ``cwdx app institution`` on an empty workspace (``--max-kernels 8``: the cold loads'
-pages close with their beacon, but the cap must not turn a slow shutdown into a refusal) and ``voila`` on a one-button notebook
-(each with its own temporary Jupyter folders), then alternates loads of the two in headless
-Chromium: each "cold" load in a new browser context (nothing cached: a first visit), each
-"warm" load a reload in the same context (the browser's cache, as a clerk's second visit).
-Prints the time to the HTML (the kernel has run the notebook), to DOMContentLoaded and to the
-first enabled button (下载病案首页数据表样 / the bare page's button), medians and the ratio to
-the bare page, and the machine's load average (the numbers mean little on a busy machine).
+Starts ``cwdx app institution`` on an empty workspace (``--edition platform``: ``cwdx app
+platform`` on a workspace of ``--orgs`` institutions with one account, each browser context
+signed in before its timed loads; the timed navigation is to ``/``) and ``voila`` on a
+one-button notebook (each with its own temporary Jupyter folders), then alternates loads of the
+two in headless Chromium: each "cold" load in a new browser context (nothing cached: a first
+visit), each "warm" load a reload in the same context (the browser's cache, as a clerk's second
+visit); between loads it waits ``--pause`` seconds (8: the app has put its spare preheated
+kernel back; a clerk spends longer on a page). Prints the time to the HTML (the page's
+notebook has run), to DOMContentLoaded and to the first enabled button (下载病案首页数据表样 /
+the bare page's button), medians and the ratio to the bare page, and the machine's load
+average (the numbers mean little on a busy machine).
 """
 
 from __future__ import annotations
@@ -26,8 +29,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: The account of the 平台版 benchmark's workspace.
+USER, PASSWORD = "基准用户", "bench-password-1"
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -93,13 +102,55 @@ def load(page, url: str, selector: str, reload: bool) -> dict[str, float]:
     return marks
 
 
+def prepare_platform(root: Path, orgs: int) -> None:
+    """The 平台版's workspace ``root/ws``: ``orgs`` institutions and the account :data:`USER`."""
+    from bench_platform_table import build
+
+    from cwdx.workspace import Workspace
+
+    started = time.monotonic()
+    build(root, orgs)  # root/ws
+    Workspace(root / "ws").add_account(USER, PASSWORD)
+    print(
+        f"准备了 {orgs} 个机构的工作区：{time.monotonic() - started:.1f} 秒（不计入）", flush=True
+    )
+
+
+def sign_in(page, url: str) -> None:
+    """Sign the page's browser context in (not timed); leaves the page on about:blank.
+
+    The login goes on to 退出登录's confirmation form, which opens no page (no kernel)."""
+    page.goto(url + "login?next=/logout", wait_until="domcontentloaded")
+    page.get_by_label("用户名").fill(USER)
+    page.get_by_label("密码").fill(PASSWORD)
+    with page.expect_navigation(wait_until="commit"):
+        page.get_by_role("button", name="登录").click()
+    page.goto("about:blank")
+
+
+def new_page(browser, login_url: str | None) -> Any:
+    """A page in a new browser context (signed in at ``login_url``, the 平台版's address)."""
+    page = browser.new_context().new_page()
+    if login_url:
+        sign_in(page, login_url)
+    return page
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loads", type=int, default=5, help="冷启动和热启动各测几次")
+    parser.add_argument("--edition", choices=("institution", "platform"), default="institution")
+    parser.add_argument("--orgs", type=int, default=200, help="平台版工作区的机构数")
+    parser.add_argument(
+        "--pause", type=float, default=8.0, help="两次加载之间等几秒（预热内核补上所需）"
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
     root = Path(tempfile.mkdtemp(prefix="cwdx-bench-page-"))
+    title = "机构版" if args.edition == "institution" else f"平台版（{args.orgs} 个机构）"
+    if args.edition == "platform":
+        prepare_platform(root, args.orgs)
     (root / "app").mkdir()
     (root / "bare").mkdir()
     nb = nbformat.v4.new_notebook()
@@ -115,7 +166,7 @@ def main() -> None:
                 "-m",
                 "cwdx.cli",
                 "app",
-                "institution",
+                args.edition,
                 "--workspace",
                 str(root / "ws"),
                 "--port",
@@ -139,30 +190,31 @@ def main() -> None:
         ),
     ]
     targets = {
-        "机构版": (app_url, "button.cwdx-template-cases"),
+        title: (app_url, "button.cwdx-template-cases"),
         "裸 Voilà 单按钮页": (bare_url, "button.bench-ready"),
     }
+    logins = {title: app_url} if args.edition == "platform" else {}
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            warm = {name: browser.new_context() for name in targets}
-            warm_pages = {name: ctx.new_page() for name, ctx in warm.items()}
+            warm_pages = {
+                name: new_page(browser, logins.get(name)) for name, (url, _s) in targets.items()
+            }
             for name, (url, selector) in targets.items():  # fill the warm caches
                 load(warm_pages[name], url, selector, reload=False)
             for index in range(args.loads):
                 for name, (url, selector) in targets.items():
-                    context = browser.new_context()
-                    page = context.new_page()
+                    page = new_page(browser, logins.get(name))
                     marks = load(page, url, selector, reload=False)
                     page.close(run_before_unload=True)  # the page's beacon frees its kernel
                     time.sleep(1)
-                    context.close()
+                    page.context.close()
                     results.setdefault((name, "冷"), []).append(marks)
-                    time.sleep(1)
+                    time.sleep(args.pause)
                     marks = load(warm_pages[name], url, selector, reload=True)
                     results.setdefault((name, "热"), []).append(marks)
-                    time.sleep(1)
+                    time.sleep(args.pause)
                 print(f"第 {index + 1}/{args.loads} 轮完成", flush=True)
             browser.close()
     finally:
@@ -182,8 +234,8 @@ def main() -> None:
             f"{median['button']:>10.2f}{min(buttons):>8.2f}{max(buttons):>8.2f}"
         )
     for kind in ("冷", "热"):
-        ratio = medians[("机构版", kind)] / medians[("裸 Voilà 单按钮页", kind)]
-        print(f"{kind}加载：机构版 / 裸 Voilà 单按钮页 = {ratio:.2f}")
+        ratio = medians[(title, kind)] / medians[("裸 Voilà 单按钮页", kind)]
+        print(f"{kind}加载：{title} / 裸 Voilà 单按钮页 = {ratio:.2f}")
     load1, load5, load15 = os.getloadavg()
     print(
         f"负载 {load1:.2f} / {load5:.2f} / {load15:.2f}（1/5/15 分钟），CPU 核数 {os.cpu_count()}"

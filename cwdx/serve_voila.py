@@ -7,8 +7,11 @@ these additions, made in one place for the 机构版 and the 平台版 alike (th
 * **Host check**: a request whose ``Host`` header names anything but the served address
   (127.0.0.1, localhost, ``Voila.ip`` and ``CwdxVoila.allowed_hosts``) is refused with 403, so a
   page of another site cannot reach the app through DNS rebinding.
-* **Kernel cap**: each opened page runs its own kernel (~220 MB); at most
-  ``CwdxVoila.max_kernels`` live at once. The extra tab gets a Chinese page saying to close
+* **Preheated pages, kernel cap**: each opened page runs its own kernel (~130 MB). A spare
+  kernel runs the app notebook before anybody asks (``VoilaConfiguration.preheat_kernel``, pool
+  size 1): a request gets the rendered page at once, after the page re-read the workspace and
+  took the signed-in user (:mod:`cwdx.serve_pages`). At most ``CwdxVoila.max_kernels`` pages
+  live at once (plus the spare kernel); the extra tab gets a Chinese page saying to close
   other tabs.
 * **Chinese error pages**: every error (404, 403, 500 …) is a short Chinese page without server
   name, version, traceback or paths; the ``Server`` header is not sent.
@@ -33,13 +36,10 @@ import ipaddress
 import json
 import os
 import sys
-import time
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jupyter_core.utils import ensure_async
 from tornado import httputil, ioloop, web
 from traitlets import Int, List, Unicode
 from voila.app import Voila
@@ -47,6 +47,7 @@ from voila.handler import VoilaHandler
 
 from cwdx.app import EDITION_TITLES, WORKSPACE_ENV
 from cwdx.log import default_log_path
+from cwdx.serve_pages import PageKernels, PageLogin, TooManyPages, tell
 
 #: Host names always accepted: the loopback addresses the app is opened under.
 LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -78,14 +79,6 @@ SERVER_LOG_NAME = "app-server.log"
 
 #: Size at which the server log is moved aside (to ``app-server.log.1``) when the app starts.
 SERVER_LOG_MAX_BYTES = 5 * 1024 * 1024
-
-
-def tell(text: str) -> None:
-    """One timestamped Chinese line for the user on standard output, and the same line in the
-    server log (standard error)."""
-    line = f"[{time.strftime('%H:%M:%S')}] {text}"
-    print(line, flush=True)
-    print(f"cwdx: {line}", file=sys.stderr, flush=True)
 
 
 def server_log_path(workspace: str) -> Path:
@@ -174,14 +167,6 @@ def error_page(title: str, message: str) -> str:
         f'<h1 style="font-size: 22px;">{html.escape(title)}</h1>'
         f'<p style="font-size: 16px;">{html.escape(message)}</p></body></html>\n'
     )
-
-
-class TooManyPages(web.HTTPError):
-    """Refusal of a page that would start a kernel beyond the cap."""
-
-    def __init__(self, max_kernels: int) -> None:
-        super().__init__(503, "已达到页面内核上限 %d 个，拒绝了新页面", max_kernels)
-        self.max_kernels = max_kernels
 
 
 class HostRefused(web.HTTPError):
@@ -281,56 +266,6 @@ def _parse_static_path(self: web.StaticFileHandler, url_path: str) -> str:
         raise web.HTTPError(404) from None
 
 
-def cap_kernels(kernel_manager: Any, max_kernels: int) -> None:
-    """Make ``kernel_manager.start_kernel`` raise :class:`TooManyPages` once ``max_kernels``
-    kernels live or are starting.
-
-    A kernel being started is counted from before the first ``await`` under the id it is
-    given here, so concurrent page requests cannot slip past the cap together, and a kernel
-    that is already listed while its start finishes is not counted twice."""
-    start_kernel = kernel_manager.start_kernel
-    starting: set[str] = set()
-
-    async def start_capped_kernel(*args: Any, **kwargs: Any) -> str:
-        if kwargs.get("kernel_id") in kernel_manager.list_kernel_ids():
-            return await ensure_async(start_kernel(*args, **kwargs))  # reuses a live kernel
-        if len(starting.union(kernel_manager.list_kernel_ids())) >= max_kernels:
-            tell(f"已打开 {max_kernels} 个页面（上限），拒绝了新页面：请先关闭其他标签页。")
-            raise TooManyPages(max_kernels)
-        kernel_id = kwargs.setdefault("kernel_id", str(uuid.uuid4()))
-        starting.add(kernel_id)
-        try:
-            return await ensure_async(start_kernel(*args, **kwargs))
-        finally:
-            starting.discard(kernel_id)
-
-    kernel_manager.start_kernel = start_capped_kernel
-
-
-def tell_pages(kernel_manager: Any) -> None:
-    """Make ``kernel_manager`` say on the terminal when a page's kernel starts and stops."""
-    start_kernel, shutdown_kernel = kernel_manager.start_kernel, kernel_manager.shutdown_kernel
-
-    def count() -> int:
-        return len(kernel_manager.list_kernel_ids())
-
-    async def start_told_kernel(*args: Any, **kwargs: Any) -> str:
-        known = kwargs.get("kernel_id") in kernel_manager.list_kernel_ids()
-        kernel_id = str(await ensure_async(start_kernel(*args, **kwargs)))
-        if not known:
-            tell(f"打开了一个页面（当前共 {count()} 个页面）。")
-        return kernel_id
-
-    async def shutdown_told_kernel(kernel_id: str, *args: Any, **kwargs: Any) -> None:
-        known = kernel_id in kernel_manager.list_kernel_ids()
-        await ensure_async(shutdown_kernel(kernel_id, *args, **kwargs))
-        if known:
-            tell(f"关闭了一个页面（当前共 {count()} 个页面）。")
-
-    kernel_manager.start_kernel = start_told_kernel
-    kernel_manager.shutdown_kernel = shutdown_told_kernel
-
-
 class CwdxVoila(Voila):
     """Voilà with the cwdx guard (see the module docstring)."""
 
@@ -347,14 +282,19 @@ class CwdxVoila(Voila):
             self.identity_provider_class, "check_request"
         ):
             raise SystemExit("平台版必须启用登录（identity_provider_class），已拒绝启动。")
+        # before Voilà's kernel manager exists: its pool renders the page with this hook
+        self._install_page_config_hook()
         settings = super().init_settings()
-        tell_pages(self.kernel_manager)
-        cap_kernels(self.kernel_manager, max(1, self.max_kernels))
+        login = getattr(self, "identity_provider", None)
+        PageKernels(
+            self.kernel_manager,
+            self.max_kernels,
+            login if isinstance(login, PageLogin) else None,
+        )
         settings["cwdx_allowed_hosts"] = sorted(
             {*LOOPBACK_HOSTS, self.ip, *self.allowed_hosts} - {"", "0.0.0.0", "::"}
         )
         settings["default_handler_class"] = GuardedNotFoundHandler
-        self._install_page_config_hook()
         # runs once listen() has bound the port and the loop serves: only then the address
         ioloop.IOLoop.current().add_callback(self._say_started)
         return settings

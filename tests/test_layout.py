@@ -18,7 +18,7 @@ MAX_FUNCTION_LINES = 120
 LAYERS: dict[str, int] = {
     "cwdx": 0, "cwdx.errors": 0, "cwdx.log": 0, "cwdx.columns": 0, "cwdx.code_lists": 0,
     "cwdx.reference": 0, "cwdx.hashing": 0, "cwdx.display": 0, "cwdx.numbers": 0,
-    "cwdx.resources": 0, "cwdx.fanout": 0,
+    "cwdx.resources": 0, "cwdx.fanout": 0, "cwdx.page_kernel": 0,
     "cwdx.values": 1, "cwdx.typed": 1, "cwdx.xlsx_guard": 1, "cwdx.reader": 1,
     "cwdx.xlsx": 1, "cwdx.stored_rows": 1,
     "cwdx.workspace": 2,
@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "cwdx.feedback": 5, "cwdx.results": 5, "cwdx.summary": 5, "cwdx.templates": 5,
     "cwdx.sheet_values": 5,
     "cwdx.run": 6, "cwdx.reports": 6, "cwdx.demo": 6, "cwdx.tasks": 6, "cwdx.inbox": 6,
-    "cwdx.app": 7, "cwdx.serve_voila": 7, "cwdx.cli": 7, "cwdx.login": 7,
+    "cwdx.app": 7, "cwdx.serve_voila": 7, "cwdx.serve_pages": 7, "cwdx.cli": 7, "cwdx.login": 7,
     "cwdx_widgets": 8,
 }  # fmt: skip
 

@@ -19,10 +19,11 @@ from ws_helper import case_row, staff_row, write_book
 
 from cwdx.check import check_workspace
 from cwdx.errors import CwdxError
+from cwdx.page_kernel import USER_ENV
 from cwdx.workspace import STAGE_FAILED, STAGE_PASSED, STAGE_UPLOADED, Workspace
 from cwdx_widgets.platform import PlatformApp, current_user
 from cwdx_widgets.platform.monitor import monitor_html
-from cwdx_widgets.platform.page import TABS, USER_ENV
+from cwdx_widgets.platform.page import TABS
 from cwdx_widgets.platform.rows import InstitutionRows, summarise
 
 ORGS = ("H001", "H002", "H003")
@@ -79,9 +80,6 @@ def finish(ws: Workspace, task_id: int, state: str, details: dict) -> None:
 
 
 def test_login_user_names_the_page_and_its_tasks(app: PlatformApp, ws: Workspace) -> None:
-    from cwdx.login import USER_ENV as LOGIN_USER_ENV
-
-    assert USER_ENV == LOGIN_USER_ENV  # the variable the login hands to the kernel
     assert app.user == "张三" and app.signed_in
     app.table.tick(["H001"])
     click(app.buttons["提交检测任务"])
@@ -586,3 +584,67 @@ def test_a_returning_user_follows_their_tasks_and_is_told_of_ended_ones(
     assert "测试：失败原因" in later.result_body.value
     assert later.returning.widget.children == []
     assert PlatformApp(ws.path).returning.tasks == []  # told once
+
+
+def test_the_page_kernel_imports_no_server_stack(tmp_path: Path) -> None:
+    """The names the login and the page share live in a light module: building the page's
+    imports loads neither jupyter_server nor the login (each ~0.8 s in every page's kernel)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cwdx_widgets.platform, cwdx_widgets.institution, cwdx.page_kernel\n"
+        "print(sorted(m for m in ('jupyter_server', 'cwdx.login', 'voila') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_preheated_page_takes_the_user_it_is_handed_to(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built before any request (no user yet), the page acts in the name the server passes
+    when it hands the kernel to a request, and shows the workspace as it is then."""
+    from cwdx import page_kernel
+
+    monkeypatch.delenv(USER_ENV, raising=False)
+    monkeypatch.setattr(page_kernel, "_PAGES", [])
+    app = PlatformApp(ws.path)
+    app.show()
+    assert not app.signed_in and app.logout.disabled
+    assert len(app.table.rows.infos) == 3
+    book = write_book(tmp_path / "more.xlsx", "cases", [case_row("H009", "BA9")])
+    ws.import_files("cases", [book])  # after the page was built (the CLI, another page)
+    exec(page_kernel.request_code("李四"), {})  # what the server runs at the hand-out
+    assert app.user == "李四" and app.signed_in and not app.logout.disabled
+    assert app.user_chip.children == ["用户：李四"]
+    assert [i.org for i in app.table.rows.infos] == ["H001", "H002", "H003", "H009"]
+    app.table.tick(["H001"])
+    click(app.buttons["提交检测任务"])
+    assert [t.started_by for t in ws.tasks() if t.kind == "check"] == ["李四"]
+    app.watcher.stop()
+
+
+def test_a_preheated_page_follows_the_tasks_of_the_user_it_is_handed_to(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A returning user's tasks are looked up for the user of the request, not for whoever the
+    preheated kernel ran as before it (its OS user)."""
+    from cwdx import page_kernel
+    from cwdx.tasks import submit_task
+
+    monkeypatch.delenv(USER_ENV, raising=False)
+    monkeypatch.setattr(page_kernel, "_PAGES", [])
+    monkeypatch.setattr(page_kernel, "_HANDED_OUT", False)
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    running = submit_task(ws, "check", ["H001"], started_by="李四")
+    app = PlatformApp(ws.path)
+    app.show()
+    assert app.watcher.mine == set()  # nobody's tasks before the hand-out
+    assert not (ws.path / "notices").exists()
+    exec(page_kernel.request_code("李四"), {})
+    assert app.watcher.mine == {running}
+    assert app.returning.user == "李四"
+    app.watcher.stop()

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from tornado import httpserver, netutil, web
 
+from cwdx.page_kernel import USER_ENV
+from cwdx.serve_pages import PageKernels
 from cwdx.serve_voila import (
     TooManyPages,
-    cap_kernels,
     guarded,
     host_allowed,
     upload_refusal_text,
@@ -61,20 +62,43 @@ def test_upload_refusal_names_the_limit_and_the_other_ways() -> None:
 
 
 class FakeKernelManager:
-    """Starts "kernels" that take a moment, like the real one."""
+    """Starts "kernels" that take a moment, like the real one; ``spare`` is a preheated
+    kernel of the pool (live, but no page's)."""
 
-    def __init__(self) -> None:
-        self.kernels: list[str] = []
+    def __init__(self, spare: int = 0) -> None:
+        self.kernels: list[str] = [f"spare-{n}" for n in range(spare)]
+        self.envs: dict[str, dict] = {}
 
     def list_kernel_ids(self) -> list[str]:
         return list(self.kernels)
 
-    async def start_kernel(self, kernel_id: str | None = None, **_kwargs: object) -> str:
+    async def start_kernel(self, kernel_id: str | None = None, **kwargs: Any) -> str:
         await asyncio.sleep(0.05)
-        assert kernel_id is not None
+        kernel_id = kernel_id or f"k{len(self.kernels)}"
         self.kernels.append(kernel_id)
+        self.envs[kernel_id] = kwargs.get("env") or {}
         await asyncio.sleep(0.05)  # listed, but the start has not returned yet
         return kernel_id
+
+    async def shutdown_kernel(self, kernel_id: str) -> None:
+        self.kernels.remove(kernel_id)
+
+
+class FakeLogin:
+    """The login's part (cwdx.serve_pages.PageLogin) for the request of ``user``."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.owned: set[str] = set()
+
+    def page_user(self) -> str:
+        return self.user
+
+    def own_kernel(self, kernel_id: str) -> None:
+        self.owned.add(kernel_id)
+
+    def forget_kernel(self, kernel_id: str) -> None:
+        self.owned.discard(kernel_id)
 
 
 def run(coroutine: Any) -> Any:
@@ -83,22 +107,35 @@ def run(coroutine: Any) -> Any:
         return thread.submit(asyncio.run, coroutine).result()
 
 
+async def open_pages(manager: FakeKernelManager, count: int) -> list[object]:
+    starts = [manager.start_kernel(path="/") for _ in range(count)]
+    return await asyncio.gather(*starts, return_exceptions=True)
+
+
 def test_kernel_cap_holds_for_concurrent_pages() -> None:
-    manager = FakeKernelManager()
-    cap_kernels(manager, 2)
-
-    async def open_pages(count: int) -> list[object]:
-        starts = [manager.start_kernel(path="/") for _ in range(count)]
-        return await asyncio.gather(*starts, return_exceptions=True)
-
-    results = run(open_pages(3))
+    manager = FakeKernelManager(spare=1)
+    pages = PageKernels(manager, 2)
+    results = run(open_pages(manager, 3))
     refused = [r for r in results if isinstance(r, TooManyPages)]
-    assert len(manager.kernels) == 2 and len(refused) == 1
+    # the pool's spare kernel is no page: two pages open beside it, the third is refused
+    assert len(manager.kernels) == 3 and len(refused) == 1 and pages.count() == 2
     assert refused[0].status_code == 503 and refused[0].max_kernels == 2
     # sequential: the started kernels count, so the next page is refused too
-    assert isinstance(run(open_pages(1))[0], TooManyPages)
-    manager.kernels.pop()  # a tab was closed: its kernel shut down
-    assert run(open_pages(1))[0] in manager.kernels
+    assert isinstance(run(open_pages(manager, 1))[0], TooManyPages)
+    run(manager.shutdown_kernel(manager.kernels[-1]))  # a tab was closed
+    assert pages.count() == 1
+    assert run(open_pages(manager, 1))[0] in manager.kernels
+
+
+def test_a_page_kernel_gets_the_session_user_and_owner(capsys: pytest.CaptureFixture) -> None:
+    manager, login = FakeKernelManager(), FakeLogin("张三")
+    PageKernels(manager, 4, login)
+    [kernel_id] = run(open_pages(manager, 1))
+    assert manager.envs[kernel_id][USER_ENV] == "张三" and login.owned == {kernel_id}
+    run(manager.shutdown_kernel(kernel_id))
+    assert login.owned == set()
+    told = [line.split("] ", 1)[1] for line in capsys.readouterr().out.splitlines()]
+    assert told == ["打开了一个页面（当前共 1 个页面）。", "关闭了一个页面（当前共 0 个页面）。"]
 
 
 class Broken(web.RequestHandler):

@@ -19,6 +19,7 @@ import ipyvuetify as v
 import ipywidgets as widgets
 from IPython.display import display
 
+from cwdx import page_kernel
 from cwdx.errors import Hint
 from cwdx_widgets.common import STYLE
 from cwdx_widgets.sections import (
@@ -190,8 +191,10 @@ class InstitutionApp:
         return page_from_environment(cls, EDITION)
 
     def show(self) -> None:
-        """Display the page (in a notebook or Voilà)."""
+        """Display the page (in a notebook or Voilà); when the server hands this kernel
+        (preheated) to a request, the page re-reads the workspace."""
         display(self.widget)
+        page_kernel.on_request(lambda _user: self.refresh())
 
 
 def page_from_environment(make: Callable[[Path], Page], edition: str) -> Page | ErrorPage:

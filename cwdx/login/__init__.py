@@ -23,24 +23,27 @@ name lock that name for :data:`LOCK_SECONDS`.
 Every request needs a session except the login and logout pages and static assets: the cwdx
 guard (:class:`cwdx.serve_voila.GuardedHandler`) calls :meth:`CwdxIdentityProvider.check_request`
 on every request. A page's kernel belongs to the session that opened it: the provider records
-the owner when the page starts its kernel, and refuses the kernel's websocket, REST and
-shutdown routes to any other session. The page's kernel learns its user's name from the
-environment variable :data:`USER_ENV` (tasks it submits are started by that name).
+the owner when the page gets its kernel (started for it, or a preheated kernel handed to it:
+:mod:`cwdx.serve_pages` asks :meth:`CwdxIdentityProvider.own_kernel`), and refuses the kernel's
+websocket, REST and shutdown routes (and Voilà's ``/voila/query/<kernel id>``) to any other
+session. The page's kernel learns its user's name from the session, never from the request's
+headers: in the environment variable :data:`USER_ENV` of a kernel started for the page, or
+passed by the server into a preheated kernel when it is handed out
+(:func:`cwdx.page_kernel.request_code`); tasks the page submits are started by that name.
 """
 
 from __future__ import annotations
 
-from cwdx.login.pages import download_url
 from cwdx.login.provider import (
     DOWNLOADS_DIR,
     SESSION_COOKIE,
-    USER_ENV,
     CwdxIdentityProvider,
     DownloadHandler,
     LoginHandler,
     LogoutHandler,
 )
 from cwdx.login.sessions import IDLE_SECONDS, LOCK_SECONDS, MAX_FAILURES, LoginLimiter, SessionStore
+from cwdx.page_kernel import USER_ENV, download_url
 
 __all__ = [
     "DOWNLOADS_DIR",

@@ -7,14 +7,9 @@ from __future__ import annotations
 import html
 import urllib.parse
 
-#: The address prefix of downloads: ``/cwdx/download/<task id>/<file name>``.
-DOWNLOAD_PREFIX = "/cwdx/download/"
+from cwdx.page_kernel import DOWNLOAD_PREFIX, download_url
 
-
-def download_url(task_id: int, name: str) -> str:
-    """The address (on the app's server) of the file ``name`` an export task ``task_id`` wrote
-    into ``WS/downloads/<task_id>/``; it answers only with a session."""
-    return f"{DOWNLOAD_PREFIX}{int(task_id)}/{urllib.parse.quote(name, safe='')}"
+__all__ = ["DOWNLOAD_PREFIX", "download_url"]  # shared with the page's kernel
 
 
 WRONG_LOGIN_TEXT = "用户名或密码不正确，请重新输入。"

@@ -50,8 +50,6 @@ log = get_logger("login")
 
 #: The session cookie's name.
 SESSION_COOKIE = "cwdx-session"
-#: Environment variable through which a page's kernel learns the signed-in user's name.
-USER_ENV = "CWDX_USER"
 #: Folder (in the workspace) of the files export tasks write, one subfolder per task id.
 DOWNLOADS_DIR = "downloads"
 
@@ -98,7 +96,6 @@ class CwdxIdentityProvider(IdentityProvider):
         self.kernel_owners: dict[str, str] = {}
         self._workspace: Any = None
         self._accounts: dict[str, tuple[float, AccountRecord | None]] = {}
-        self._wrapped: set[int] = set()
 
     @property
     def auth_enabled(self) -> bool:
@@ -231,7 +228,7 @@ class CwdxIdentityProvider(IdentityProvider):
         for kernel_id in [k for k, s in self.kernel_owners.items() if s == session.id]:
             with contextlib.suppress(KeyError, web.HTTPError):  # already gone
                 await ensure_async(handler.kernel_manager.shutdown_kernel(kernel_id))
-            self.kernel_owners.pop(kernel_id, None)
+            self.forget_kernel(kernel_id)
         log.info("用户 %s 退出登录", session.name)
 
     # -- every request ------------------------------------------------------------------
@@ -259,7 +256,6 @@ class CwdxIdentityProvider(IdentityProvider):
         if isinstance(handler, WebSocketHandler):
             self._touch_on_messages(handler, session)
         elif isinstance(handler, JupyterHandler):
-            self._own_kernels(handler.kernel_manager)
             _PAGE_SESSION.set(session)
 
     def _refuse(self, handler: web.RequestHandler) -> None:
@@ -280,30 +276,26 @@ class CwdxIdentityProvider(IdentityProvider):
 
         handler.on_message = touched  # type: ignore[method-assign]
 
-    def _own_kernels(self, kernel_manager: Any) -> None:
-        """Make ``kernel_manager`` record, for each kernel a page starts, the session of that
-        page, and hand the user's name to the kernel (:data:`USER_ENV`)."""
-        if id(kernel_manager) in self._wrapped:
-            return
-        self._wrapped.add(id(kernel_manager))
-        start_kernel, shutdown_kernel = kernel_manager.start_kernel, kernel_manager.shutdown_kernel
-        owners = self.kernel_owners
+    # -- the kernels of pages (called by cwdx.serve_pages.PageKernels) --------------------
+    def page_user(self) -> str:
+        """The signed-in user of the page request being served: its session's name (never
+        anything the browser sent); refuses a request without a session."""
+        return self._page_session().name
 
-        async def start_owned_kernel(*args: Any, **kwargs: Any) -> str:
-            session = _PAGE_SESSION.get()
-            if session is None:
-                raise Refusal(403, NO_SESSION_TEXT, "没有登录")
-            kwargs["env"] = {**(kwargs.get("env") or os.environ), USER_ENV: session.name}
-            kernel_id = str(await ensure_async(start_kernel(*args, **kwargs)))
-            owners.setdefault(kernel_id, session.id)
-            return kernel_id
+    def own_kernel(self, kernel_id: str) -> None:
+        """Record that ``kernel_id`` (started for, or handed to, the page request being served)
+        belongs to that request's session: only it may use the kernel's routes."""
+        self.kernel_owners.setdefault(kernel_id, self._page_session().id)
 
-        async def shutdown_owned_kernel(kernel_id: str, *args: Any, **kwargs: Any) -> None:
-            await ensure_async(shutdown_kernel(kernel_id, *args, **kwargs))
-            owners.pop(kernel_id, None)
+    def forget_kernel(self, kernel_id: str) -> None:
+        """``kernel_id`` has shut down."""
+        self.kernel_owners.pop(kernel_id, None)
 
-        kernel_manager.start_kernel = start_owned_kernel
-        kernel_manager.shutdown_kernel = shutdown_owned_kernel
+    def _page_session(self) -> Session:
+        session = _PAGE_SESSION.get()
+        if session is None:
+            raise Refusal(403, NO_SESSION_TEXT, "没有登录")
+        return session
 
 
 def _is_static(handler: web.RequestHandler) -> bool:

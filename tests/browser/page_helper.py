@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 def open_app(page, url: str) -> float:
@@ -43,3 +44,19 @@ def log_in(page, url: str, user: str, password: str) -> None:
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
     page.locator(".cwdx-user").get_by_text(f"用户：{user}").wait_for(timeout=120_000)
+
+
+def preheated_pages(app: Any) -> int:
+    """How many pages the app's kernels have built so far (preheated or not)."""
+    log = app.workspace / "logs" / "cwdx.log"
+    text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+    return text.count("页面已打开")
+
+
+def wait_preheated(app: Any, pages: int = 1) -> None:
+    """Wait until the spare kernel has built its page (``pages`` built in all)."""
+    deadline = time.monotonic() + 180
+    while preheated_pages(app) < pages:
+        assert time.monotonic() < deadline, app.server_file()[-3000:]
+        time.sleep(0.2)
+    time.sleep(0.5)  # the page's HTML is rendered right after the notebook's cell

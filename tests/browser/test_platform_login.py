@@ -119,6 +119,7 @@ def test_without_a_session_every_route_is_refused_or_sent_to_login(platform_app)
     # a signed-in user's page kernel cannot be reached without the session either
     kernel = signed_in(platform_app).open_page()
     assert anonymous.websocket(f"/api/kernels/{kernel}/channels") == "HTTP/1.1 403 Forbidden"
+    assert anonymous.websocket(f"/voila/query/{kernel}") == "HTTP/1.1 403 Forbidden"
     status, _, text = anonymous.request("GET", f"/api/kernels/{kernel}")
     assert status == 403 and "尚未登录或登录已过期，请刷新页面重新登录。" in text
     # the login page and static assets need no session
@@ -175,6 +176,8 @@ def test_a_page_kernel_belongs_to_the_session_that_opened_it(platform_app) -> No
     channels = f"/api/kernels/{kernel}/channels?session_id=x"
     assert first.websocket(channels) == "HTTP/1.1 101 Switching Protocols"
     assert second.websocket(channels) == "HTTP/1.1 403 Forbidden"
+    # Voilà's request info of a preheated kernel: nobody else's either
+    assert second.websocket(f"/voila/query/{kernel}") == "HTTP/1.1 403 Forbidden"
     other = "这个页面属于另一个登录会话，不能从这里使用；请刷新页面。"
     status, _, text = second.request("GET", f"/api/kernels/{kernel}")
     assert status == 403 and other in text

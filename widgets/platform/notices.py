@@ -76,11 +76,18 @@ class ReturnNotice:
     ``show(task)`` opens a task's result dialog."""
 
     def __init__(self, workspace: Path, user: str, show: Callable[[TaskRecord], None]) -> None:
+        self.workspace = Path(workspace)
         self.user = user
-        self.seen = SeenTasks(workspace, user)
+        self.seen = SeenTasks(self.workspace, user)
         self.show = show
         self.tasks: list[TaskRecord] = []
         self.widget = v.Html(tag="div", class_="cwdx-return-notice", children=[])
+
+    def open_for(self, user: str, tasks: Iterable[TaskRecord]) -> list[int]:
+        """:meth:`open` for ``user`` (a preheated page learns its user when it is handed out)."""
+        if user != self.user:
+            self.user, self.seen = user, SeenTasks(self.workspace, user)
+        return self.open(tasks)
 
     def open(self, tasks: Iterable[TaskRecord]) -> list[int]:
         """The page opened with ``tasks`` (the task table, newest first): announce this user's

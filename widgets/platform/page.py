@@ -17,7 +17,9 @@ import ipyvuetify as v
 import ipywidgets as widgets
 from IPython.display import display
 
+from cwdx import page_kernel
 from cwdx.errors import CwdxError
+from cwdx.page_kernel import USER_ENV
 from cwdx.workspace import Workspace
 from cwdx.workspace.records import TaskRecord
 from cwdx_widgets.platform.actions import EXPORTS, Actions, Submitted
@@ -42,9 +44,6 @@ from cwdx_widgets.vue import (
 log = logging.getLogger("cwdx.app")
 
 TITLE = "临床工作数据提取 · 平台版"
-#: Environment variable through which the login hands the signed-in user's name to the page's
-#: kernel (the same name as ``cwdx.platform_login.USER_ENV``).
-USER_ENV = "CWDX_USER"
 TABS = ("数据导入", "查看上传医院及检测", "数据操作", "后台任务日志", "监控")
 
 
@@ -150,10 +149,14 @@ class PlatformApp:
             "cwdx-app cwdx-platform",
         )
         self.refresh()
-        # tasks outlive the page: this user's unfinished tasks are followed, ended ones announced
-        for task_id in self.returning.open(self.task_log.tasks.values()):
-            self.watcher.follow(task_id)
+        if not page_kernel.awaiting_request():  # else the user is known at the hand-out
+            self._welcome()
         log.info("平台版页面已打开：用户 %s，%d 个机构", self.user, len(self.table.rows.infos))
+
+    def _welcome(self) -> None:
+        """Tasks outlive the page: follow this user's unfinished tasks, announce ended ones."""
+        for task_id in self.returning.open_for(self.user, self.task_log.tasks.values()):
+            self.watcher.follow(task_id)
 
     # --- layout ------------------------------------------------------------------------------
     def _button(self, label: str, css: str, action: Any, **kw: Any) -> v.Btn:
@@ -163,23 +166,38 @@ class PlatformApp:
         return btn
 
     def _app_bar(self) -> Any:
-        who = self.user if self.signed_in else f"{self.user}（未启用登录，使用本机用户名）"
-        logout = v.Btn(
+        self.logout = v.Btn(
             variant="text",
             class_="cwdx-logout text-none",
             prepend_icon="mdi-logout",
             children=["退出登录"],
             href=self.base_url + "logout",
-            disabled=not self.signed_in,
         )
-        user = v.Chip(size="small", class_="cwdx-user", children=[f"用户：{who}"])
+        self.user_chip = v.Chip(size="small", class_="cwdx-user")
+        self._show_user()
         bar = AppBar(
             "平台版",
             on_about=self.about.open,
             on_log=self.logs.open,
-            extra=[self.watcher.widget, user, logout],
+            extra=[self.watcher.widget, self.user_chip, self.logout],
         )
         return bar.widget
+
+    def _show_user(self) -> None:
+        who = self.user if self.signed_in else f"{self.user}（未启用登录，使用本机用户名）"
+        self.user_chip.children = [f"用户：{who}"]
+        self.logout.disabled = not self.signed_in
+
+    def request_arrived(self, user: str | None) -> None:
+        """This (preheated) page was handed to a request of the signed-in ``user`` (``None``
+        without login): act in that name from now on and re-read the workspace."""
+        if user:
+            self.user, self.signed_in = user, True
+            self.actions.user = user
+            self._show_user()
+            log.info("平台版页面交给用户 %s", user)
+        self.refresh()
+        self._welcome()
 
     def _import_tab(self) -> v.Html:
         overview = widgets.HTML("")
@@ -403,9 +421,11 @@ class PlatformApp:
         return page_from_environment(cls, "平台版")
 
     def show(self) -> None:
-        """Display the page and start following tasks and the monitor."""
+        """Display the page and start following tasks and the monitor; when the server hands
+        this kernel (preheated) to a request, :meth:`request_arrived` runs."""
         display(self.widget)
         self.watcher.start()
+        page_kernel.on_request(self.request_arrived)
 
 
 def widgets_escape(text: str) -> str:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import html
 import logging
 import threading
-import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipyvuetify as v
 import traitlets
 
+from cwdx.page_kernel import download_url
 from cwdx.workspace import Workspace
 from cwdx.workspace.records import TaskRecord
 from cwdx_widgets.task_state import progress_of
@@ -58,16 +58,6 @@ COUNT_WORDS = {
 }
 #: How often the page reads the task table (seconds).
 POLL_SECONDS = 2.0
-
-
-def download_url(base_url: str, task_id: int, name: str) -> str:
-    """The login-protected address of a file an export task wrote (the handler
-    ``/cwdx/download/<task id>/<file name>`` of :mod:`cwdx.login`, under the server's base URL;
-    never ``/voila/files``). Same address as ``cwdx.login.download_url`` (a test holds them
-    equal); not imported from there because ``cwdx.login`` loads jupyter_server (0.8 s) into
-    the page's kernel."""
-    base = base_url if base_url.endswith("/") else base_url + "/"
-    return f"{base}cwdx/download/{int(task_id)}/{urllib.parse.quote(name, safe='')}"
 
 
 def kind_word(task: TaskRecord) -> str:
@@ -362,7 +352,7 @@ class Downloads:
                 out.append(
                     (
                         f"任务 {task.id}（{task.end or ''}）：{name}",
-                        download_url(self.base_url, task.id, name),
+                        download_url(task.id, name, self.base_url),
                     )
                 )
         return out
