@@ -108,6 +108,30 @@ def test_failed_task_records_its_reason_and_releases_its_institutions(
     dispatcher.step()
 
 
+def test_a_task_that_ends_wakes_the_serve_loop_at_once(
+    tmp_path: Path, gated: dict[int, threading.Event]
+) -> None:
+    """The command line's loop (``serve(until=...)``) waits on the running task, not on a poll:
+    with polls 30 s apart, it still returns as soon as its task ends."""
+    ws = Workspace(tmp_path / "ws")
+    task_id = submit_task(ws, "check", ["H001"], started_by="甲")
+    dispatcher = Dispatcher(ws.path, workers=1)
+    loop = threading.Thread(
+        target=dispatcher.serve, kwargs={"poll": 30.0, "until": lambda: ws.task(task_id).finished}
+    )
+    loop.start()
+    deadline = time.monotonic() + 10
+    while task_id not in dispatcher.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _states(ws)[task_id] == "Running"
+    opened = time.monotonic()
+    gated.setdefault(task_id, threading.Event()).set()
+    loop.join(10)
+    assert not loop.is_alive()
+    assert time.monotonic() - opened < 5  # not the 30 s poll
+    assert _states(ws) == {task_id: "Succeeded"}
+
+
 def test_dispatcher_holds_the_write_lock_while_tasks_run(
     tmp_path: Path, gated: dict[int, threading.Event]
 ) -> None:

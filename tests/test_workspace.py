@@ -586,3 +586,26 @@ def test_kept_connections_follow_a_replaced_database_and_are_not_pickled(tmp_pat
     assert [i.org for i in clone.institutions()] == ["H002", "H003"]
     clone.close()
     one.close()
+
+
+def test_arrow_to_pandas_gives_the_frame_to_pandas_gives() -> None:
+    """The stored rows' Arrow → pandas shortcut (strings cast to large_string in one pass)
+    gives exactly ``to_pandas``'s frame: dtypes, NA cells, the integer bookkeeping columns."""
+    import pyarrow as pa
+
+    from cwdx.workspace.files import arrow_to_pandas, frame_to_arrow
+
+    frame = pd.DataFrame(
+        {
+            "姓名": pd.array(["张三", None, "李四1", ""], dtype="string"),
+            "出生日期": pd.array([None, None, "1980-01-02", "1990-12-31"], dtype="string"),
+            "_row": [2, 3, 4, 5],
+            "_import": [1, 1, 1, 2],
+        }
+    )
+    table = frame_to_arrow(frame)
+    assert table.schema.field("姓名").type == pa.string()
+    got = arrow_to_pandas(table)
+    pd.testing.assert_frame_equal(got, table.to_pandas(), check_exact=True)
+    pd.testing.assert_frame_equal(got, frame, check_exact=True)
+    assert got["姓名"].isna().tolist() == [False, True, False, False]

@@ -9,6 +9,7 @@ small column helpers here (:func:`text_column`, :func:`datetime_column`, :func:`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -53,9 +54,14 @@ def text_column(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype("string")
 
 
-def datetime_column(frame: pd.DataFrame, column: str, kind: str) -> pd.Series:
-    """Typed date/datetime of a canonical column, NaT when invalid or out of range."""
-    values = typed_column(frame[column], kind)
+def datetime_column(
+    frame: pd.DataFrame, column: str, kind: str, parsed: Mapping[str, pd.Series] | None = None
+) -> pd.Series:
+    """Typed date/datetime of a canonical column, NaT when invalid or out of range.
+
+    ``parsed`` holds columns of ``frame`` already parsed as ``kind`` by
+    :func:`~cwdx.values.typed_column` (the check's table state): they are not parsed again."""
+    values = parsed[column] if parsed and column in parsed else typed_column(frame[column], kind)
     in_range = (values >= DATE_MIN) & (values <= DATE_MAX)
     return values.where(in_range.fillna(False).astype(bool))
 
@@ -152,10 +158,13 @@ def w09_later_duplicates(cases: pd.DataFrame, reference: Reference) -> pd.Series
     return pd.Series(_w09(cases, reference, admit), index=cases.index, name="W09")
 
 
-def w09_repeated_rows(cases: pd.DataFrame, reference: Reference) -> pd.Series:
+def w09_repeated_rows(
+    cases: pd.DataFrame, reference: Reference, parsed: Mapping[str, pd.Series] | None = None
+) -> pd.Series:
     """For each row W09 removes (see :func:`w09_later_duplicates`), the position
-    (``cases.iloc``) of the kept row it repeats; -1 for every other row."""
-    admit = datetime_column(cases, CASE_ADMIT, "datetime")
+    (``cases.iloc``) of the kept row it repeats; -1 for every other row. ``parsed``: datetime
+    columns already parsed (see :func:`datetime_column`)."""
+    admit = datetime_column(cases, CASE_ADMIT, "datetime", parsed)
     return pd.Series(_w09_repeated(cases, reference, admit), index=cases.index, name="W09")
 
 
@@ -182,15 +191,19 @@ class CaseView:
 
 
 def case_view(
-    cases: pd.DataFrame, reference: Reference, repeated: np.ndarray | None = None
+    cases: pd.DataFrame,
+    reference: Reference,
+    repeated: np.ndarray | None = None,
+    parsed: Mapping[str, pd.Series] | None = None,
 ) -> CaseView:
     """Parse the case frame once for :func:`credited`, :func:`match_staff` and :func:`explain`.
 
     ``repeated`` is :func:`w09_repeated_rows` of ``cases`` as positions, when the caller (the
-    W09 rule) has already worked it out; otherwise the W09 grouping runs here."""
-    admit = datetime_column(cases, CASE_ADMIT, "datetime")
+    W09 rule) has already worked it out; otherwise the W09 grouping runs here. ``parsed``:
+    datetime columns already parsed (see :func:`datetime_column`)."""
+    admit = datetime_column(cases, CASE_ADMIT, "datetime", parsed)
     admit_day = admit.dt.normalize()
-    discharge = datetime_column(cases, CASE_DISCHARGE, "datetime").dt.normalize()
+    discharge = datetime_column(cases, CASE_DISCHARGE, "datetime", parsed).dt.normalize()
     discharge_ok = discharge.notna().to_numpy(dtype=bool) & ~discharged_before_admission(
         discharge, admit_day
     )

@@ -272,6 +272,12 @@ class TableState:
             ok &= pattern_array(arr, pattern)
         return ok
 
+    def parsed(self, kind: str) -> dict[str, pd.Series]:
+        """The columns of type ``kind`` (``"datetime"``…) as parsed for the check (what
+        :func:`~cwdx.values.typed_column` gives), so that other parsers of the same columns
+        (W09's grouping, the matching of W11/W12) need not parse them again."""
+        return {name: typed for name, typed in self.typed.items() if self.specs[name].type == kind}
+
     def valid(self, column: str) -> pd.Series:
         """Filled cells whose value fits the column (no cell-level finding)."""
         return ~self.empty[column] & ~self.invalid[column]

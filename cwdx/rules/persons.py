@@ -100,7 +100,9 @@ def _matching(ctx: CheckContext) -> tuple[pd.Series, pd.Series]:
     if ctx.matched is None or ctx.explain is None:
         cases, staff = ctx.cases.df, ctx.staff.df
         # parse the case frame once for both calls, reusing W09's grouping when it ran
-        view = case_view(cases, ctx.reference, repeated=ctx.w09_repeated)
+        view = case_view(
+            cases, ctx.reference, repeated=ctx.w09_repeated, parsed=ctx.cases.parsed("datetime")
+        )
         counts = match_staff(cases, staff, ctx.reference, view=view)
         matched = counts["matched"].astype(bool)
         wanted = (~matched | _department_unknown(ctx)).to_numpy(dtype=bool)

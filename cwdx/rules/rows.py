@@ -441,7 +441,7 @@ def repeated_case(ctx: CheckContext) -> list[Hits]:
     """Later copies of a case (the grouping of :func:`cwdx.matching.w09_repeated_rows`),
     each naming the row it repeats."""
     df = ctx.cases.df
-    repeated = w09_repeated_rows(df, ctx.reference)
+    repeated = w09_repeated_rows(df, ctx.reference, ctx.cases.parsed("datetime"))
     ctx.w09_repeated = repeated.to_numpy()  # the matching of W11/W12 reuses the grouping
     mask = (repeated >= 0).astype(bool)
     message = pd.Series("", index=df.index, dtype="object")

@@ -83,6 +83,11 @@ def release_dispatcher_lock(fd: int) -> None:
     os.close(fd)
 
 
+#: How often :meth:`Dispatcher.serve` looks for new Queued tasks while tasks run (a running
+#: task's end wakes it at once).
+RUNNING_POLL = 0.5
+
+
 @dataclass
 class _Running:
     record: TaskRecord
@@ -120,22 +125,30 @@ class Dispatcher:
         self._lock = contextlib.ExitStack()
         self._lock_held = False
         self._stop = threading.Event()
+        #: set by :meth:`stop` and whenever a task's thread ends: wakes :meth:`serve` at once
+        self._wake = threading.Event()
 
     # -- the loop ------------------------------------------------------------------------
 
     def stop(self) -> None:
         """Ask :meth:`serve` to return (after the running tasks end)."""
         self._stop.set()
+        self._wake.set()
 
     def serve(self, poll: float = 0.5, until: Callable[[], bool] | None = None) -> None:
         """Run tasks until :meth:`stop` (or ``until()`` is true), then wait for the running
         ones and stop the cluster."""
         log.info("任务调度开始：工作区 %s，进程 %d", self.ws.path, os.getpid())
         try:
-            while not self._stop.is_set() and not (until and until()):
+            while True:
+                self._wake.clear()  # first: a task that ends from now on wakes the wait below
+                if self._stop.is_set() or (until and until()):
+                    break
                 self.step()
                 self.monitor.maybe_write()
-                self._stop.wait(poll)
+                # while tasks run, their end wakes the loop: polling faster would only take CPU
+                # (and the GIL) from them; new Queued tasks still start within RUNNING_POLL
+                self._wake.wait(max(poll, RUNNING_POLL) if self.running else poll)
             while self.running:
                 self._reap()
                 time.sleep(0.1)
@@ -199,9 +212,13 @@ class Dispatcher:
                 del self.running[task_id]
 
     def _start(self, record: TaskRecord, scope: frozenset[str] | None) -> None:
-        thread = threading.Thread(
-            target=self.run_task, args=(record,), name=f"cwdx-task-{record.id}", daemon=True
-        )
+        def run() -> None:
+            try:
+                self.run_task(record)
+            finally:
+                self._wake.set()
+
+        thread = threading.Thread(target=run, name=f"cwdx-task-{record.id}", daemon=True)
         self.running[record.id] = _Running(record, scope, thread)
         thread.start()
 

@@ -96,6 +96,21 @@ def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
 
 
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """``table.to_pandas()``, the same frame, faster: the ``string`` columns are cast to
+    ``large_string`` in one pass first (what pandas' Arrow-backed ``string`` dtype holds: left to
+    ``to_pandas``, it casts them one column at a time, about ten times slower)."""
+    import pyarrow as pa  # ~0.15 s at start-up: see write_parquet_atomic
+
+    fields = [
+        field.with_type(pa.large_string()) if field.type == pa.string() else field
+        for field in table.schema
+    ]
+    if any(new is not old for new, old in zip(fields, table.schema, strict=True)):
+        table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    return table.to_pandas()
+
+
 def stored_table(rows: pa.Table, import_id: int) -> pa.Table:
     """A read file's rows (:mod:`cwdx.stored_rows`) as stored: ``_import`` added, the
     bookkeeping columns last, and the schema (with its pandas metadata) that

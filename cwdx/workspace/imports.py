@@ -20,7 +20,7 @@ from cwdx.reference import TABLE_TITLES, load_reference
 from cwdx.workspace import files
 from cwdx.workspace.db import now_text
 from cwdx.workspace.decode import Decoded, DecodePiece, decode_files, part_name
-from cwdx.workspace.files import BOOKKEEPING_INT_COLUMNS, pause
+from cwdx.workspace.files import BOOKKEEPING_INT_COLUMNS, arrow_to_pandas, pause
 from cwdx.workspace.lock import WriteLock
 from cwdx.workspace.records import ImportOutcome, ImportRecord
 from cwdx.workspace.stages import FROZEN_STAGES, STAGE_UPLOADED, UNFREEZE_CHECK, unfreeze_hint
@@ -450,7 +450,7 @@ class Imports(WriteLock):
                 combined = combined.combine_chunks()  # one array per column, as a sort gives
             else:
                 combined = combined.sort_by([("_import", "ascending"), ("_row", "ascending")])
-        return combined.to_pandas()
+        return arrow_to_pandas(combined)
 
     def head(self, table: str, n: int = 100) -> pd.DataFrame:
         """The first ``n`` stored rows of ``table`` in import order (the apps' previews).
@@ -485,7 +485,7 @@ class Imports(WriteLock):
             return _empty_frame(table)
         combined = pa.concat_tables(tables, promote_options="default")
         combined = combined.sort_by([("_import", "ascending"), ("_row", "ascending")])
-        return combined.slice(0, n).to_pandas()
+        return arrow_to_pandas(combined.slice(0, n))
 
 
 def _in_import_order(table: pa.Table) -> bool:
