@@ -38,8 +38,6 @@ APPEND_NOTICE = "如需重新导入数据，请先删除历史数据后再操作
 
 IMPORT_TITLES: dict[str, str] = {"cases": "导入病案首页数据", "staff": "导入申报人员信息"}
 ROW_UNITS: dict[str, str] = {"cases": "条", "staff": "人"}
-#: The workspace folder the page's uploads wait in for their import task (as the 平台版's).
-UPLOADS = "uploads"
 
 
 def _safe_name(name: str) -> str:
@@ -197,6 +195,7 @@ class ImportSection:
         if not files:
             raise CwdxError("请先点击“选择文件”选择要导入的 .xlsx 文件。")
         from cwdx.tasks import submit_task
+        from cwdx.tasks.kinds import UPLOADS
         from cwdx.workspace import ImportOutcome
 
         with self.ws.writing("导入"):

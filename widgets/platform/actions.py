@@ -125,8 +125,11 @@ class Actions:
 
     # --- imports -----------------------------------------------------------------------------
     def upload_folder(self) -> Path:
-        """A fresh folder under ``WS/uploads/`` for the files of one upload."""
-        folder = self.ws.path / "uploads" / secrets.token_hex(6)
+        """A fresh folder under ``WS/uploads/`` for the files of one upload (the import task
+        removes it when it ends)."""
+        from cwdx.tasks.kinds import UPLOADS
+
+        folder = self.ws.path / UPLOADS / secrets.token_hex(6)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
