@@ -181,7 +181,8 @@ def _write_parts(piece: DecodePiece, out: Decoded, rows: pa.Table) -> None:
     for org, part in files.split_by_org(arrow, out.org_rows):
         rel = staged_name(out.table, org, piece.import_id)
         out.staged[org] = rel  # before writing: a failed write is removed with the others
-        files.write_parquet_atomic(part, Path(piece.workspace) / rel)
+        # no fsync of the folder: the import syncs it after renaming the part to its final name
+        files.write_parquet_atomic(part, Path(piece.workspace) / rel, sync_folder=False)
 
 
 def rows_equal_to(frame: pd.DataFrame, values: Mapping[str, str]) -> list[int]:

@@ -1,5 +1,6 @@
 """Stored files: every data file is written under a temporary name, flushed, fsynced and
-renamed (:func:`write_parquet_atomic`); frames become Arrow tables for it; and the test hook
+renamed (:func:`write_parquet_atomic`); frames become Arrow tables for it; the tables this
+process wrote or read stay in memory for a while (:class:`PartCache`); and the test hook
 :func:`pause` that lets tests kill a process at a named point."""
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ import functools
 import hashlib
 import os
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +25,95 @@ if TYPE_CHECKING:
 
 #: Bookkeeping columns stored as integers (the others are text).
 BOOKKEEPING_INT_COLUMNS = ("_row", "_import")
+
+#: Bytes of Arrow data :data:`part_cache` holds at most (``CWDX_PART_CACHE_MB``, default 256;
+#: 0 turns it off): what a process that checks, computes and exports the same institutions one
+#: after the other (``cwdx run``, a Dask worker) keeps of the files it wrote or read.
+PART_CACHE_BYTES = int(float(os.environ.get("CWDX_PART_CACHE_MB", "256")) * 1024 * 1024)
+
+#: What identifies one version of a stored file: (device, inode, size, modification time in
+#: ns). A stored file is never changed in place, only written anew and renamed over, which
+#: gives it another inode; the rename from a staged name to the final one keeps it.
+FileKey = tuple[int, int, int, int]
+
+
+def file_key(stat: os.stat_result) -> FileKey:
+    """The :data:`FileKey` of a file's ``stat``."""
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+class PartCache:
+    """The Arrow tables of stored Parquet files this process wrote or read, least recently used
+    first out, at most ``capacity`` bytes (thread-safe: the dispatcher's task threads share it).
+
+    A table is found by its file's :data:`FileKey`, so a file replaced, removed or written by
+    another process is never answered from memory, whatever its name. Tables are immutable,
+    so every reader can be handed the same one.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._tables: OrderedDict[FileKey, tuple[pa.Table, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """Bytes held now."""
+        return self._bytes
+
+    def get(self, key: FileKey) -> pa.Table | None:
+        """The table stored under ``key``, or ``None``."""
+        with self._lock:
+            entry = self._tables.get(key)
+            if entry is None:
+                return None
+            self._tables.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: FileKey, table: pa.Table) -> None:
+        """Keep ``table`` under ``key`` (not when it alone is more than half the capacity)."""
+        size = table.get_total_buffer_size()  # the buffers kept alive, a slice's parent too
+        if size > self.capacity // 2:
+            return
+        with self._lock:
+            old = self._tables.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._tables[key] = (table, size)
+            self._bytes += size
+            while self._bytes > self.capacity:
+                _, (_, dropped) = self._tables.popitem(last=False)
+                self._bytes -= dropped
+
+    def clear(self) -> None:
+        """Forget every table."""
+        with self._lock:
+            self._tables.clear()
+            self._bytes = 0
+
+
+#: The process's one :class:`PartCache`.
+part_cache = PartCache(PART_CACHE_BYTES)
+
+
+def read_parquet(path: Path) -> pa.Table:
+    """The table of a stored Parquet file, from :data:`part_cache` when this process wrote or
+    read this very file before (raises ``OSError``/``ArrowException`` as reading does)."""
+    import pyarrow as pa  # ~0.15 s at start-up: see write_parquet_atomic
+    import pyarrow.parquet as pq
+
+    # ParquetFile over an OSFile reads the one file directly: read_table goes through the
+    # dataset machinery (file system, discovery), about a third slower on small files
+    with pa.OSFile(str(path)) as handle:
+        key = file_key(os.fstat(handle.fileno()))
+        table = part_cache.get(key)
+        if table is not None:
+            return table
+        with pq.ParquetFile(handle) as parquet:
+            table = parquet.read()
+    part_cache.put(key, table)
+    return table
 
 
 def org_dirname(org: str) -> str:
@@ -75,14 +167,26 @@ def write_parquet_atomic(table: pa.Table, target: Path, sync_folder: bool = True
             pq.write_table(table, handle, compression="zstd")
             handle.flush()
             os.fsync(handle.fileno())
+            key = file_key(os.fstat(handle.fileno()))
     except BaseException:
         with contextlib.suppress(OSError):  # a full disk: give the space back at once
             tmp.unlink()
         raise
     pause("after_write")
-    os.replace(tmp, target)
+    os.replace(tmp, target)  # the same inode under the final name: the key stays true
+    part_cache.put(key, _compact(table))
     if sync_folder:
         fsync_dir(target.parent)
+
+
+def _compact(table: pa.Table) -> pa.Table:
+    """``table`` in buffers of its own when it is a small view of larger ones (a slice of a
+    file's rows), so that keeping it does not keep the rest alive."""
+    if table.get_total_buffer_size() <= 2 * table.nbytes + 65_536:
+        return table
+    import numpy as np  # loaded: the caller holds a table
+
+    return table.take(np.arange(table.num_rows))  # take copies into new buffers
 
 
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from cwdx.errors import CwdxError, ErrorKind
 from cwdx.log import get_logger
+from cwdx.workspace import files
 from cwdx.workspace.db import DATA_DIRS, Database, now_text
 
 try:
@@ -326,13 +327,9 @@ class WriteLock(Database):
         """Read one stored file; a missing or damaged file is a :class:`CwdxError`."""
         # pyarrow costs ~0.15 s at start-up: only the data paths import it (``cwdx status`` doesn't)
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         try:
-            # ParquetFile over an OSFile reads the one file directly: read_table goes through
-            # the dataset machinery (file system, discovery), about a third slower on small files
-            with pa.OSFile(str(self.path / rel)) as handle, pq.ParquetFile(handle) as parquet:
-                return parquet.read()
+            return files.read_parquet(self.path / rel)
         except (OSError, pa.ArrowException) as exc:
             raise self._broken_file(rel) from exc
 

@@ -1,0 +1,99 @@
+"""The in-process cache of stored Parquet files (``cwdx.workspace.files.part_cache``): what a
+process wrote or read is handed back from memory only while the file on disk is that very
+file, and exactly as reading it would give it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from ws_helper import case_book, staff_book
+
+from cwdx.errors import CwdxError
+from cwdx.workspace import Workspace, files
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    files.part_cache.clear()
+    yield
+    files.part_cache.clear()
+
+
+def _from_disk(path: Path) -> pa.Table:
+    return pq.read_table(path)
+
+
+def test_every_stored_file_is_handed_back_as_reading_it_gives(tmp_path: Path) -> None:
+    """Rows, findings and results written by a workspace: the cached tables equal the files
+    read from disk, schema metadata included (the frames analysts get back are the same)."""
+    ws = Workspace(tmp_path / "ws")
+    ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001", "H002", "H001")])
+    ws.import_files("cases", [case_book(tmp_path / "c.xlsx", "H001", "H002")])
+    findings = pd.DataFrame({"rule_id": ["W01"], "excel_row": [3], "value": ["示例"]})
+    ws.save_check("H001", True, {"W01": 1}, findings, [], errors=0, warnings=1)
+    ws.save_results("H001", {"指标": pd.DataFrame({"姓名": ["张三"], "出院人次": [12]})})
+    stored = sorted(
+        p for top in ("data", "checks", "results") for p in (ws.path / top).rglob("*.parquet")
+    )
+    assert len(stored) == 6  # staff and cases of two institutions, findings, one result
+    for path in stored:
+        cached = files.part_cache.get(files.file_key(os.stat(path)))
+        assert cached is not None, path
+        assert cached.equals(_from_disk(path), check_metadata=True), path
+    fresh = Workspace(ws.path)
+    frame = fresh.load("staff")
+    files.part_cache.clear()
+    pd.testing.assert_frame_equal(fresh.load("staff"), frame, check_exact=True)
+
+
+def test_a_file_replaced_on_disk_is_read_again(tmp_path: Path) -> None:
+    target = tmp_path / "part.parquet"
+    files.write_parquet_atomic(pa.table({"a": ["旧"]}), target)
+    assert files.read_parquet(target)["a"].to_pylist() == ["旧"]
+    # another process writes the file anew (another inode), as a re-import would
+    pq.write_table(pa.table({"a": ["新", "新"]}), tmp_path / "other.parquet")
+    os.replace(tmp_path / "other.parquet", target)
+    assert files.read_parquet(target)["a"].to_pylist() == ["新", "新"]
+
+
+def test_a_damaged_or_missing_file_is_still_an_error(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001")])
+    part = ws.path / "data" / "staff" / "H001" / "1.parquet"
+    assert len(ws.load("staff")) == 1  # in memory now
+    part.write_bytes(b"not parquet")  # changed in place: another size and time
+    with pytest.raises(CwdxError, match="data/staff/H001/1.parquet 缺失或已损坏"):
+        ws.load("staff")
+    part.unlink()
+    with pytest.raises(CwdxError, match="缺失或已损坏"):
+        ws.load("staff")
+
+
+def test_the_cache_keeps_at_most_its_capacity_least_recent_out() -> None:
+    table = pa.table({"a": pa.array(range(1000), pa.int64())})  # 8,000 bytes
+    cache = files.PartCache(capacity=20_000)
+    cache.put((0, 1, 0, 0), table)
+    cache.put((0, 2, 0, 0), table)
+    assert cache.get((0, 1, 0, 0)) is table  # 1 is now the most recent
+    cache.put((0, 3, 0, 0), table)
+    assert cache.size == 16_000
+    assert cache.get((0, 2, 0, 0)) is None
+    assert cache.get((0, 1, 0, 0)) is table and cache.get((0, 3, 0, 0)) is table
+    cache.put((0, 4, 0, 0), pa.table({"a": pa.array(range(2000), pa.int64())}))  # over half
+    assert cache.get((0, 4, 0, 0)) is None and cache.size == 16_000
+    assert files.PartCache(capacity=0).get((0, 1, 0, 0)) is None
+
+
+def test_a_written_slice_does_not_keep_its_whole_file_in_memory(tmp_path: Path) -> None:
+    rows = pa.table({"a": [f"第{i}行" for i in range(50_000)]})
+    part = rows.slice(10, 5)
+    files.write_parquet_atomic(part, tmp_path / "part.parquet")
+    cached = files.part_cache.get(files.file_key(os.stat(tmp_path / "part.parquet")))
+    assert cached is not None and cached.equals(part)
+    assert cached.get_total_buffer_size() < 1_000 < rows.get_total_buffer_size()
