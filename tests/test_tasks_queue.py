@@ -3,6 +3,7 @@ the same institution wait (oldest first), whole-workspace tasks wait for every o
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -209,3 +210,27 @@ def test_an_import_task_removes_its_upload_folder_but_not_other_files(tmp_path: 
     assert all(f.get("rejected") for f in task.details["files"])
     assert list((ws.path / "uploads").iterdir()) == []
     assert elsewhere.read_bytes() == b"not a workbook either"
+
+
+def test_a_short_command_task_writes_no_monitor_sample_a_long_one_does(
+    tmp_path: Path, gated: dict[int, threading.Event], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command line's own task (``run_task``) writes its first 监控 sample only after
+    ``MONITOR_FIRST`` seconds: a task that ends sooner leaves no monitor.json (and does not
+    load psutil); a longer one shows up in the panel, as a served dispatcher does at once."""
+    from cwdx.tasks import monitor_snapshot, process, run_task
+
+    ws = Workspace(tmp_path / "ws")
+    for task_id in (1, 2):
+        gated[task_id] = threading.Event()
+    gated[1].set()
+    monkeypatch.setattr(process, "MONITOR_FIRST", 1.0)
+    assert run_task(ws, "check", ["H001"], started_by="甲", workers=1).state == "Succeeded"
+    assert monitor_snapshot(ws.path) == {}
+    threading.Timer(2.0, gated[2].set).start()
+    assert run_task(ws, "check", ["H001"], started_by="甲", workers=1).state == "Succeeded"
+    snapshot = monitor_snapshot(ws.path)
+    assert snapshot["dispatcher"]["pid"] == os.getpid() and snapshot["machine"]["cpu_count"] > 0
+    served = Dispatcher(ws.path, workers=1)  # `cwdx dispatch`, the 平台版: a sample at once
+    served.monitor.maybe_write()
+    assert monitor_snapshot(ws.path)["epoch"] > snapshot["epoch"]

@@ -113,11 +113,14 @@ class Dispatcher:
         scheduler: str | None = None,
         on_progress: Callable[[int, int, int, str], None] | None = None,
         monitor_every: float = 3.0,
+        monitor_first: float = 0.0,
         refuse_busy: int | None = None,
     ) -> None:
         self.ws = Workspace(Path(workspace), create=False)
         self.cluster = Cluster(workers, scheduler or scheduler_setting(self.ws.path))
-        self.monitor = Monitor(self.ws.path, self.cluster, every=monitor_every)
+        self.monitor = Monitor(
+            self.ws.path, self.cluster, every=monitor_every, first_after=monitor_first
+        )
         self.on_progress = on_progress
         self.refuse_busy = refuse_busy
         self._refusal: CwdxError | None = None

@@ -65,15 +65,18 @@ def _worker_numbers(address: str, info: dict[str, Any]) -> dict[str, Any]:
 
 
 class Monitor:
-    """Writes :data:`MONITOR_FILE` for the dispatcher every ``every`` seconds."""
+    """Writes :data:`MONITOR_FILE` for the dispatcher every ``every`` seconds, the first time
+    ``first_after`` seconds after it was made (0: at the first :meth:`maybe_write`)."""
 
-    def __init__(self, workspace: Path, cluster: Any, every: float = 3.0) -> None:
+    def __init__(
+        self, workspace: Path, cluster: Any, every: float = 3.0, first_after: float = 0.0
+    ) -> None:
         self.path = monitor_path(workspace)
         self.workspace = workspace
         self.cluster = cluster
         self.every = every
         self.history: list[dict[str, Any]] = []
-        self._last = 0.0
+        self._last = time.monotonic() - every + first_after
         self._process: Any = None
 
     def maybe_write(self) -> None:

@@ -25,6 +25,8 @@ log = get_logger("tasks")
 
 #: How long :func:`start_dispatcher` waits for the new process to take the workspace.
 START_TIMEOUT = 60.0
+#: Seconds into a command's own task (``run_task``) before its first 监控 sample is written.
+MONITOR_FIRST = 3.0
 
 
 def dispatcher_alive(workspace_path: str | os.PathLike[str]) -> bool:
@@ -163,8 +165,15 @@ def _serve_until_done(
         if on_progress and tid == task_id:
             on_progress(done, total, label)
 
+    # a command's own task: the 监控 panel hears of it only if it lasts (a check of a few seconds
+    # does not pay for loading psutil and sampling the machine)
     dispatcher = Dispatcher(
-        path, workers=workers, scheduler=scheduler, on_progress=progress, refuse_busy=task_id
+        path,
+        workers=workers,
+        scheduler=scheduler,
+        on_progress=progress,
+        refuse_busy=task_id,
+        monitor_first=MONITOR_FIRST,
     )
     check = dispatcher.ws
     dispatcher.serve(poll=0.05, until=lambda: check.task(task_id).finished)
