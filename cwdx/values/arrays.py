@@ -524,25 +524,15 @@ def canonical_datetimes(arr: pa.Array, with_time: bool) -> np.ndarray:
     if arr.null_count:
         shaped &= arr.is_valid().to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(shaped)
-    start = offsets[rows]
-    ok = np.ones(len(rows), dtype=bool)
-    digits: list[np.ndarray] = []
-    for at in range(width):
-        char = data[start + at]
-        if at in _SEPARATORS:
-            ok &= char == _SEPARATORS[at]
-        else:
-            digit = char - np.uint8(ord("0"))  # wraps round below "0": not <= 9
-            ok &= digit <= 9
-            digits.append(digit.astype(np.int64))
-
-    def number(first: int, count: int) -> np.ndarray:
-        value = digits[first]
-        for k in range(first + 1, first + count):
-            value = value * 10 + digits[k]
-        return value
-
-    year, month, day = number(0, 4), number(4, 2), number(6, 2)
+    # one row of characters per string, all gathered at once
+    chars = data[offsets[rows][:, None] + np.arange(width)]
+    seps = [at for at in _SEPARATORS if at < width]
+    ok = (chars[:, seps] == np.array([_SEPARATORS[at] for at in seps], np.uint8)).all(axis=1)
+    digits = np.delete(chars, seps, axis=1) - np.uint8(ord("0"))  # wraps below "0": not <= 9
+    ok &= (digits <= 9).all(axis=1)
+    # two-digit numbers: century, year in century, month, day (then hour, minute, second)
+    pairs = digits[:, 0::2].astype(np.int64) * 10 + digits[:, 1::2]
+    year, month, day = pairs[:, 0] * 100 + pairs[:, 1], pairs[:, 2], pairs[:, 3]
     ok &= (month >= 1) & (month <= 12) & (day >= 1)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     ok &= day <= _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
@@ -550,7 +540,7 @@ def canonical_datetimes(arr: pa.Array, with_time: bool) -> np.ndarray:
     ok &= (ymd >= _NS_RANGE[0]) & (ymd < _NS_RANGE[1])
     seconds = _days_from_civil(year, month, day) * 86400
     if with_time:
-        hour, minute, second = number(8, 2), number(10, 2), number(12, 2)
+        hour, minute, second = pairs[:, 4], pairs[:, 5], pairs[:, 6]
         ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
         seconds += hour * 3600 + minute * 60 + second
     out[rows[ok]] = seconds[ok] * 1_000_000_000
