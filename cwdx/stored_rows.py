@@ -65,14 +65,14 @@ def org_names(table: pa.Table) -> dict[str, str]:
     """Per institution, its most common 医疗机构名称 in the file (tie: first appearing)."""
     if NAME_COLUMN not in table.column_names:
         return {}
-    counters: dict[str, Counter[str]] = {}
-    orgs = table.column(ROW_ORG).to_pylist()
-    for org, name in zip(orgs, table.column(NAME_COLUMN).to_pylist(), strict=True):
-        if name is not None:
-            counters.setdefault(org, Counter())[name] += 1
-    return {
-        org: max(counter.items(), key=lambda item: item[1])[0] for org, counter in counters.items()
-    }
+    # counted in C over (institution, name) pairs, which come in order of first appearance
+    orgs, names = table.column(ROW_ORG).to_pylist(), table.column(NAME_COLUMN).to_pylist()
+    pairs = Counter(zip(orgs, names, strict=True))
+    best: dict[str, tuple[str, int]] = {}
+    for (org, name), count in pairs.items():
+        if name is not None and (org not in best or count > best[org][1]):
+            best[org] = (name, count)
+    return {org: name for org, (name, _) in best.items()}
 
 
 def to_frame(table: pa.Table) -> pd.DataFrame:

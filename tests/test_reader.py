@@ -8,10 +8,13 @@ import shutil
 import zipfile
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from cwdx.columns import ROW_ORG
 from cwdx.reader import FIX_HINT, column_letter, header_key, read_workbook
 from cwdx.reference import UNKNOWN_ORG, load_reference
+from cwdx.stored_rows import NAME_COLUMN, org_names
 
 REF = load_reference()
 STAFF = [c.name for c in REF.staff_columns]
@@ -477,3 +480,16 @@ def test_helpers():
 def test_unknown_table_is_a_programming_error(make_xlsx):
     with pytest.raises(ValueError):
         read_workbook(make_xlsx("s.xlsx", [STAFF]), "people")  # type: ignore[arg-type]
+
+
+def test_org_names_most_common_name_first_appearing_on_ties():
+
+    orgs = ["B", "A", "B", "A", "B", "A", "C", "B"]
+    names = [None, "甲", "乙一", "甲二", "乙", "甲二", None, "乙"]
+    table = pa.table({ROW_ORG: orgs, NAME_COLUMN: pa.array(names, pa.string())})
+    # A: 甲二 twice beats 甲 once; B: 乙 twice beats 乙一 once; C has no name
+    assert org_names(table) == {"A": "甲二", "B": "乙"}
+    assert list(org_names(table)) == ["A", "B"]  # order of the first row with a name
+    tie = pa.table({ROW_ORG: ["A", "A", "A", "A"], NAME_COLUMN: ["乙", "甲", "甲", "乙"]})
+    assert org_names(tie) == {"A": "乙"}
+    assert org_names(pa.table({ROW_ORG: ["A"]})) == {}

@@ -10,6 +10,7 @@ import pytest
 
 from cwdx.reference import load_reference
 from cwdx.values import (
+    arrays,
     canonical_date,
     canonical_datetime,
     canonical_decimal,
@@ -491,3 +492,68 @@ def test_many_files_normalise_as_each_alone(type_, files):
         assert column.values.to_pylist() == alone.values.to_pylist()
         assert (column.changed, column.examples) == (alone.changed, alone.examples)
     assert together[0].changed > 0  # the cases do change something
+
+
+# The import's fast path for date columns (cells already ``YYYY-MM-DD[ HH:MM:SS]``, as Excel date
+# cells come) must store and count exactly what the general path does.
+EXCEL_DATES = ["2020-01-05 00:00:00", "2021-12-31 00:00:00", "1958-04-07 00:00:00"]
+EXCEL_TIMES = ["2020-01-05 08:30:00", "2021-12-31 23:59:59", "2023-01-02 15:00:00"]
+FAST_PATH_CASES = {
+    "excel dates": [EXCEL_DATES, EXCEL_DATES[::-1]],
+    "excel date-times": [EXCEL_TIMES, [EXCEL_TIMES[0], None]],
+    "excel and text dates": [
+        [*EXCEL_DATES, "2020/1/5", "2020年1月5日", "20200105", "2020.1.5 8:30", "43835"],
+        [" 2020-01-05 ", "２０２０-01-05", "2020-01-05\u3000", "2020-1-5", EXCEL_TIMES[0]],
+    ],
+    "impossible": [
+        ["2021-02-29", "2021-02-29 00:00:00", "2020-02-29", "2020-04-31 00:00:00", "2020-13-01"],
+        ["2020-01-05 24:00:00", "2020-01-05 23:60:00", "2020-01-05 23:59:60", "2020-00-10"],
+    ],
+    "empty": [[None, "", "-", " ", EXCEL_DATES[0], None], [None, None], []],
+    "date only": [["2020-01-05", "2021-12-31", "2020-01-05"], ["2020-01-05", EXCEL_TIMES[1]]],
+    "out of range": [
+        ["1899-12-31", "2101-01-01 00:00:00", "1600-01-01", "0001-01-01", "9999-12-31 23:59:59"],
+        ["1677-09-21", "1677-09-22", "2262-04-09 23:59:59", "2262-04-10", "2100-12-31"],
+    ],
+    "odd shapes": [
+        ["2020-01-05T08:30:00", "2020-01-05 08:30", "2020-01-05 08:30:00.5", "2020-01-0500:00:00"],
+        ["2020-01-05 08:30:00 ", "2020/01/05 00:00:00", "2020-01-05  08:30:00", "x" * 19, "x" * 10],
+    ],
+}
+
+
+@pytest.mark.parametrize("quiet_forms", [True, False])
+@pytest.mark.parametrize("type_", ["date", "datetime"])
+@pytest.mark.parametrize("case", list(FAST_PATH_CASES))
+def test_date_fast_path_agrees_with_general_path(case, type_, quiet_forms, monkeypatch):
+    files = [pa.array(cells, type=pa.string()) for cells in FAST_PATH_CASES[case]]
+    fast = normalise_arrays(files, type_, quiet_forms=quiet_forms, max_examples=20)
+    monkeypatch.setattr(arrays, "_canonical_date_rows", lambda *args: None)
+    general = normalise_arrays(files, type_, quiet_forms=quiet_forms, max_examples=20)
+    for cells, own, expected in zip(FAST_PATH_CASES[case], fast, general, strict=True):
+        assert own.values.to_pylist() == expected.values.to_pylist()
+        assert own.values.to_pylist() == [normalise_value(c, type_) for c in cells]
+        assert (own.changed, own.examples) == (expected.changed, expected.examples)
+
+
+def test_date_fast_path_takes_the_canonical_cells():
+    """The cells the fast path takes (so the test above compares both paths on them)."""
+    cells = pa.array(
+        [*EXCEL_DATES, "2020-01-05", EXCEL_TIMES[0], "2021-02-29", "2020/1/5", None, "1600-01-01"]
+    )
+    date = arrays._canonical_date_rows(cells, "date", True)
+    assert date is not None
+    # not 1600-01-01: outside what ``datetime64[ns]`` holds, left to the general path
+    assert date.tolist() == [True, True, True, True, False, False, False, False, False]
+    datetime = arrays._canonical_date_rows(cells, "datetime", False)
+    assert datetime is not None
+    assert datetime.tolist() == [True, True, True, False, True, False, False, False, False]
+    assert arrays._canonical_date_rows(pa.array(["2020/1/5", None]), "date", True) is None
+    assert arrays._canonical_date_rows(cells, "text", True) is None
+
+
+def test_excel_date_column_counts_only_real_changes():
+    column = normalise_array(pa.array([*EXCEL_DATES, "2020-01-05 08:30:00", "2020/1/5"]), "date")
+    assert column.values.to_pylist() == [d[:10] for d in EXCEL_DATES] + ["2020-01-05"] * 2
+    assert column.changed == 2
+    assert column.examples == [("2020-01-05 08:30:00", "2020-01-05"), ("2020/1/5", "2020-01-05")]

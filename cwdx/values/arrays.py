@@ -343,10 +343,29 @@ def normalise_arrays(
     exactly as :func:`normalise_array` of that file alone gives them."""
     parts = [_as_strings(raw) for raw in raws]
     raw = parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
-    encoded = pc.dictionary_encode(raw)
+    # Cells already in a canonical date shape (Excel date cells: most of a date column) are
+    # stored without a counted change; only the others are dictionary-encoded and normalised.
+    fast = _canonical_date_rows(raw, type_, quiet_forms)
+    if fast is None:
+        rest, fast_values = raw, pa.array([], pa.string())
+    else:
+        rest, fast_values = raw.filter(pa.array(~fast)), _stored_canonical_dates(raw, fast, type_)
+    encoded = pc.dictionary_encode(rest)
     uniques: pa.Array = encoded.dictionary
-    indices = encoded.indices
     stored = _stored_uniques(uniques, type_, domain, reference, upper)
+    # ids into ``fast_values`` then ``stored``; ``len(fast_values) + len(uniques)`` for null
+    shift = len(fast_values)
+    rest_ids = pc.fill_null(encoded.indices, len(uniques)).to_numpy(zero_copy_only=False) + shift
+    if fast is None:
+        ids = rest_ids
+    else:
+        ids = np.empty(len(raw), dtype=np.int64)
+        ids[fast] = np.arange(shift)
+        ids[~fast] = rest_ids
+    null_id = shift + len(uniques)
+    values = pa.concat_arrays([fast_values, stored]).take(
+        pa.array(ids, mask=ids == null_id) if rest.null_count else pa.array(ids)
+    )
 
     # Changes beyond white space and case, counted in cells.
     differs = pc.fill_null(pc.not_equal(_change_key(uniques), _change_key(stored)), False)
@@ -355,28 +374,64 @@ def normalise_arrays(
         form = r"^\d{4}-\d{2}-\d{2} 00:00:00$" if type_ == "date" else _FAST_DATE
         quiet = pc.fill_null(pc.match_substring_regex(uniques, form), False)
         differs = pc.and_(differs, pc.invert(quiet))
-    differs_np = np.append(differs.to_numpy(zero_copy_only=False), False)  # null: unchanged
-    values = stored.take(indices)
+    # the fast cells and null: unchanged
+    differs_np = np.concatenate(
+        [np.zeros(shift, bool), differs.to_numpy(zero_copy_only=False), [False]]
+    )
     any_change = bool(differs_np.any())
-    ids = pc.fill_null(indices, len(uniques)).to_numpy(zero_copy_only=False) if any_change else None
     out, start = [], 0
     for part in parts:
         stop = start + len(part)
         column = NormalisedColumn(values=values.slice(start, len(part)))
-        if ids is not None:
+        if any_change:
             own = ids[start:stop]
             changed_cells = own[differs_np[own]]
             if len(changed_cells):
                 column.changed = len(changed_cells)
                 # the distinct changed values in order of first appearance in this file
                 distinct, first = np.unique(changed_cells, return_index=True)
-                shown = pa.array(distinct[np.argsort(first)][:max_examples])
+                shown = pa.array(distinct[np.argsort(first)][:max_examples] - shift)
                 raw_list = uniques.take(shown).to_pylist()
                 new_list = stored.take(shown).to_pylist()
                 column.examples = [(r.strip(), n) for r, n in zip(raw_list, new_list, strict=True)]
         out.append(column)
         start = stop
     return out
+
+
+def _canonical_date_rows(raw: pa.Array, type_: str, quiet_forms: bool) -> np.ndarray | None:
+    """For a date/date-time column, the rows whose raw text is a valid ``YYYY-MM-DD`` or
+    ``YYYY-MM-DD HH:MM:SS`` that normalisation stores without a counted change: the stored
+    form itself, or (with ``quiet_forms``) a date-only value in a date-time column or a
+    midnight date-time in a date column; ``None`` when there are none (or another type).
+
+    A subset of what the general path reads (:func:`canonical_datetimes` accepts only days
+    ``datetime64[ns]`` holds), so both paths store these cells alike."""
+    if type_ not in ("date", "datetime") or len(raw) == raw.null_count:
+        return None
+    long = ~np.isnat(canonical_datetimes(raw, with_time=True))
+    short = ~np.isnat(canonical_datetimes(raw, with_time=False))
+    if type_ == "datetime":
+        fast = long | short if quiet_forms else long
+    elif quiet_forms and long.any():
+        offsets, data = _string_bytes(raw)
+        # the time part of a midnight value: characters 11-18 are "00:00:00"
+        at = offsets[:-1][long][:, None] + np.array([11, 12, 14, 15, 17, 18])
+        midnight = np.zeros(len(raw), dtype=bool)
+        midnight[long] = (data[at] == ord("0")).all(axis=1)
+        fast = short | midnight
+    else:
+        fast = short
+    return fast if fast.any() else None
+
+
+def _stored_canonical_dates(raw: pa.Array, fast: np.ndarray, type_: str) -> pa.Array:
+    """The stored form of the rows :func:`_canonical_date_rows` picked, in row order."""
+    values = raw.filter(pa.array(fast))
+    if type_ == "date":
+        return pc.utf8_slice_codeunits(values, 0, 10)
+    short = pc.equal(pc.binary_length(values), 10)
+    return pc.if_else(short, pc.binary_join_element_wise(values, " 00:00:00", ""), values)
 
 
 def _stored_uniques(
@@ -469,25 +524,15 @@ def canonical_datetimes(arr: pa.Array, with_time: bool) -> np.ndarray:
     if arr.null_count:
         shaped &= arr.is_valid().to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(shaped)
-    start = offsets[rows]
-    ok = np.ones(len(rows), dtype=bool)
-    digits: list[np.ndarray] = []
-    for at in range(width):
-        char = data[start + at]
-        if at in _SEPARATORS:
-            ok &= char == _SEPARATORS[at]
-        else:
-            digit = char - np.uint8(ord("0"))  # wraps round below "0": not <= 9
-            ok &= digit <= 9
-            digits.append(digit.astype(np.int64))
-
-    def number(first: int, count: int) -> np.ndarray:
-        value = digits[first]
-        for k in range(first + 1, first + count):
-            value = value * 10 + digits[k]
-        return value
-
-    year, month, day = number(0, 4), number(4, 2), number(6, 2)
+    # one row of characters per string, all gathered at once
+    chars = data[offsets[rows][:, None] + np.arange(width)]
+    seps = [at for at in _SEPARATORS if at < width]
+    ok = (chars[:, seps] == np.array([_SEPARATORS[at] for at in seps], np.uint8)).all(axis=1)
+    digits = np.delete(chars, seps, axis=1) - np.uint8(ord("0"))  # wraps below "0": not <= 9
+    ok &= (digits <= 9).all(axis=1)
+    # two-digit numbers: century, year in century, month, day (then hour, minute, second)
+    pairs = digits[:, 0::2].astype(np.int64) * 10 + digits[:, 1::2]
+    year, month, day = pairs[:, 0] * 100 + pairs[:, 1], pairs[:, 2], pairs[:, 3]
     ok &= (month >= 1) & (month <= 12) & (day >= 1)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     ok &= day <= _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
@@ -495,7 +540,7 @@ def canonical_datetimes(arr: pa.Array, with_time: bool) -> np.ndarray:
     ok &= (ymd >= _NS_RANGE[0]) & (ymd < _NS_RANGE[1])
     seconds = _days_from_civil(year, month, day) * 86400
     if with_time:
-        hour, minute, second = number(8, 2), number(10, 2), number(12, 2)
+        hour, minute, second = pairs[:, 4], pairs[:, 5], pairs[:, 6]
         ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
         seconds += hour * 3600 + minute * 60 + second
     out[rows[ok]] = seconds[ok] * 1_000_000_000
