@@ -16,9 +16,11 @@ The limits are what a 病案首页 / 申报人员 file can be (the templates hav
 - an expansion of at most :data:`MAX_EXPANSION_RATIO` × beyond :data:`MAX_EXPANDED_BYTES`;
 - no text run longer than :data:`MAX_TEXT_RUN` bytes (a cell holds at most 32,767 characters).
 
-The ``<dimension>`` element is only a hint: when present, one literal-prefixed search checks
-that no cell lies beyond it (rows by digit count, so a bound at most 10× the real one) and that
-every cell has a reference; otherwise every reference and each row's cell count are read.
+The ``<dimension>`` element is only a hint: when present, each chunk's cell tags are located
+with NumPy (in cache-sized blocks) and the bytes after them compared column-wise, checking that
+no cell lies beyond it (rows by digit count, so a bound at most 10× the real one) and that every
+cell has a reference, without Python work per cell; otherwise every reference and each row's
+cell count are read.
 """
 
 from __future__ import annotations
