@@ -20,7 +20,7 @@ The ``<dimension>`` element is only a hint: when present, each chunk's cell tags
 with NumPy (in cache-sized blocks) and the bytes after them compared column-wise, checking that
 no cell lies beyond it (rows by digit count, so a bound at most 10× the real one) and that every
 cell has a reference, without Python work per cell; otherwise every reference and each row's
-cell count are read.
+cell count are read (references located the same way, only the rows walked in Python).
 """
 
 from __future__ import annotations
@@ -57,12 +57,12 @@ _BLOCK = 128 * 1024
 
 _CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
-_SPACE = bytes.maketrans(b"\t\r\n", b"   ")
 _DIMENSION_RE = re.compile(
     rb'<dimension\s+ref="([A-Za-z]{1,3})?(\d{1,7})?(?::([A-Za-z]{1,3})(\d{1,7}))?"'
 )
-_REF_RE = re.compile(rb' r="([A-Z]+)(\d+)"')
-_ROW_NUMBER_RE = re.compile(rb' r="(\d+)"')
+_REF_RE = re.compile(rb'[ \t\r\n]r="([A-Z]+)(\d+)"')
+_ROW_NUMBER_RE = re.compile(rb'[ \t\r\n]r="(\d+)"')
+_ROW_TAG_RE = re.compile(rb"<row")
 
 
 def column_number(letters: str | bytes) -> int:
@@ -183,10 +183,9 @@ class _Dimension:
 
 
 def _cell_tag_positions(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Where the cell tags of ``data`` start (the ``<`` of ``<c `` / ``<c>`` / ``<c/``, with a
-    tab or line break counting as the space, as :func:`_cell_tags` counts them after
-    :func:`_spaced`), ascending, and whether each is followed by whitespace (attributes
-    follow)."""
+    """Where the cell tags of ``data`` start (the ``<`` of ``<c `` / ``<c>`` / ``<c/``, a tab
+    or line break counting as the space), ascending, and whether each is followed by
+    whitespace (attributes follow)."""
     array = np.frombuffer(data, dtype=np.uint8)
     found: list[np.ndarray] = [np.zeros(0, dtype=np.intp)]
     flags: list[np.ndarray] = [np.zeros(0, dtype=bool)]
@@ -253,44 +252,32 @@ def _windows(data: bytes, starts: np.ndarray, width: int) -> np.ndarray:
     return windows
 
 
-def _spaced(data: bytes) -> bytes:
-    """``data`` with tabs and line breaks as spaces, so attributes follow a plain space (the
-    searches need a literal prefix to be fast; single-byte tests are memchr-fast)."""
-    if b"\t" in data or b"\n" in data or b"\r" in data:
-        return data.translate(_SPACE)
-    return data
-
-
-def _cell_tags(data: bytes) -> int:
-    """Cell tags (``<c …>``, ``<c>``, ``<c/>``) in ``data``."""
-    return data.count(b"<c ") + data.count(b"<c>") + data.count(b"<c/")
-
-
 def _exact_extent(book: zipfile.ZipFile, name: str) -> SheetExtent:
     """The used range from every cell reference (``r="XFD1048576"``) and every row, streamed.
 
     A cell without a reference follows the previous cell of its row, in the row its ``<row>``
     names (or the one after the previous row), so each row's cell count bounds its width.
+    Cell tags and references are located with NumPy; only the rows are walked in Python.
     """
     extent = SheetExtent()
     row_cells = 0  # cells so far in the current row (a row may continue into the next chunk)
     row_number = 0
     for data in _chunks(book, name):
-        data = _spaced(data)
-        extent.cells += _cell_tags(data)
-        refs = _REF_RE.findall(data)
-        if refs:
-            columns = {letters for letters, _ in refs}
-            widest = max(columns, key=lambda letters: (len(letters), letters))
-            extent.columns = max(extent.columns, column_number(widest))
-            extent.rows = max(extent.rows, max(int(digits) for _, digits in refs))
-        segments = data.split(b"<row")
-        row_cells += _cell_tags(segments[0])
-        for segment in segments[1:]:
+        tags, _ = _cell_tag_positions(data)
+        extent.cells += len(tags)
+        columns, rows = _reference_extent(data)
+        extent.columns = max(extent.columns, columns)
+        extent.rows = max(extent.rows, rows)
+        starts = [m.start() for m in _ROW_TAG_RE.finditer(data)]
+        # cells of each "<row" segment: before the first row, then from each row to the next
+        counts = np.diff(np.searchsorted(tags, [0, *starts, len(data)])).tolist()
+        row_cells += counts[0]
+        for i, start in enumerate(starts):
             extent.columns = max(extent.columns, row_cells)
-            row_cells = _cell_tags(segment)
-            tag = segment[: segment.find(b">") + 1]
-            number = _ROW_NUMBER_RE.search(tag)
+            row_cells = counts[i + 1]
+            end = starts[i + 1] if i + 1 < len(starts) else len(data)
+            close = data.find(b">", start + 4, end)
+            number = _ROW_NUMBER_RE.search(data, start + 4, close + 1) if close >= 0 else None
             row_number = int(number.group(1)) if number else row_number + 1
             if row_cells:
                 extent.rows = max(extent.rows, row_number)
@@ -298,6 +285,56 @@ def _exact_extent(book: zipfile.ZipFile, name: str) -> SheetExtent:
             return extent  # refused already; no need to read further
     extent.columns = max(extent.columns, row_cells)
     return extent
+
+
+def _reference_extent(data: bytes) -> tuple[int, int]:
+    """(widest column, last row) of the cell references `` r="AB12"`` in ``data`` (any
+    whitespace before ``r``), 0 without any. References of up to 3 letters and 7 digits (every
+    one within Excel's grid) are read with NumPy; a chunk with a longer one is read by regex."""
+    array = np.frombuffer(data, dtype=np.uint8)
+    found = [np.zeros(0, dtype=np.intp)]
+    for low in range(0, len(array) - 3, _BLOCK):
+        block = array[low : low + _BLOCK + 3]
+        at = (block[1:-2] == 114) & (block[2:-1] == 61) & (block[3:] == 34)  # r="
+        space = block[:-3]
+        at &= (space == 32) | (space == 9) | (space == 10) | (space == 13)
+        found.append(np.flatnonzero(at) + low)
+    starts = np.concatenate(found) + 4
+    if not len(starts):
+        return 0, 0
+    byte = np.ascontiguousarray(_windows(data, starts, 3 + 7 + 1).T)  # a row per byte
+    upper = [(b >= 65) & (b <= 90) for b in byte[:4]]
+    digit = [(b >= 48) & (b <= 57) for b in byte]
+    # at least 1, 2, 3 leading letters
+    leading = [upper[0], upper[0] & upper[1], upper[0] & upper[1] & upper[2]]
+    letters = leading[0].astype(np.intp) + leading[1] + leading[2]
+    longer = leading[2] & upper[3]
+    digits = np.zeros(len(starts), dtype=np.intp)
+    row = np.zeros(len(starts), dtype=np.int64)
+    for count in range(1, 4):  # the digits after `count` letters (a reference has one)
+        here = letters == count
+        if not here.any():
+            continue
+        run = here
+        for j in range(7):
+            run = run & digit[count + j]
+            digits += run
+            row = np.where(run, row * 10 + byte[count + j] - 48, row)
+        longer |= run & digit[count + 7]
+    if longer.any():
+        refs = _REF_RE.findall(data)  # a reference longer than the window: read it whole
+        if not refs:
+            return 0, 0
+        widest = max((letters for letters, _ in refs), key=lambda text: (len(text), text))
+        return column_number(widest), max(int(row) for _, row in refs)
+    quoted = byte[letters + digits, np.arange(len(starts))] == 34
+    valid = (letters > 0) & (digits > 0) & quoted
+    if not valid.any():
+        return 0, 0
+    column = np.zeros(len(starts), dtype=np.int64)
+    for j in range(3):
+        column = np.where(leading[j], column * 26 + byte[j] - 64, column)
+    return int(column[valid].max()), int(row[valid].max())
 
 
 def _first_sheet(book: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | None:

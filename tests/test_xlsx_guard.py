@@ -116,6 +116,60 @@ def test_without_a_usable_dimension_every_reference_is_read(
     assert (extent.bound, extent.columns, extent.rows, extent.cells) == (False, 3, 3, 3)
 
 
+@pytest.mark.parametrize("block", [3, 5, 1 << 17])
+@pytest.mark.parametrize(
+    ("cells", "columns", "rows", "count"),
+    [
+        (_cells("A1", "BU2501", "C3"), 73, 2501, 3),
+        (_cells("A1", "GS9", separator="\t"), 201, 9, 2),  # whitespace before r
+        (_cells("A1", "GS9", separator="\r\n"), 201, 9, 2),
+        (_cells("A1") + '<c s="1" r="B9"/>', 2, 9, 2),  # r= not first
+        (_cells("AAAA1"), 18279, 3, 1),  # 4 letters: beyond the NumPy window
+        (_cells("XFD1048576", "A12345678"), 16384, 12345678, 2),  # 8 digits
+        # not references: the range is the row's cell count
+        (_cells("A1", "zz99999"), 2, 3, 2),
+        (_cells("A1", "DD99999x"), 2, 3, 2),
+        (_cells("9999999", "ZZ"), 2, 3, 2),
+        ('<c r="A1"/>' + "<c/>" * 7, 8, 3, 8),  # no reference: the row's cell count
+        ('<c r="A1"/><c r="B1"', 2, 3, 2),  # the last tag cut short by the end of the part
+    ],
+)
+def test_exact_reading(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    block: int,
+    cells: str,
+    columns: int,
+    rows: int,
+    count: int,
+) -> None:
+    """Without a dimension every reference is read (NumPy for the usual ones, a regex for a
+    chunk holding a longer one) and every row's cells are counted, across blocks."""
+    monkeypatch.setattr(xlsx_guard, "_BLOCK", block)
+    sheet = sheet_xml([(3, cells)])
+    if cells.endswith('r="B1"'):
+        sheet = sheet.split("</row>")[0]
+    extent = _scan(_book(tmp_path, sheet))
+    assert (extent.bound, extent.columns, extent.rows, extent.cells) == (
+        False,
+        columns,
+        rows,
+        count,
+    )
+
+
+def test_exact_reading_follows_row_numbers(tmp_path: Path) -> None:
+    """A row without ``r`` follows the previous one; an empty row does not extend the range;
+    ``r`` is read from the row's own tag only."""
+    body = (
+        '<row r="5"><c/></row><row><c/></row><row spans="1:2"\tr="9"><c/></row>'
+        '<row r="20"></row><row><c/></row><rows r="99"></rows><row x=">" r="30"><c/></row>'
+    )
+    sheet = sheet_xml([]).replace("<sheetData>", f"<sheetData>{body}")
+    extent = _scan(_book(tmp_path, sheet))
+    assert (extent.bound, extent.rows, extent.columns, extent.cells) == (False, 100, 1, 5)
+
+
 # ------------------------------------------------------------------------------------------
 # chunk and block boundaries
 # ------------------------------------------------------------------------------------------
@@ -140,6 +194,18 @@ def test_cell_tag_split_across_chunks_is_found(
         extent = _scan(far)
         assert (extent.bound, extent.columns) == (False, 74), chunk
         assert _scan(near).bound, chunk
+
+
+def test_exact_reading_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows of cells without references, cut into chunks at every place (a chunk may start
+    with a cell tag, a row may continue into the next chunk)."""
+    rows = [(n, "<c/>" * n + '<c t="n"><v>1</v></c>') for n in range(1, 9)]
+    rows.append((9, _cells("A9", "B9")))
+    path = _book(tmp_path, sheet_xml(rows))
+    for chunk in range(20, 90):
+        monkeypatch.setattr(xlsx_guard, "CHUNK", chunk)
+        extent = _scan(path)
+        assert (extent.rows, extent.columns, extent.cells) == (9, 9, 46), chunk
 
 
 def test_tag_positions_across_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
