@@ -34,7 +34,6 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 #: Most columns a used range may span (the widest template has 73).
 MAX_COLUMNS = 200
@@ -245,11 +244,16 @@ def _windows(data: bytes, starts: np.ndarray, width: int) -> np.ndarray:
     near_end = int(np.searchsorted(starts, cut))
     windows = np.empty((len(starts), width), dtype=np.uint8)
     if near_end:
-        array = np.frombuffer(data, dtype=np.uint8)
-        windows[:near_end] = sliding_window_view(array, width)[starts[:near_end]]
-    tail = np.frombuffer(data[cut:] + bytes(width), dtype=np.uint8)
-    windows[near_end:] = sliding_window_view(tail, width)[starts[near_end:] - cut]
+        windows[:near_end] = _sliding(data, width)[starts[:near_end]]
+    windows[near_end:] = _sliding(data[cut:] + bytes(width), width)[starts[near_end:] - cut]
     return windows
+
+
+def _sliding(buffer: bytes, width: int) -> np.ndarray:
+    """Every ``width`` bytes of ``buffer`` from each offset, as rows of one read-only view
+    (what ``sliding_window_view`` gives, without its per-call checks)."""
+    shape = (len(buffer) - width + 1, width)
+    return np.ndarray(shape, dtype=np.uint8, buffer=buffer, strides=(1, 1))
 
 
 def _exact_extent(book: zipfile.ZipFile, name: str) -> SheetExtent:
