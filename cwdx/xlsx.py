@@ -240,6 +240,13 @@ class Book:
         self, sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | None = None
     ) -> None:
         """Write one value by its Python type; strings always as text (never a formula)."""
+        self._write_row(sheet, row, (value,), (fmt,), range(col, col + 1))
+
+    def _write_other(
+        self, sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | None
+    ) -> None:
+        """The cells :meth:`_write_row` does not write itself: missing values (NaN, NA, NaT),
+        booleans, date-times with a time zone, other numbers (Decimal, numpy), subclasses."""
         if is_missing(value):
             if fmt is not None:
                 sheet.write_blank(row, col, None, fmt)
@@ -372,9 +379,9 @@ class Book:
         formats: Sequence[Format | None],
         positions: range,
     ) -> None:
-        """One row of :meth:`write_table`: the cells :meth:`write_cell` writes, with the common
-        types (text, blanks, finite numbers, naive dates and date-times) dispatched inline,
-        the rest through :meth:`write_cell`."""
+        """Write ``values`` at ``positions`` of ``row``, each in its format: the common types
+        (text, ``None``, finite numbers, naive dates and date-times) here, inline, the rest
+        through :meth:`_write_other`."""
         # xlsxwriter's typed writers without the wrapper of their public names, which
         # accepts "A1" cell references (a third of the cost of writing a cell); the public
         # ones where a version lacks them
@@ -393,7 +400,7 @@ class Book:
                 if math.isfinite(value):
                     write_number(row, col, value, fmt)
                 else:
-                    self.write_cell(sheet, row, col, value, fmt)
+                    self._write_other(sheet, row, col, value, fmt)
             elif kind is int:
                 write_number(row, col, float(value), fmt)
             elif kind is dt.datetime and value.tzinfo is None:
@@ -403,7 +410,7 @@ class Book:
                     row, col, dt.datetime(value.year, value.month, value.day), fmt or self.date
                 )
             else:
-                self.write_cell(sheet, row, col, value, fmt)
+                self._write_other(sheet, row, col, value, fmt)
 
     def write_frame(self, sheet_name: str, frame: Any, **kwargs: Any) -> list[Worksheet]:
         """:meth:`write_table` for a pandas DataFrame (its columns and rows, index dropped)."""
