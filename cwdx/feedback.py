@@ -86,7 +86,7 @@ MARKED_CAP_NOTE = (
 
 
 class _RowValues:
-    """Per-row values (formats, marks) of a streamed table for ``cell_style``: pushed when the
+    """Per-row values (formats, marks) of a streamed table for ``row_styles``: pushed when the
     row is generated, dropped once :meth:`Book.write_table` has moved past the row (it reads a
     sample of rows ahead), so only a few hundred are held at a time."""
 
@@ -262,18 +262,15 @@ def write_table_feedback(
             {"font_color": "#C00000", "text_wrap": True, "valign": "top"}
         )
         summary = summary_rows(check, table)
-        errors = [row["severity"] == "error" for row in summary]
-
-        def summary_style(i: int, col: int):
-            if col in (2, 3):
-                return red_wrap if errors[i] else book.wrap
-            return red_font if errors[i] else None
+        error_row = {0: red_font, 1: red_font, 2: red_wrap, 3: red_wrap, 4: red_font}
+        other_row = {2: book.wrap, 3: book.wrap}
+        styles = [error_row if row["severity"] == "error" else other_row for row in summary]
 
         sheet = book.write_table(
             SUMMARY_SHEET,
             SUMMARY_COLUMNS,
             ([*(row[c] for c in SUMMARY_COLUMNS[:4]), row["count"]] for row in summary),
-            cell_style=summary_style,
+            row_styles=styles.__getitem__,
             widths={2: 60, 3: 60},
         )[-1]
         for i, note in enumerate(notes):
@@ -286,7 +283,7 @@ def write_table_feedback(
             DETAIL_SHEET,
             DETAIL_COLUMNS,
             _detail_rows(ordered, detail_shown, detail_formats, red_font, rows, source),
-            cell_style=lambda i, col: detail_formats.get(i) if col in (4, 5) else None,
+            row_styles=lambda i: dict.fromkeys((4, 5), detail_formats.get(i)),
             widths={6: 60},
         )[-1]
         if detail_shown < total:
@@ -297,15 +294,16 @@ def write_table_feedback(
         types = {spec.name: spec.type for spec in reference.columns(table)}
         fills = _mark_formats(book, [types[name] for name in columns])
 
-        def mark_style(i: int, col: int):
-            severity = marks.get(i).get(col - offset) if col >= offset else None
-            return fills[col - offset].get(severity) if severity else None
+        def mark_style(i: int) -> dict[int, Any]:
+            return {
+                offset + col: fills[col].get(severity) for col, severity in marks.get(i).items()
+            }
 
         sheet = book.write_table(
             MARKED_SHEET,
             [*MARKED_PREFIX, *columns],
             _marked_rows(ordered, marked_shown, rows, columns, marks, source, types),
-            cell_style=mark_style,
+            row_styles=mark_style,
             widths={2: 60},
         )[-1]
         if marked_shown < groups:
@@ -471,11 +469,10 @@ def write_brief(path: str | Path, entries: Iterable[BriefEntry]) -> Path:
     with atomic_path(path) as tmp, Book(tmp, in_memory=True) as book:
         red_font = book.workbook.add_format({"font_color": "#C00000", "bold": True})
 
-        def style(i: int, col: int):
-            value = table[i][col]
-            return red_font if col in error_cols and value else None
+        def style(i: int) -> dict[int, Any]:
+            return {col: red_font for col in error_cols if table[i][col]}
 
-        book.write_table(BRIEF_SHEET, BRIEF_COLUMNS, table, cell_style=style)
+        book.write_table(BRIEF_SHEET, BRIEF_COLUMNS, table, row_styles=style)
     log.info("精简版反馈信息表：%s，%d 个机构", path.name, len(entries))
     return path
 

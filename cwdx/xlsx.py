@@ -240,6 +240,13 @@ class Book:
         self, sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | None = None
     ) -> None:
         """Write one value by its Python type; strings always as text (never a formula)."""
+        self._write_row(sheet, row, (value,), (fmt,), range(col, col + 1))
+
+    def _write_other(
+        self, sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | None
+    ) -> None:
+        """The cells :meth:`_write_row` does not write itself: missing values (NaN, NA, NaT),
+        booleans, date-times with a time zone, other numbers (Decimal, numpy), subclasses."""
         if is_missing(value):
             if fmt is not None:
                 sheet.write_blank(row, col, None, fmt)
@@ -285,7 +292,7 @@ class Book:
         header_formats: Sequence[Format | None] | None = None,
         column_formats: Mapping[int, Format] | None = None,
         cell_formats: Mapping[int, Format] | None = None,
-        cell_style: Callable[[int, int], Format | None] | None = None,
+        row_styles: Callable[[int], Mapping[int, Format | None] | None] | None = None,
         widths: Mapping[int, float] | None = None,
         autofilter: bool = True,
         max_rows: int = EXCEL_MAX_ROWS,
@@ -294,10 +301,11 @@ class Book:
         more than ``max_rows - 1`` data rows) and return the sheets written.
 
         ``column_formats`` set a column's default format (e.g. :attr:`text` so typed values stay
-        text); ``cell_formats`` format the written cells of a column; ``cell_style(i, col)``
-        (``i`` = 0-based data row) may return a format for one cell, overriding
-        ``cell_formats`` (per-cell highlighting of feedback tables); ``widths`` override the
-        computed widths. Every sheet gets a frozen header row and (``autofilter``) a filter.
+        text); ``cell_formats`` format the written cells of a column; ``row_styles(i)``
+        (``i`` = 0-based data row, called once per row) may return ``{column: format}`` for
+        cells of that row, overriding ``cell_formats`` where the format is not ``None``
+        (per-cell highlighting of feedback tables); ``widths`` override the computed widths.
+        Every sheet gets a frozen header row and (``autofilter``) a filter.
         """
         if max_rows < 2:
             raise ValueError("max_rows must leave room for the header and one row")
@@ -333,7 +341,11 @@ class Book:
             if autofilter and ncols:
                 current.autofilter(0, 0, max(n_rows, 1), ncols - 1)
 
+        # each row's cell formats as a list (one look-up per cell, not a call)
         cells = cell_formats or {}
+        width = max([ncols, *(col + 1 for col in cells)])
+        base: list[Format | None] = [cells.get(col) for col in range(width)]
+        positions = range(width)
         for data_index, row in enumerate(itertools.chain(sample, iterator)):
             if row_in_sheet >= per_sheet:
                 if sheet is not None:
@@ -341,37 +353,72 @@ class Book:
                 sheet = start_sheet()
                 row_in_sheet = 0
             row_in_sheet += 1
-            assert sheet is not None  # started above on the first row
-            write_string, write_number = sheet.write_string, sheet.write_number
-            for col, value in enumerate(row):
-                if cell_style is not None:
-                    fmt = cell_style(data_index, col) or cells.get(col)
-                else:
-                    fmt = cells.get(col) if cells else None
-                # fast paths for the bulk of large tables (the same cells write_cell writes):
-                # empty and plain text cells, finite numbers
-                kind = type(value)
-                if kind is int or kind is float:
-                    if math.isfinite(value):
-                        write_number(row_in_sheet, col, float(value), fmt)
-                        continue
-                elif fmt is None:
-                    if value is None:
-                        continue
-                    if kind is str:
-                        write_string(row_in_sheet, col, value)
-                        continue
-                self.write_cell(sheet, row_in_sheet, col, value, fmt)
+            formats = base
+            style = row_styles(data_index) if row_styles is not None else None
+            if style:
+                formats = base.copy()
+                for col, fmt in style.items():
+                    if fmt is not None and col < width:
+                        formats[col] = fmt
+            if len(row) > width:  # more values than columns: the extra cells unformatted
+                formats = [*formats, *([None] * (len(row) - width))]
+                self._write_row(sheet, row_in_sheet, row, formats, range(len(row)))
+            else:
+                self._write_row(sheet, row_in_sheet, row, formats, positions)
         if sheet is None:
             sheet = start_sheet()
             row_in_sheet = 0
         finish(sheet, row_in_sheet)
         return sheets
 
+    def _write_row(
+        self,
+        sheet: Worksheet,
+        row: int,
+        values: Sequence[Any],
+        formats: Sequence[Format | None],
+        positions: range,
+    ) -> None:
+        """Write ``values`` at ``positions`` of ``row``, each in its format: the common types
+        (text, ``None``, finite numbers, naive dates and date-times) here, inline, the rest
+        through :meth:`_write_other`."""
+        # xlsxwriter's typed writers without the wrapper of their public names, which
+        # accepts "A1" cell references (a third of the cost of writing a cell); the public
+        # ones where a version lacks them
+        write_string = getattr(sheet, "_write_string", sheet.write_string)
+        write_number = getattr(sheet, "_write_number", sheet.write_number)
+        write_datetime = getattr(sheet, "_write_datetime", sheet.write_datetime)
+        # a short row leaves its last cells unwritten
+        for value, fmt, col in zip(values, formats, positions, strict=False):
+            kind = type(value)
+            if kind is str:
+                write_string(row, col, value, fmt)
+            elif value is None:
+                if fmt is not None:
+                    sheet.write_blank(row, col, None, fmt)
+            elif kind is float:
+                if math.isfinite(value):
+                    write_number(row, col, value, fmt)
+                else:
+                    self._write_other(sheet, row, col, value, fmt)
+            elif kind is int:
+                write_number(row, col, float(value), fmt)
+            elif kind is dt.datetime and value.tzinfo is None:
+                write_datetime(row, col, value, fmt or self.datetime)
+            elif kind is dt.date:
+                write_datetime(
+                    row, col, dt.datetime(value.year, value.month, value.day), fmt or self.date
+                )
+            else:
+                self._write_other(sheet, row, col, value, fmt)
+
     def write_frame(self, sheet_name: str, frame: Any, **kwargs: Any) -> list[Worksheet]:
         """:meth:`write_table` for a pandas DataFrame (its columns and rows, index dropped)."""
         columns = [str(c) for c in frame.columns]
-        rows = frame.itertuples(index=False, name=None)
+        # a column at a time: the values iterating the frame gives, without the per-value
+        # cost of iterating an Arrow-backed column
+        values = [frame.iloc[:, i].tolist() for i in range(frame.shape[1])]
+        rows = zip(*values, strict=True) if values else frame.itertuples(index=False, name=None)
         return self.write_table(sheet_name, columns, rows, **kwargs)
 
     @staticmethod

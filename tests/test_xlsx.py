@@ -1,0 +1,184 @@
+"""What :class:`cwdx.xlsx.Book` writes, cell by cell: types, formats, blanks, per-row styles,
+text that must never become a formula or a link, and tables continued on more sheets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from cwdx.xlsx import DATE_FORMAT, DATETIME_FORMAT, FILLS, Book
+
+HOSTILE = ("=1+1", '=HYPERLINK("http://example.com","点我")', "+1", "-1", "@SUM(A1)", "0012")
+
+
+def _read(path: Path, sheet: str) -> openpyxl.worksheet.worksheet.Worksheet:
+    return openpyxl.load_workbook(path)[sheet]
+
+
+def test_values_keep_their_types_and_formats(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    when = dt.datetime(2024, 3, 5, 14, 30, 15)
+    rows = [
+        ["文本", 7, 1.25, dt.date(2024, 1, 5), when, True, Decimal("2.5"), np.int64(9)],
+        [None, float("nan"), pd.NA, pd.NaT, None, None, None, np.float64(0.5)],
+        ["长" * 5000, -3, float("inf"), dt.date(1900, 3, 1), dt.datetime(2024, 1, 1), False, 0, 0],
+    ]
+    with Book(path) as book:
+        book.write_table("表", [f"列{i}" for i in range(8)], rows)
+    sheet = _read(path, "表")
+    first = [c.value for c in sheet[2]]
+    assert first == ["文本", 7, 1.25, dt.datetime(2024, 1, 5), when, True, 2.5, 9]
+    assert [c.data_type for c in sheet[2]] == ["s", "n", "n", "d", "d", "b", "n", "n"]
+    assert sheet["D2"].number_format == DATE_FORMAT
+    assert sheet["E2"].number_format == DATETIME_FORMAT
+    # missing values (None, NaN, NA, NaT) are empty cells
+    assert [c.value for c in sheet[3]][:7] == [None] * 7
+    assert sheet["H3"].value == 0.5
+    # long text is kept whole, a non-finite number reads as its text, dates stay dates
+    assert sheet["A4"].value == "长" * 5000
+    assert sheet["C4"].value == "inf" and sheet["C4"].data_type == "s"
+    assert sheet["D4"].value == dt.datetime(1900, 3, 1)
+    assert sheet["E4"].value == dt.datetime(2024, 1, 1)
+    assert sheet["E4"].number_format == DATETIME_FORMAT
+
+
+def test_text_never_becomes_a_formula_or_a_link(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    fill = None
+    with Book(path) as book:
+        fill = book.fill("error")
+        book.write_table("表", ["原值", "标注"], [[text, text] for text in HOSTILE],
+                         row_styles=lambda i: {1: fill})  # fmt: skip
+        book.write_frame("框", pd.DataFrame({"值": pd.Series(HOSTILE, dtype="string")}))
+    book_read = openpyxl.load_workbook(path)
+    for name in ("表", "框"):
+        sheet = book_read[name]
+        values = [row[0].value for row in sheet.iter_rows(min_row=2)]
+        assert values == list(HOSTILE)
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                assert cell.data_type == "s" and cell.hyperlink is None
+    assert book_read["表"]["B2"].fill.fgColor.rgb.endswith(FILLS["error"]["bg_color"][1:])
+
+
+def test_row_styles_paint_single_cells_over_cell_formats(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    rows = [[1, dt.date(2024, 1, 2), "甲", None], [2, dt.date(2024, 1, 3), "乙", None]]
+    with Book(path) as book:
+        error_date = book.fill("error", DATE_FORMAT)
+        warning = book.fill("warning")
+        styles = [{1: error_date, 3: warning}, {2: None}]
+        book.write_table(
+            "表",
+            ["数", "日期", "文字", "空"],
+            rows,
+            cell_formats={0: book.percent2},
+            row_styles=styles.__getitem__,
+        )
+    sheet = _read(path, "表")
+    assert sheet["A2"].number_format == "0.00" and sheet["A3"].number_format == "0.00"
+    # the painted date keeps reading as a date; an empty painted cell is written, blank
+    assert sheet["B2"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert sheet["B2"].number_format == DATE_FORMAT
+    assert sheet["B3"].fill.fgColor.rgb in (None, "00000000")
+    assert sheet["B3"].number_format == DATE_FORMAT
+    assert sheet["D2"].value is None and sheet["D2"].fill.fgColor.rgb.endswith("FFEB9C")
+    # a None style leaves the cell as it was
+    assert sheet["C3"].value == "乙" and sheet["C3"].fill.fgColor.rgb in (None, "00000000")
+
+
+def test_frame_columns_keep_their_types(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    frame = pd.DataFrame(
+        {
+            "文本": pd.Series(["a", None, "=1+1"], dtype="string"),
+            "整数": pd.Series([1, None, 3], dtype="Int64"),
+            "小数": pd.Series([0.5, None, 2.25], dtype="Float64"),
+            "计数": pd.Series([4, 5, 6], dtype="int64"),
+            "时间": pd.Series([dt.datetime(2024, 1, 1, 8), None, dt.date(2020, 2, 29)]),
+        }
+    )
+    with Book(path) as book:
+        book.write_frame(
+            "框", frame, column_formats={0: book.text}, cell_formats={2: book.percent2}
+        )
+    sheet = _read(path, "框")
+    assert [[c.value for c in row] for row in sheet.iter_rows(min_row=1)] == [
+        ["文本", "整数", "小数", "计数", "时间"],
+        ["a", 1, 0.5, 4, dt.datetime(2024, 1, 1, 8)],
+        [None, None, None, 5, None],
+        ["=1+1", 3, 2.25, 6, dt.datetime(2020, 2, 29)],
+    ]
+    assert sheet["C2"].number_format == "0.00"
+    assert sheet["E2"].number_format == DATETIME_FORMAT
+    assert sheet["E4"].number_format == DATE_FORMAT
+    assert all(isinstance(sheet[f"B{r}"].value, int | float) for r in (2, 4))
+
+
+def test_long_table_continues_on_numbered_sheets(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    rows = [[f"第{i}行", i, dt.date(2024, 1, 1) + dt.timedelta(days=i)] for i in range(7)]
+    with Book(path) as book:
+        sheets = book.write_table(
+            "明细", ["名称", "序号", "日期"], rows, max_rows=4, cell_formats={1: book.percent2}
+        )
+    assert [sheet.name for sheet in sheets] == ["明细", "明细(2)", "明细(3)"]
+    workbook = openpyxl.load_workbook(path)
+    seen = []
+    for name in ("明细", "明细(2)", "明细(3)"):
+        sheet = workbook[name]
+        assert [c.value for c in sheet[1]] == ["名称", "序号", "日期"]
+        assert sheet.freeze_panes == "A2"
+        for row in sheet.iter_rows(min_row=2):
+            seen.append(row[1].value)
+            assert row[1].number_format == "0.00"
+            assert row[2].number_format == DATE_FORMAT
+    assert seen == list(range(7))
+
+
+def test_short_and_long_rows(tmp_path: Path) -> None:
+    """A row shorter than the header leaves its last cells empty; a longer one is written
+    whole (the extra cells unformatted)."""
+    path = tmp_path / "t.xlsx"
+    with Book(path) as book:
+        book.write_table(
+            "表", ["甲", "乙"], [["x"], ["y", 1, "多"]], cell_formats={1: book.percent2}
+        )
+    sheet = _read(path, "表")
+    assert [c.value for c in sheet[2]] == ["x", None, None]
+    assert [c.value for c in sheet[3]] == ["y", 1, "多"]
+    assert sheet["B3"].number_format == "0.00" and sheet["C3"].number_format == "General"
+
+
+def test_widths_follow_the_text(tmp_path: Path) -> None:
+    path = tmp_path / "t.xlsx"
+    with Book(path) as book:
+        book.write_table(
+            "表",
+            ["名", "很长的列名称", "时间"],
+            [["演示市第一人民医院", 1.0, dt.datetime(2024, 1, 1, 8)]],
+        )
+    sheet = _read(path, "表")
+    widths = [sheet.column_dimensions[c].width for c in "ABC"]
+    assert widths[0] > widths[1] > 6  # CJK text counts double
+    assert math.isclose(widths[2], len("0000-00-00 00:00:00") + 2, abs_tol=1)
+
+
+@pytest.mark.parametrize("constant_memory", [False, True])
+def test_streamed_and_in_memory_books_read_alike(tmp_path: Path, constant_memory: bool) -> None:
+    path = tmp_path / "t.xlsx"
+    with Book(path, constant_memory=constant_memory, in_memory=True) as book:
+        book.write_table("表", ["文字", "数"], [["=1+1", 1], [None, 2.5]])
+    sheet = _read(path, "表")
+    assert [[c.value for c in row] for row in sheet.iter_rows(min_row=2)] == [
+        ["=1+1", 1],
+        [None, 2.5],
+    ]
+    assert sheet["A2"].data_type == "s"
