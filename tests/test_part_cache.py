@@ -91,9 +91,22 @@ def test_the_cache_keeps_at_most_its_capacity_least_recent_out() -> None:
 
 
 def test_a_written_slice_does_not_keep_its_whole_file_in_memory(tmp_path: Path) -> None:
-    rows = pa.table({"a": [f"第{i}行" for i in range(50_000)]})
-    part = rows.slice(10, 5)
+    n = 50_000
+    rows = pa.Table.from_pandas(
+        pd.DataFrame(
+            {
+                "a": pd.array([f"第{i}行" if i % 7 else None for i in range(n)], dtype="string"),
+                "n": range(n),
+                "x": [i / 3 for i in range(n)],
+                "ok": [i % 2 == 0 for i in range(n)],
+                "t": pd.date_range("2020-01-01", periods=n, freq="h"),
+            }
+        ),
+        preserve_index=False,
+    )
+    part = pa.concat_tables([rows.slice(10, 5), rows.slice(40_000, 3)])  # two chunks
     files.write_parquet_atomic(part, tmp_path / "part.parquet")
     cached = files.part_cache.get(files.file_key(os.stat(tmp_path / "part.parquet")))
-    assert cached is not None and cached.equals(part)
-    assert cached.get_total_buffer_size() < 1_000 < rows.get_total_buffer_size()
+    assert cached is not None and cached.equals(part, check_metadata=True)
+    assert cached.equals(_from_disk(tmp_path / "part.parquet"), check_metadata=True)
+    assert cached.get_total_buffer_size() < 2_000 < rows.get_total_buffer_size() // 100

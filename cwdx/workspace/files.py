@@ -184,9 +184,20 @@ def _compact(table: pa.Table) -> pa.Table:
     file's rows), so that keeping it does not keep the rest alive."""
     if table.get_total_buffer_size() <= 2 * table.nbytes + 65_536:
         return table
-    import numpy as np  # loaded: the caller holds a table
+    import pyarrow as pa  # loaded: the caller holds a table
 
-    return table.take(np.arange(table.num_rows))  # take copies into new buffers
+    try:
+        # concatenated with an empty array, a column is copied into new buffers (about five
+        # times faster than a take of every row)
+        arrays = [
+            pa.concat_arrays([*column.chunks, pa.array([], type=column.type)])
+            for column in table.columns
+        ]
+    except pa.ArrowException:  # a type concat_arrays does not take
+        import numpy as np
+
+        return table.take(np.arange(table.num_rows))
+    return pa.Table.from_arrays(arrays, schema=table.schema)
 
 
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
