@@ -141,6 +141,20 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+#: Rows of a frame turned into Python values at a time by :meth:`Book.write_frame`: what a
+#: streamed (``constant_memory``) sheet holds of its rows at once.
+FRAME_BLOCK_ROWS = 50_000
+
+
+def _frame_rows(frame: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``frame`` as tuples, a block of :data:`FRAME_BLOCK_ROWS` rows at a time and
+    a column at a time within a block (without the per-value cost of iterating an Arrow-backed
+    column)."""
+    for start in range(0, len(frame), FRAME_BLOCK_ROWS):
+        block = frame.iloc[start : start + FRAME_BLOCK_ROWS]
+        yield from zip(*(block.iloc[:, i].tolist() for i in range(block.shape[1])), strict=True)
+
+
 class Book:
     """An xlsxwriter workbook with cwdx's formats and the text-as-text writing rules.
 
@@ -415,10 +429,7 @@ class Book:
     def write_frame(self, sheet_name: str, frame: Any, **kwargs: Any) -> list[Worksheet]:
         """:meth:`write_table` for a pandas DataFrame (its columns and rows, index dropped)."""
         columns = [str(c) for c in frame.columns]
-        # a column at a time: the values iterating the frame gives, without the per-value
-        # cost of iterating an Arrow-backed column
-        values = [frame.iloc[:, i].tolist() for i in range(frame.shape[1])]
-        rows = zip(*values, strict=True) if values else frame.itertuples(index=False, name=None)
+        rows = _frame_rows(frame) if frame.shape[1] else frame.itertuples(index=False, name=None)
         return self.write_table(sheet_name, columns, rows, **kwargs)
 
     @staticmethod

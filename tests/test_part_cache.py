@@ -43,7 +43,7 @@ def test_every_stored_file_is_handed_back_as_reading_it_gives(tmp_path: Path) ->
     )
     assert len(stored) == 6  # staff and cases of two institutions, findings, one result
     for path in stored:
-        cached = files.part_cache.get(files.file_key(os.stat(path)))
+        cached = files.part_cache.get(files.file_key(path, os.stat(path)))
         assert cached is not None, path
         assert cached.equals(_from_disk(path), check_metadata=True), path
     fresh = Workspace(ws.path)
@@ -78,16 +78,20 @@ def test_a_damaged_or_missing_file_is_still_an_error(tmp_path: Path) -> None:
 def test_the_cache_keeps_at_most_its_capacity_least_recent_out() -> None:
     table = pa.table({"a": pa.array(range(1000), pa.int64())})  # 8,000 bytes
     cache = files.PartCache(capacity=20_000)
-    cache.put((0, 1, 0, 0), table)
-    cache.put((0, 2, 0, 0), table)
-    assert cache.get((0, 1, 0, 0)) is table  # 1 is now the most recent
-    cache.put((0, 3, 0, 0), table)
+    cache.put((str(1), 0, 1, 0, 0, 0), table)
+    cache.put((str(2), 0, 2, 0, 0, 0), table)
+    assert cache.get((str(1), 0, 1, 0, 0, 0)) is table  # 1 is now the most recent
+    cache.put((str(3), 0, 3, 0, 0, 0), table)
     assert cache.size == 16_000
-    assert cache.get((0, 2, 0, 0)) is None
-    assert cache.get((0, 1, 0, 0)) is table and cache.get((0, 3, 0, 0)) is table
-    cache.put((0, 4, 0, 0), pa.table({"a": pa.array(range(2000), pa.int64())}))  # over half
-    assert cache.get((0, 4, 0, 0)) is None and cache.size == 16_000
-    assert files.PartCache(capacity=0).get((0, 1, 0, 0)) is None
+    assert cache.get((str(2), 0, 2, 0, 0, 0)) is None
+    assert (
+        cache.get((str(1), 0, 1, 0, 0, 0)) is table and cache.get((str(3), 0, 3, 0, 0, 0)) is table
+    )
+    cache.put(
+        (str(4), 0, 4, 0, 0, 0), pa.table({"a": pa.array(range(2000), pa.int64())})
+    )  # over half
+    assert cache.get((str(4), 0, 4, 0, 0, 0)) is None and cache.size == 16_000
+    assert files.PartCache(capacity=0).get(("1", 0, 1, 0, 0, 0)) is None
 
 
 def test_a_written_slice_does_not_keep_its_whole_file_in_memory(tmp_path: Path) -> None:
@@ -106,7 +110,44 @@ def test_a_written_slice_does_not_keep_its_whole_file_in_memory(tmp_path: Path) 
     )
     part = pa.concat_tables([rows.slice(10, 5), rows.slice(40_000, 3)])  # two chunks
     files.write_parquet_atomic(part, tmp_path / "part.parquet")
-    cached = files.part_cache.get(files.file_key(os.stat(tmp_path / "part.parquet")))
+    cached = files.part_cache.get(
+        files.file_key(tmp_path / "part.parquet", os.stat(tmp_path / "part.parquet"))
+    )
     assert cached is not None and cached.equals(part, check_metadata=True)
     assert cached.equals(_from_disk(tmp_path / "part.parquet"), check_metadata=True)
     assert cached.get_total_buffer_size() < 2_000 < rows.get_total_buffer_size() // 100
+
+
+def test_a_file_just_changed_by_another_process_is_read_but_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process's file less than RACY_NS old could be rewritten within the same
+    timestamp of a coarse file system (same inode reused, same size): it is not kept."""
+    target = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"a": ["甲"]}), target)  # not this process's write_parquet_atomic
+    assert files.read_parquet(target)["a"].to_pylist() == ["甲"]
+    assert files.part_cache.size == 0
+    monkeypatch.setattr(files, "RACY_NS", 0)  # as if it had been written long ago
+    files.read_parquet(target)
+    assert files.part_cache.get(files.file_key(target, os.stat(target))) is not None
+
+
+def test_a_kept_table_does_not_share_the_numbers_of_the_saved_frame(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"org": ["H1", "H2"], "value": [1.5, 2.5], "n": [1, 2]})
+    target = tmp_path / "results.parquet"
+    files.write_parquet_atomic(files.any_frame_to_arrow(frame), target)
+    frame.loc[0, "value"] = 999.0
+    frame.loc[0, "n"] = 777
+    cached = files.read_parquet(target)
+    assert cached.to_pydict() == {"org": ["H1", "H2"], "value": [1.5, 2.5], "n": [1, 2]}
+    assert cached.equals(_from_disk(target))
+
+
+def test_a_renamed_file_keeps_its_table_under_the_new_name(tmp_path: Path) -> None:
+    staged, final = tmp_path / ".1.parquet.staged", tmp_path / "1.parquet"
+    files.write_parquet_atomic(pa.table({"a": ["乙"]}), staged)
+    os.replace(staged, final)
+    files.part_cache.moved(staged, final)
+    kept = files.part_cache.get(files.file_key(final, os.stat(final)))
+    assert kept is not None and kept["a"].to_pylist() == ["乙"]
+    assert files.part_cache.size == kept.get_total_buffer_size()  # the staged entry is gone

@@ -182,3 +182,31 @@ def test_streamed_and_in_memory_books_read_alike(tmp_path: Path, constant_memory
         [None, 2.5],
     ]
     assert sheet["A2"].data_type == "s"
+
+
+def test_a_frame_is_written_a_block_of_rows_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed sheet does not hold the whole frame as Python values: the columns are turned
+    into values a block of rows at a time (``FRAME_BLOCK_ROWS``), and every row across the
+    blocks' edges is written."""
+    from cwdx import xlsx
+
+    monkeypatch.setattr(xlsx, "FRAME_BLOCK_ROWS", 10)
+    converted: list[int] = []
+    real_tolist = pd.Series.tolist
+
+    def counting_tolist(series: pd.Series) -> list:
+        converted.append(len(series))
+        return real_tolist(series)
+
+    monkeypatch.setattr(pd.Series, "tolist", counting_tolist)
+    frame = pd.DataFrame(
+        {"编号": pd.Series([f"N{i}" for i in range(35)], dtype="string"), "数": range(35)}
+    )
+    path = tmp_path / "s.xlsx"
+    with Book(path, constant_memory=True) as book:
+        book.write_frame("表", frame)
+    assert converted == [10, 10, 10, 10, 10, 10, 5, 5]  # two columns, four blocks
+    values = [[c.value for c in row] for row in _read(path, "表").iter_rows(min_row=2)]
+    assert values == [[f"N{i}", i] for i in range(35)]

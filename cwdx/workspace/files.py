@@ -31,15 +31,28 @@ BOOKKEEPING_INT_COLUMNS = ("_row", "_import")
 #: after the other (``cwdx run``, a Dask worker) keeps of the files it wrote or read.
 PART_CACHE_BYTES = int(float(os.environ.get("CWDX_PART_CACHE_MB", "256")) * 1024 * 1024)
 
-#: What identifies one version of a stored file: (device, inode, size, modification time in
-#: ns). A stored file is never changed in place, only written anew and renamed over, which
-#: gives it another inode; the rename from a staged name to the final one keeps it.
-FileKey = tuple[int, int, int, int]
+#: What identifies one version of a stored file: (path, device, inode, size, modification and
+#: change times in ns). A stored file is never changed in place: new content is written anew
+#: and renamed over, which changes the change time at least.
+FileKey = tuple[str, int, int, int, int, int]
+
+#: A file whose times are less than this old when read may yet be rewritten within the same
+#: timestamp on a file system with coarse times (1 s, FAT's 2 s): it is not kept (git's
+#: "racily clean" rule). The files this process writes itself are kept at once: it writes
+#: them under the workspace's write lock.
+RACY_NS = 2_000_000_000
 
 
-def file_key(stat: os.stat_result) -> FileKey:
-    """The :data:`FileKey` of a file's ``stat``."""
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+def file_key(path: str | os.PathLike[str], stat: os.stat_result) -> FileKey:
+    """The :data:`FileKey` of the file at ``path`` with this ``stat``."""
+    return (
+        os.fspath(path),
+        stat.st_dev,
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ctime_ns,
+    )
 
 
 class PartCache:
@@ -47,13 +60,14 @@ class PartCache:
     first out, at most ``capacity`` bytes (thread-safe: the dispatcher's task threads share it).
 
     A table is found by its file's :data:`FileKey`, so a file replaced, removed or written by
-    another process is never answered from memory, whatever its name. Tables are immutable,
-    so every reader can be handed the same one.
+    another process is never answered from memory. Tables are immutable and own their buffers
+    (:func:`_copied`), so every reader can be handed the same one.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._tables: OrderedDict[FileKey, tuple[pa.Table, int]] = OrderedDict()
+        self._keys: dict[str, FileKey] = {}  # path -> its one key held
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -61,6 +75,10 @@ class PartCache:
     def size(self) -> int:
         """Bytes held now."""
         return self._bytes
+
+    def takes(self, table: pa.Table) -> bool:
+        """Whether :meth:`put` would keep ``table`` (it alone is at most half the capacity)."""
+        return table.get_total_buffer_size() <= self.capacity // 2
 
     def get(self, key: FileKey) -> pa.Table | None:
         """The table stored under ``key``, or ``None``."""
@@ -72,24 +90,45 @@ class PartCache:
             return entry[0]
 
     def put(self, key: FileKey, table: pa.Table) -> None:
-        """Keep ``table`` under ``key`` (not when it alone is more than half the capacity)."""
+        """Keep ``table`` under ``key`` (not when it alone is more than half the capacity); an
+        older version of the same path is dropped."""
         size = table.get_total_buffer_size()  # the buffers kept alive, a slice's parent too
         if size > self.capacity // 2:
             return
         with self._lock:
-            old = self._tables.pop(key, None)
-            if old is not None:
-                self._bytes -= old[1]
+            self._drop(key[0])
             self._tables[key] = (table, size)
+            self._keys[key[0]] = key
             self._bytes += size
             while self._bytes > self.capacity:
-                _, (_, dropped) = self._tables.popitem(last=False)
-                self._bytes -= dropped
+                oldest = next(iter(self._tables))
+                self._drop(oldest[0])
+
+    def moved(self, source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        """This process renamed ``source`` to ``target``: its table, if kept, follows it."""
+        with self._lock:
+            key = self._keys.get(os.fspath(source))
+            entry = None if key is None else self._tables.get(key)
+            self._drop(os.fspath(source))
+        if key is None or entry is None:
+            return
+        try:
+            stat = os.stat(target)
+        except OSError:
+            return
+        if (stat.st_dev, stat.st_ino, stat.st_size) == key[1:4]:  # the very file renamed
+            self.put(file_key(target, stat), entry[0])
+
+    def _drop(self, path: str) -> None:
+        key = self._keys.pop(path, None)
+        if key is not None:
+            self._bytes -= self._tables.pop(key)[1]
 
     def clear(self) -> None:
         """Forget every table."""
         with self._lock:
             self._tables.clear()
+            self._keys.clear()
             self._bytes = 0
 
 
@@ -106,13 +145,15 @@ def read_parquet(path: Path) -> pa.Table:
     # ParquetFile over an OSFile reads the one file directly: read_table goes through the
     # dataset machinery (file system, discovery), about a third slower on small files
     with pa.OSFile(str(path)) as handle:
-        key = file_key(os.fstat(handle.fileno()))
+        stat = os.fstat(handle.fileno())
+        key = file_key(path, stat)
         table = part_cache.get(key)
         if table is not None:
             return table
         with pq.ParquetFile(handle) as parquet:
             table = parquet.read()
-    part_cache.put(key, table)
+    if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) >= RACY_NS:
+        part_cache.put(key, table)
     return table
 
 
@@ -167,23 +208,22 @@ def write_parquet_atomic(table: pa.Table, target: Path, sync_folder: bool = True
             pq.write_table(table, handle, compression="zstd")
             handle.flush()
             os.fsync(handle.fileno())
-            key = file_key(os.fstat(handle.fileno()))
     except BaseException:
         with contextlib.suppress(OSError):  # a full disk: give the space back at once
             tmp.unlink()
         raise
     pause("after_write")
-    os.replace(tmp, target)  # the same inode under the final name: the key stays true
-    part_cache.put(key, _compact(table))
+    os.replace(tmp, target)
+    if part_cache.takes(table):
+        with contextlib.suppress(OSError):
+            part_cache.put(file_key(target, os.stat(target)), _copied(table))
     if sync_folder:
         fsync_dir(target.parent)
 
 
-def _compact(table: pa.Table) -> pa.Table:
-    """``table`` in buffers of its own when it is a small view of larger ones (a slice of a
-    file's rows), so that keeping it does not keep the rest alive."""
-    if table.get_total_buffer_size() <= 2 * table.nbytes + 65_536:
-        return table
+def _copied(table: pa.Table) -> pa.Table:
+    """``table`` in buffers of its own: neither a slice of a file's rows (which would keep the
+    rest alive) nor numbers shared with the caller's DataFrame (which it could change)."""
     import pyarrow as pa  # loaded: the caller holds a table
 
     try:
