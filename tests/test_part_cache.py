@@ -146,8 +146,7 @@ def test_a_kept_table_does_not_share_the_numbers_of_the_saved_frame(tmp_path: Pa
 def test_a_renamed_file_keeps_its_table_under_the_new_name(tmp_path: Path) -> None:
     staged, final = tmp_path / ".1.parquet.staged", tmp_path / "1.parquet"
     files.write_parquet_atomic(pa.table({"a": ["乙"]}), staged)
-    os.replace(staged, final)
-    files.part_cache.moved(staged, final)
+    files.rename_stored(staged, final)  # as the import does
     kept = files.part_cache.get(files.file_key(final, os.stat(final)))
     assert kept is not None and kept["a"].to_pylist() == ["乙"]
     assert files.part_cache.size == kept.get_total_buffer_size()  # the staged entry is gone

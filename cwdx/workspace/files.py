@@ -157,6 +157,12 @@ def read_parquet(path: Path) -> pa.Table:
     return table
 
 
+def rename_stored(source: Path, target: Path) -> None:
+    """Rename a stored file this process wrote (``os.replace``); its kept table follows it."""
+    os.replace(source, target)
+    part_cache.moved(source, target)
+
+
 def org_dirname(org: str) -> str:
     """A file-system-safe folder name for an institution code (stable, unique per code)."""
     if re.fullmatch(r"[A-Za-z0-9-]{1,60}", org):

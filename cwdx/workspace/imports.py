@@ -317,8 +317,7 @@ class Imports(WriteLock):
         try:
             folders = set()
             for staged, final in renames:
-                os.replace(self.path / staged, self.path / final)
-                files.part_cache.moved(self.path / staged, self.path / final)
+                files.rename_stored(self.path / staged, self.path / final)
                 folders.add((self.path / final).parent)
             for folder in sorted(folders):
                 files.fsync_dir(folder)
