@@ -367,18 +367,16 @@ class Book:
                 sheet = start_sheet()
                 row_in_sheet = 0
             row_in_sheet += 1
-            formats = base
+            formats, where = base, positions
+            if len(row) > width:  # more values than columns: no cell format beyond them
+                formats, where = [*base, *([None] * (len(row) - width))], range(len(row))
             style = row_styles(data_index) if row_styles is not None else None
             if style:
-                formats = base.copy()
+                formats = list(formats)
                 for col, fmt in style.items():
-                    if fmt is not None and col < width:
+                    if fmt is not None and col < len(formats):
                         formats[col] = fmt
-            if len(row) > width:  # more values than columns: the extra cells unformatted
-                formats = [*formats, *([None] * (len(row) - width))]
-                self._write_row(sheet, row_in_sheet, row, formats, range(len(row)))
-            else:
-                self._write_row(sheet, row_in_sheet, row, formats, positions)
+            self._write_row(sheet, row_in_sheet, row, formats, where)
         if sheet is None:
             sheet = start_sheet()
             row_in_sheet = 0

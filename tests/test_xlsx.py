@@ -145,16 +145,22 @@ def test_long_table_continues_on_numbered_sheets(tmp_path: Path) -> None:
 
 def test_short_and_long_rows(tmp_path: Path) -> None:
     """A row shorter than the header leaves its last cells empty; a longer one is written
-    whole (the extra cells unformatted)."""
+    whole (the extra cells without a column format, but a row style still reaches them)."""
     path = tmp_path / "t.xlsx"
     with Book(path) as book:
         book.write_table(
-            "表", ["甲", "乙"], [["x"], ["y", 1, "多"]], cell_formats={1: book.percent2}
+            "表",
+            ["甲", "乙"],
+            [["x"], ["y", 1, "多"], ["z", 2, "再多"]],
+            cell_formats={1: book.percent2},
+            row_styles=lambda i: {2: book.fill("error")} if i == 2 else None,
         )
     sheet = _read(path, "表")
     assert [c.value for c in sheet[2]] == ["x", None, None]
     assert [c.value for c in sheet[3]] == ["y", 1, "多"]
     assert sheet["B3"].number_format == "0.00" and sheet["C3"].number_format == "General"
+    assert sheet["C3"].fill.fgColor.rgb in (None, "00000000")
+    assert sheet["C4"].fill.fgColor.rgb.endswith(FILLS["error"]["bg_color"].lstrip("#"))
 
 
 def test_widths_follow_the_text(tmp_path: Path) -> None:

@@ -77,8 +77,9 @@ class PartCache:
         return self._bytes
 
     def takes(self, table: pa.Table) -> bool:
-        """Whether :meth:`put` would keep ``table`` (it alone is at most half the capacity)."""
-        return table.get_total_buffer_size() <= self.capacity // 2
+        """Whether :meth:`put` would keep ``table``: its data alone is at most half the
+        capacity (a slice counts its own rows: a writer copies it before keeping it)."""
+        return table.nbytes <= self.capacity // 2
 
     def get(self, key: FileKey) -> pa.Table | None:
         """The table stored under ``key``, or ``None``."""
@@ -90,11 +91,11 @@ class PartCache:
             return entry[0]
 
     def put(self, key: FileKey, table: pa.Table) -> None:
-        """Keep ``table`` under ``key`` (not when it alone is more than half the capacity); an
-        older version of the same path is dropped."""
-        size = table.get_total_buffer_size()  # the buffers kept alive, a slice's parent too
-        if size > self.capacity // 2:
+        """Keep ``table`` under ``key`` (when it :meth:`takes` it); an older version of the same
+        path is dropped."""
+        if not self.takes(table):
             return
+        size = table.get_total_buffer_size()  # the buffers kept alive, a slice's parent too
         with self._lock:
             self._drop(key[0])
             self._tables[key] = (table, size)
