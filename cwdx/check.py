@@ -13,14 +13,10 @@ bounded by :data:`BATCH_ROWS`), hands them to a :data:`~cwdx.fanout.Mapper` as
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +24,7 @@ import pandas as pd
 
 from cwdx.columns import ROW_ORG
 from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
+from cwdx.pool import main_module_safe, pool_mapper
 from cwdx.reference import Reference, load_reference
 from cwdx.rules import RULE_IDS, RULES, rules_for, severity_total
 from cwdx.rules.engine import FINDING_COLUMNS as FINDING_COLUMNS
@@ -271,37 +268,11 @@ def check_piece(piece: CheckPiece) -> list[InstitutionCheck]:
     return [checks[org] for org in piece.orgs]
 
 
-def _spawn_safe() -> bool:
-    """Whether worker processes can be spawned: they re-import the main script, which is only
-    harmless when it guards its work with ``if __name__ == "__main__"`` (the ``cwdx`` command,
-    Jupyter and Voilà kernels, pytest do; a plain analyst script may not)."""
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if not path:
-        return True
-    try:
-        return "__main__" in Path(path).read_text(encoding="utf-8", errors="ignore")
-    except OSError:
-        return False
-
-
 def _auto_workers(total_rows: int, institutions: int) -> int:
     cores = os.cpu_count() or 1
-    if cores < 2 or institutions < 2 or total_rows < PARALLEL_MIN_ROWS or not _spawn_safe():
+    if cores < 2 or institutions < 2 or total_rows < PARALLEL_MIN_ROWS or not main_module_safe():
         return 1
     return min(cores, institutions, MAX_WORKERS)
-
-
-def pool_mapper(workers: int) -> Mapper:
-    """A :data:`~cwdx.fanout.Mapper` over ``workers`` local worker processes (spawned)."""
-
-    def mapper(function: Callable[[Any], Any], pieces: Sequence[Any]) -> Iterator[Any]:
-        context = multiprocessing.get_context("spawn")
-        count = max(1, min(workers, len(pieces)))
-        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-            yield from pool.map(function, pieces)
-
-    return mapper
 
 
 def check_workspace(

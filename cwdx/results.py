@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 from cwdx import metrics
 from cwdx.errors import CwdxError
-from cwdx.fanout import Mapper, serial_map
+from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
 from cwdx.reference import load_reference
 from cwdx.sheet_values import code_names, icd10_category_names, procedure_group_names, typed_cells
 from cwdx.xlsx import Book, atomic_path, publish, staged_name, staging
@@ -289,11 +289,14 @@ def export_results(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # in this process one piece reads every table once; through a mapper, batches of
-    # institutions, the last one also writing the top workbook
-    size = len(targets) if mapper is None else EXPORT_BATCH
-    batches = [tuple(targets[i : i + size]) for i in range(0, len(targets), size)]
-    pieces = [ResultsPiece(str(ws.path), str(out), batch) for batch in batches]
-    pieces[-1] = replace(pieces[-1], together=tuple(targets))
+    # institutions and, last, the top workbook as a piece of its own (it holds as many rows as
+    # all the others together: the caller of a helper pool runs it while helpers run the rest)
+    if mapper is None:
+        pieces = [ResultsPiece(str(ws.path), str(out), tuple(targets), tuple(targets))]
+    else:
+        batches = cut_batches([(org, 1) for org in targets], EXPORT_BATCH, mapper_width(mapper))
+        pieces = [ResultsPiece(str(ws.path), str(out), batch) for batch in batches]
+        pieces.append(ResultsPiece(str(ws.path), str(out), (), tuple(targets)))
     written: list[Path] = []
     for staged in (mapper or serial_map)(results_piece, pieces):
         written += publish(staged)

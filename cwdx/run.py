@@ -91,18 +91,20 @@ def _run(
     cluster: Cluster,
 ) -> int:
     """:func:`run_oneshot` with its cluster."""
+    from cwdx.tasks.cluster import rows_in_files
+
+    # first, so helper processes (when the work wants them) start while this one imports
+    mapper = cluster.mapper(rows_in_files(cases))
     from cwdx.check import check_workspace
     from cwdx.feedback import export_feedback
     from cwdx.metrics import compute_workspace
     from cwdx.results import export_results
     from cwdx.summary import write_summary
-    from cwdx.tasks.cluster import rows_in_files
 
     say = report or (lambda line: print(line, file=sys.stderr))
     ws = _fresh_workspace(out)
     imported = {"cases": 0, "staff": 0}
     # the files are decoded where the rest runs (the workers once big work started them)
-    mapper = cluster.mapper(rows_in_files(cases))
     for table, files in (("cases", cases), ("staff", staff)):
         outcomes = ws.import_files(table, list(files), on_progress=on_progress, mapper=mapper)
         for outcome in outcomes:

@@ -1,5 +1,5 @@
 """A check of 20 small institutions through the dispatcher process (``cwdx dispatch``): kill -9
-of a worker or of the dispatcher in the middle leaves every institution either checked or as
+of a worker, of a helper process or of the dispatcher in the middle leaves every institution either checked or as
 it was, the task Failed with its reason, and a re-run completes with the in-process results.
 And the same check on an external cluster (``dask scheduler`` + 2 ``dask worker``) through
 ``cwdx check --scheduler``."""
@@ -21,6 +21,7 @@ import pytest
 
 from cwdx.check import check_workspace
 from cwdx.demo import write_demo
+from cwdx.pool import HELPER_DIED
 from cwdx.tasks import run_task, start_dispatcher, submit_task
 from cwdx.tasks.cluster import DaskMapper
 from cwdx.workspace import TaskRecord, Workspace
@@ -155,6 +156,60 @@ def test_kill_of_the_dispatcher_fails_the_task_and_a_rerun_completes(
     assert done.state == "Succeeded"
     assert len(done.details["orgs"]) < INSTITUTIONS  # only those left unchecked
     assert _state(reopened) == reference
+
+
+def _helpers_of(pid: int) -> list[psutil.Process]:
+    """The helper processes (:mod:`cwdx.pool`) of process ``pid``: children of its fork server."""
+    family = psutil.Process(pid).children(recursive=True)
+    servers = {p.pid for p in family if "forkserver" in " ".join(p.cmdline()) and p.ppid() == pid}
+    return [p for p in family if p.ppid() in servers]
+
+
+def test_kill_of_a_helper_fails_the_task_and_a_rerun_completes(
+    ws: Workspace, reference: dict[str, tuple], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CWDX_POOL_MIN_ROWS", "0")  # small work gets a helper process too
+    dispatcher = start_dispatcher(ws.path)
+    try:
+        assert dispatcher.pid is not None
+        task_id = submit_task(ws, "check", started_by="测试")
+        _midway(ws, task_id)
+        time.sleep(2)  # the helper has taken the next batch: it pauses 10 s in it
+        [victim] = _helpers_of(dispatcher.pid)
+        os.kill(victim.pid, signal.SIGKILL)
+        _wait_for(lambda: ws.task(task_id).finished)
+        failed = ws.task(task_id)
+        assert (failed.state, failed.error) == ("Failed", HELPER_DIED)
+        assert 1 <= _checked_or_as_before(ws, reference) < INSTITUTIONS
+        rerun = submit_task(ws, "check", started_by="测试")  # new helpers start
+        _wait_for(lambda: ws.task(rerun).finished)
+        assert ws.task(rerun).state == "Succeeded", ws.task(rerun).error
+        assert _state(ws) == reference
+    finally:
+        dispatcher.stop()
+    assert not dispatcher.alive()
+
+
+def test_kill_of_the_dispatcher_ends_its_helpers(
+    ws: Workspace, reference: dict[str, tuple], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CWDX_POOL_MIN_ROWS", "0")
+    dispatcher = start_dispatcher(ws.path)
+    assert dispatcher.pid is not None and dispatcher.popen is not None
+    task_id = submit_task(ws, "check", started_by="测试")
+    _midway(ws, task_id)
+    time.sleep(2)
+    family = psutil.Process(dispatcher.pid).children(recursive=True)
+    assert len(_helpers_of(dispatcher.pid)) == 1
+    os.kill(dispatcher.pid, signal.SIGKILL)
+    dispatcher.popen.wait(30)
+    _, alive = psutil.wait_procs(family, timeout=30)  # helpers and their fork server
+    assert alive == []
+    reopened = Workspace(ws.path)
+    assert reopened.task(task_id).state == "Failed"
+    assert 1 <= _checked_or_as_before(reopened, reference) < INSTITUTIONS
+    done = run_task(reopened, "check", started_by="测试", workers=1)
+    assert done.state == "Succeeded" and _state(reopened) == reference
 
 
 def _free_port() -> int:

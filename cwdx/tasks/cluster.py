@@ -4,7 +4,9 @@ Dask-backed :class:`~cwdx.fanout.Mapper`.
 Default: a ``distributed.LocalCluster`` with one worker process per core (``processes=True``),
 started lazily, and only when a task's work is big enough to pay for starting it
 (:data:`CLUSTER_MIN_ROWS`, measured: see ``docs/SCALING.md``); smaller work runs in the
-dispatcher process through :func:`cwdx.fanout.serial_map`. ``--workers N`` asks for a local
+dispatcher process, helped by warm helper processes (:class:`cwdx.pool.HelperPool`, one per
+core beyond the first) once it holds :data:`cwdx.pool.POOL_MIN_ROWS` case rows, and alone
+(:func:`cwdx.fanout.serial_map`) below that. ``--workers N`` asks for a local
 cluster of N workers whatever the size (``1``: always in the dispatcher process);
 ``--scheduler tcp://HOST:PORT`` (or the workspace setting :data:`SCHEDULER_SETTING`) uses an
 existing cluster whose workers see the workspace folder under the same path.
@@ -23,6 +25,7 @@ from typing import Any, TypeVar
 from cwdx.errors import CwdxError, ErrorKind
 from cwdx.fanout import Mapper, serial_map
 from cwdx.log import get_logger
+from cwdx.pool import HelperPool, helpers_for
 
 log = get_logger("tasks")
 
@@ -120,6 +123,7 @@ class Cluster:
         self.scheduler = scheduler
         self._client: Any = None
         self._cluster: Any = None
+        self._helpers: HelperPool | None = None
         self._lock = threading.Lock()
 
     @property
@@ -139,9 +143,16 @@ class Cluster:
 
     def mapper(self, rows: int) -> Mapper:
         """The mapper for work of ``rows`` case rows (starting the cluster if it is wanted)."""
-        if not self.wanted(rows):
+        if self.wanted(rows):
+            return DaskMapper(self.client())
+        helpers = helpers_for(rows) if self.workers is None else 0
+        if not helpers:
             return serial_map
-        return DaskMapper(self.client())
+        with self._lock:
+            if self._helpers is None:
+                self._helpers = HelperPool(helpers)
+            self._helpers.start()
+            return self._helpers
 
     def client(self) -> Any:
         """The ``distributed.Client`` (connecting or starting the local cluster once)."""
@@ -202,12 +213,15 @@ class Cluster:
     def close(self) -> None:
         """Disconnect and stop the local cluster (an external one keeps running)."""
         with self._lock:
+            helpers, self._helpers = self._helpers, None
             if self._client is not None:
                 self._client.close()
                 self._client = None
             if self._cluster is not None:
                 self._cluster.close()
                 self._cluster = None
+        if helpers is not None:
+            helpers.close()
 
 
 __all__ = [

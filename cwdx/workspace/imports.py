@@ -45,7 +45,7 @@ def _decode_groups(
     pieces: list[tuple[int, DecodePiece]], width: int
 ) -> list[list[tuple[int, DecodePiece]]]:
     """The pieces cut into consecutive groups decoded together (:data:`DECODE_BATCH_BYTES`;
-    with several runners, at least two groups each)."""
+    with several runners, about four groups each)."""
     sizes = []
     for position, (_, piece) in enumerate(pieces):
         try:
@@ -53,7 +53,9 @@ def _decode_groups(
         except OSError:
             size = 0
         sizes.append((str(position), size))
-    cut = cut_batches(sizes, DECODE_BATCH_BYTES, width)
+    # with several runners about four groups each: files differ in size, and a runner that
+    # starts late (a helper still starting) should still find work
+    cut = cut_batches(sizes, DECODE_BATCH_BYTES, 2 * width if width > 1 else 1)
     return [[pieces[int(position)] for position in group] for group in cut]
 
 
