@@ -219,13 +219,19 @@ def _high_water_kb(pid: int) -> int:
     return 0
 
 
-def _child_label(process: psutil.Process) -> str:
+def _child_label(process: psutil.Process, main: psutil.Process) -> str:
     try:
         command = " ".join(process.cmdline())
+        parent = process.ppid()
+        main_command = " ".join(main.cmdline())
     except psutil.Error:
         return "子进程"
     if "resource_tracker" in command:
         return "资源跟踪进程"
+    if "forkserver" in command:  # cwdx.pool: the fork server, and the helpers it forks
+        return "辅助进程服务（fork server）" if parent == main.pid else "辅助计算进程"
+    if command == main_command:  # cwdx.pool: a helper forked from the command itself
+        return "辅助计算进程"
     if "multiprocessing" in command or "dask" in command or "worker" in command:
         return "工作进程"
     return "子进程"
@@ -253,7 +259,7 @@ def measure(argv: list[str], log: Path, single: str = SINGLE, poll: float = 0.1)
                 except psutil.Error:
                     descendants = []
                 for child in descendants:
-                    label, peak = children.get(child.pid) or (_child_label(child), 0)
+                    label, peak = children.get(child.pid) or (_child_label(child, watched), 0)
                     children[child.pid] = (label, max(peak, _high_water_kb(child.pid)))
                 time.sleep(poll)
         except BaseException:  # interrupted: leave no cwdx command running behind

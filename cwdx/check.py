@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from cwdx.columns import ROW_ORG
-from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
+from cwdx.fanout import Mapper, batches_each, cut_batches, mapper_width, serial_map
 from cwdx.pool import main_module_safe, pool_mapper
 from cwdx.reference import Reference, load_reference
 from cwdx.rules import RULE_IDS, RULES, rules_for, severity_total
@@ -323,7 +323,10 @@ def _check_locked(
         mapper = pool_mapper(workers) if workers > 1 and len(targets) > 1 else serial_map
     width = max(workers or 1, mapper_width(mapper))
     today = date.today()
-    pieces = [CheckPiece(ws, batch, today) for batch in cut_batches(sizes, BATCH_ROWS, width)]
+    pieces = [
+        CheckPiece(ws, batch, today)
+        for batch in cut_batches(sizes, BATCH_ROWS, width, batches_each(mapper))
+    ]
     total = len(targets)
     results: dict[str, InstitutionCheck] = {}
     if on_progress:

@@ -37,18 +37,32 @@ def mapper_width(mapper: object) -> int:
     return max(1, int(getattr(mapper, "width", 1)))
 
 
+def spread_width(mapper: object) -> int:
+    """The ``width`` to cut pieces that cost little to set up (files to decode, workbooks to
+    write) for ``mapper``: twice its runners when it has several, so :func:`cut_batches` gives
+    each about four and runners that start late or get bigger pieces still finish together."""
+    width = mapper_width(mapper)
+    return 2 * width if width > 1 else 1
+
+
+def batches_each(mapper: object) -> int:
+    """How many batches of a check or computation each of ``mapper``'s runners should get:
+    its ``batches_each`` attribute, else 2 (the work spreads and progress moves while it runs;
+    each batch pays a fixed cost, so a mapper whose runners all start at once asks for 1)."""
+    return max(1, int(getattr(mapper, "batches_each", 2)))
+
+
 def cut_batches(
-    sizes: Sequence[tuple[str, int]], most_rows: int, width: int = 1
+    sizes: Sequence[tuple[str, int]], most_rows: int, width: int = 1, each: int = 2
 ) -> list[tuple[str, ...]]:
     """``(institution, rows)`` in order, cut into consecutive batches of whole institutions.
 
     A batch holds at most ``most_rows`` rows (what bounds a worker's memory; an institution
     larger than that is a batch of its own). With ``width`` > 1 runners the batches are also
-    cut small enough that each runner gets about two, so the work spreads over all of them and
-    progress moves while it runs.
+    cut small enough that each runner gets about ``each``, so the work spreads over all of them.
     """
     total = sum(size for _, size in sizes)
-    limit = most_rows if width <= 1 else max(1, min(most_rows, -(-total // (2 * width))))
+    limit = most_rows if width <= 1 else max(1, min(most_rows, -(-total // (each * width))))
     out: list[tuple[str, ...]] = []
     current: list[str] = []
     rows = 0

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from cwdx.check import InstitutionCheck, from_record, summary_rows
 from cwdx.errors import CwdxError
-from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
+from cwdx.fanout import Mapper, cut_batches, serial_map, spread_width
 from cwdx.reference import TableName, load_reference
 from cwdx.rules import RULE_IDS, RULES, SEVERITY_LABELS, severity_total
 from cwdx.sheet_values import marked_values, typed_frame
@@ -579,7 +579,7 @@ def export_feedback(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     checked = [info.org for info in infos if info.checked]
-    batches = cut_batches([(org, 1) for org in checked], EXPORT_BATCH, mapper_width(mapper))
+    batches = cut_batches([(org, 1) for org in checked], EXPORT_BATCH, spread_width(mapper))
     pieces = [FeedbackPiece(str(ws.path), str(out), batch) for batch in batches]
     written: list[Path] = []
     for staged in (mapper or serial_map)(feedback_piece, pieces):

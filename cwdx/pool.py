@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cwdx.errors import CwdxError, ErrorKind
-from cwdx.fanout import Mapper
+from cwdx.fanout import Mapper, serial_map
 from cwdx.log import get_logger
 
 log = get_logger("pool")
@@ -114,8 +114,11 @@ def _helper_started(caller: int) -> None:
     except (OSError, AttributeError):  # not Linux
         pass
     threading.Thread(target=_end_with, args=(caller,), name="cwdx-watch", daemon=True).start()
-    logging.getLogger("cwdx").addHandler(logging.NullHandler())
-    logging.getLogger("cwdx").propagate = False
+    cwdx_log = logging.getLogger("cwdx")
+    for handler in list(cwdx_log.handlers):  # a forked helper's copies of the caller's files
+        cwdx_log.removeHandler(handler)
+    cwdx_log.addHandler(logging.NullHandler())
+    cwdx_log.propagate = False
 
 
 def _end_with(caller: int) -> None:
@@ -154,6 +157,9 @@ class HelperPool:
         self.helpers = max(1, helpers)
         #: runners of a stage (the caller and the helpers): stages cut at least this many pieces
         self.width = self.helpers + 1
+        #: a check or computation in one batch per runner: each batch pays a fixed cost
+        #: (reading every applicant, matching), and the caller starts at once
+        self.batches_each = 1
         self._executor: ProcessPoolExecutor | None = None
         self._ready = threading.Event()
         self._starter: threading.Thread | None = None
@@ -161,6 +167,7 @@ class HelperPool:
         self._closed = False
         #: pieces the helpers have run (the rest ran in the callers)
         self.helper_pieces = 0
+        self._forked = False  # whether helpers were forked from this process
         global _open_pools
         with _pools_mutex:
             _open_pools += 1
@@ -175,10 +182,29 @@ class HelperPool:
             )
             self._starter.start()
 
-    def _start_helpers(self) -> None:
+    def fork_here(self) -> None:
+        """Start the helpers now as copies of this process (everything it has imported and
+        loaded comes along, so they are ready at once and cost no start-up).
+
+        Only where this process has no other thread and no open database connection (a
+        forked copy would inherit SQLite's state of it: see the module's text), e.g. at the
+        start of a command, once it has imported what its pieces need; later restarts use the
+        fork server. No-op when helpers run or are starting.
+        """
+        if threading.active_count() > 1:  # not safe to fork: the fork server starts them
+            self.start()
+            return
+        with self._lock:
+            if self._closed or self._starter is not None:
+                return
+            self._starter = threading.current_thread()
+        self._start_helpers("fork")
+
+    def _start_helpers(self, method: str = "forkserver") -> None:
         try:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([WARMUP_MODULE])
+            context = multiprocessing.get_context(method)
+            if method == "forkserver":
+                context.set_forkserver_preload([WARMUP_MODULE])
             executor = ProcessPoolExecutor(
                 self.helpers,
                 mp_context=context,
@@ -195,6 +221,7 @@ class HelperPool:
                 executor.shutdown(wait=False, cancel_futures=True)
                 return
             self._executor = executor
+            self._forked = self._forked or method == "fork"
         log.info("已启动 %d 个辅助计算进程", len(started))
         self._ready.set()
 
@@ -239,7 +266,7 @@ class HelperPool:
             starter, executor = self._starter, self._executor
             started = starter is not None
             self._executor = None
-        if starter is not None:
+        if starter is not None and starter is not threading.current_thread():
             starter.join()
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
@@ -330,15 +357,40 @@ class _Run:
 
 
 def _stop_fork_server() -> None:
-    """Stop this process's fork server and wait for it (its helpers have ended), so it leaves
-    no process behind and its CPU time is this process's. Python has no public call for it."""
+    """End this process's fork server and wait for it (its helpers have ended), so it leaves
+    no process behind and its CPU time counts as this process's. It holds nothing to save:
+    killed at once rather than left to tear its modules down. Python has no public call for
+    it (``ForkServer._stop``, a test hook of the standard library since 3.8)."""
     from multiprocessing import forkserver
 
     server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
     stop = getattr(server, "_stop", None)
-    if stop is not None:
-        with contextlib.suppress(OSError):  # already gone
-            stop()
+    if pid is None or stop is None:
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):  # already reaped
+        stop()
+
+
+@contextlib.contextmanager
+def local_mapper(rows: int) -> Iterator[Mapper]:
+    """For a block of work of ``rows`` case rows in this process (a command run directly, not
+    as a task): helpers as :func:`helpers_for` decides, stopped at the end of the block, or
+    :func:`~cwdx.fanout.serial_map`. The helpers are forked at once
+    (:meth:`HelperPool.fork_here`): call it where no database connection is open, once what
+    the pieces need is imported."""
+    helpers = helpers_for(rows)
+    if not helpers:
+        yield serial_map
+        return
+    pool = HelperPool(helpers)
+    pool.fork_here()
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def pool_mapper(workers: int) -> Mapper:
@@ -369,6 +421,7 @@ __all__ = [
     "POOL_MIN_ROWS",
     "HelperPool",
     "helpers_for",
+    "local_mapper",
     "main_module_safe",
     "pool_mapper",
 ]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from cwdx import metrics
 from cwdx.errors import CwdxError
-from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
+from cwdx.fanout import Mapper, cut_batches, serial_map, spread_width
 from cwdx.reference import load_reference
 from cwdx.sheet_values import code_names, icd10_category_names, procedure_group_names, typed_cells
 from cwdx.xlsx import Book, atomic_path, publish, staged_name, staging
@@ -294,7 +294,7 @@ def export_results(
     if mapper is None:
         pieces = [ResultsPiece(str(ws.path), str(out), tuple(targets), tuple(targets))]
     else:
-        batches = cut_batches([(org, 1) for org in targets], EXPORT_BATCH, mapper_width(mapper))
+        batches = cut_batches([(org, 1) for org in targets], EXPORT_BATCH, spread_width(mapper))
         pieces = [ResultsPiece(str(ws.path), str(out), batch) for batch in batches]
         pieces.append(ResultsPiece(str(ws.path), str(out), (), tuple(targets)))
     written: list[Path] = []

@@ -91,15 +91,19 @@ def _run(
     cluster: Cluster,
 ) -> int:
     """:func:`run_oneshot` with its cluster."""
-    from cwdx.tasks.cluster import rows_in_files
-
-    # first, so helper processes (when the work wants them) start while this one imports
-    mapper = cluster.mapper(rows_in_files(cases))
     from cwdx.check import check_workspace
     from cwdx.feedback import export_feedback
     from cwdx.metrics import compute_workspace
+    from cwdx.reference import load_reference
     from cwdx.results import export_results
     from cwdx.summary import write_summary
+    from cwdx.tasks.cluster import rows_in_files
+
+    # helpers (when the work wants them) are forked now: they get what was just imported and
+    # loaded, and no database connection is open yet
+    load_reference()
+    cluster.prepare(rows_in_files(cases))
+    mapper = cluster.mapper(rows_in_files(cases))
 
     say = report or (lambda line: print(line, file=sys.stderr))
     ws = _fresh_workspace(out)

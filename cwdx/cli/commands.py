@@ -183,14 +183,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     ws = _open(args, create=not inbox)
     if _through_tasks(args):
         return _import_as_task(args, ws)
+    import cwdx.workspace.decode  # noqa: F401 - what the helpers need, before they are forked
+    from cwdx.pool import local_mapper
+    from cwdx.reference import load_reference
+    from cwdx.tasks.cluster import rows_in_files
+
+    load_reference()
     bar = ProgressBar(not args.quiet)
     try:
         if inbox:
-            from cwdx.inbox import import_inbox
+            from cwdx.inbox import import_inbox, inbox_files
 
-            outcomes = import_inbox(ws, force=args.force, on_progress=bar)
+            with local_mapper(rows_in_files(inbox_files(ws))) as mapper:
+                outcomes = import_inbox(ws, force=args.force, on_progress=bar, mapper=mapper)
         else:
-            outcomes = ws.import_files(args.table, args.files, force=args.force, on_progress=bar)
+            with local_mapper(rows_in_files(args.files)) as mapper:
+                outcomes = ws.import_files(
+                    args.table, args.files, force=args.force, on_progress=bar, mapper=mapper
+                )
     finally:
         bar.close()
     if inbox and not outcomes:
@@ -433,8 +443,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         with _writing_files():
             _run_task(args, ws, "export", orgs, what=args.what, dir=folder)
     else:
-        with _working(args, f"正在写出{label}"), _writing_files():
-            export(ws, args.dir, orgs=orgs)
+        from cwdx.pool import local_mapper
+        from cwdx.reference import load_reference
+
+        load_reference()  # before the helpers are forked: they get it too
+        rows = sum(i.cases for i in ws.institutions() if orgs is None or i.org in orgs)
+        with _working(args, f"正在写出{label}"), _writing_files(), local_mapper(rows) as mapper:
+            export(ws, args.dir, orgs=orgs, mapper=mapper)
     say(f"已写入{label}和 summary.json：{Path(args.dir).resolve()}")
     return EXIT_OK
 

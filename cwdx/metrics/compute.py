@@ -20,7 +20,7 @@ import pandas as pd
 
 import cwdx
 from cwdx.errors import CwdxError, ErrorKind, Hint
-from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
+from cwdx.fanout import Mapper, batches_each, cut_batches, mapper_width, serial_map
 from cwdx.log import get_logger
 from cwdx.metrics.definitions import MATCHED, PROVENANCE
 from cwdx.metrics.indicators import (
@@ -221,7 +221,10 @@ def _compute_locked(
     """:func:`compute_workspace` while it holds the workspace's write lock."""
     sizes = {info.org: info.cases for info in ws.institutions()}
     batches = cut_batches(
-        [(org, sizes.get(org, 0)) for org in targets], BATCH_ROWS, mapper_width(mapper)
+        [(org, sizes.get(org, 0)) for org in targets],
+        BATCH_ROWS,
+        mapper_width(mapper),
+        batches_each(mapper),
     )
     pieces = [ComputePiece(str(ws.path), batch, case_list) for batch in batches]
     out: dict[str, InstitutionResults] = {}

@@ -141,6 +141,22 @@ class Cluster:
             return True
         return (os.cpu_count() or 1) > 1 and rows >= CLUSTER_MIN_ROWS
 
+    def helpers_wanted(self, rows: int) -> bool:
+        """Whether work of ``rows`` case rows runs in this process with helpers."""
+        return self.workers is None and not self.wanted(rows) and helpers_for(rows) > 0
+
+    def prepare(self, rows: int) -> None:
+        """Before work of ``rows`` case rows, where this process has no other thread and no
+        open database connection: fork its helpers now (:meth:`HelperPool.fork_here`) if that
+        work will want them, so they start as copies of this process."""
+        if self.helpers_wanted(rows):
+            helpers = helpers_for(rows)
+            with self._lock:
+                if self._helpers is None:
+                    self._helpers = HelperPool(helpers)
+                pool = self._helpers
+            pool.fork_here()
+
     def mapper(self, rows: int) -> Mapper:
         """The mapper for work of ``rows`` case rows (starting the cluster if it is wanted)."""
         if self.wanted(rows):

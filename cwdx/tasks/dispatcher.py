@@ -115,9 +115,10 @@ class Dispatcher:
         monitor_every: float = 3.0,
         monitor_first: float = 0.0,
         refuse_busy: int | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.ws = Workspace(Path(workspace), create=False)
-        self.cluster = Cluster(workers, scheduler or scheduler_setting(self.ws.path))
+        self.cluster = cluster or Cluster(workers, scheduler or scheduler_setting(self.ws.path))
         self.monitor = Monitor(
             self.ws.path, self.cluster, every=monitor_every, first_after=monitor_first
         )

@@ -159,7 +159,19 @@ def _serve_until_done(
     scheduler: str | None,
     on_progress: Callable[[int, int, str], None] | None,
 ) -> None:
+    from cwdx.tasks.cluster import Cluster, scheduler_setting
     from cwdx.tasks.dispatcher import Dispatcher
+    from cwdx.tasks.kinds import task_rows
+
+    cluster = Cluster(workers, scheduler or scheduler_setting(path))
+    ws = Workspace(path, create=False)
+    rows = task_rows(ws, ws.task(task_id))
+    if cluster.helpers_wanted(rows):
+        # this process has no other thread and no open database connection yet: its helpers
+        # are forked now, with what the pieces need already imported and loaded
+        import cwdx.helper_warmup  # noqa: F401
+
+        cluster.prepare(rows)
 
     def progress(tid: int, done: int, total: int, label: str) -> None:
         if on_progress and tid == task_id:
@@ -174,6 +186,7 @@ def _serve_until_done(
         on_progress=progress,
         refuse_busy=task_id,
         monitor_first=MONITOR_FIRST,
+        cluster=cluster,
     )
     check = dispatcher.ws
     dispatcher.serve(poll=0.05, until=lambda: check.task(task_id).finished)

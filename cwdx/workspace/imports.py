@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from cwdx.columns import BOOKKEEPING_COLUMNS
 from cwdx.errors import CwdxError, Hint
-from cwdx.fanout import Mapper, cut_batches, mapper_width, serial_map
+from cwdx.fanout import Mapper, cut_batches, serial_map, spread_width
 from cwdx.hashing import file_sha256
 from cwdx.log import get_logger
 from cwdx.reference import TABLE_TITLES, load_reference
@@ -45,7 +45,7 @@ def _decode_groups(
     pieces: list[tuple[int, DecodePiece]], width: int
 ) -> list[list[tuple[int, DecodePiece]]]:
     """The pieces cut into consecutive groups decoded together (:data:`DECODE_BATCH_BYTES`;
-    with several runners, about four groups each)."""
+    ``width``: :func:`~cwdx.fanout.spread_width`)."""
     sizes = []
     for position, (_, piece) in enumerate(pieces):
         try:
@@ -53,9 +53,7 @@ def _decode_groups(
         except OSError:
             size = 0
         sizes.append((str(position), size))
-    # with several runners about four groups each: files differ in size, and a runner that
-    # starts late (a helper still starting) should still find work
-    cut = cut_batches(sizes, DECODE_BATCH_BYTES, 2 * width if width > 1 else 1)
+    cut = cut_batches(sizes, DECODE_BATCH_BYTES, width)
     return [[pieces[int(position)] for position in group] for group in cut]
 
 
@@ -219,7 +217,7 @@ class Imports(WriteLock):
                 done, total, f"正在导入 {outcomes[pieces[0][0]].file}" if pieces else "正在导入"
             )
         run = mapper or serial_map
-        groups = _decode_groups(pieces, mapper_width(run))
+        groups = _decode_groups(pieces, spread_width(run))
         try:
             results = run(decode_files, [tuple(piece for _, piece in group) for group in groups])
             for number, (group, group_results) in enumerate(zip(groups, results, strict=True)):
