@@ -7,7 +7,7 @@ in input order. The caller never waits for a helper to start: until the helpers 
 simply runs the pieces itself, as :func:`~cwdx.fanout.serial_map` does.
 
 Helpers are forked by one ``multiprocessing`` fork server that has already imported everything
-a piece needs and loaded the reference lists (:mod:`cwdx.helper_warmup`), so each helper starts
+a piece needs and loaded the reference lists (:mod:`cwdx.tasks.helper_warmup`), so each helper starts
 warm in milliseconds. They are not forked from the caller itself: a child of a process with an
 open SQLite database inherits SQLite's per-process lock bookkeeping and reads the database as
 damaged (measured), and the caller's threads and locks would come along too.
@@ -55,7 +55,7 @@ Result = TypeVar("Result")
 #: (docs/SCALING.md, “本机辅助进程”).
 POOL_MIN_ROWS = 20_000
 #: The module the fork server imports before it forks any helper.
-WARMUP_MODULE = "cwdx.helper_warmup"
+WARMUP_MODULE = "cwdx.tasks.helper_warmup"
 #: Pieces handed to each helper at once (the next one follows as soon as one ends).
 QUEUED_PER_HELPER = 1
 

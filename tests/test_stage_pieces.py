@@ -156,10 +156,12 @@ def test_exports_through_a_mapper_write_what_serial_writes(tmp_path, monkeypatch
         "FeedbackPiece",
         "ResultsPiece",
         "ResultsPiece",
+        "ResultsPiece",
     ]
-    assert [p.orgs for p in mapper.pieces] == [("H001", "H002"), ("H003",), ("H001",), ("H003",)]
-    # the last results piece also writes the top workbook of all institutions
-    assert [p.together for p in mapper.pieces[2:]] == [(), ("H001", "H003")]
+    orgs = [("H001", "H002"), ("H003",), ("H001",), ("H003",), ()]
+    assert [p.orgs for p in mapper.pieces] == orgs
+    # the top workbook of all institutions is a piece of its own, the last
+    assert [p.together for p in mapper.pieces[2:]] == [(), (), ("H001", "H003")]
     rel = [p.relative_to(tmp_path / "s") for p in serial_fb + serial_res]
     assert [p.relative_to(tmp_path / "m") for p in mapped_fb + mapped_res] == rel
     assert "H002/申报人员反馈表.xlsx" in {p.as_posix() for p in rel}

@@ -169,7 +169,7 @@ def _serve_until_done(
     if cluster.helpers_wanted(rows):
         # this process has no other thread and no open database connection yet: its helpers
         # are forked now, with what the pieces need already imported and loaded
-        import cwdx.helper_warmup  # noqa: F401
+        import cwdx.tasks.helper_warmup  # noqa: F401
 
         cluster.prepare(rows)
 
