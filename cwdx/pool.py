@@ -114,6 +114,9 @@ def _helper_started(caller: int) -> None:
     except (OSError, AttributeError):  # not Linux
         pass
     threading.Thread(target=_end_with, args=(caller,), name="cwdx-watch", daemon=True).start()
+    from cwdx.workspace.files import part_cache
+
+    part_cache.keeps_written = False  # the caller renames what a helper writes
     cwdx_log = logging.getLogger("cwdx")
     for handler in list(cwdx_log.handlers):  # a forked helper's copies of the caller's files
         cwdx_log.removeHandler(handler)

@@ -18,10 +18,10 @@ MAX_FUNCTION_LINES = 120
 LAYERS: dict[str, int] = {
     "cwdx": 0, "cwdx.errors": 0, "cwdx.log": 0, "cwdx.columns": 0, "cwdx.code_lists": 0,
     "cwdx.reference": 0, "cwdx.hashing": 0, "cwdx.display": 0, "cwdx.numbers": 0,
-    "cwdx.resources": 0, "cwdx.fanout": 0, "cwdx.pool": 0, "cwdx.page_kernel": 0,
+    "cwdx.resources": 0, "cwdx.fanout": 0, "cwdx.page_kernel": 0,
     "cwdx.values": 1, "cwdx.typed": 1, "cwdx.xlsx_guard": 1, "cwdx.reader": 1,
     "cwdx.xlsx": 1, "cwdx.stored_rows": 1,
-    "cwdx.workspace": 2,
+    "cwdx.workspace": 2, "cwdx.pool": 2,
     "cwdx.matching": 3, "cwdx.rules": 3, "cwdx.check": 3,
     "cwdx.metrics": 4,
     "cwdx.feedback": 5, "cwdx.results": 5, "cwdx.summary": 5, "cwdx.templates": 5,

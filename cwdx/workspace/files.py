@@ -70,6 +70,9 @@ class PartCache:
         self._keys: dict[str, FileKey] = {}  # path -> its one key held
         self._bytes = 0
         self._lock = threading.Lock()
+        #: whether files this process writes are kept (a helper process of :mod:`cwdx.pool`
+        #: turns it off: what it writes is renamed by another process, so never read back)
+        self.keeps_written = True
 
     @property
     def size(self) -> int:
@@ -221,7 +224,7 @@ def write_parquet_atomic(table: pa.Table, target: Path, sync_folder: bool = True
         raise
     pause("after_write")
     os.replace(tmp, target)
-    if part_cache.takes(table):
+    if part_cache.keeps_written and part_cache.takes(table):
         with contextlib.suppress(OSError):
             part_cache.put(file_key(target, os.stat(target)), _copied(table))
     if sync_folder:
