@@ -6,16 +6,18 @@ runs pieces from the back while it waits for the next result, and the results st
 in input order. The caller never waits for a helper to start: until the helpers are ready it
 simply runs the pieces itself, as :func:`~cwdx.fanout.serial_map` does.
 
-Helpers are forked by one ``multiprocessing`` fork server that has already imported everything
-a piece needs and loaded the reference lists (:mod:`cwdx.tasks.helper_warmup`), so each helper starts
-warm in milliseconds. They are not forked from the caller itself: a child of a process with an
-open SQLite database inherits SQLite's per-process lock bookkeeping and reads the database as
+Where the caller is still clean (no other thread, no open database connection: the start of
+a command, once it has imported what the pieces need) the helpers are forked from it
+(:meth:`HelperPool.fork_here`) and are ready at once. Elsewhere they come from one
+``multiprocessing`` fork server that has imported everything a piece needs and loaded the
+reference lists (:mod:`cwdx.tasks.helper_warmup`). Never from a caller with an open SQLite
+database: the copy inherits SQLite's per-process lock bookkeeping and reads the database as
 damaged (measured), and the caller's threads and locks would come along too.
 
 Like Dask workers, helpers only read the workspace and write files under temporary names; the
 caller records their results. A helper that dies under a piece fails the stage with one Chinese
 sentence (:data:`HELPER_DIED`), and the next stage starts new helpers. When the caller dies,
-the fork server ends and its helpers are killed with it (Linux: ``PR_SET_PDEATHSIG``).
+its helpers end at once (each watches it), and then the fork server.
 """
 
 from __future__ import annotations
@@ -50,9 +52,9 @@ _pools_mutex = threading.Lock()
 Piece = TypeVar("Piece")
 Result = TypeVar("Result")
 
-#: Work of fewer case rows than this runs in the calling process alone: starting the helpers
-#: costs a core about 0.7 s (the fork server's imports), more than they would save
-#: (docs/SCALING.md, “本机辅助进程”).
+#: Work of fewer case rows than this runs in the calling process alone: a few pieces of a
+#: second each are not worth a helper's start and its cold caches
+#: (docs/SCALING.md, “Helper processes below the break-even”).
 POOL_MIN_ROWS = 20_000
 #: The module the fork server imports before it forks any helper.
 WARMUP_MODULE = "cwdx.tasks.helper_warmup"
@@ -170,7 +172,6 @@ class HelperPool:
         self._closed = False
         #: pieces the helpers have run (the rest ran in the callers)
         self.helper_pieces = 0
-        self._forked = False  # whether helpers were forked from this process
         global _open_pools
         with _pools_mutex:
             _open_pools += 1
@@ -217,14 +218,13 @@ class HelperPool:
             pids = [executor.submit(_warm) for _ in range(self.helpers)]
             started = {future.result() for future in pids}
         except Exception as exc:  # no helpers: the caller keeps running every piece itself
-            log.warning("辅助计算进程未能启动（%s），本机单进程继续", type(exc).__name__)
+            log.warning("辅助计算进程未能启动（%s），改由本进程独自计算", type(exc).__name__)
             return
         with self._lock:
             if self._closed:
                 executor.shutdown(wait=False, cancel_futures=True)
                 return
             self._executor = executor
-            self._forked = self._forked or method == "fork"
         log.info("已启动 %d 个辅助计算进程", len(started))
         self._ready.set()
 

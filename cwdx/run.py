@@ -102,8 +102,9 @@ def _run(
     # helpers (when the work wants them) are forked now: they get what was just imported and
     # loaded, and no database connection is open yet
     load_reference()
-    cluster.prepare(rows_in_files(cases))
-    mapper = cluster.mapper(rows_in_files(cases))
+    rows = rows_in_files(cases)
+    cluster.prepare(rows)
+    mapper = cluster.mapper(rows)
 
     say = report or (lambda line: print(line, file=sys.stderr))
     ws = _fresh_workspace(out)
