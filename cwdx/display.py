@@ -9,4 +9,6 @@ import unicodedata
 
 def display_width(text: str) -> int:
     """Width of ``text`` in Excel character units: wide (CJK, full-width) characters count 2."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)

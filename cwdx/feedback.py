@@ -252,7 +252,7 @@ def write_table_feedback(
         )
     with (
         atomic_path(path) as tmp,
-        Book(tmp, constant_memory=total > STREAM_ROWS, in_memory=True) as book,
+        Book(tmp, constant_memory=total > STREAM_ROWS, in_memory=True, render_rows=True) as book,
     ):
         red_font = book.workbook.add_format({"font_color": "#C00000"})
         note_format = book.workbook.add_format({"font_color": "#C00000", "bold": True})
@@ -466,7 +466,7 @@ def write_brief(path: str | Path, entries: Iterable[BriefEntry]) -> Path:
                 *counts,
             ]
         )
-    with atomic_path(path) as tmp, Book(tmp, in_memory=True) as book:
+    with atomic_path(path) as tmp, Book(tmp, in_memory=True, render_rows=True) as book:
         red_font = book.workbook.add_format({"font_color": "#C00000", "bold": True})
 
         def style(i: int) -> dict[int, Any]:

@@ -192,7 +192,7 @@ def write_results_workbook(path: str | Path, tables: Sequence[dict[str, pd.DataF
 def _write_sheets(target: Path, tables: Sequence[dict[str, pd.DataFrame]]) -> None:
     names = _name_lists()
     rows = sum(len(t[sheet]) for t in tables for sheet in SHEETS if sheet in t)
-    with Book(target, constant_memory=rows > STREAM_ROWS, in_memory=True) as book:
+    with Book(target, constant_memory=rows > STREAM_ROWS, in_memory=True, render_rows=True) as book:
         for sheet in SHEETS:
             frames = [t[sheet] for t in tables if sheet in t]
             if sheet == metrics.CASE_LIST and not frames:

@@ -21,22 +21,19 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-import numbers
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import xlsxwriter
 from xlsxwriter.exceptions import FileCreateError
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
 from cwdx.display import display_width
+from cwdx.sheet_xml import RowSheet, is_missing, plain_value
 
 #: Rows of one Excel worksheet (header included).
 EXCEL_MAX_ROWS = 1_048_576
@@ -105,20 +102,6 @@ def publish(written: Iterable[tuple[str, str]]) -> list[Path]:
     return out
 
 
-def is_missing(value: object) -> bool:
-    """True for ``None``, pandas NA/NaT and float NaN: values written as an empty cell.
-
-    (Not the templates' notion of an empty cell, which also covers blanks and dashes:
-    that is :func:`cwdx.values.is_empty`.)
-    """
-    if value is None:
-        return True
-    if isinstance(value, str | bytes | bool | int):
-        return False
-    result = pd.isna(value)
-    return isinstance(result, bool | np.bool_) and bool(result)
-
-
 def safe_sheet_name(name: str, suffix: str = "") -> str:
     """A valid Excel sheet name: forbidden characters replaced by ``_``, cut to 31 characters
     so that ``suffix`` (e.g. ``(2)``) still fits."""
@@ -164,12 +147,22 @@ class Book:
     writing and deleting a temporary file per part (about 12 per workbook, slow on a busy
     disk); the cells are the same, the zip container's bytes differ, so files whose hash is
     recorded elsewhere (the demo inputs) keep the default.
+    ``render_rows=True`` (ignored when streaming) keeps the rows of :meth:`write_table` as
+    values and renders them to the sheet's XML when the book closes
+    (:class:`cwdx.sheet_xml.RowSheet`, text as inline strings): the same cells, several times
+    faster than xlsxwriter's cell table.
     """
 
     def __init__(
-        self, path: str | Path, *, constant_memory: bool = False, in_memory: bool = False
+        self,
+        path: str | Path,
+        *,
+        constant_memory: bool = False,
+        in_memory: bool = False,
+        render_rows: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.render_rows = render_rows and not constant_memory
         self.workbook = xlsxwriter.Workbook(
             str(self.path),
             {
@@ -231,6 +224,9 @@ class Book:
     def close(self) -> None:
         """Write the file. A file that cannot be created raises the underlying :class:`OSError`
         (xlsxwriter wraps it in ``FileCreateError``), so callers handle one exception type."""
+        for sheet in self.workbook.worksheets():
+            if isinstance(sheet, RowSheet):
+                sheet.settle()
         try:
             self.workbook.close()
         except FileCreateError as exc:
@@ -248,7 +244,12 @@ class Book:
             candidate = safe_sheet_name(name, f"({n})")
             n += 1
         self._names.add(candidate.lower())
-        return self.workbook.add_worksheet(candidate)
+        if not self.render_rows:
+            return self.workbook.add_worksheet(candidate)
+        sheet = self.workbook.add_worksheet(candidate, worksheet_class=RowSheet)
+        sheet.date_format, sheet.datetime_format = self.date, self.datetime
+        sheet.write_through = self._write_row
+        return sheet
 
     def write_cell(
         self, sheet: Worksheet, row: int, col: int, value: Any, fmt: Format | None = None
@@ -261,30 +262,22 @@ class Book:
     ) -> None:
         """The cells :meth:`_write_row` does not write itself: missing values (NaN, NA, NaT),
         booleans, date-times with a time zone, other numbers (Decimal, numpy), subclasses."""
-        if is_missing(value):
+        value = plain_value(value)
+        if value is None:
             if fmt is not None:
                 sheet.write_blank(row, col, None, fmt)
-            return
-        if isinstance(value, str):
-            sheet.write_string(row, col, value, fmt)
         elif isinstance(value, bool):
             sheet.write_boolean(row, col, value, fmt)
-        elif isinstance(value, dt.datetime):  # pandas Timestamp is a datetime
-            if value.tzinfo is not None:
-                value = value.replace(tzinfo=None)
+        elif isinstance(value, str):
+            sheet.write_string(row, col, value, fmt)
+        elif isinstance(value, float):
+            sheet.write_number(row, col, value, fmt)
+        elif isinstance(value, dt.datetime):
             sheet.write_datetime(row, col, value, fmt or self.datetime)
-        elif isinstance(value, dt.date):
+        else:  # a date
             sheet.write_datetime(
                 row, col, dt.datetime(value.year, value.month, value.day), fmt or self.date
             )
-        elif isinstance(value, numbers.Real | Decimal):
-            number = float(value)
-            if math.isfinite(number):
-                sheet.write_number(row, col, number, fmt)
-            else:
-                sheet.write_string(row, col, str(value), fmt)
-        else:
-            sheet.write_string(row, col, str(value), fmt)
 
     def write_header(
         self,
@@ -376,7 +369,10 @@ class Book:
                 for col, fmt in style.items():
                     if fmt is not None and col < len(formats):
                         formats[col] = fmt
-            self._write_row(sheet, row_in_sheet, row, formats, where)
+            if isinstance(sheet, RowSheet):
+                sheet.add_row(row_in_sheet, row, formats, where)
+            else:
+                self._write_row(sheet, row_in_sheet, row, formats, where)
         if sheet is None:
             sheet = start_sheet()
             row_in_sheet = 0
@@ -434,9 +430,11 @@ class Book:
     def _widths(columns: Sequence[str], sample: Sequence[Sequence[Any]]) -> dict[int, float]:
         widths: dict[int, float] = {}
         for col, name in enumerate(columns):
-            width = display_width(str(name)) + 2
-            for row in sample:
-                if col < len(row) and not is_missing(row[col]):
-                    width = max(width, display_width(_cell_text(row[col])) + 2)
+            texts = {
+                _cell_text(row[col])
+                for row in sample
+                if col < len(row) and not is_missing(row[col])
+            }
+            width = max([display_width(str(name)), *map(display_width, texts)]) + 2
             widths[col] = float(min(max(width, MIN_WIDTH), MAX_WIDTH))
         return widths

@@ -18,11 +18,18 @@ from cwdx.xlsx import DATE_FORMAT, DATETIME_FORMAT, FILLS, Book
 HOSTILE = ("=1+1", '=HYPERLINK("http://example.com","点我")', "+1", "-1", "@SUM(A1)", "0012")
 
 
+@pytest.fixture(params=[False, True], ids=["cell_table", "rendered_rows"])
+def render_rows(request: pytest.FixtureRequest) -> bool:
+    """Both ways a book writes a table's rows: xlsxwriter's cell table, or the rows rendered
+    straight to the sheet's XML (``render_rows``)."""
+    return bool(request.param)
+
+
 def _read(path: Path, sheet: str) -> openpyxl.worksheet.worksheet.Worksheet:
     return openpyxl.load_workbook(path)[sheet]
 
 
-def test_values_keep_their_types_and_formats(tmp_path: Path) -> None:
+def test_values_keep_their_types_and_formats(tmp_path: Path, render_rows: bool) -> None:
     path = tmp_path / "t.xlsx"
     when = dt.datetime(2024, 3, 5, 14, 30, 15)
     rows = [
@@ -30,7 +37,7 @@ def test_values_keep_their_types_and_formats(tmp_path: Path) -> None:
         [None, float("nan"), pd.NA, pd.NaT, None, None, None, np.float64(0.5)],
         ["长" * 5000, -3, float("inf"), dt.date(1900, 3, 1), dt.datetime(2024, 1, 1), False, 0, 0],
     ]
-    with Book(path) as book:
+    with Book(path, render_rows=render_rows) as book:
         book.write_table("表", [f"列{i}" for i in range(8)], rows)
     sheet = _read(path, "表")
     first = [c.value for c in sheet[2]]
@@ -49,10 +56,10 @@ def test_values_keep_their_types_and_formats(tmp_path: Path) -> None:
     assert sheet["E4"].number_format == DATETIME_FORMAT
 
 
-def test_text_never_becomes_a_formula_or_a_link(tmp_path: Path) -> None:
+def test_text_never_becomes_a_formula_or_a_link(tmp_path: Path, render_rows: bool) -> None:
     path = tmp_path / "t.xlsx"
     fill = None
-    with Book(path) as book:
+    with Book(path, render_rows=render_rows) as book:
         fill = book.fill("error")
         book.write_table("表", ["原值", "标注"], [[text, text] for text in HOSTILE],
                          row_styles=lambda i: {1: fill})  # fmt: skip
@@ -68,10 +75,10 @@ def test_text_never_becomes_a_formula_or_a_link(tmp_path: Path) -> None:
     assert book_read["表"]["B2"].fill.fgColor.rgb.endswith(FILLS["error"]["bg_color"][1:])
 
 
-def test_row_styles_paint_single_cells_over_cell_formats(tmp_path: Path) -> None:
+def test_row_styles_paint_single_cells_over_cell_formats(tmp_path: Path, render_rows: bool) -> None:
     path = tmp_path / "t.xlsx"
     rows = [[1, dt.date(2024, 1, 2), "甲", None], [2, dt.date(2024, 1, 3), "乙", None]]
-    with Book(path) as book:
+    with Book(path, render_rows=render_rows) as book:
         error_date = book.fill("error", DATE_FORMAT)
         warning = book.fill("warning")
         styles = [{1: error_date, 3: warning}, {2: None}]
@@ -94,7 +101,7 @@ def test_row_styles_paint_single_cells_over_cell_formats(tmp_path: Path) -> None
     assert sheet["C3"].value == "乙" and sheet["C3"].fill.fgColor.rgb in (None, "00000000")
 
 
-def test_frame_columns_keep_their_types(tmp_path: Path) -> None:
+def test_frame_columns_keep_their_types(tmp_path: Path, render_rows: bool) -> None:
     path = tmp_path / "t.xlsx"
     frame = pd.DataFrame(
         {
@@ -105,7 +112,7 @@ def test_frame_columns_keep_their_types(tmp_path: Path) -> None:
             "时间": pd.Series([dt.datetime(2024, 1, 1, 8), None, dt.date(2020, 2, 29)]),
         }
     )
-    with Book(path) as book:
+    with Book(path, render_rows=render_rows) as book:
         book.write_frame(
             "框", frame, column_formats={0: book.text}, cell_formats={2: book.percent2}
         )
@@ -122,10 +129,10 @@ def test_frame_columns_keep_their_types(tmp_path: Path) -> None:
     assert all(isinstance(sheet[f"B{r}"].value, int | float) for r in (2, 4))
 
 
-def test_long_table_continues_on_numbered_sheets(tmp_path: Path) -> None:
+def test_long_table_continues_on_numbered_sheets(tmp_path: Path, render_rows: bool) -> None:
     path = tmp_path / "t.xlsx"
     rows = [[f"第{i}行", i, dt.date(2024, 1, 1) + dt.timedelta(days=i)] for i in range(7)]
-    with Book(path) as book:
+    with Book(path, render_rows=render_rows) as book:
         sheets = book.write_table(
             "明细", ["名称", "序号", "日期"], rows, max_rows=4, cell_formats={1: book.percent2}
         )
@@ -143,11 +150,11 @@ def test_long_table_continues_on_numbered_sheets(tmp_path: Path) -> None:
     assert seen == list(range(7))
 
 
-def test_short_and_long_rows(tmp_path: Path) -> None:
+def test_short_and_long_rows(tmp_path: Path, render_rows: bool) -> None:
     """A row shorter than the header leaves its last cells empty; a longer one is written
     whole (the extra cells without a column format, but a row style still reaches them)."""
     path = tmp_path / "t.xlsx"
-    with Book(path) as book:
+    with Book(path, render_rows=render_rows) as book:
         book.write_table(
             "表",
             ["甲", "乙"],
@@ -163,9 +170,9 @@ def test_short_and_long_rows(tmp_path: Path) -> None:
     assert sheet["C4"].fill.fgColor.rgb.endswith(FILLS["error"]["bg_color"].lstrip("#"))
 
 
-def test_widths_follow_the_text(tmp_path: Path) -> None:
+def test_widths_follow_the_text(tmp_path: Path, render_rows: bool) -> None:
     path = tmp_path / "t.xlsx"
-    with Book(path) as book:
+    with Book(path, render_rows=render_rows) as book:
         book.write_table(
             "表",
             ["名", "很长的列名称", "时间"],
@@ -216,3 +223,83 @@ def test_a_frame_is_written_a_block_of_rows_at_a_time(
     assert converted == [10, 10, 10, 10, 10, 10, 5, 5]  # two columns, four blocks
     values = [[c.value for c in row] for row in _read(path, "表").iter_rows(min_row=2)]
     assert values == [[f"N{i}", i] for i in range(35)]
+
+
+TRICKY_TEXT = (
+    "控制\x01字符",
+    "_x0041_ 字面",
+    " 前有空格",
+    "后有空格 ",
+    "\u3000全角空格",
+    "<r><t>不是富文本</t></r>",
+    "a&b<c>d\"e'",
+    "换行\n与\t制表",
+    "非字符\ufffe",
+    "",
+)
+
+
+def _cells(path: Path, sheet: str) -> tuple[list[list[object]], list[list[tuple[str, str]]]]:
+    """A sheet's cells: their values as calamine (what cwdx reads with; it undoes Excel's
+    ``_xHHHH_`` escapes in shared and inline strings alike, openpyxl only in shared ones) reads
+    them as text, and each cell's (data type, number format) as openpyxl reads them."""
+    import fastexcel
+
+    table = fastexcel.read_excel(path).load_sheet(sheet, header_row=None, dtypes="string")
+    values = [list(row) for row in zip(*table.to_arrow().to_pydict().values(), strict=True)]
+    types = [
+        [(c.data_type, c.number_format) for c in row] for row in _read(path, sheet).iter_rows()
+    ]
+    return values, types
+
+
+def test_rendered_rows_read_like_the_cell_table(tmp_path: Path) -> None:
+    """Rows rendered straight to XML give the cells xlsxwriter's table gives: tricky text
+    (control characters, a literal ``_x0041_``, edge spaces, markup), text over Excel's
+    32,767 characters cut the same, missing values of every kind, numbers of every kind,
+    dates with and without a time zone, with notes written below the table."""
+    rows = [[text, i] for i, text in enumerate(TRICKY_TEXT)]
+    rows += [
+        ["长" * 40_000, np.int64(3)],
+        [pd.NA, np.float64(2.5)],
+        [float("nan"), float("-inf")],
+        [pd.Timestamp("2024-05-06 07:08:09"), dt.datetime(2024, 1, 2, tzinfo=dt.UTC)],
+        [pd.NaT, Decimal("1.25")],
+        [np.bool_(True), dt.date(1900, 2, 28)],
+        [dt.date(2024, 2, 29), 1e20],
+    ]
+    written = {}
+    for render in (False, True):
+        path = tmp_path / f"{render}.xlsx"
+        with Book(path, in_memory=True, render_rows=render) as book:
+            sheet = book.write_table("表", ["文字", "值"], rows, cell_formats={1: book.percent2})[0]
+            sheet.write_string(len(rows) + 2, 0, "注：表下的说明")
+        written[render] = _cells(path, "表")
+    markup = 1 + TRICKY_TEXT.index("<r><t>不是富文本</t></r>")
+    # xlsxwriter's table writes a text in <r>…</r> raw, as rich text (only 不是富文本 shows);
+    # rendered, it stays the text it is
+    assert written[False][0][markup][0] == "不是富文本"
+    del written[False][0][markup], written[True][0][markup]
+    assert written[True] == written[False]
+    values = [row[0] for row in written[True][0][1:]]
+    values.insert(markup - 1, "<r><t>不是富文本</t></r>")
+    # a non-character cannot be in XML: both write (and calamine reads) its escape
+    expected = [text.replace("\ufffe", "_xFFFE_") for text in TRICKY_TEXT[:-1]]
+    assert values[: len(TRICKY_TEXT) - 1] == expected
+    assert values[len(TRICKY_TEXT)] == "长" * 32_767
+    assert values[-1] == "注：表下的说明"
+
+
+def test_a_cell_written_inside_rendered_rows_is_kept(tmp_path: Path) -> None:
+    """A cell written into the range of rendered rows by other means (here a note on row 3):
+    the rows go through xlsxwriter's table instead, and both are there."""
+    path = tmp_path / "t.xlsx"
+    with Book(path, render_rows=True) as book:
+        sheet = book.write_table("表", ["甲", "乙"], [["a", 1], ["b", 2], ["c", 3]])[0]
+        sheet.write_string(2, 1, "改写")
+    assert [[c.value for c in row] for row in _read(path, "表").iter_rows()] == [
+        ["甲", "乙"],
+        ["a", 1],
+        ["b", "改写"],
+        ["c", 3],
+    ]

@@ -261,25 +261,33 @@ def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
 
 
-def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
-    """``table.to_pandas()``, the same frame, faster: the ``string`` columns are cast to
-    ``large_string`` in one pass first (what pandas' Arrow-backed ``string`` dtype holds: left to
-    ``to_pandas``, it casts them one column at a time, about ten times slower)."""
+def large_strings(table: pa.Table) -> pa.Table:
+    """``table`` with its ``string`` columns cast to ``large_string`` in one pass (what pandas'
+    Arrow-backed ``string`` dtype holds), the schema's metadata kept; itself when it has none."""
     import pyarrow as pa  # ~0.15 s at start-up: see write_parquet_atomic
 
     fields = [
         field.with_type(pa.large_string()) if field.type == pa.string() else field
         for field in table.schema
     ]
-    if any(new is not old for new, old in zip(fields, table.schema, strict=True)):
-        table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
-    return table.to_pandas()
+    if all(new is old for new, old in zip(fields, table.schema, strict=True)):
+        return table
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+
+
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """``table.to_pandas()``, the same frame, faster: the ``string`` columns are cast to
+    ``large_string`` in one pass first (:func:`large_strings`; left to ``to_pandas``, it casts
+    them one column at a time, about ten times slower). Stored rows are written as
+    ``large_string`` already (:func:`stored_table`), so reading them skips the cast."""
+    return large_strings(table).to_pandas()
 
 
 def stored_table(rows: pa.Table, import_id: int) -> pa.Table:
     """A read file's rows (:mod:`cwdx.stored_rows`) as stored: ``_import`` added, the
     bookkeeping columns last, and the schema (with its pandas metadata) that
-    :func:`frame_to_arrow` gives the same rows as a frame, so :meth:`load` reads the same."""
+    :func:`frame_to_arrow` gives the same rows as a frame, its text as ``large_string``, so
+    :meth:`load` reads the same."""
     import numpy as np
     import pyarrow as pa  # ~0.15 s at start-up: see write_parquet_atomic
 
@@ -287,7 +295,9 @@ def stored_table(rows: pa.Table, import_id: int) -> pa.Table:
     names = [c for c in rows.column_names if c not in tail] + tail
     imports = pa.array(np.full(rows.num_rows, import_id, dtype="int64"))
     arrays = [imports if name == IMPORT else rows.column(name) for name in names]
-    return pa.Table.from_arrays(arrays, schema=_stored_schema(tuple(names)))
+    # stored as large_string: every reader turns the rows into pandas' string dtype, which
+    # holds large_string, and a cast when reading costs more than one when writing
+    return large_strings(pa.Table.from_arrays(arrays, schema=_stored_schema(tuple(names))))
 
 
 @functools.lru_cache(maxsize=8)

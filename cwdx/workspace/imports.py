@@ -20,7 +20,7 @@ from cwdx.reference import TABLE_TITLES, load_reference
 from cwdx.workspace import files
 from cwdx.workspace.db import now_text
 from cwdx.workspace.decode import Decoded, DecodePiece, decode_files, part_name
-from cwdx.workspace.files import BOOKKEEPING_INT_COLUMNS, arrow_to_pandas, pause
+from cwdx.workspace.files import BOOKKEEPING_INT_COLUMNS, arrow_to_pandas, large_strings, pause
 from cwdx.workspace.lock import WriteLock
 from cwdx.workspace.records import ImportOutcome, ImportRecord
 from cwdx.workspace.stages import FROZEN_STAGES, STAGE_UPLOADED, UNFREEZE_CHECK, unfreeze_hint
@@ -443,7 +443,7 @@ class Imports(WriteLock):
             return _empty_frame(table)
         import pyarrow as pa  # ~0.15 s at start-up: only the data paths need it
 
-        tables = [self._read_parquet(rel) for rel in paths]
+        tables = [large_strings(self._read_parquet(rel)) for rel in paths]
         combined = pa.concat_tables(tables, promote_options="default")
         if len(tables) > 1:
             if _in_import_order(combined):
@@ -478,7 +478,7 @@ class Imports(WriteLock):
                 raise self._broken_file(part["path"]) from exc
             first = next(batches, None)
             if first is not None:
-                tables.append(pa.Table.from_batches([first]))
+                tables.append(large_strings(pa.Table.from_batches([first])))
             total += int(part["rows"])
             last_import = part["import_id"]
         if not tables:
