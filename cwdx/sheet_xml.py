@@ -162,16 +162,20 @@ class RowSheet(Worksheet):
         first, last = held[0][0], held[-1][0]
         if self._written_inside(first, last):
             raise RuntimeError("RowSheet.settle() must run before the workbook closes")
-        low, high = self.dim_rowmin, self.dim_rowmax
+        # the rows before and after the held ones are xlsxwriter's: written by its own loop over
+        # a narrowed row range (its dimension attributes, read and set through the instance's
+        # dict: xlsxwriter gives them no declared type)
+        dims: dict[str, Any] = self.__dict__
+        low, high = dims["dim_rowmin"], dims["dim_rowmax"]
         self._xml_start_tag("sheetData")
         if low is not None and low < first:
-            self.dim_rowmax = first - 1
+            dims["dim_rowmax"] = first - 1
             self._write_rows()
         self.fh.write(self._render(held))
         if high is not None and high > last:
-            self.dim_rowmin, self.dim_rowmax = last + 1, high
+            dims["dim_rowmin"], dims["dim_rowmax"] = last + 1, high
             self._write_rows()
-        self.dim_rowmin, self.dim_rowmax = low, high
+        dims["dim_rowmin"], dims["dim_rowmax"] = low, high
         self._xml_end_tag("sheetData")
 
     def _render(self, held: list[Row]) -> str:
