@@ -215,7 +215,7 @@ def write_parquet_atomic(table: pa.Table, target: Path, sync_folder: bool = True
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            pq.write_table(table, handle, compression="lz4")
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
@@ -266,13 +266,14 @@ def large_strings(table: pa.Table) -> pa.Table:
     Arrow-backed ``string`` dtype holds), the schema's metadata kept; itself when it has none."""
     import pyarrow as pa  # ~0.15 s at start-up: see write_parquet_atomic
 
+    schema = table.schema
+    if not any(field.type == pa.string() for field in schema):
+        return table
     fields = [
         field.with_type(pa.large_string()) if field.type == pa.string() else field
-        for field in table.schema
+        for field in schema
     ]
-    if all(new is old for new, old in zip(fields, table.schema, strict=True)):
-        return table
-    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    return table.cast(pa.schema(fields, metadata=schema.metadata))
 
 
 def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:

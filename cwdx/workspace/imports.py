@@ -445,11 +445,10 @@ class Imports(WriteLock):
 
         tables = [large_strings(self._read_parquet(rel)) for rel in paths]
         combined = pa.concat_tables(tables, promote_options="default")
-        if len(tables) > 1:
-            if _in_import_order(combined):
-                combined = combined.combine_chunks()  # one array per column, as a sort gives
-            else:
-                combined = combined.sort_by([("_import", "ascending"), ("_row", "ascending")])
+        # parts already in import order stay chunks of their own (combining them costs more
+        # than the checks and indicators gain from one array per column)
+        if len(tables) > 1 and not _in_import_order(combined):
+            combined = combined.sort_by([("_import", "ascending"), ("_row", "ascending")])
         return arrow_to_pandas(combined)
 
     def head(self, table: str, n: int = 100) -> pd.DataFrame:
