@@ -31,6 +31,13 @@ def serial_map(function: Callable[[Piece], Result], pieces: Sequence[Piece]) -> 
         yield function(piece)
 
 
+def call_piece(job: tuple[Callable[[Piece], Result], Piece]) -> Result:
+    """``function(piece)`` of a ``(function, piece)`` job: pieces of several stages handed to
+    one mapper call (the function must be picklable: a module-level one)."""
+    function, piece = job
+    return function(piece)
+
+
 def mapper_width(mapper: object) -> int:
     """How many pieces ``mapper`` runs at once: its ``width`` attribute (the Dask mapper sets
     it to its workers' threads), 1 for :func:`serial_map` and any mapper without one."""

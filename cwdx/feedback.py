@@ -554,18 +554,31 @@ def export_feedback(
     summary: bool = True,
 ) -> list[Path]:
     """Write the feedback of ``ws``: per checked institution (the named ones, default all)
-    ``out_dir/<组织机构代码>/病案首页反馈表.xlsx`` and ``申报人员反馈表.xlsx``; at the top
+    ``out_dir/<组织机构代码>/病案首页反馈表.xlsx`` and ``申报人员反馈表.xlsx`` (the pieces of
+    :func:`feedback_pieces`, through ``mapper``; ``None``: in this process); at the top
     ``精简版反馈信息表.xlsx`` (every named institution, 未检测 included) and ``summary.json``
-    (unless ``summary=False``: a caller that writes it afterwards anyway).
-
-    The per-institution workbooks are written by :func:`feedback_piece` in batches of
-    :data:`EXPORT_BATCH` institutions through ``mapper`` (``None``: in this process), each under
-    a staged name this process renames. :class:`CwdxError` when a named institution is not in
-    the workspace or when none of the named institutions has been checked (nothing is written
-    then).
-    """
+    (unless ``summary=False``: a caller that writes it afterwards anyway)."""
     from cwdx.summary import write_summary
 
+    pieces, infos = feedback_pieces(ws, out_dir, orgs, mapper)
+    out = Path(out_dir)
+    written: list[Path] = []
+    for staged in (mapper or serial_map)(feedback_piece, pieces):
+        written += publish(staged)
+    written.append(write_brief(out / BRIEF_FILE, brief_entries(infos)))
+    if summary:
+        written.append(write_summary(ws, out))
+    return written
+
+
+def feedback_pieces(
+    ws: Any, out_dir: str | Path, orgs: list[str] | None, mapper: Mapper | None
+) -> tuple[list[FeedbackPiece], list[Any]]:
+    """The :class:`FeedbackPiece` batches (of :data:`EXPORT_BATCH` checked institutions at
+    most, cut for ``mapper``) of the named institutions (default all), and their
+    ``ws.institutions()`` items (for 精简版反馈信息表); ``out_dir`` is created.
+    :class:`CwdxError` when a named institution is not in the workspace or none of them has
+    been checked (nothing is written then)."""
     infos = ws.institutions()
     wanted = list(dict.fromkeys(orgs)) if orgs else None
     if wanted is not None:
@@ -576,18 +589,10 @@ def export_feedback(
         infos = [info for info in infos if info.org in set(wanted)]
     if not any(info.checked for info in infos):
         raise CwdxError("所选机构还没有数据检测结果，没有反馈表可导出；请先执行数据检测。")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     checked = [info.org for info in infos if info.checked]
     batches = cut_batches([(org, 1) for org in checked], EXPORT_BATCH, spread_width(mapper))
-    pieces = [FeedbackPiece(str(ws.path), str(out), batch) for batch in batches]
-    written: list[Path] = []
-    for staged in (mapper or serial_map)(feedback_piece, pieces):
-        written += publish(staged)
-    written.append(write_brief(out / BRIEF_FILE, brief_entries(infos)))
-    if summary:
-        written.append(write_summary(ws, out))
-    return written
+    return [FeedbackPiece(str(ws.path), str(out_dir), batch) for batch in batches], infos
 
 
 def institution_folder(org: str) -> str:

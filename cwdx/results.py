@@ -275,8 +275,26 @@ def export_results(
     process), each under a staged name this process renames. ``summary=False`` leaves
     ``summary.json`` out (a caller that writes it afterwards anyway).
     """
-    from cwdx.feedback import EXPORT_BATCH
     from cwdx.summary import write_summary
+
+    out = Path(out_dir)
+    written: list[Path] = []
+    pieces = results_pieces(ws, out, orgs, mapper)
+    for staged in (mapper or serial_map)(results_piece, pieces):
+        written += publish(staged)
+    if summary:
+        written.append(write_summary(ws, out))
+    log.info("计算结果表：%d 个机构，%d 个文件", len(pieces[-1].together), len(written))
+    return written
+
+
+def results_pieces(
+    ws: Workspace, out_dir: str | Path, orgs: Iterable[str] | None, mapper: Mapper | None
+) -> list[ResultsPiece]:
+    """The :class:`ResultsPiece` list of the computed institutions among ``orgs`` (default
+    all) for ``mapper``; its last piece writes the top workbook. ``out_dir`` is created;
+    :class:`CwdxError` for named institutions that are not computed, or none computed."""
+    from cwdx.feedback import EXPORT_BATCH
 
     wanted = None if orgs is None else list(dict.fromkeys(orgs))
     targets = computed_orgs(ws, wanted)
@@ -286,21 +304,15 @@ def export_results(
             raise CwdxError(_not_computed(ws, missing))
     if not targets:
         raise CwdxError("工作区中还没有已计算的机构，没有计算结果可导出；请先执行指标计算。")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    path, out = str(ws.path), str(out_dir)
     # in this process one piece reads every table once; through a mapper, batches of
     # institutions and, last, the top workbook as a piece of its own (it holds as many rows as
     # all the others together: the caller of a helper pool runs it while helpers run the rest)
     if mapper is None:
-        pieces = [ResultsPiece(str(ws.path), str(out), tuple(targets), tuple(targets))]
-    else:
-        batches = cut_batches([(org, 1) for org in targets], EXPORT_BATCH, spread_width(mapper))
-        pieces = [ResultsPiece(str(ws.path), str(out), batch) for batch in batches]
-        pieces.append(ResultsPiece(str(ws.path), str(out), (), tuple(targets)))
-    written: list[Path] = []
-    for staged in (mapper or serial_map)(results_piece, pieces):
-        written += publish(staged)
-    if summary:
-        written.append(write_summary(ws, out))
-    log.info("计算结果表：%d 个机构，%d 个文件", len(targets), len(written))
-    return written
+        return [ResultsPiece(path, out, tuple(targets), tuple(targets))]
+    batches = cut_batches([(org, 1) for org in targets], EXPORT_BATCH, spread_width(mapper))
+    return [
+        *(ResultsPiece(path, out, batch) for batch in batches),
+        ResultsPiece(path, out, (), tuple(targets)),
+    ]

@@ -15,12 +15,14 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cwdx.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_USAGE, CwdxError, os_error_text
 
 if TYPE_CHECKING:
+    from cwdx.fanout import Mapper
     from cwdx.tasks.cluster import Cluster
+    from cwdx.workspace import Workspace
 
 log = logging.getLogger("cwdx.run")
 
@@ -92,10 +94,8 @@ def _run(
 ) -> int:
     """:func:`run_oneshot` with its cluster."""
     from cwdx.check import check_workspace
-    from cwdx.feedback import export_feedback
     from cwdx.metrics import compute_workspace
     from cwdx.reference import load_reference
-    from cwdx.results import export_results
     from cwdx.summary import write_summary
     from cwdx.tasks.cluster import rows_in_files
 
@@ -134,10 +134,7 @@ def _run(
         )
         computed = set(results)
 
-    # each export ends with summary.json: written once, by the last one
-    export_feedback(ws, out, mapper=mapper, summary=not computed)
-    if computed:
-        export_results(ws, out, mapper=mapper)
+    export_outputs(ws, out, mapper, results=bool(computed))
 
     tell = verdict or say
     names = {info.org: info.display_name for info in ws.institutions()}
@@ -161,3 +158,36 @@ def _run(
     if set(passed) - computed:
         return EXIT_CHECK_FAILED
     return EXIT_OK
+
+
+def export_outputs(ws: Workspace, out: Path, mapper: Mapper | None, results: bool) -> list[Path]:
+    """Write every output of a run in one fan-out through ``mapper``: the feedback workbooks,
+    (``results``) the results workbooks, and ``summary.json``, then 精简版反馈信息表; the paths
+    written. One fan-out rather than one per export: the pieces of both share the runners,
+    with no wait for the slowest feedback piece before the first results piece starts."""
+    from cwdx.fanout import call_piece, serial_map
+    from cwdx.feedback import (
+        BRIEF_FILE,
+        brief_entries,
+        feedback_piece,
+        feedback_pieces,
+        write_brief,
+    )
+    from cwdx.results import results_piece, results_pieces
+    from cwdx.summary import SummaryPiece, summary_piece
+    from cwdx.xlsx import publish
+
+    pieces, infos = feedback_pieces(ws, out, None, mapper)
+    jobs: list[tuple[Callable[[Any], list[tuple[str, str]]], Any]] = [
+        (feedback_piece, piece) for piece in pieces
+    ]
+    if results:
+        jobs += [(results_piece, piece) for piece in results_pieces(ws, out, None, mapper)]
+    # last: a helper pool's caller runs the pieces from the back, the largest (the top results
+    # workbook) and summary.json first
+    jobs.append((summary_piece, SummaryPiece(str(ws.path), str(out))))
+    written: list[Path] = []
+    for staged in (mapper or serial_map)(call_piece, jobs):
+        written += publish(staged)
+    written.append(write_brief(out / BRIEF_FILE, brief_entries(infos)))
+    return written

@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pandas as pd
 from cwdx import METRICS_VERSION, __version__
 from cwdx.check import parse_failed_rules
 from cwdx.rules import RULE_IDS
-from cwdx.xlsx import atomic_path
+from cwdx.xlsx import atomic_path, staged_name
 
 log = logging.getLogger("cwdx.summary")
 
@@ -115,8 +116,12 @@ def build_summary(ws: Any) -> dict[str, Any]:
 
 def write_summary(ws: Any, out_dir: str | Path) -> Path:
     """Write ``out_dir/summary.json`` (UTF-8, Chinese kept readable) and return its path."""
+    return write_summary_at(ws, Path(out_dir) / SUMMARY_FILE)
+
+
+def write_summary_at(ws: Any, path: Path) -> Path:
+    """Write the ``summary.json`` document of ``ws`` at ``path`` (via a temporary name)."""
     document = build_summary(ws)
-    path = Path(out_dir) / SUMMARY_FILE
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         json.dump(document, handle, ensure_ascii=False, indent=2)
         handle.flush()
@@ -128,3 +133,23 @@ def write_summary(ws: Any, out_dir: str | Path) -> Path:
         len(document["results"]),
     )
     return path
+
+
+@dataclass(frozen=True)
+class SummaryPiece:
+    """``summary.json`` of a workspace as a piece (picklable: handed to workers), written under
+    its staged name in ``out_dir`` for the caller to rename."""
+
+    workspace: str
+    out_dir: str
+
+
+def summary_piece(piece: SummaryPiece) -> list[tuple[str, str]]:
+    """Write ``summary.json`` of ``piece`` (reading the workspace only) under its staged name;
+    the ``(staged, final)`` pair, for :func:`~cwdx.xlsx.publish`."""
+    from cwdx.workspace import Workspace
+
+    final = Path(piece.out_dir) / SUMMARY_FILE
+    staged = staged_name(final)
+    write_summary_at(Workspace(piece.workspace, create=False, piece=True), staged)
+    return [(str(staged), str(final))]

@@ -20,7 +20,7 @@ LAYERS: dict[str, int] = {
     "cwdx.reference": 0, "cwdx.hashing": 0, "cwdx.display": 0, "cwdx.numbers": 0,
     "cwdx.resources": 0, "cwdx.fanout": 0, "cwdx.page_kernel": 0,
     "cwdx.values": 1, "cwdx.typed": 1, "cwdx.xlsx_guard": 1, "cwdx.reader": 1,
-    "cwdx.xlsx": 1, "cwdx.stored_rows": 1,
+    "cwdx.xlsx": 1, "cwdx.sheet_xml": 1, "cwdx.stored_rows": 1,
     "cwdx.workspace": 2, "cwdx.pool": 2,
     "cwdx.matching": 3, "cwdx.rules": 3, "cwdx.check": 3,
     "cwdx.metrics": 4,

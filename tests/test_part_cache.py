@@ -30,8 +30,9 @@ def _from_disk(path: Path) -> pa.Table:
 
 
 def test_every_stored_file_is_handed_back_as_reading_it_gives(tmp_path: Path) -> None:
-    """Rows, findings and results written by a workspace: the cached tables equal the files
-    read from disk, schema metadata included (the frames analysts get back are the same)."""
+    """Findings and results written by a workspace are kept: the cached tables equal the files
+    read from disk, schema metadata included (the frames analysts get back are the same).
+    Imported rows are not kept when written (copying a part costs more than reading it)."""
     ws = Workspace(tmp_path / "ws")
     ws.import_files("staff", [staff_book(tmp_path / "s.xlsx", "H001", "H002", "H001")])
     ws.import_files("cases", [case_book(tmp_path / "c.xlsx", "H001", "H002")])
@@ -44,6 +45,9 @@ def test_every_stored_file_is_handed_back_as_reading_it_gives(tmp_path: Path) ->
     assert len(stored) == 6  # staff and cases of two institutions, findings, one result
     for path in stored:
         cached = files.part_cache.get(files.file_key(path, os.stat(path)))
+        if path.relative_to(ws.path).parts[0] == "data":
+            assert cached is None, path
+            continue
         assert cached is not None, path
         assert cached.equals(_from_disk(path), check_metadata=True), path
     fresh = Workspace(ws.path)

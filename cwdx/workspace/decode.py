@@ -182,7 +182,7 @@ def _write_parts(piece: DecodePiece, out: Decoded, rows: pa.Table) -> None:
         rel = staged_name(out.table, org, piece.import_id)
         out.staged[org] = rel  # before writing: a failed write is removed with the others
         # no fsync of the folder: the import syncs it after renaming the part to its final name
-        files.write_parquet_atomic(part, Path(piece.workspace) / rel, sync_folder=False)
+        files.write_parquet_atomic(part, Path(piece.workspace) / rel, sync_folder=False, keep=False)
 
 
 def rows_equal_to(frame: pd.DataFrame, values: Mapping[str, str]) -> list[int]:

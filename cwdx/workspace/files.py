@@ -202,12 +202,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_parquet_atomic(table: pa.Table, target: Path, sync_folder: bool = True) -> None:
+def write_parquet_atomic(
+    table: pa.Table, target: Path, sync_folder: bool = True, keep: bool = True
+) -> None:
     """Write ``table`` to ``target`` via a fsynced temporary file and a rename.
 
     ``sync_folder=False`` leaves the fsync of the folder (which makes the rename durable) to
     the caller, who writes several files into one folder and syncs it once
-    (:func:`fsync_dir`)."""
+    (:func:`fsync_dir`). ``keep=False`` does not keep the table in :data:`part_cache` (the
+    imported rows: copying a part to keep it costs about twice reading it back)."""
     # pyarrow costs ~0.15 s at start-up: only the data paths import it (``cwdx status`` doesn't)
     import pyarrow.parquet as pq
 
@@ -224,7 +227,7 @@ def write_parquet_atomic(table: pa.Table, target: Path, sync_folder: bool = True
         raise
     pause("after_write")
     os.replace(tmp, target)
-    if part_cache.keeps_written and part_cache.takes(table):
+    if keep and part_cache.keeps_written and part_cache.takes(table):
         with contextlib.suppress(OSError):
             part_cache.put(file_key(target, os.stat(target)), _copied(table))
     if sync_folder:
