@@ -125,8 +125,9 @@ def test_a_written_slice_does_not_keep_its_whole_file_in_memory(tmp_path: Path) 
 def test_a_file_just_changed_by_another_process_is_read_but_not_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another process's file less than RACY_NS old could be rewritten within the same
-    timestamp of a coarse file system (same inode reused, same size): it is not kept."""
+    """Another process's file younger than the file system's clock tick could be rewritten
+    within the same timestamp (same inode reused, same size): it is not kept. The wait is
+    RACY_NS (2 s) where the times are whole seconds, FINE_RACY_NS where they are finer."""
     target = tmp_path / "part.parquet"
     pq.write_table(pa.table({"a": ["甲"]}), target)  # not this process's write_parquet_atomic
     assert files.read_parquet(target)["a"].to_pylist() == ["甲"]
@@ -134,6 +135,16 @@ def test_a_file_just_changed_by_another_process_is_read_but_not_kept(
     monkeypatch.setattr(files, "RACY_NS", 0)  # as if it had been written long ago
     files.read_parquet(target)
     assert files.part_cache.get(files.file_key(target, os.stat(target))) is not None
+    fine = os.stat(target)
+    monkeypatch.setattr(files, "RACY_NS", 2_000_000_000)
+    coarse_ns = os.stat_result(
+        (*fine[:7], 5, 7, 9, 0, 0, 5_000_000_000, 7_000_000_000, 9_000_000_000)
+    )
+    assert files.racy_ns(coarse_ns) == 2_000_000_000
+    fine_ns = os.stat_result(
+        (*fine[:7], 5, 7, 9, 0, 0, 5_000_000_001, 7_000_000_001, 9_000_000_001)
+    )
+    assert files.racy_ns(fine_ns) == files.FINE_RACY_NS
 
 
 def test_a_kept_table_does_not_share_the_numbers_of_the_saved_frame(tmp_path: Path) -> None:

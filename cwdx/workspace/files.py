@@ -41,6 +41,17 @@ FileKey = tuple[str, int, int, int, int, int]
 #: "racily clean" rule). The files this process writes itself are kept at once: it writes
 #: them under the workspace's write lock.
 RACY_NS = 2_000_000_000
+#: The same for a file system with fine times (a file whose times have a fraction of a
+#: second): beyond its clock's tick (at most 10 ms on Linux), a file written anew has later
+#: times. The parts of ``cwdx run`` are read a second after they were written.
+FINE_RACY_NS = 100_000_000
+
+
+def racy_ns(stat: os.stat_result) -> int:
+    """How old a file with this ``stat`` must be before it is kept (:data:`RACY_NS`, or
+    :data:`FINE_RACY_NS` where its times show the file system keeps fractions of a second)."""
+    fine = stat.st_mtime_ns % 1_000_000_000 or stat.st_ctime_ns % 1_000_000_000
+    return min(RACY_NS, FINE_RACY_NS) if fine else RACY_NS
 
 
 def file_key(path: str | os.PathLike[str], stat: os.stat_result) -> FileKey:
@@ -156,7 +167,7 @@ def read_parquet(path: Path) -> pa.Table:
             return table
         with pq.ParquetFile(handle) as parquet:
             table = parquet.read()
-    if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) >= RACY_NS:
+    if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) >= racy_ns(stat):
         part_cache.put(key, table)
     return table
 
