@@ -137,13 +137,14 @@ def test_a_file_just_changed_by_another_process_is_read_but_not_kept(
     assert files.part_cache.get(files.file_key(target, os.stat(target))) is not None
     fine = os.stat(target)
     monkeypatch.setattr(files, "RACY_NS", 2_000_000_000)
-    coarse_ns = os.stat_result(
-        (*fine[:7], 5, 7, 9, 0, 0, 5_000_000_000, 7_000_000_000, 9_000_000_000)
-    )
-    assert files.racy_ns(coarse_ns) == 2_000_000_000
-    fine_ns = os.stat_result(
-        (*fine[:7], 5, 7, 9, 0, 0, 5_000_000_001, 7_000_000_001, 9_000_000_001)
-    )
+
+    def with_times(mtime_ns: int, ctime_ns: int) -> os.stat_result:
+        seconds = (5.0, mtime_ns / 1e9, ctime_ns / 1e9)
+        return os.stat_result((*fine[:7], 5, 7, 9, *seconds, 5_000_000_000, mtime_ns, ctime_ns))
+
+    # whole seconds (a coarse file system): 2 s; a fraction of a second: FINE_RACY_NS
+    assert files.racy_ns(with_times(7_000_000_000, 9_000_000_000)) == 2_000_000_000
+    fine_ns = with_times(7_000_000_001, 9_000_000_000)
     assert files.racy_ns(fine_ns) == files.FINE_RACY_NS
 
 
