@@ -484,10 +484,9 @@ def write_institution_feedback(
     staff_df: pd.DataFrame | None,
 ) -> list[Path]:
     """Write 病案首页反馈表 and 申报人员反馈表 of one institution into ``folder``."""
-    folder = Path(folder)
+    frames: dict[TableName, pd.DataFrame | None] = {"cases": cases_df, "staff": staff_df}
     return [
-        write_table_feedback(folder / FEEDBACK_FILES["cases"], "cases", check, cases_df),
-        write_table_feedback(folder / FEEDBACK_FILES["staff"], "staff", check, staff_df),
+        write_table_feedback(Path(folder) / FEEDBACK_FILES[t], t, check, frames[t]) for t in frames
     ]
 
 
@@ -515,8 +514,9 @@ def feedback_piece(piece: FeedbackPiece) -> list[tuple[str, str]]:
                 continue
             info = infos[org]
             check = from_record(record, info.cases, info.staff)
-            # one table at a time: its findings stay Arrow, its rows are freed before the next;
-            # rows are read only when the table has findings (标注数据, 原值 of row-level rules)
+            # a table at a time (findings stay Arrow, rows freed before the next); rows are read
+            # only for findings (标注数据, 原值), the findings only when a rule counted any
+            found = any(check.counts.values())
             for table, file_name in FEEDBACK_FILES.items():
                 final = Path(piece.out_dir) / institution_folder(org) / file_name
                 write_table_feedback(
@@ -524,7 +524,7 @@ def feedback_piece(piece: FeedbackPiece) -> list[tuple[str, str]]:
                     table,  # type: ignore[arg-type]
                     check,
                     partial(ws.load, table, [org]),
-                    findings=partial(ws.findings_batches, org, table),
+                    partial(ws.findings_batches, org, table) if found else lambda _columns: [],
                 )
                 written.append((str(staged_name(final)), str(final)))
     return written
