@@ -55,9 +55,9 @@ def typed_cells(series: pd.Series, type_: str) -> pd.Series:
 
 def code_names(series: pd.Series, names: dict[str, str]) -> pd.Series:
     """The name of each code of ``series`` in ``names`` (``None`` for an empty or unknown code)."""
-    text = series.astype("string")
-    mapped = text.map(lambda code: names.get(code) if isinstance(code, str) else None)
-    return mapped.astype("object").where(mapped.notna(), None)
+    codes = series.astype("string").tolist()
+    found = [names.get(code) if isinstance(code, str) else None for code in codes]
+    return pd.Series(found, index=series.index, dtype="object")
 
 
 def icd10_category_names(reference: Reference) -> dict[str, str]:
