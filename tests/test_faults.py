@@ -298,10 +298,10 @@ def test_disk_full_during_a_later_file_names_the_files_already_imported(
     second = staff_book(tmp_path / "二.xlsx", "H002")
     real_write = files.write_parquet_atomic
 
-    def write_until_full(table: object, target: Path, sync_folder: bool = True) -> None:
+    def write_until_full(table: object, target: Path, **options: bool) -> None:
         if "/H002/" in target.as_posix():
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(table, target, sync_folder=sync_folder)
+        real_write(table, target, **options)
 
     monkeypatch.setattr(files, "write_parquet_atomic", write_until_full)
     with pytest.raises(CwdxError) as full:

@@ -23,6 +23,7 @@ from cwdx.workspace import (
     STAGE_UPLOADED,
     Workspace,
 )
+from cwdx.workspace.lock import LOCK_NAME
 
 
 @pytest.fixture
@@ -272,6 +273,36 @@ def test_freeze_refusals_and_unfreeze_transitions(ws: Workspace, tmp_path: Path)
     assert _files(ws) == {"data/staff/H001/1.parquet", "data/staff/H002/1.parquet"}
     [out] = ws.import_files("staff", [tmp_path / "b.xlsx"])
     assert out.ok and out.org_rows == {"H003": 1, "H001": 1}
+
+
+def test_results_staged_by_a_piece_are_renamed_or_removed(tmp_path: Path) -> None:
+    """A computation piece writes its tables under staged names (any process); the caller's
+    save renames them, a refused save removes them, and staged files a dead process left are
+    removed by the next writer."""
+    ws = Workspace(tmp_path / "ws")
+    ws.import_files("staff", [staff_book(tmp_path / "a.xlsx", "H001", "H002")])
+    ws.save_check("H001", True, {}, _findings(), [], errors=0, warnings=0)
+    ws.save_check("H002", False, {"E01": 1}, _findings(), [], errors=1, warnings=0)
+    tables = {"指标汇总": pd.DataFrame({"姓名": ["甲1"], "出院患者人数": [3]})}
+    staged = ws.stage_results("H001", tables)
+    [(first, final)] = staged.values()
+    assert (ws.path / first).exists() and not (ws.path / final).exists()
+    ws.save_results("H001", tables, staged)
+    assert ws.load_results("H001")["指标汇总"]["出院患者人数"].tolist() == [3]
+    assert not (ws.path / first).exists() and (ws.path / final).exists()
+
+    refused = ws.stage_results("H002", tables)
+    with pytest.raises(CwdxError, match="数据检测未通过"):
+        ws.save_results("H002", tables, refused)
+    assert not any((ws.path / path).exists() for pair in refused.values() for path in pair)
+
+    left = ws.stage_results("H002", tables)  # its caller died before renaming it
+    (ws.path / LOCK_NAME).write_text('{"pid": 1, "operation": "指标计算"}', encoding="utf-8")
+    ws.unfreeze(["H001"], stage="compute")  # the next writer finds the dead one's marker
+    assert not any((ws.path / path).exists() for pair in left.values() for path in pair)
+    assert _files(ws) == {"data/staff/H001/1.parquet", "data/staff/H002/1.parquet"} | {
+        path for path in _files(ws) if path.startswith("checks/")
+    }
 
 
 def test_deletes_per_table_org_and_everything(ws: Workspace, tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ The institutions are cut into batches of at most :data:`BATCH_ROWS` case rows
 (:class:`ComputePiece`); :func:`compute_piece` loads a batch's rows and computes them in one
 pass (:func:`~cwdx.metrics.indicators.compute_institutions`). The pieces go through a
 :data:`cwdx.fanout.Mapper` (in the calling process by default, Dask workers under the task
-dispatcher); only the calling process stores the results (``ws.save_results``)."""
+dispatcher, helper processes); a piece writes its tables under staged names
+(``ws.stage_results``), and only the calling process renames and records them
+(``ws.save_results``)."""
 
 from __future__ import annotations
 
@@ -110,6 +112,8 @@ class ComputedInstitution:
 
     org: str
     tables: dict[str, pd.DataFrame]
+    #: the tables as the piece wrote them (``Workspace.stage_results``)
+    staged: dict[str, list[str]]
     cases: int
     staff: int
     matched: int
@@ -150,7 +154,9 @@ def compute_piece(piece: ComputePiece) -> list[ComputedInstitution]:
         result.extra = {PROVENANCE: _provenance(org, used[org], imported, computed_at)}
         matched = int((result.summary["匹配状态"] == MATCHED).sum())
         cases_n, staff_n = rows[org]
-        out.append(ComputedInstitution(org, result.tables(), cases_n, staff_n, matched, seconds))
+        tables = result.tables()
+        staged = ws.stage_results(org, tables)  # written here, beside the other pieces
+        out.append(ComputedInstitution(org, tables, staged, cases_n, staff_n, matched, seconds))
     return out
 
 
@@ -233,7 +239,7 @@ def _compute_locked(
         on_progress(0, total, f"计算 {targets[0]}")
     for computed in mapper(compute_piece, pieces):
         for item in computed:
-            ws.save_results(item.org, item.tables)
+            ws.save_results(item.org, item.tables, item.staged)
             log.info(
                 "计算完成：机构 %s，病案 %d 行，申报人员 %d 人，已匹配 %d 人，用时 %.1f 秒",
                 item.org,

@@ -29,10 +29,6 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-#: Suffix of a part written by a piece and not yet renamed by the caller (a temporary file for
-#: the workspace's clean-up: hidden, with ``.tmp-`` in its name).
-STAGED_SUFFIX = ".tmp-staged"
-
 
 def part_name(table: str, org: str, import_id: int) -> str:
     """The stored part of ``org``'s rows of import ``import_id`` (relative to the workspace)."""
@@ -43,7 +39,7 @@ def staged_name(table: str, org: str, import_id: int) -> str:
     """Where a piece writes that part before the caller renames it to :func:`part_name`."""
     final = part_name(table, org, import_id)
     folder, _, name = final.rpartition("/")
-    return f"{folder}/.{name}{STAGED_SUFFIX}"
+    return f"{folder}/.{name}{files.STAGED_SUFFIX}"
 
 
 @dataclass(frozen=True)

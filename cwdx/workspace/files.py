@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+#: Suffix of a file written by a piece and not yet renamed by the caller (a temporary file for
+#: the workspace's clean-up: hidden, with ``.tmp-`` in its name).
+STAGED_SUFFIX = ".tmp-staged"
 #: Bookkeeping columns stored as integers (the others are text).
 BOOKKEEPING_INT_COLUMNS = ("_row", "_import")
 

@@ -8,6 +8,7 @@ stage after 已上传 is frozen. A refusal names the unfreeze action in words an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -18,7 +19,7 @@ from cwdx.errors import CwdxError, ErrorKind, Hint
 from cwdx.log import get_logger
 from cwdx.workspace import files
 from cwdx.workspace.db import now_text
-from cwdx.workspace.files import any_frame_to_arrow, org_dirname
+from cwdx.workspace.files import STAGED_SUFFIX, any_frame_to_arrow, org_dirname
 from cwdx.workspace.lock import WriteLock
 from cwdx.workspace.records import (
     CheckRecord,
@@ -427,39 +428,83 @@ class Stages(WriteLock):
         except (OSError, pa.ArrowException) as exc:
             raise self._broken_file(row[0]) from exc
 
-    def save_results(self, org: str, tables: dict[str, pd.DataFrame]) -> None:
-        """Store an institution's computed tables and move it to 已计算 (frozen).
+    def stage_results(self, org: str, tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+        """Write an institution's computed tables under staged names (what a piece does, in any
+        process: nothing is recorded); by table name, ``[staged, final]`` paths for
+        :meth:`save_results`. A failed write removes what it wrote."""
+        token = secrets.token_hex(6)
+        folder = f"results/{org_dirname(org)}"
+        staged = {
+            name: [f"{folder}/.{token}-{i}.parquet{STAGED_SUFFIX}", f"{folder}/{token}-{i}.parquet"]
+            for i, name in enumerate(tables)
+        }
+        try:
+            for name, frame in tables.items():
+                target = self.path / staged[name][0]
+                files.write_parquet_atomic(any_frame_to_arrow(frame), target, sync_folder=False)
+        except BaseException:
+            for first, _ in staged.values():
+                with contextlib.suppress(OSError):
+                    (self.path / first).unlink()
+            raise
+        return staged
 
-        Allowed only from 已检测-通过 (:class:`CwdxError` otherwise).
+    def save_results(
+        self,
+        org: str,
+        tables: dict[str, pd.DataFrame],
+        staged: dict[str, list[str]] | None = None,
+    ) -> None:
+        """Store an institution's computed tables and move it to 已计算 (frozen): the files
+        :meth:`stage_results` wrote when ``staged`` gives them (renamed here), else written now.
+
+        Allowed only from 已检测-通过 (:class:`CwdxError` otherwise; staged files are removed).
         """
-        with self._write_lock("保存计算结果"):
-            self.require_stage(org, "compute")
-            token = secrets.token_hex(6)
-            paths = {
-                name: f"results/{org_dirname(org)}/{token}-{index}.parquet"
-                for index, name in enumerate(tables)
-            }
-            self._claim(paths.values(), f"保存计算结果 {org}")
-            try:
-                for name, frame in tables.items():
+        staged = staged if staged is not None else {}
+        try:
+            with self._write_lock("保存计算结果"):
+                self.require_stage(org, "compute")
+                self._store_results(org, tables, staged)
+        finally:
+            for first, _ in staged.values():  # renamed, or not to be kept
+                with contextlib.suppress(OSError):
+                    (self.path / first).unlink()
+        log.info("保存计算结果：机构 %s，%d 张表", org, len(tables))
+
+    def _store_results(
+        self, org: str, tables: dict[str, pd.DataFrame], staged: dict[str, list[str]]
+    ) -> None:
+        """:meth:`save_results` under the write lock, its stage checked."""
+        token = secrets.token_hex(6)
+        paths = {
+            name: staged[name][1]
+            if name in staged
+            else f"results/{org_dirname(org)}/{token}-{i}.parquet"
+            for i, name in enumerate(tables)
+        }
+        self._claim(paths.values(), f"保存计算结果 {org}")
+        try:
+            for name, frame in tables.items():
+                if name in staged:
+                    files.rename_stored(self.path / staged[name][0], self.path / paths[name])
+                else:
                     files.write_parquet_atomic(
                         any_frame_to_arrow(frame), self.path / paths[name], sync_folder=False
                     )
-                files.fsync_dir(self.path / "results" / org_dirname(org))  # one for all
-                with self._txn() as con:
-                    self._settle(con, paths.values())
-                    con.execute(
-                        "INSERT OR REPLACE INTO results (org, paths, time) VALUES (?, ?, ?)",
-                        (org, json.dumps(paths, ensure_ascii=False), now_text()),
-                    )
-                    con.execute(
-                        "UPDATE institutions SET stage = ?, frozen = 1, updated = ? WHERE org = ?",
-                        (STAGE_COMPUTED, now_text(), org),
-                    )
-            except BaseException:
-                self._unlink(paths.values())
-                raise
-        log.info("保存计算结果：机构 %s，%d 张表", org, len(tables))
+            files.fsync_dir(self.path / "results" / org_dirname(org))  # one for all
+            with self._txn() as con:
+                self._settle(con, paths.values())
+                con.execute(
+                    "INSERT OR REPLACE INTO results (org, paths, time) VALUES (?, ?, ?)",
+                    (org, json.dumps(paths, ensure_ascii=False), now_text()),
+                )
+                con.execute(
+                    "UPDATE institutions SET stage = ?, frozen = 1, updated = ? WHERE org = ?",
+                    (STAGE_COMPUTED, now_text(), org),
+                )
+        except BaseException:
+            self._unlink(paths.values())
+            raise
 
     def load_results(self, org: str, names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
         """The stored computed tables of ``org`` by name (empty when not computed); only the
