@@ -59,6 +59,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.unraisablehook = previous_hook
 
 
+def entry() -> None:
+    """The ``cwdx`` command: :func:`main`, then the exit functions (log files flushed and
+    closed, temporary folders removed) and the exit, without tearing the interpreter down
+    object by object (about 0.2 s after a check of 100,000 rows, spent freeing what the
+    process is about to give back whole)."""
+    import atexit
+    import threading
+
+    code = main()
+    for thread in threading.enumerate():  # what the interpreter's exit would wait for
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def _main(argv: Sequence[str] | None) -> int:
     with chinese_argparse():
         parser = build_parser()

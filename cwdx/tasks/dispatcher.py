@@ -153,9 +153,10 @@ class Dispatcher:
                 # while tasks run, their end wakes the loop: polling faster would only take CPU
                 # (and the GIL) from them; new Queued tasks still start within RUNNING_POLL
                 self._wake.wait(max(poll, RUNNING_POLL) if self.running else poll)
-            while self.running:
+            while self.running:  # the running tasks end (their threads, not a poll)
+                for running in list(self.running.values()):
+                    running.thread.join()
                 self._reap()
-                time.sleep(0.1)
         finally:
             self._reap()
             self._release_lock()
