@@ -98,10 +98,12 @@ def _name_lists() -> dict[str, dict[str, str]]:
     return lists
 
 
-def _shown(frame: pd.DataFrame, sheet: str, names: dict[str, dict[str, str]]) -> pd.DataFrame:
-    """The stored table of one sheet as written: name columns added, dates as date cells."""
+def _shown(
+    frame: pd.DataFrame, sheet: str, names: dict[str, dict[str, str]]
+) -> dict[str, pd.Series]:
+    """The columns of one sheet as written: name columns added, dates as date cells."""
     frame = frame.reindex(columns=list(_COLUMNS[sheet]))
-    out = {}
+    out: dict[str, pd.Series] = {}
     for column in sheet_columns(sheet):
         if column in DATE_COLUMNS:
             out[column] = typed_cells(frame[column], DATE_COLUMNS[column])
@@ -110,7 +112,7 @@ def _shown(frame: pd.DataFrame, sheet: str, names: dict[str, dict[str, str]]) ->
         else:
             code = _CODE_OF_NAME[column]
             out[column] = code_names(frame[code], names[code])
-    return pd.DataFrame(out, index=frame.index)
+    return out
 
 
 def computed_orgs(ws: Workspace, orgs: Iterable[str] | None = None) -> list[str]:
@@ -198,17 +200,22 @@ def _write_sheets(target: Path, tables: Sequence[dict[str, pd.DataFrame]]) -> No
             if sheet == metrics.CASE_LIST and not frames:
                 continue
             stored = list(_COLUMNS[sheet])
-            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=stored)
-            frame = _shown(frame, sheet, names)
-            columns = list(frame.columns)
+            if len(frames) == 1:
+                frame = frames[0]
+            elif frames:
+                frame = pd.concat(frames, ignore_index=True)
+            else:
+                frame = pd.DataFrame(columns=stored)
+            shown = _shown(frame, sheet, names)
+            columns = list(shown)
             text_columns = {
                 i: book.text
                 for i, c in enumerate(columns)
-                if c not in DATE_COLUMNS and str(frame[c].dtype) in ("string", "object", "str")
+                if c not in DATE_COLUMNS and str(shown[c].dtype) in ("string", "object", "str")
             }
-            book.write_frame(
+            book.write_columns(
                 sheet,
-                frame,
+                shown,
                 column_formats=text_columns,
                 cell_formats=_decimal_formats(book, columns),
             )

@@ -129,13 +129,14 @@ def _cell_text(value: object) -> str:
 FRAME_BLOCK_ROWS = 50_000
 
 
-def _frame_rows(frame: Any) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``frame`` as tuples, a block of :data:`FRAME_BLOCK_ROWS` rows at a time and
-    a column at a time within a block (without the per-value cost of iterating an Arrow-backed
-    column)."""
-    for start in range(0, len(frame), FRAME_BLOCK_ROWS):
-        block = frame.iloc[start : start + FRAME_BLOCK_ROWS]
-        yield from zip(*(block.iloc[:, i].tolist() for i in range(block.shape[1])), strict=True)
+def column_rows(columns: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of equally long ``columns`` (pandas Series) as tuples, a block of
+    :data:`FRAME_BLOCK_ROWS` rows at a time and a column at a time within a block (without the
+    per-value cost of iterating an Arrow-backed column)."""
+    length = len(columns[0]) if columns else 0
+    for start in range(0, length, FRAME_BLOCK_ROWS):
+        stop = start + FRAME_BLOCK_ROWS
+        yield from zip(*(column.iloc[start:stop].tolist() for column in columns), strict=True)
 
 
 class Book:
@@ -422,19 +423,29 @@ class Book:
 
     def write_frame(self, sheet_name: str, frame: Any, **kwargs: Any) -> list[Worksheet]:
         """:meth:`write_table` for a pandas DataFrame (its columns and rows, index dropped)."""
-        columns = [str(c) for c in frame.columns]
-        rows = _frame_rows(frame) if frame.shape[1] else frame.itertuples(index=False, name=None)
-        return self.write_table(sheet_name, columns, rows, **kwargs)
+        return self.write_columns(
+            sheet_name, {str(c): frame.iloc[:, i] for i, c in enumerate(frame.columns)}, **kwargs
+        )
+
+    def write_columns(
+        self, sheet_name: str, columns: Mapping[str, Any], **kwargs: Any
+    ) -> list[Worksheet]:
+        """:meth:`write_table` for equally long columns (pandas Series) by header."""
+        return self.write_table(
+            sheet_name, list(columns), column_rows(list(columns.values())), **kwargs
+        )
 
     @staticmethod
     def _widths(columns: Sequence[str], sample: Sequence[Sequence[Any]]) -> dict[int, float]:
         widths: dict[int, float] = {}
         for col, name in enumerate(columns):
-            texts = {
-                _cell_text(row[col])
-                for row in sample
-                if col < len(row) and not is_missing(row[col])
-            }
+            texts: set[str] = set()
+            for row in sample:
+                value = row[col] if col < len(row) else None
+                if type(value) is str:
+                    texts.add(value)
+                elif value is not None and not is_missing(value):
+                    texts.add(_cell_text(value))
             width = max([display_width(str(name)), *map(display_width, texts)]) + 2
             widths[col] = float(min(max(width, MIN_WIDTH), MAX_WIDTH))
         return widths
