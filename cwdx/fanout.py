@@ -46,10 +46,11 @@ def mapper_width(mapper: object) -> int:
 
 def spread_width(mapper: object) -> int:
     """The ``width`` to cut pieces that cost little to set up (files to decode, workbooks to
-    write) for ``mapper``: twice its runners when it has several, so :func:`cut_batches` gives
-    each about four and runners that start late or get bigger pieces still finish together."""
+    write) for ``mapper``: its runners times its ``spread`` attribute (default 2) when it has
+    several, so :func:`cut_batches` gives each about twice that many and runners that start
+    late or get bigger pieces still finish together."""
     width = mapper_width(mapper)
-    return 2 * width if width > 1 else 1
+    return max(1, int(getattr(mapper, "spread", 2))) * width if width > 1 else 1
 
 
 def batches_each(mapper: object) -> int:

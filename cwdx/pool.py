@@ -165,6 +165,9 @@ class HelperPool:
         #: a check or computation in one batch per runner: each batch pays a fixed cost
         #: (reading every applicant, matching), and the caller starts at once
         self.batches_each = 1
+        #: files to decode and workbooks to write: two pieces per runner (each piece pays a
+        #: fixed cost, and the caller, running from the back, evens out the end)
+        self.spread = 1
         self._executor: ProcessPoolExecutor | None = None
         self._ready = threading.Event()
         self._starter: threading.Thread | None = None
