@@ -166,3 +166,32 @@ def test_a_renamed_file_keeps_its_table_under_the_new_name(tmp_path: Path) -> No
     kept = files.part_cache.get(files.file_key(final, os.stat(final)))
     assert kept is not None and kept["a"].to_pylist() == ["乙"]
     assert files.part_cache.size == kept.get_total_buffer_size()  # the staged entry is gone
+
+
+def test_parts_of_an_earlier_version_read_the_same(tmp_path: Path) -> None:
+    """Rows are stored LZ4-compressed with their text as ``large_string``; a workspace whose
+    parts an earlier version wrote (zstd, ``string``) reads the same frames, old and new parts
+    mixed in one load."""
+    ws = Workspace(tmp_path / "ws")
+    ws.import_files("cases", [case_book(tmp_path / "c1.xlsx", "H001", "H002")])
+    ws.import_files("cases", [case_book(tmp_path / "c2.xlsx", "H001")])
+    parts = sorted((ws.path / "data" / "cases").rglob("*.parquet"))
+    assert len(parts) == 3
+    new = pq.ParquetFile(parts[0])
+    assert new.metadata.row_group(0).column(0).compression in ("LZ4", "LZ4_RAW")
+    assert new.schema_arrow.field("组织机构代码").type == pa.large_string()
+    before = ws.load("cases")
+    for part in parts[:2]:  # as an earlier version wrote them
+        table = pq.read_table(part)
+        old = table.cast(
+            pa.schema(
+                [
+                    f.with_type(pa.string()) if f.type == pa.large_string() else f
+                    for f in table.schema
+                ],
+                metadata=table.schema.metadata,
+            )
+        )
+        pq.write_table(old, part, compression="zstd")
+    files.part_cache.clear()
+    pd.testing.assert_frame_equal(Workspace(ws.path).load("cases"), before, check_exact=True)
