@@ -11,7 +11,8 @@ frozen panes, filters, notes written beside the table) is still xlsxwriter's.
 
 Text is always escaped and never taken as markup: where xlsxwriter would write a text that
 starts with ``<r>`` and ends with ``</r>`` raw (its rich-string convention), here it stays the
-text it is.
+text it is. :class:`StreamSheet` does the same for the sheets xlsxwriter streams to disk
+(``constant_memory``: the very large exports).
 """
 
 from __future__ import annotations
@@ -272,3 +273,29 @@ def _no_write_through(
     sheet: Worksheet, row: int, values: Sequence[Any], formats: Sequence[Any], positions: range
 ) -> None:
     raise RuntimeError("RowSheet.write_through is not set")
+
+
+class StreamSheet(Worksheet):
+    """An xlsxwriter worksheet for streamed books (``constant_memory``) that writes a text
+    starting with ``<r>`` and ending with ``</r>`` as the text it is (xlsxwriter would write
+    it raw, as rich-text markup); every other cell as xlsxwriter does."""
+
+    def _write_cell(self, row: int, col: int, cell: Any) -> None:
+        string = getattr(cell, "string", None)
+        if not (
+            self.constant_memory
+            and type(cell).__name__ == "String"
+            and isinstance(string, str)
+            and string.startswith("<r>")
+            and string.endswith("</r>")
+        ):
+            super()._write_cell(row, col, cell)
+            return
+        fmt = cell.format
+        if fmt is None and col in self.col_info:
+            fmt = self.col_info[col].column_format
+        style = f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
+        text, preserve = text_xml(string)
+        space = ' xml:space="preserve"' if preserve else ""
+        ref = f"{xl_col_to_name(col)}{row + 1}"
+        self.fh.write(f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>')

@@ -33,7 +33,7 @@ from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
 from cwdx.display import display_width
-from cwdx.sheet_xml import RowSheet, is_missing, plain_value
+from cwdx.sheet_xml import RowSheet, StreamSheet, is_missing, plain_value
 
 #: Rows of one Excel worksheet (header included).
 EXCEL_MAX_ROWS = 1_048_576
@@ -163,6 +163,7 @@ class Book:
         render_rows: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.constant_memory = constant_memory
         self.render_rows = render_rows and not constant_memory
         self.workbook = xlsxwriter.Workbook(
             str(self.path),
@@ -245,6 +246,8 @@ class Book:
             candidate = safe_sheet_name(name, f"({n})")
             n += 1
         self._names.add(candidate.lower())
+        if self.constant_memory:
+            return self.workbook.add_worksheet(candidate, worksheet_class=StreamSheet)
         if not self.render_rows:
             return self.workbook.add_worksheet(candidate)
         sheet = self.workbook.add_worksheet(candidate, worksheet_class=RowSheet)

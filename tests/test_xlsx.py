@@ -303,3 +303,19 @@ def test_a_cell_written_inside_rendered_rows_is_kept(tmp_path: Path) -> None:
         ["b", "改写"],
         ["c", 3],
     ]
+
+
+@pytest.mark.parametrize("mode", ["streamed", "rendered_rows"])
+def test_markup_in_text_stays_text_in_exports(tmp_path: Path, mode: str) -> None:
+    """An input text shaped like xlsxwriter's rich-string markup (``<r>…</r>``) is written as
+    the text it is by the two ways exports write rows (xlsxwriter alone would write it raw
+    into the sheet's XML)."""
+    path = tmp_path / "t.xlsx"
+    hostile = ["<r><t>伪造</t></r>", '<r><t>x</t></r><c r="A9"><v>1</v></c></r>']
+    options = {"constant_memory": True} if mode == "streamed" else {"render_rows": True}
+    with Book(path, in_memory=True, **options) as book:
+        book.write_table(
+            "表", ["文字"], [[text] for text in hostile], column_formats={0: book.text}
+        )
+    values, _ = _cells(path, "表")
+    assert [row[0] for row in values[1:]] == hostile
