@@ -161,9 +161,9 @@ def _run(
 
 
 def export_outputs(ws: Workspace, out: Path, mapper: Mapper | None, results: bool) -> list[Path]:
-    """Write every output of a run in one fan-out through ``mapper``: the feedback workbooks,
-    (``results``) the results workbooks, and ``summary.json``, then 精简版反馈信息表; the paths
-    written. One fan-out rather than one per export: the pieces of both share the runners,
+    """Write every output of a run: 精简版反馈信息表, then in one fan-out through ``mapper`` the
+    feedback workbooks, (``results``) the results workbooks and, last, ``summary.json``; the
+    paths written. One fan-out rather than one per export: the pieces of both share the runners,
     with no wait for the slowest feedback piece before the first results piece starts."""
     from cwdx.fanout import call_piece, serial_map
     from cwdx.feedback import (
@@ -186,8 +186,8 @@ def export_outputs(ws: Workspace, out: Path, mapper: Mapper | None, results: boo
     # last: a helper pool's caller runs the pieces from the back, the largest (the top results
     # workbook) and summary.json first
     jobs.append((summary_piece, SummaryPiece(str(ws.path), str(out))))
-    written: list[Path] = []
+    # 精简版反馈信息表 first: summary.json, the last piece, is the last output to appear
+    written = [write_brief(out / BRIEF_FILE, brief_entries(infos))]
     for staged in (mapper or serial_map)(call_piece, jobs):
         written += publish(staged)
-    written.append(write_brief(out / BRIEF_FILE, brief_entries(infos)))
     return written

@@ -31,6 +31,8 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import _utf16_len, _utf16_truncate, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
+#: Columns of a worksheet (XFD).
+MAX_COLUMNS = 16_384
 #: Longest text of one cell, in UTF-16 units (what Excel keeps; xlsxwriter cuts the same).
 MAX_TEXT = 32_767
 #: What in a text needs more than writing it as is: XML's special characters, control
@@ -127,7 +129,7 @@ class RowSheet(Worksheet):
         """Hold one row (0-based ``row``, rows in ascending order) to be rendered at close."""
         values = tuple(values)
         self.held_rows.append((row, values, formats, positions))
-        if values:
+        if values and len(positions):
             self._check_dimensions(row, positions[0])
             self._check_dimensions(row, positions[min(len(values), len(positions)) - 1])
 
@@ -181,7 +183,7 @@ class RowSheet(Worksheet):
 
     def _render(self, held: list[Row]) -> str:
         """The ``<row>`` elements of the held rows."""
-        widest = max(positions[-1] for _, _, _, positions in held if len(positions)) + 1
+        widest = min(MAX_COLUMNS, 1 + max((p[-1] for _, _, _, p in held if len(p)), default=0))
         letters = [xl_col_to_name(col) for col in range(widest)]
         column_xf = {
             col: info.column_format._get_xf_index()
@@ -205,8 +207,8 @@ class RowSheet(Worksheet):
             number = row + 1
             append(f'<row r="{number}">')
             for i, value in enumerate(values):
-                if i >= len(positions):
-                    break
+                if i >= len(positions) or positions[i] >= MAX_COLUMNS:
+                    break  # beyond the sheet's last column: xlsxwriter writes nothing there
                 kind = type(value)
                 if kind is not str and kind is not float and kind is not int:
                     value = plain_value(value)

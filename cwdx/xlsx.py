@@ -426,9 +426,9 @@ class Book:
 
     def write_frame(self, sheet_name: str, frame: Any, **kwargs: Any) -> list[Worksheet]:
         """:meth:`write_table` for a pandas DataFrame (its columns and rows, index dropped)."""
-        return self.write_columns(
-            sheet_name, {str(c): frame.iloc[:, i] for i, c in enumerate(frame.columns)}, **kwargs
-        )
+        columns = [frame.iloc[:, i] for i in range(frame.shape[1])]
+        names = [str(c) for c in frame.columns]
+        return self.write_table(sheet_name, names, column_rows(columns), **kwargs)
 
     def write_columns(
         self, sheet_name: str, columns: Mapping[str, Any], **kwargs: Any

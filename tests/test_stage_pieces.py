@@ -16,6 +16,7 @@ from ws_helper import case_row, staff_row, write_book
 from cwdx import feedback, results
 from cwdx.check import check_workspace
 from cwdx.demo import write_demo
+from cwdx.errors import CwdxError
 from cwdx.fanout import cut_batches
 from cwdx.metrics import compute
 from cwdx.metrics.indicators import compute_institution, compute_institutions
@@ -194,3 +195,24 @@ def test_failed_piece_leaves_no_workbook_and_no_staged_file(tmp_path, monkeypatc
         results.export_results(ws, out)
     # one piece held H001 and H003: its staged H001 workbook was removed, nothing renamed
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == []
+
+
+def test_a_computation_that_stops_part_way_leaves_no_staged_tables(tmp_path, monkeypatch):
+    """Every piece staged its tables (as helpers or workers would, all at once), then saving
+    the second institution fails: the first stays computed, the second as it was, and no
+    staged table is left in the workspace."""
+    ws = _two_passing(tmp_path)
+    monkeypatch.setattr(compute, "BATCH_ROWS", 1)  # every institution a batch of its own
+    real_save = ws.save_results
+
+    def full_on_h003(org: str, *args: Any) -> None:
+        if org == "H003":
+            raise OSError(28, "No space left on device")
+        real_save(org, *args)
+
+    monkeypatch.setattr(ws, "save_results", full_on_h003)
+    with pytest.raises(CwdxError, match="磁盘空间不足"):
+        compute.compute_workspace(ws, mapper=PicklingMapper())
+    assert ws.institution("H001").stage == STAGE_COMPUTED
+    assert ws.institution("H003").stage != STAGE_COMPUTED
+    assert [p.name for p in (ws.path / "results").rglob(".*")] == []

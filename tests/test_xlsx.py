@@ -319,3 +319,20 @@ def test_markup_in_text_stays_text_in_exports(tmp_path: Path, mode: str) -> None
         )
     values, _ = _cells(path, "表")
     assert [row[0] for row in values[1:]] == hostile
+
+
+def test_frames_with_repeated_names_and_tables_without_columns(
+    tmp_path: Path, render_rows: bool
+) -> None:
+    """A frame whose columns share a name keeps every column; a table without columns writes
+    an empty sheet."""
+    path = tmp_path / "t.xlsx"
+    frame = pd.DataFrame([[1, 2, "x"]], columns=["甲", "甲", 1])
+    with Book(path, render_rows=render_rows) as book:
+        book.write_frame("框", frame)
+        book.write_table("空", [], [(), ()])
+    assert [[c.value for c in row] for row in _read(path, "框").iter_rows()] == [
+        ["甲", "甲", "1"],
+        [1, 2, "x"],
+    ]
+    assert [[c.value for c in row] for row in _read(path, "空").iter_rows()] == []

@@ -68,9 +68,15 @@ def entry() -> None:
     import threading
 
     code = main()
-    for thread in threading.enumerate():  # what the interpreter's exit would wait for
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    # what the interpreter's exit does first: the threading exit hooks (idle executors told to
+    # stop), then the wait for every non-daemon thread
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()
+    else:
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

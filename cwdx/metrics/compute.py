@@ -12,6 +12,7 @@ dispatcher, helper processes); a piece writes its tables under staged names
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,8 @@ class ComputePiece:
     workspace: str
     orgs: tuple[str, ...]
     case_list: bool = False
+    #: the computation's token: starts the names of the tables the piece stages
+    run: str = ""
 
 
 @dataclass
@@ -155,7 +158,7 @@ def compute_piece(piece: ComputePiece) -> list[ComputedInstitution]:
         matched = int((result.summary["匹配状态"] == MATCHED).sum())
         cases_n, staff_n = rows[org]
         tables = result.tables()
-        staged = ws.stage_results(org, tables)  # written here, beside the other pieces
+        staged = ws.stage_results(org, tables, piece.run)  # written here, beside other pieces
         out.append(ComputedInstitution(org, tables, staged, cases_n, staff_n, matched, seconds))
     return out
 
@@ -232,12 +235,31 @@ def _compute_locked(
         mapper_width(mapper),
         batches_each(mapper),
     )
-    pieces = [ComputePiece(str(ws.path), batch, case_list) for batch in batches]
+    run = secrets.token_hex(6)
+    pieces = [ComputePiece(str(ws.path), batch, case_list, run) for batch in batches]
     out: dict[str, InstitutionResults] = {}
     total = len(targets)
     if on_progress:
         on_progress(0, total, f"计算 {targets[0]}")
-    for computed in mapper(compute_piece, pieces):
+    try:
+        _store_computed(ws, mapper(compute_piece, pieces), out, targets, on_progress)
+    finally:  # a computation that stopped part-way: what its pieces staged and nobody saved
+        ws.drop_staged_results(run)
+    if on_progress:
+        on_progress(total, total, "计算完成")
+    return out
+
+
+def _store_computed(
+    ws: Workspace,
+    results: Iterable[list[ComputedInstitution]],
+    out: dict[str, InstitutionResults],
+    targets: list[str],
+    on_progress: Callable[[int, int, str], None] | None,
+) -> None:
+    """Save each computed institution as its piece's result arrives (into ``out``)."""
+    total = len(targets)
+    for computed in results:
         for item in computed:
             ws.save_results(item.org, item.tables, item.staged)
             log.info(
@@ -251,6 +273,3 @@ def _compute_locked(
             out[item.org] = InstitutionResults.of_tables(item.org, item.tables)
             if on_progress and len(out) < total:
                 on_progress(len(out), total, f"计算 {targets[len(out)]}")
-    if on_progress:
-        on_progress(total, total, "计算完成")
-    return out

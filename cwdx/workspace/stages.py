@@ -428,14 +428,21 @@ class Stages(WriteLock):
         except (OSError, pa.ArrowException) as exc:
             raise self._broken_file(row[0]) from exc
 
-    def stage_results(self, org: str, tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+    def stage_results(
+        self, org: str, tables: dict[str, pd.DataFrame], run: str = ""
+    ) -> dict[str, list[str]]:
         """Write an institution's computed tables under staged names (what a piece does, in any
         process: nothing is recorded); by table name, ``[staged, final]`` paths for
-        :meth:`save_results`. A failed write removes what it wrote."""
+        :meth:`save_results`. ``run`` (the computation's token) starts the staged names, so
+        the computation can remove what its pieces staged and nobody saved
+        (:meth:`drop_staged_results`). A failed write removes what it wrote."""
         token = secrets.token_hex(6)
         folder = f"results/{org_dirname(org)}"
         staged = {
-            name: [f"{folder}/.{token}-{i}.parquet{STAGED_SUFFIX}", f"{folder}/{token}-{i}.parquet"]
+            name: [
+                f"{folder}/.{run}-{token}-{i}.parquet{STAGED_SUFFIX}",
+                f"{folder}/{token}-{i}.parquet",
+            ]
             for i, name in enumerate(tables)
         }
         try:
@@ -448,6 +455,17 @@ class Stages(WriteLock):
                     (self.path / first).unlink()
             raise
         return staged
+
+    def drop_staged_results(self, run: str) -> int:
+        """Remove the tables the pieces of computation ``run`` staged and nobody saved (a
+        computation that stopped part-way); how many were removed."""
+        removed = 0
+        root = self.path / "results"
+        for path in root.glob(f"*/.{run}-*{STAGED_SUFFIX}") if run and root.is_dir() else ():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+        return removed
 
     def save_results(
         self,
