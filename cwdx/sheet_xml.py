@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from xlsxwriter.format import Format
-from xlsxwriter.utility import _utf16_len, _utf16_truncate, xl_col_to_name
+from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate, xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 #: Columns of a worksheet (XFD).
@@ -39,9 +39,6 @@ MAX_TEXT = 32_767
 #: characters (written ``_xHHHH_``), a literal ``_xHHHH_`` (its underscore escaped), the two
 #: non-characters, and whitespace at either end (kept with ``xml:space="preserve"``).
 _SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^\s|\s$")
-_ESCAPED_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
-_CONTROL = re.compile(r"([\x00-\x08\x0b-\x1f])")
-_EDGE_SPACE = re.compile(r"^\s|\s$")
 
 #: One row as :meth:`cwdx.xlsx.Book.write_table` hands it over: the 0-based row, its values,
 #: each value's cell format (``None``: the column's), and the columns they go to.
@@ -93,19 +90,23 @@ def plain_value(value: Any) -> Any:
     return str(value)
 
 
-def text_xml(text: str) -> tuple[str, bool]:
-    """``text`` as the content of an inline string's ``<t>`` (cut to :data:`MAX_TEXT`, control
-    characters as ``_xHHHH_``, XML escaped) and whether it needs ``xml:space="preserve"``."""
+def style_attribute(fmt: Format | None) -> str:
+    """The ``s`` attribute of a cell in ``fmt`` (nothing without a format)."""
+    return f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
+
+
+def inline_text_cell(ref: str, style: str, text: str) -> str:
+    """The ``<c>`` element of ``text`` as an inline string at ``ref`` (``style``: its ``s``
+    attribute): cut to :data:`MAX_TEXT`, escaped the way xlsxwriter escapes a string (control
+    characters as ``_xHHHH_``, edge spaces kept) and always XML-escaped, never markup."""
     if len(text) > MAX_TEXT // 2 and _utf16_len(text) > MAX_TEXT:
         text = _utf16_truncate(text, MAX_TEXT)
-    if not _SPECIAL.search(text):
-        return text, False
-    text = _ESCAPED_ESCAPE.sub(r"_x005F\1", text)
-    text = _CONTROL.sub(lambda match: f"_x{ord(match.group(1)):04X}_", text)
-    text = text.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
-    preserve = _EDGE_SPACE.search(text) is not None
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text, preserve
+    space = ""
+    if _SPECIAL.search(text):
+        text = Worksheet._escape_control_characters(text)
+        space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
 
 
 class RowSheet(Worksheet):
@@ -138,9 +139,11 @@ class RowSheet(Worksheet):
         other means, hand the held rows to xlsxwriter's table after all (the cells written
         by other means, written later, stay on top)."""
         held = self.held_rows
-        if not held or not self._written_inside(held[0][0], held[-1][0]):
+        if not held:
             return
         first, last = held[0][0], held[-1][0]
+        if not self._written_inside(first, last):
+            return
         later = {row: dict(cells) for row, cells in self.table.items() if first <= row <= last}
         for row, values, formats, positions in held:
             self.write_through(self, row, values, formats, positions)
@@ -190,8 +193,8 @@ class RowSheet(Worksheet):
             for col, info in self.col_info.items()
             if info.column_format is not None
         }
-        date_xf = self._xf(self.date_format)
-        datetime_xf = self._xf(self.datetime_format)
+        date_xf = style_attribute(self.date_format)
+        datetime_xf = style_attribute(self.datetime_format)
         # (s attribute of each cell, s of a date cell, s of a blank cell) per formats list
         attributes: dict[int, tuple[list[str], list[str], list[str], list[str]]] = {}
         out: list[str] = []
@@ -215,9 +218,7 @@ class RowSheet(Worksheet):
                     kind = type(value)
                 ref = f"{letters[positions[i]]}{number}"
                 if kind is str:
-                    text, preserve = text_xml(value)
-                    space = ' xml:space="preserve"' if preserve else ""
-                    append(f'<c r="{ref}"{own[i]} t="inlineStr"><is><t{space}>{text}</t></is></c>')
+                    append(inline_text_cell(ref, own[i], value))
                 elif kind is float:
                     if math.isfinite(value):
                         append(f'<c r="{ref}"{own[i]}><v>{value:.16G}</v></c>')
@@ -225,7 +226,7 @@ class RowSheet(Worksheet):
                         if blanks[i]:
                             append(f'<c r="{ref}"{blanks[i]}/>')
                     else:  # infinite: its text, as xlsxwriter cannot write it as a number
-                        append(f'<c r="{ref}"{own[i]} t="inlineStr"><is><t>{value}</t></is></c>')
+                        append(inline_text_cell(ref, own[i], str(value)))
                 elif kind is int:
                     append(f'<c r="{ref}"{own[i]}><v>{float(value):.16G}</v></c>')
                 elif value is None:
@@ -243,10 +244,6 @@ class RowSheet(Worksheet):
             append("</row>")
         return "".join(out)
 
-    @staticmethod
-    def _xf(fmt: Format | None) -> str:
-        return f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
-
     def _attributes(
         self,
         formats: Sequence[Format | None],
@@ -262,7 +259,7 @@ class RowSheet(Worksheet):
         own, dates, datetimes, blanks = [], [], [], []
         for i, col in enumerate(positions):
             fmt = formats[i] if i < len(formats) else None
-            cell = self._xf(fmt)
+            cell = style_attribute(fmt)
             column = f' s="{column_xf[col]}"' if col in column_xf else ""
             own.append(cell or column)
             dates.append(cell or date_xf)
@@ -296,8 +293,5 @@ class StreamSheet(Worksheet):
         fmt = cell.format
         if fmt is None and col in self.col_info:
             fmt = self.col_info[col].column_format
-        style = f' s="{fmt._get_xf_index()}"' if fmt is not None else ""
-        text, preserve = text_xml(string)
-        space = ' xml:space="preserve"' if preserve else ""
         ref = f"{xl_col_to_name(col)}{row + 1}"
-        self.fh.write(f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>')
+        self.fh.write(inline_text_cell(ref, style_attribute(fmt), string))
