@@ -474,41 +474,31 @@ class Stages(WriteLock):
         staged: dict[str, list[str]] | None = None,
     ) -> None:
         """Store an institution's computed tables and move it to 已计算 (frozen): the files
-        :meth:`stage_results` wrote when ``staged`` gives them (renamed here), else written now.
+        :meth:`stage_results` wrote when ``staged`` gives them, else staged here; renamed to
+        their final names and recorded in one transaction.
 
         Allowed only from 已检测-通过 (:class:`CwdxError` otherwise; staged files are removed).
         """
-        staged = staged if staged is not None else {}
+        pairs = dict(staged or {})
         try:
             with self._write_lock("保存计算结果"):
                 self.require_stage(org, "compute")
-                self._store_results(org, tables, staged)
+                if not pairs:
+                    pairs.update(self.stage_results(org, tables))
+                self._store_results(org, {name: final for name, (_, final) in pairs.items()}, pairs)
         finally:
-            for first, _ in staged.values():  # renamed, or not to be kept
+            for first, _ in pairs.values():  # renamed, or not to be kept
                 with contextlib.suppress(OSError):
                     (self.path / first).unlink()
         log.info("保存计算结果：机构 %s，%d 张表", org, len(tables))
 
-    def _store_results(
-        self, org: str, tables: dict[str, pd.DataFrame], staged: dict[str, list[str]]
-    ) -> None:
-        """:meth:`save_results` under the write lock, its stage checked."""
-        token = secrets.token_hex(6)
-        paths = {
-            name: staged[name][1]
-            if name in staged
-            else f"results/{org_dirname(org)}/{token}-{i}.parquet"
-            for i, name in enumerate(tables)
-        }
+    def _store_results(self, org: str, paths: dict[str, str], staged: dict[str, list[str]]) -> None:
+        """:meth:`save_results` under the write lock, its stage checked: the staged files
+        renamed to ``paths`` (by table name) and recorded."""
         self._claim(paths.values(), f"保存计算结果 {org}")
         try:
-            for name, frame in tables.items():
-                if name in staged:
-                    files.rename_stored(self.path / staged[name][0], self.path / paths[name])
-                else:
-                    files.write_parquet_atomic(
-                        any_frame_to_arrow(frame), self.path / paths[name], sync_folder=False
-                    )
+            for name, final in paths.items():
+                files.rename_stored(self.path / staged[name][0], self.path / final)
             files.fsync_dir(self.path / "results" / org_dirname(org))  # one for all
             with self._txn() as con:
                 self._settle(con, paths.values())
