@@ -133,10 +133,12 @@ def test_a_file_just_changed_by_another_process_is_read_but_not_kept(
     assert files.read_parquet(target)["a"].to_pylist() == ["甲"]
     assert files.part_cache.size == 0
     monkeypatch.setattr(files, "RACY_NS", 0)  # as if it had been written long ago
+    monkeypatch.setattr(files, "FINE_RACY_NS", 0)
     files.read_parquet(target)
     assert files.part_cache.get(files.file_key(target, os.stat(target))) is not None
     fine = os.stat(target)
-    monkeypatch.setattr(files, "RACY_NS", 2_000_000_000)
+    monkeypatch.undo()  # the real windows again
+    assert (files.RACY_NS, files.FINE_RACY_NS) == (2_000_000_000, 100_000_000)
 
     def with_times(mtime_ns: int, ctime_ns: int) -> os.stat_result:
         seconds = (5.0, mtime_ns / 1e9, ctime_ns / 1e9)

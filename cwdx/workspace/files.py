@@ -54,7 +54,7 @@ def racy_ns(stat: os.stat_result) -> int:
     """How old a file with this ``stat`` must be before it is kept (:data:`RACY_NS`, or
     :data:`FINE_RACY_NS` where its times show the file system keeps fractions of a second)."""
     fine = stat.st_mtime_ns % 1_000_000_000 or stat.st_ctime_ns % 1_000_000_000
-    return min(RACY_NS, FINE_RACY_NS) if fine else RACY_NS
+    return FINE_RACY_NS if fine else RACY_NS
 
 
 def file_key(path: str | os.PathLike[str], stat: os.stat_result) -> FileKey:
