@@ -28,7 +28,7 @@ from cwdx.rules import RULE_IDS, RULES, SEVERITY_LABELS, severity_total
 from cwdx.sheet_values import marked_values, typed_frame
 from cwdx.values import arrow_strings
 from cwdx.workspace import unknown_orgs_message
-from cwdx.xlsx import DATE_FORMATS, FILLS, Book, atomic_path, publish, staged_name, staging
+from cwdx.xlsx import DATE_FORMATS, FILLS, Book, atomic_path, publish_pieces, staged_name, staging
 
 log = logging.getLogger("cwdx.feedback")
 
@@ -562,9 +562,7 @@ def export_feedback(
 
     pieces, infos = feedback_pieces(ws, out_dir, orgs, mapper)
     out = Path(out_dir)
-    written: list[Path] = []
-    for staged in (mapper or serial_map)(feedback_piece, pieces):
-        written += publish(staged)
+    written = publish_pieces(mapper or serial_map, feedback_piece, pieces)
     written.append(write_brief(out / BRIEF_FILE, brief_entries(infos)))
     if summary:
         written.append(write_summary(ws, out))

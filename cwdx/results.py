@@ -21,7 +21,7 @@ from cwdx.errors import CwdxError
 from cwdx.fanout import Mapper, cut_batches, serial_map, spread_width
 from cwdx.reference import load_reference
 from cwdx.sheet_values import code_names, icd10_category_names, procedure_group_names, typed_cells
-from cwdx.xlsx import Book, atomic_path, publish, staged_name, staging
+from cwdx.xlsx import Book, atomic_path, publish_pieces, staged_name, staging
 
 if TYPE_CHECKING:
     from cwdx.workspace import Workspace
@@ -285,10 +285,8 @@ def export_results(
     from cwdx.summary import write_summary
 
     out = Path(out_dir)
-    written: list[Path] = []
     pieces = results_pieces(ws, out, orgs, mapper)
-    for staged in (mapper or serial_map)(results_piece, pieces):
-        written += publish(staged)
+    written = publish_pieces(mapper or serial_map, results_piece, pieces)
     if summary:
         written.append(write_summary(ws, out))
     log.info("计算结果表：%d 个机构，%d 个文件", len(pieces[-1].together), len(written))

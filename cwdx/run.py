@@ -175,7 +175,7 @@ def export_outputs(ws: Workspace, out: Path, mapper: Mapper | None, results: boo
     )
     from cwdx.results import results_piece, results_pieces
     from cwdx.summary import SummaryPiece, summary_piece
-    from cwdx.xlsx import publish
+    from cwdx.xlsx import publish_pieces
 
     pieces, infos = feedback_pieces(ws, out, None, mapper)
     jobs: list[tuple[Callable[[Any], list[tuple[str, str]]], Any]] = [
@@ -188,6 +188,4 @@ def export_outputs(ws: Workspace, out: Path, mapper: Mapper | None, results: boo
     jobs.append((summary_piece, SummaryPiece(str(ws.path), str(out))))
     # 精简版反馈信息表 first: summary.json, the last piece, is the last output to appear
     written = [write_brief(out / BRIEF_FILE, brief_entries(infos))]
-    for staged in (mapper or serial_map)(call_piece, jobs):
-        written += publish(staged)
-    return written
+    return written + publish_pieces(mapper or serial_map, call_piece, jobs)

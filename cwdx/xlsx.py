@@ -102,6 +102,19 @@ def publish(written: Iterable[tuple[str, str]]) -> list[Path]:
     return out
 
 
+def publish_pieces(
+    mapper: Callable[[Callable[[Any], Any], Sequence[Any]], Iterable[Any]],
+    function: Callable[[Any], list[tuple[str, str]]],
+    pieces: Sequence[Any],
+) -> list[Path]:
+    """Run ``pieces`` through ``mapper`` and :func:`publish` each one's staged outputs as its
+    result comes (in input order); the final paths."""
+    written: list[Path] = []
+    for staged in mapper(function, pieces):
+        written += publish(staged)
+    return written
+
+
 def safe_sheet_name(name: str, suffix: str = "") -> str:
     """A valid Excel sheet name: forbidden characters replaced by ``_``, cut to 31 characters
     so that ``suffix`` (e.g. ``(2)``) still fits."""

@@ -70,13 +70,7 @@ def entry() -> None:
     code = main()
     # what the interpreter's exit does first: the threading exit hooks (idle executors told to
     # stop), then the wait for every non-daemon thread
-    shutdown = getattr(threading, "_shutdown", None)
-    if shutdown is not None:
-        shutdown()
-    else:
-        for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join()
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
